@@ -1,0 +1,40 @@
+/**
+ * The data that flows between the runtime, the compression methods and the engine (design.md §2).
+ * Single-sequence structures; the runtime batches several of them by padding with kv_bias = -inf.
+ */
+
+/** One layer of a KV cache for one sequence. Keys are stored after RoPE. */
+export interface LayerCache {
+  keys: Float32Array; // [Hkv, P, hd]
+  values: Float32Array; // [Hkv, P, hd]
+  /** Additive attention bias per entry: 0 = attend, -Infinity = masked (padding or evicted). */
+  bias: Float32Array; // [Hkv, P]
+  length: number; // P (physical entries per head, padding included)
+}
+
+/** A KV cache for one sequence: per-layer lengths may differ. */
+export interface KvCache {
+  layers: LayerCache[];
+  /** Absolute RoPE position of the next token (the original prompt length after a prefill). */
+  nextPosition: number;
+}
+
+/**
+ * What a prefill leaves behind, computed once per sample and reused by every method and budget.
+ * T = prompt length, w = observation window (min(window, T)), Hq query heads.
+ */
+export interface PrefillRecord {
+  tokens: number[]; // [T]
+  cache: KvCache; // the full cache, every bias 0
+  /** Softmax rows of the last w queries over all T keys (causal inside the window), per layer. */
+  windowAttention: Float32Array[]; // L × [Hq, w, T]
+  window: number; // w
+  /** Per-key column sums of attention over all T queries (H2O's accumulated attention), per layer. */
+  attentionColumnSums: Float32Array[]; // L × [Hq, T]
+  /** Logits after the last prompt token. */
+  lastLogits: Float32Array; // [V]
+  /** Wall time of the prefill, ms. */
+  ms: number;
+}
+
+export type Device = 'cpu' | 'cuda' | 'webgpu';
