@@ -6,6 +6,13 @@
 import { Command, CommanderError } from 'commander';
 import { KvoptError } from '../util/errors.ts';
 // Command modules (add one import and one list entry per command).
+import * as benchCommand from './bench.ts';
+import * as evalCommand from './eval.ts';
+import * as exportCommand from './export.ts';
+import * as regressCommand from './regress.ts';
+import * as searchCommand from './search.ts';
+import * as generateCommand from './generate.ts';
+import * as scoreCommand from './score.ts';
 
 const program = new Command();
 program
@@ -15,7 +22,9 @@ program
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-const commands: { register(program: Command): void }[] = [];
+const commands: { register(program: Command): void }[] = [
+  evalCommand, searchCommand, exportCommand, regressCommand, scoreCommand, generateCommand, benchCommand,
+];
 for (const cmd of commands) cmd.register(program);
 
 try {

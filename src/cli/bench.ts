@@ -1,0 +1,52 @@
+/** `kvopt bench runtime`: runtime throughput, memory and the decode bandwidth bound. */
+import type { Command } from 'commander';
+import { benchRuntime, type BenchResult } from '../runtime/bench.ts';
+import { openModel } from '../runtime/model-ref.ts';
+import type { Device } from '../runtime/types.ts';
+import { parseDevice, parseIntFlag } from './generate.ts';
+
+function formatBench(r: BenchResult): string {
+  const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
+  return [
+    `model                 ${r.model} (${(r.parameters / 1e6).toFixed(2)}M parameters, fp32, ${r.device}${r.threads ? `, ${r.threads} threads` : ''})`,
+    `graph build           cold ${(r.graphBuildColdMs / 1000).toFixed(2)} s, cached ${r.graphBuildCachedMs.toFixed(1)} ms; session create ${(r.sessionCreateMs / 1000).toFixed(2)} s`,
+    `prefill               ${r.prefillTokensPerSec.toFixed(1)} tok/s (${r.promptTokens} tokens)`,
+    `decode batch 1        ${r.decodeTokensPerSecBatch1.toFixed(1)} tok/s (${r.decodeTokens} steps)`,
+    `decode batch ${String(r.batch).padEnd(8)} ${r.decodeTokensPerSecBatchN.toFixed(1)} tok/s (total over the batch)`,
+    `peak RSS              ${mb(r.peakRssBytes)}`,
+    `KV bytes per token    ${r.kvBytesPerToken} (2·L·Hkv·hd·4)`,
+    `bandwidth bound       ${r.decodeBoundTokensPerSec.toFixed(1)} tok/s at batch 1 = ${r.memoryBandwidthGBs.toFixed(1)} GB/s (one-thread memcpy) / (${mb(r.weightBytes)} weights + KV)`,
+  ].join('\n');
+}
+
+export function register(program: Command): void {
+  const bench = program.command('bench').description('benchmarks');
+  bench
+    .command('runtime')
+    .description('prefill and decode tokens/s (batch 1 and N), peak RSS, KV bytes per token, graph build time')
+    .requiredOption('--model <path>', 'model path, or random:<preset> (random:tiny, random:100m) for a seeded random Llama')
+    .option('--tokenizer <path>', 'tokenizer file when the model needs one to load')
+    .option('--json', 'print one JSON object')
+    .option('--batch <n>', 'batch size of the batched decode', parseIntFlag('--batch', 1), 10)
+    .option('--prompt-tokens <n>', 'prompt length for prefill', parseIntFlag('--prompt-tokens', 1), 256)
+    .option('--decode-tokens <n>', 'decode steps', parseIntFlag('--decode-tokens', 1), 32)
+    .option('--device <device>', 'cpu (default), cuda or webgpu', parseDevice, 'cpu' as Device)
+    .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
+    .option('--bandwidth-mib <n>', 'array size of the memory-bandwidth measurement', parseIntFlag('--bandwidth-mib', 1), 256)
+    .addHelpText('after', `
+Examples:
+  kvopt bench runtime --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin
+  kvopt bench runtime --model random:100m --prompt-tokens 256 --decode-tokens 16 --batch 10 --json`)
+    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: Device; threads?: number; bandwidthMib: number }) => {
+      const model = await openModel(o.model, { tokenizer: o.tokenizer });
+      const r = await benchRuntime(model, {
+        batch: o.batch,
+        promptTokens: o.promptTokens,
+        decodeTokens: o.decodeTokens,
+        device: o.device,
+        intraOpNumThreads: o.threads,
+        bandwidthMiB: o.bandwidthMib,
+      });
+      process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatBench(r)) + '\n');
+    });
+}

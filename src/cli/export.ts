@@ -1,0 +1,88 @@
+/** kvopt export: write a searched budget profile for use elsewhere (the `profile` allocator reads it back). */
+import type { Command } from 'commander';
+import { makeProfile, serializeProfile, type ProfileExportFormat } from '../search/profile.ts';
+import { writeFileSync } from 'node:fs';
+import { Store } from '../store/store.ts';
+import { KvoptError } from '../util/errors.ts';
+
+interface ExportFlags {
+  db: string;
+  run: string;
+  format: string;
+  budget?: string;
+  out?: string;
+  contextLength?: string;
+}
+
+const FORMATS = ['json', 'yaml', 'csv', 'kvpress'];
+
+export function runRef(v: string): number | 'latest' {
+  if (v === 'latest') return 'latest';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new KvoptError(`--run: expected a run id or 'latest', got '${v}'`);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('export')
+    .description('write the budget profile a search found (json | yaml | csv | kvpress ratio list)')
+    .requiredOption('--db <file>', 'SQLite database of the search')
+    .option('--run <id>', "search run id or 'latest'", 'latest')
+    .option('--format <f>', 'json | yaml | csv | kvpress', 'json')
+    .option('--budget <n>', 'which stored budget (the searched one by default; transfer budgets too)')
+    .option('--context-length <T>', 'kvpress only: prompt length T for ratio = 1 - budget/T (default: the mean prompt length of the run)')
+    .option('--out <file>', 'output file (default: stdout)')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kvopt export --db results/kvopt.db --run latest --format yaml --out profile.yaml
+  kvopt eval --config experiments/x.yaml   # with a method: { profile: { file: profile.yaml } }
+  kvopt export --db results/kvopt.db --run 3 --format kvpress --context-length 4096`,
+    )
+    .action((f: ExportFlags) => {
+      if (!FORMATS.includes(f.format)) throw new KvoptError(`--format: expected one of ${FORMATS.join(', ')}, got '${f.format}'`);
+      const store = Store.open(f.db, { mustExist: true });
+      try {
+        const run = store.getRun(runRef(f.run), 'search');
+        const profiles = store.profiles(run.id);
+        if (profiles.length === 0) throw new KvoptError(`run ${run.id} has no finished profile yet (status ${run.status}); finish it with kvopt search --resume`);
+        let chosen = profiles.find((p) => p.source === 'search') ?? profiles[0]!;
+        if (f.budget !== undefined) {
+          const b = Number(f.budget);
+          const hit = profiles.find((p) => p.budget === b);
+          if (!hit) throw new KvoptError(`--budget ${f.budget}: run ${run.id} stores budgets ${profiles.map((p) => p.budget).join(', ')}`);
+          chosen = hit;
+        }
+        const config = JSON.parse(run.configJson) as { search?: { scorer?: { key?: string } } };
+        const profile = makeProfile(
+          chosen.budgets,
+          {
+            model: run.modelPath,
+            modelHash: run.modelHash ?? undefined,
+            method: config.search?.scorer?.key,
+            searchRunId: run.id,
+            configHash: run.configHash,
+            source: chosen.source,
+            fitness: chosen.fitness ?? undefined,
+            calibrationScore: chosen.calibrationScore ?? undefined,
+            heldoutScore: chosen.heldoutScore ?? undefined,
+          },
+          chosen.budget,
+        );
+        let contextLength: number | undefined;
+        if (f.format === 'kvpress') {
+          contextLength = f.contextLength !== undefined ? Number(f.contextLength) : store.meanPrefillTokens(run.id) ?? undefined;
+          if (contextLength === undefined || !Number.isInteger(contextLength) || contextLength < 1) {
+            throw new KvoptError(`--context-length: expected a positive integer, got '${f.contextLength ?? 'nothing (the run has no prefills)'}'`);
+          }
+        }
+        const text = serializeProfile(profile, f.format as ProfileExportFormat, { contextLength });
+        if (f.out) writeFileSync(f.out, text);
+        else process.stdout.write(text);
+      } finally {
+        store.close();
+      }
+    });
+}

@@ -1,0 +1,88 @@
+/** kvopt search: EvolKV evolutionary search over per-layer KV budgets, stored generation by generation. */
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { METHODS } from '../compress/index.ts';
+import { applyOverrides } from '../config/overrides.ts';
+import { checkForCommand, loadExperiment } from '../config/load.ts';
+import { runSearch, type SearchRunResult } from '../engine/search-run.ts';
+import { KvoptError } from '../util/errors.ts';
+import { formatTextTable } from '../util/text-table.ts';
+
+interface SearchFlags {
+  config: string;
+  db?: string;
+  workers?: string;
+  device?: string;
+  samples?: string;
+  seed?: string;
+  budget?: string;
+  resume?: boolean;
+  json?: string | boolean;
+  prefillCache?: boolean;
+  quiet?: boolean;
+}
+
+const f4 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(4));
+
+export function searchSummary(r: SearchRunResult): string {
+  const last = r.generations.at(-1);
+  const source = r.profiles.find((p) => p.source === 'search');
+  const lines = [
+    `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills, ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
+      `(worker time: prefill ${(r.timing.prefillMs / 1000).toFixed(1)} s, compress ${(r.timing.compressMs / 1000).toFixed(1)} s, decode ${(r.timing.decodeMs / 1000).toFixed(1)} s)`,
+  ];
+  if (last) lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
+  if (source) lines.push(`profile (mean ${source.budget} tokens per KV head per layer): [${source.budgets.join(', ')}]`);
+  if (r.comparison.length) {
+    lines.push('', 'same mean budget, same inner method; scores on calibration and held-out samples:');
+    lines.push(
+      formatTextTable(
+        [{ title: 'BUDGET', right: true }, { title: 'ALLOCATION' }, { title: 'CALIBRATION', right: true }, { title: 'HELD-OUT', right: true }],
+        r.comparison.map((c) => [String(c.budget), c.allocation, f4(c.calibration), f4(c.heldout)]),
+      ).trimEnd(),
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export function register(program: Command): void {
+  program
+    .command('search')
+    .description('EvolKV search of per-layer KV budgets (CMA-ES per layer group), resumable')
+    .requiredOption('--config <file>', 'experiment YAML with a search: section')
+    .option('--db <file>', 'SQLite database (overrides the file)')
+    .option('--budget <n>', 'target mean budget (overrides search.budget; run once per budget to search again at each)')
+    .option('--workers <n>', "worker threads ('auto' or a number)")
+    .option('--device <d>', 'cpu | cuda | webgpu')
+    .option('--samples <n>', 'samples per task (calibration + held-out)')
+    .option('--seed <n>', 'run, task and search seed')
+    .option('--resume', 'continue the unfinished search of this config from its last stored generation')
+    .option('--no-prefill-cache', 'do not keep prefill records on disk')
+    .option('--json [file]', 'print (or write to file) the result as JSON')
+    .option('--quiet', 'no progress output')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kvopt search --config experiments/search-stories260k.yaml
+  kvopt search --config experiments/search-stories260k.yaml --resume   # after a kill: same result as uninterrupted
+  kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
+    )
+    .action(async (f: SearchFlags) => {
+      let config = loadExperiment(f.config, { methodNames: Object.keys(METHODS) });
+      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, samples: f.samples, seed: f.seed });
+      if (f.budget !== undefined) {
+        const b = Number(f.budget);
+        if (!Number.isInteger(b) || b < 1) throw new KvoptError(`--budget: expected a positive integer (tokens per KV head per layer), got '${f.budget}'`);
+        if (config.search) config = { ...config, search: { ...config.search, budget: b } };
+      }
+      checkForCommand(config, 'search');
+      const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache });
+      if (f.json === true) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      else {
+        process.stdout.write(searchSummary(r));
+        if (typeof f.json === 'string') writeFileSync(f.json, JSON.stringify(r, null, 2) + '\n');
+      }
+      if (r.run.status !== 'complete') process.exitCode = 130;
+    });
+}

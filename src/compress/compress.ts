@@ -1,0 +1,81 @@
+/**
+ * compressPrefill: PrefillRecord + method + per-layer budgets → CompressedCache (design.md §2).
+ * Pipeline: clamp budgets to T (all ≥ T: the full cache, bit for bit) ▸ allocator's budget rewrite (profile)
+ * ▸ score every layer (only when the allocator needs scores or a layer is compressed) ▸ per-head counts ▸
+ * per-head selection (select.ts) ▸ gather + pad (cache.ts) ▸ optional quantiser.
+ */
+import type { ModelSpec, ModelWeights } from '../model/spec.ts';
+import type { PrefillRecord } from '../runtime/types.ts';
+import { KvoptError } from '../util/errors.ts';
+import { gatherLayer, paddedLayerBytes } from './cache.ts';
+import { buildMethod, parseMethod, type MethodInput } from './registry.ts';
+import { selectHead } from './select.ts';
+import type { CompressedCache, LayerScores, MethodSpec } from './types.ts';
+
+export function compressPrefill(
+  record: PrefillRecord,
+  spec: ModelSpec,
+  weights: ModelWeights,
+  method: MethodSpec | MethodInput,
+  layerBudgets: number[],
+): CompressedCache {
+  const m = isMethodSpec(method) ? method : parseMethod(method);
+  const { scorer, allocator, quantizer } = buildMethod(m);
+  const T = record.tokens.length;
+  const L = spec.numLayers;
+  const Hkv = spec.numKvHeads;
+  const hd = spec.headDim;
+  if (layerBudgets.length !== L) throw new KvoptError(`method ${m.label}: ${layerBudgets.length} layer budgets for a model of ${L} layers`);
+  layerBudgets.forEach((b, l) => {
+    if (!Number.isInteger(b) || b < 0) throw new KvoptError(`method ${m.label}: layer ${l} budget ${b}: expected a non-negative integer`);
+  });
+
+  const keepAll = allocator.name === 'all' || layerBudgets.every((b) => b >= T);
+  let budgets = layerBudgets.map((b) => Math.min(b, T));
+  let counts: Int32Array[];
+  let scores: LayerScores[] = [];
+  if (keepAll) {
+    budgets = budgets.map(() => T);
+    counts = budgets.map(() => new Int32Array(Hkv).fill(T));
+  } else {
+    if (allocator.layerBudgets) budgets = allocator.layerBudgets(budgets, T);
+    const window = Math.min(scorer.window, T);
+    const ctx = { record, spec, weights, layerBudgets: budgets };
+    if (allocator.needsScores) scores = budgets.map((_, l) => checked(scorer.score(ctx, l), m.label, l));
+    counts = allocator.allocate({ scores, layerBudgets: budgets, T, numKvHeads: Hkv, window });
+    if (!allocator.needsScores) {
+      // Score only the layers that lose entries.
+      scores = counts.map((c, l) => (c.every((n) => n >= T) ? { scores: new Float64Array(0) } : checked(scorer.score(ctx, l), m.label, l)));
+    }
+  }
+
+  const kept: Int32Array[][] = [];
+  const layers = record.cache.layers.map((full, l) => {
+    const c = counts[l]!;
+    const k = Array.from({ length: Hkv }, (_, h) =>
+      c[h]! >= T ? Int32Array.from({ length: T }, (_, j) => j) : selectHead(scores[l]!, h, T, c[h]!),
+    );
+    kept.push(k);
+    return gatherLayer(full, k, hd);
+  });
+
+  let logicalEntries = 0;
+  let physicalBytes = 0;
+  layers.forEach((layer, l) => {
+    const lengths = Int32Array.from(kept[l]!, (k) => k.length);
+    logicalEntries += lengths.reduce((a, b) => a + b, 0);
+    physicalBytes += quantizer ? quantizer.quantizeLayer(layer, lengths, hd) : paddedLayerBytes(lengths, hd);
+  });
+
+  const layerEntries = kept.map((heads) => heads.reduce((a, k) => a + k.length, 0));
+  return { layers, nextPosition: T, kept, logicalEntries, physicalBytes, layerBudgets: budgets, layerEntries, method: m.label };
+}
+
+function isMethodSpec(x: unknown): x is MethodSpec {
+  return typeof x === 'object' && x !== null && 'scorer' in x && 'allocator' in x && 'label' in x;
+}
+
+function checked(ls: LayerScores, label: string, layer: number): LayerScores {
+  for (const v of ls.scores) if (Number.isNaN(v)) throw new Error(`method ${label}: NaN score in layer ${layer}`);
+  return ls;
+}

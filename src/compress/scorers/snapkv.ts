@@ -1,0 +1,61 @@
+/**
+ * SnapKV (Li et al., arXiv 2404.14469): the last w prompt queries (observation window) vote for prefix tokens.
+ * Per query head: aggregate the window rows' attention over the T − w prefix columns (sum or mean over the w
+ * queries), pool along tokens (stride 1, padding k//2), then reduce the GQA group (pooling first, then the group,
+ * as AdaKV / kvpress, SnapKV issue #22). The w window tokens are always kept (+Infinity).
+ * Defaults follow the paper's LongBench configs (ablation_c*_w32_k7_maxpool): window 32, kernel 7, max pooling,
+ * sum over the window queries, GQA mean. kvpress uses window 64, kernel 5, avg, mean: pass those as options.
+ * Sum and mean give the same ranking; they differ only in scale (which matters when CriticalKV adds ε).
+ */
+import { KvoptError } from '../../util/errors.ts';
+import type { OptionSchema } from '../options.ts';
+import type { LayerScores, ScoreContext, Scorer } from '../types.ts';
+import { effectiveWindow, pool1d, reduceGroups, windowRows } from './attention.ts';
+
+export const snapkvOptions: OptionSchema = {
+  window: { type: 'int', min: 1, default: 32, doc: 'observation window w (last prompt queries; always kept)' },
+  kernel: { type: 'int', min: 1, default: 7, doc: 'pooling kernel (odd), stride 1, padding kernel//2' },
+  pooling: { type: 'enum', values: ['max', 'avg', 'none'], default: 'max', doc: 'pooling along tokens' },
+  aggregation: { type: 'enum', values: ['sum', 'mean'], default: 'sum', doc: 'over the window queries' },
+  gqa: { type: 'enum', values: ['mean', 'max'], default: 'mean', doc: 'reduction over the query heads of a KV head' },
+};
+
+/** SnapKV's per-KV-head prefix scores [Hkv, P], P = T − w (exported for CriticalKV). */
+export function snapkvPrefixScores(ctx: ScoreContext, layer: number, opts: Record<string, unknown>, w: number): Float64Array {
+  const T = ctx.record.tokens.length;
+  const P = T - w;
+  const { numHeads: Hq, numKvHeads: Hkv } = ctx.spec;
+  const A = windowRows(ctx.record, layer, w);
+  const perHead = new Float64Array(Hq * P);
+  const kernel = opts.kernel as number;
+  for (let h = 0; h < Hq; h++) {
+    let v: Float64Array = new Float64Array(P);
+    for (let i = 0; i < w; i++) for (let j = 0; j < P; j++) v[j] += A(h, i, j);
+    if (opts.aggregation === 'mean') for (let j = 0; j < P; j++) v[j] /= w;
+    if (opts.pooling !== 'none' && kernel > 1) v = pool1d(v, kernel, opts.pooling as 'avg' | 'max');
+    perHead.set(v, h * P);
+  }
+  return reduceGroups(perHead, Hq, Hkv, P, opts.gqa as 'mean' | 'max');
+}
+
+export function checkKernel(method: string, kernel: number): void {
+  if (kernel % 2 === 0) throw new KvoptError(`method ${method}: kernel must be odd for 'same' pooling, got ${kernel}`);
+}
+
+export function snapkvScorer(opts: Record<string, unknown>): Scorer {
+  checkKernel('snapkv', opts.kernel as number);
+  return {
+    name: 'snapkv',
+    window: opts.window as number,
+    score(ctx: ScoreContext, layer: number): LayerScores {
+      const T = ctx.record.tokens.length;
+      const Hkv = ctx.spec.numKvHeads;
+      const w = effectiveWindow(ctx.record, opts.window as number, 'snapkv');
+      const P = T - w;
+      const prefix = snapkvPrefixScores(ctx, layer, opts, w);
+      const scores = new Float64Array(Hkv * T).fill(Infinity);
+      for (let h = 0; h < Hkv; h++) scores.set(prefix.subarray(h * P, (h + 1) * P), h * T);
+      return { scores };
+    },
+  };
+}

@@ -1,0 +1,385 @@
+/**
+ * Experiment YAML → ExperimentConfig (design.md §4.6a), with defaults and precise errors.
+ *
+ * Paths: every relative path in the file (model.path, model.tokenizer, tasks[].data, db) is resolved
+ * against the directory of the YAML file, so a config means the same thing from any working directory
+ * (`experiments/quickstart.yaml` names the model as `../models/tiny`). `~/` is the home directory.
+ * When `db` is absent it defaults to `results/kvopt.db` under the working directory.
+ *
+ * Tasks: `samples` are drawn (seeded) from `data`; `heldout` of them are kept out of the search fitness
+ * (calibration = samples - heldout); `kvopt eval` scores all of them. Task-specific settings go under
+ * `options:`, which the task itself validates.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { KvoptError } from '../util/errors.ts';
+import { ConfigReader, describeValue, isMapping, type KeyPath, type Mapping } from './reader.ts';
+import {
+  DEFAULT_METHOD_NAMES,
+  DEVICES,
+  DTYPES,
+  FITNESS_SOURCES,
+  LONGBENCH_DATASETS,
+  OPTIMIZERS,
+  SETTINGS,
+  TASK_FAMILIES,
+  TRANSFER_MODES,
+  budgetKey,
+  methodKey,
+  type BudgetSpec,
+  type ExperimentConfig,
+  type MethodSpec,
+  type ModelConfig,
+  type SearchConfig,
+  type Setting,
+  type TaskConfig,
+  type TaskFamily,
+} from './schema.ts';
+import { didYouMean } from './suggest.ts';
+
+export interface ParseOptions {
+  /** Method names to accept (the compression registry's list); default DEFAULT_METHOD_NAMES. */
+  methodNames?: readonly string[];
+  /** Directory that `file` and the default db are relative to; default process.cwd(). */
+  cwd?: string;
+}
+
+export const DEFAULTS = {
+  setting: 'question-aware' as Setting,
+  device: 'cpu' as const,
+  dtype: 'fp32' as const,
+  db: 'results/kvopt.db',
+  chunkSize: 128,
+  window: 64,
+  seed: 0,
+  search: {
+    scorer: 'snapkv',
+    optimizer: 'cmaes' as const,
+    groupSize: 8,
+    sigma0: 0.3,
+    generations: 15,
+    restarts: 0,
+    fitness: 'task' as const,
+    lambda: 0.3,
+    gamma: 0.2,
+    transferMode: 'rescale' as const,
+  },
+};
+
+const TOP_KEYS = [
+  'name', 'description', 'model', 'tasks', 'setting', 'methods', 'budgets', 'search',
+  'workers', 'db', 'chunk_size', 'window', 'seed',
+];
+const MODEL_KEYS = ['path', 'tokenizer', 'device', 'dtype', 'threads'];
+const TASK_KEYS = ['name', 'data', 'samples', 'seed', 'heldout', 'options'];
+const SEARCH_KEYS = [
+  'scorer', 'budget', 'optimizer', 'group_size', 'sigma0', 'population', 'generations', 'restarts',
+  'fitness', 'lambda', 'gamma', 'seed', 'min_budget', 'max_budget', 'transfer', 'transfer_mode',
+];
+
+/** Reads and parses an experiment file; a missing file is a KvoptError naming it. */
+export function loadExperiment(file: string, opts: ParseOptions = {}): ExperimentConfig {
+  const abs = resolve(opts.cwd ?? process.cwd(), file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new KvoptError(
+      code === 'ENOENT' ? `${file}: no such experiment file` : `${file}: cannot read experiment file (${code ?? String(err)})`,
+    );
+  }
+  return parseExperiment(text, file, opts);
+}
+
+/** Parses experiment YAML text; `file` names it in errors and locates relative paths. */
+export function parseExperiment(text: string, file: string, opts: ParseOptions = {}): ExperimentConfig {
+  const cwd = opts.cwd ?? process.cwd();
+  const dir = dirname(resolve(cwd, file));
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  if (doc.errors.length > 0) {
+    const e = doc.errors[0]!;
+    const pos = e.linePos?.[0];
+    const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    throw new KvoptError(`${file}: YAML syntax error${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${msg}`);
+  }
+  const r: ConfigReader = new ConfigReader(file, doc, lines);
+  const js: unknown = doc.toJS({ maxAliasCount: 1000 });
+  if (js === null || js === undefined) throw new KvoptError(`${file}: the experiment file is empty`);
+  if (!isMapping(js)) r.fail([], `expected a mapping at the top level, got ${describeValue(js)}`);
+  const raw: Mapping = js;
+  r.keys(raw, [], TOP_KEYS);
+
+  const name = r.string(r.required(raw, 'name', [], 'a string (the experiment name)'), ['name']);
+  const description = raw.description == null ? null : r.string(raw.description, ['description']);
+  const seed = raw.seed == null ? DEFAULTS.seed : r.integer(raw.seed, ['seed'], 0);
+  const window = raw.window == null ? DEFAULTS.window : r.integer(raw.window, ['window'], 1);
+  const chunkSize = raw.chunk_size == null ? DEFAULTS.chunkSize : r.integer(raw.chunk_size, ['chunk_size'], 1);
+  const methodNames = opts.methodNames ?? DEFAULT_METHOD_NAMES;
+
+  const model = readModel(r, r.required(raw, 'model', [], 'a mapping with at least `path`'), dir);
+  const tasks = readTasks(r, r.required(raw, 'tasks', [], 'a list of tasks'), dir, seed);
+  const settings = readSettings(r, raw.setting);
+  const methods = readMethods(r, raw.methods, methodNames, window);
+  const budgets = readBudgets(r, raw.budgets);
+  const search = raw.search == null ? null : readSearch(r, raw.search, methodNames, window, seed);
+  let workers: number | null = null;
+  if (raw.workers != null && raw.workers !== 'auto') {
+    if (typeof raw.workers !== 'number') r.fail(['workers'], `expected "auto" or a positive integer, got ${describeValue(raw.workers)}`);
+    workers = r.integer(raw.workers, ['workers'], 1);
+  }
+  const db =
+    raw.db == null ? resolve(cwd, DEFAULTS.db) : resolvePath(dir, r.string(raw.db, ['db'], 'a file path'));
+
+  return {
+    name,
+    description,
+    model,
+    tasks,
+    settings,
+    methods,
+    budgets,
+    search,
+    workers,
+    db,
+    chunkSize,
+    window,
+    seed,
+    source: { file, dir, text },
+  };
+}
+
+/** A path from the file: absolute, `~/...`, or relative to `dir` (the YAML file's directory). */
+export function resolvePath(dir: string, p: string): string {
+  if (p === '~' || p.startsWith('~/')) return join(homedir(), p.slice(1));
+  return isAbsolute(p) ? p : resolve(dir, p);
+}
+
+function readModel(r: ConfigReader, v: unknown, dir: string): ModelConfig {
+  const path: KeyPath = ['model'];
+  const m = r.mapping(v, path, 'a mapping with at least `path`');
+  r.keys(m, path, MODEL_KEYS);
+  const p = r.string(
+    r.required(m, 'path', path, 'a Hugging Face folder, .gguf file or llama2.c .bin'),
+    [...path, 'path'],
+    'a path (Hugging Face folder, .gguf file or llama2.c .bin)',
+  );
+  const tokenizer = m.tokenizer == null ? null : resolvePath(dir, r.string(m.tokenizer, [...path, 'tokenizer'], 'a path'));
+  return {
+    path: resolvePath(dir, p),
+    tokenizer,
+    device: m.device == null ? DEFAULTS.device : r.oneOf(m.device, [...path, 'device'], DEVICES),
+    dtype: m.dtype == null ? DEFAULTS.dtype : r.oneOf(m.dtype, [...path, 'dtype'], DTYPES),
+    threads: m.threads == null ? null : r.integer(m.threads, [...path, 'threads'], 1),
+  };
+}
+
+const TASK_NAMES: string[] = [
+  ...TASK_FAMILIES.filter((f) => f !== 'longbench'),
+  ...LONGBENCH_DATASETS.map((d) => `longbench/${d}`),
+];
+
+function readTaskName(r: ConfigReader, v: unknown, path: KeyPath): { family: TaskFamily; dataset: string | null } {
+  const name = r.string(v, path, 'a task name (continuation, needle, passkey, gsm8k or longbench/<dataset>)');
+  if ((TASK_FAMILIES as readonly string[]).includes(name) && name !== 'longbench') {
+    return { family: name as TaskFamily, dataset: null };
+  }
+  if (name.startsWith('longbench/')) {
+    const ds = name.slice('longbench/'.length);
+    const base = ds.endsWith('_e') ? ds.slice(0, -2) : ds;
+    if ((LONGBENCH_DATASETS as readonly string[]).includes(base)) return { family: 'longbench', dataset: ds };
+    r.fail(path, `unknown LongBench dataset ${JSON.stringify(ds)}${didYouMean(ds, LONGBENCH_DATASETS)}`);
+  }
+  if (name === 'longbench') r.fail(path, 'expected longbench/<dataset>, e.g. longbench/multi_news');
+  r.fail(
+    path,
+    `expected continuation, needle, passkey, gsm8k or longbench/<dataset>, got ${describeValue(name)}${didYouMean(name, TASK_NAMES)}`,
+  );
+}
+
+function readTasks(r: ConfigReader, v: unknown, dir: string, seed: number): TaskConfig[] {
+  const list = r.list(v, ['tasks'], 'a list of tasks');
+  if (list.length === 0) r.fail(['tasks'], 'expected at least one task, got an empty list');
+  return list.map((item, i) => {
+    const path: KeyPath = ['tasks', i];
+    const t = r.mapping(item, path, 'a mapping with `name` and `data`');
+    r.keys(t, path, TASK_KEYS, '; task-specific settings go under `options:`');
+    const { family, dataset } = readTaskName(r, r.required(t, 'name', path, 'a task name'), [...path, 'name']);
+    const data = r.string(r.required(t, 'data', path, 'a path to the task data'), [...path, 'data'], 'a path');
+    let samples: number | null = null;
+    if (t.samples != null && t.samples !== 'all') {
+      if (typeof t.samples !== 'number') r.fail([...path, 'samples'], `expected a positive integer or "all", got ${describeValue(t.samples)}`);
+      samples = r.integer(t.samples, [...path, 'samples'], 1);
+    }
+    const heldout = t.heldout == null ? 0 : r.integer(t.heldout, [...path, 'heldout'], 0);
+    if (samples !== null && heldout >= samples) {
+      r.fail([...path, 'heldout'], `expected fewer than samples (${samples}), got ${heldout}`);
+    }
+    const options = t.options == null ? {} : r.mapping(t.options, [...path, 'options']);
+    return {
+      name: r.string(t.name, [...path, 'name']),
+      family,
+      dataset,
+      data: resolvePath(dir, data),
+      samples,
+      seed: t.seed == null ? seed : r.integer(t.seed, [...path, 'seed'], 0),
+      heldout,
+      options,
+      baseDir: dir,
+    };
+  });
+}
+
+function readSettings(r: ConfigReader, v: unknown): Setting[] {
+  if (v == null) return [DEFAULTS.setting];
+  if (!Array.isArray(v)) return [r.oneOf(v, ['setting'], SETTINGS)];
+  if (v.length === 0) r.fail(['setting'], `expected one of ${SETTINGS.join(', ')} (or a list of them), got an empty list`);
+  const out = v.map((s, i) => r.oneOf(s, ['setting', i], SETTINGS));
+  out.forEach((s, i) => {
+    if (out.indexOf(s) !== i) r.fail(['setting', i], `duplicate setting ${JSON.stringify(s)}`);
+  });
+  return out;
+}
+
+/** One method entry: `name` or `{name: {options}}` (options may be empty). */
+function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly string[], window: number): MethodSpec {
+  let name: string;
+  let options: Mapping = {};
+  let optPath: KeyPath = path;
+  if (typeof v === 'string') {
+    name = v;
+  } else if (isMapping(v)) {
+    const keys = Object.keys(v);
+    if (keys.length !== 1) {
+      r.fail(path, `expected a method name or a mapping {name: {options}} with one key, got ${keys.length} keys (${keys.join(', ')})`);
+    }
+    name = keys[0]!;
+    optPath = [...path, name];
+    const o = v[name];
+    if (o != null) options = r.mapping(o, optPath, 'a mapping of method options');
+  } else {
+    r.fail(path, `expected a method name or {name: {options}}, got ${describeValue(v)}`);
+  }
+  if (!names.includes(name)) {
+    r.fail(path, `unknown method ${JSON.stringify(name)}${didYouMean(name, names) || ` (known: ${names.join(', ')})`}`, isMapping(v));
+  }
+  const w = options.window;
+  if (typeof w === 'number' && w > window) {
+    r.fail([...optPath, 'window'], `${w} is larger than the prefill observation window (window: ${window}); raise the top-level window`);
+  }
+  return { name, options, key: methodKey(name, options) };
+}
+
+function readMethods(r: ConfigReader, v: unknown, names: readonly string[], window: number): MethodSpec[] {
+  if (v == null) return [];
+  const list = r.list(v, ['methods'], 'a list of methods (names or {name: {options}})');
+  const out = list.map((m, i) => readMethod(r, m, ['methods', i], names, window));
+  out.forEach((m, i) => {
+    const j = out.findIndex((x) => x.key === m.key);
+    if (j !== i) r.fail(['methods', i], `duplicate of methods[${j}] (${m.key})`);
+  });
+  return out;
+}
+
+const BUDGET_WHAT = 'a positive integer (tokens per KV head per layer), a fraction in (0, 1), or {keep: fraction}';
+
+export function readBudget(r: ConfigReader, v: unknown, path: KeyPath): BudgetSpec {
+  if (typeof v === 'number') {
+    if (Number.isInteger(v) && v >= 1) return { kind: 'tokens', tokens: v };
+    if (v > 0 && v < 1) return { kind: 'fraction', keep: v };
+    r.fail(path, `expected ${BUDGET_WHAT}, got ${v}`);
+  }
+  if (isMapping(v)) {
+    r.keys(v, path, ['keep']);
+    const keep = r.number(r.required(v, 'keep', path, 'a fraction in (0, 1]'), [...path, 'keep'], 0, 1, true, false);
+    return { kind: 'fraction', keep };
+  }
+  r.fail(path, `expected ${BUDGET_WHAT}, got ${describeValue(v)}`);
+}
+
+function readBudgets(r: ConfigReader, v: unknown): BudgetSpec[] {
+  if (v == null) return [];
+  const list = Array.isArray(v) ? v : [v];
+  const path = (i: number): KeyPath => (Array.isArray(v) ? ['budgets', i] : ['budgets']);
+  const out = list.map((b, i) => readBudget(r, b, path(i)));
+  const keys = out.map(budgetKey);
+  keys.forEach((k, i) => {
+    if (keys.indexOf(k) !== i) r.fail(path(i), `duplicate budget ${k}`);
+  });
+  return out;
+}
+
+function readSearch(r: ConfigReader, v: unknown, names: readonly string[], window: number, seed: number): SearchConfig {
+  const path: KeyPath = ['search'];
+  const s = r.mapping(v, path);
+  r.keys(s, path, SEARCH_KEYS);
+  const at = (k: string): KeyPath => [...path, k];
+  const D = DEFAULTS.search;
+  const scorer = readMethod(r, s.scorer ?? D.scorer, at('scorer'), names, window);
+  if (scorer.name === 'full') r.fail(at('scorer'), 'full keeps every token; per-layer budgets need a scorer such as snapkv');
+  const budget = r.integer(r.required(s, 'budget', path, 'a positive integer (target mean tokens per KV head per layer)'), at('budget'), 1);
+  let population: number | null = null;
+  if (s.population != null && s.population !== 'auto') {
+    if (typeof s.population !== 'number') r.fail(at('population'), `expected "auto" or an integer >= 2, got ${describeValue(s.population)}`);
+    population = r.integer(s.population, at('population'), 2);
+  }
+  const minBudget = s.min_budget == null ? null : r.integer(s.min_budget, at('min_budget'), 1);
+  const maxBudget = s.max_budget == null ? null : r.integer(s.max_budget, at('max_budget'), 1);
+  if (minBudget !== null && minBudget > budget) r.fail(at('min_budget'), `expected at most search.budget (${budget}), got ${minBudget}`);
+  if (maxBudget !== null && maxBudget < budget) r.fail(at('max_budget'), `expected at least search.budget (${budget}), got ${maxBudget}`);
+  let transfer: number[] = [];
+  if (s.transfer != null) {
+    transfer = r.list(s.transfer, at('transfer'), 'a list of target budgets').map((b, i) => r.integer(b, [...at('transfer'), i], 1));
+    transfer.forEach((b, i) => {
+      if (transfer.indexOf(b) !== i || b === budget) r.fail([...at('transfer'), i], `duplicate budget ${b}`);
+    });
+  }
+  return {
+    scorer,
+    budget,
+    optimizer: s.optimizer == null ? D.optimizer : r.oneOf(s.optimizer, at('optimizer'), OPTIMIZERS),
+    groupSize: s.group_size == null ? D.groupSize : r.integer(s.group_size, at('group_size'), 1),
+    sigma0: s.sigma0 == null ? D.sigma0 : r.number(s.sigma0, at('sigma0'), 0, Infinity, true),
+    population,
+    generations: s.generations == null ? D.generations : r.integer(s.generations, at('generations'), 1),
+    restarts: s.restarts == null ? D.restarts : r.integer(s.restarts, at('restarts'), 0),
+    fitness: s.fitness == null ? D.fitness : r.oneOf(s.fitness, at('fitness'), FITNESS_SOURCES),
+    lambda: s.lambda == null ? D.lambda : r.number(s.lambda, at('lambda'), 0),
+    gamma: s.gamma == null ? D.gamma : r.number(s.gamma, at('gamma'), 0, 1),
+    seed: s.seed == null ? seed : r.integer(s.seed, at('seed'), 0),
+    minBudget,
+    maxBudget,
+    transfer,
+    transferMode: s.transfer_mode == null ? D.transferMode : r.oneOf(s.transfer_mode, at('transfer_mode'), TRANSFER_MODES),
+  };
+}
+
+/**
+ * What each command needs beyond parsing: `eval` needs methods (and budgets unless every method is
+ * `full`); `search` needs a `search:` section.
+ */
+export function checkForCommand(config: ExperimentConfig, command: 'eval' | 'search'): void {
+  const f = config.source.file;
+  if (command === 'eval') {
+    if (config.methods.length === 0) throw new KvoptError(`${f}: methods: required for kvopt eval (a list of method names)`);
+    if (config.budgets.length === 0 && config.methods.some((m) => m.name !== 'full')) {
+      throw new KvoptError(`${f}: budgets: required for kvopt eval when a method other than full is listed`);
+    }
+  } else if (config.search === null) {
+    throw new KvoptError(`${f}: search: required for kvopt search (at least search.budget)`);
+  }
+}
+
+/** Every path the config names must exist; run before loading anything. */
+export function checkPaths(config: ExperimentConfig): void {
+  const f = config.source.file;
+  const need = (p: string | null, key: string) => {
+    if (p !== null && !existsSync(p)) throw new KvoptError(`${f}: ${key}: no such file or folder: ${p}`);
+  };
+  need(config.model.path, 'model.path');
+  need(config.model.tokenizer, 'model.tokenizer');
+  config.tasks.forEach((t, i) => need(t.data, `tasks[${i}].data`));
+}

@@ -1,0 +1,67 @@
+/**
+ * Command-line flags that override the experiment file (design.md §4.6a): --db, --workers, --device,
+ * --samples, --seed. Flag values arrive as strings from commander; errors name the flag.
+ * A relative --db resolves against the working directory (as any command-line path does).
+ */
+import { resolve } from 'node:path';
+import { KvoptError } from '../util/errors.ts';
+import { DEVICES, type ExperimentConfig } from './schema.ts';
+import { didYouMean } from './suggest.ts';
+
+export interface Overrides {
+  db?: string;
+  /** 'auto' or a positive integer. */
+  workers?: string | number;
+  device?: string;
+  /** Samples per task (every task). */
+  samples?: string | number;
+  /** Replaces the run seed, every task seed and the search seed. */
+  seed?: string | number;
+  /** Directory a relative --db is resolved against; default process.cwd(). */
+  cwd?: string;
+}
+
+function intFlag(flag: string, v: string | number, min: number, what: string): number {
+  const n = typeof v === 'number' ? v : /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+  if (!Number.isInteger(n) || n < min) throw new KvoptError(`${flag}: expected ${what}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** A new config with the overrides applied; `config` is not modified. */
+export function applyOverrides(config: ExperimentConfig, o: Overrides): ExperimentConfig {
+  const out: ExperimentConfig = {
+    ...config,
+    model: { ...config.model },
+    tasks: config.tasks.map((t) => ({ ...t })),
+    search: config.search ? { ...config.search } : null,
+  };
+  if (o.db !== undefined) {
+    if (o.db.trim() === '') throw new KvoptError('--db: expected a file path, got ""');
+    out.db = resolve(o.cwd ?? process.cwd(), o.db);
+  }
+  if (o.workers !== undefined) {
+    out.workers = o.workers === 'auto' ? null : intFlag('--workers', o.workers, 1, '"auto" or a positive integer');
+  }
+  if (o.device !== undefined) {
+    if (!(DEVICES as readonly string[]).includes(o.device)) {
+      throw new KvoptError(`--device: expected one of ${DEVICES.join(', ')}, got ${JSON.stringify(o.device)}${didYouMean(o.device, DEVICES)}`);
+    }
+    out.model.device = o.device as ExperimentConfig['model']['device'];
+  }
+  if (o.samples !== undefined) {
+    const n = intFlag('--samples', o.samples, 1, 'a positive integer');
+    out.tasks.forEach((t, i) => {
+      if (t.heldout >= n) {
+        throw new KvoptError(`--samples: tasks[${i}] (${t.name}) holds out ${t.heldout} samples; expected more than ${t.heldout}, got ${n}`);
+      }
+      t.samples = n;
+    });
+  }
+  if (o.seed !== undefined) {
+    const s = intFlag('--seed', o.seed, 0, 'a non-negative integer');
+    out.seed = s;
+    for (const t of out.tasks) t.seed = s;
+    if (out.search) out.search.seed = s;
+  }
+  return out;
+}

@@ -1,0 +1,156 @@
+/**
+ * `kvopt eval` as a run: plan (tasks × samples × settings × methods × budgets), hand each sample to the
+ * worker pool (one prefill, every pending item from it), store each result as it arrives, and resume a
+ * killed run by skipping what is stored. A failed item is stored as failed with its error and retried once.
+ */
+import type { ExperimentConfig } from '../config/schema.ts';
+import { budgetKey } from '../config/schema.ts';
+import { evaluationKeyString, FULL_METHOD } from '../store/store.ts';
+import type { AverageRow, ResultRow, RunRow } from '../store/types.ts';
+import type { EvalItem, FitnessKind, ItemResult, Setting } from './evaluate.ts';
+import { windowFor } from './evaluate.ts';
+import { createProgress } from './progress.ts';
+import { budgetInput, methodInput, RunSession, type Job } from './session.ts';
+
+export interface EvalRunOptions {
+  resume?: boolean;
+  quiet?: boolean;
+  /** Keep PrefillRecords on disk beside the database so a resumed run never prefills a sample twice. */
+  prefillCache?: boolean;
+  /** Items decoded together per batched run. */
+  batch?: number;
+  fitness?: FitnessKind;
+}
+
+export interface EvalRunResult {
+  run: RunRow;
+  results: ResultRow[];
+  averages: AverageRow[];
+  prefills: number;
+  evaluations: number;
+  failed: number;
+  wallMs: number;
+}
+
+/** An item with what it is stored as. */
+export interface PlannedItem {
+  item: EvalItem;
+  method: string;
+  budget: string;
+  setting: Setting;
+}
+
+/** Every (setting, method, budget) of the config; `full` (added when absent) once per setting. */
+export function planItems(c: ExperimentConfig): PlannedItem[] {
+  const out: PlannedItem[] = [];
+  const methods = c.methods.some((m) => m.name === FULL_METHOD) ? c.methods : [{ name: FULL_METHOD, options: {}, key: FULL_METHOD }, ...c.methods];
+  for (const setting of c.settings) {
+    for (const m of methods) {
+      for (const b of m.name === FULL_METHOD ? [null] : c.budgets) {
+        const budget = b ? budgetKey(b) : FULL_METHOD;
+        // full keeps everything whatever the budget: give it one larger than any context.
+        out.push({ item: { key: `${setting}|${m.key}|${budget}`, method: methodInput(m), budget: b ? budgetInput(b) : 2 ** 30 }, method: m.key, budget, setting });
+      }
+    }
+  }
+  return out;
+}
+
+export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {}): Promise<EvalRunResult> {
+  const t0 = Date.now();
+  const session = RunSession.open(config, 'eval', opts);
+  const { store, run } = session;
+  const planned = planItems(config);
+  const byKey = new Map(planned.map((p) => [p.item.key, p]));
+  const window = Math.max(config.window, windowFor(planned.map((p) => p.item.method)));
+  const options = { fitness: opts.fitness ?? 'task', batch: opts.batch ?? 8, chunkSize: config.chunkSize, window };
+
+  try {
+    const jobs = await session.loadJobs(() => 'eval');
+    const done = store.completedEvaluationKeys(run.id);
+    const keyOf = (job: Job, p: PlannedItem) => evaluationKeyString({ sampleId: job.sampleId, method: p.method, budget: p.budget, setting: p.setting });
+
+    const save = (job: Job, r: ItemResult, attempt: number) => {
+      const p = byKey.get(r.key)!;
+      const ok = r.status === 'ok';
+      store.insertEvaluation({
+        runId: run.id,
+        sampleId: job.sampleId,
+        method: p.method,
+        budget: p.budget,
+        setting: p.setting,
+        budgetTokens: ok ? r.layerBudgets.reduce((a, b) => a + b, 0) / r.layerBudgets.length : null,
+        budgetProfile: ok ? r.layerBudgets : null,
+        score: ok ? r.score : null,
+        metric: job.sample.metric,
+        metrics: r.metrics,
+        prediction: r.prediction,
+        generatedTokens: r.generatedTokens,
+        compressMs: r.compressMs,
+        decodeMs: r.decodeMs,
+        kvEntries: r.kvEntries,
+        kvBytes: r.kvBytes,
+        status: r.status,
+        error: r.error ?? null,
+        attempt,
+      });
+      if (ok) done.add(keyOf(job, p));
+    };
+
+    // One unit of work per (sample, setting): the prefill differs per setting. A sample's settings run one
+    // after the other in one lane, so two workers never prefill the same prompt at once.
+    const work = jobs
+      .map((job) => ({
+        job,
+        units: config.settings
+          .map((setting) => ({ setting, items: planned.filter((p) => p.setting === setting && !done.has(keyOf(job, p))) }))
+          .filter((u) => u.items.length > 0),
+      }))
+      .filter((w) => w.units.length > 0);
+    let total = work.reduce((n, w) => n + w.units.reduce((m, u) => m + u.items.length, 0), 0);
+    const progress = createProgress(`eval run ${run.id}`, total, { quiet: opts.quiet });
+
+    const runUnit = async (job: Job, setting: Setting, items: PlannedItem[], attempt: number) => {
+      const results = await session.evaluate(job, items.map((p) => p.item), { ...options, setting }, (r) => {
+        save(job, r, attempt);
+        progress.tick(1, `${job.sample.id} ${byKey.get(r.key)!.method}`);
+      });
+      return items.filter((_, i) => results[i]!.status === 'failed');
+    };
+
+    // As many samples in flight as workers, so an interrupt leaves little to finish.
+    let next = 0;
+    const lane = async () => {
+      while (!session.pool.stopping && next < work.length) {
+        const { job, units } = work[next++]!;
+        for (const u of units) {
+          if (session.pool.stopping) break;
+          const failed = await runUnit(job, u.setting, u.items, 1);
+          if (failed.length && !session.pool.stopping) {
+            progress.setTotal((total += failed.length));
+            await runUnit(job, u.setting, failed, 2); // one retry; what fails again stays stored as failed
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: session.sizing.workers }, lane));
+    progress.stop();
+    await session.close();
+  } catch (e) {
+    await session.close(e);
+    throw e;
+  }
+
+  const evaluations = store.evaluationsForRun(run.id);
+  const result: EvalRunResult = {
+    run: store.getRun(run.id),
+    results: store.results(run.id),
+    averages: store.averageResults(run.id),
+    prefills: store.prefillCount(run.id),
+    evaluations: evaluations.filter((e) => e.status === 'ok').length,
+    failed: evaluations.filter((e) => e.status === 'failed').length,
+    wallMs: Date.now() - t0,
+  };
+  store.close();
+  return result;
+}

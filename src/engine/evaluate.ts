@@ -1,0 +1,262 @@
+/**
+ * Evaluating one sample: prefill once, then every (method, budget) item from that one PrefillRecord,
+ * decoding the items of a sample together in batches (the graph's batch dimension).
+ *
+ * Settings (design.md §4.4):
+ * - question-aware: context + question are prefilled together (the question sits in the observation
+ *   window); the first answer token comes from the prefill's own logits, as in SnapKV, where compression
+ *   happens after the full-attention prefill;
+ * - question-agnostic: the context alone is prefilled and compressed; the question is then decoded
+ *   through the compressed cache (kvpress / DefensiveKV protocol).
+ *
+ * Scores (all in [0, 1], higher is better, so quality loss = 1 − score / score_full is meaningful):
+ * - 'task': the task's metric on generated text;
+ * - 'likelihood': exp(mean log p(answer tokens)), the geometric-mean probability of the gold answer;
+ * - continuation task: exp(mean log p(continuation)); top-1 agreement and KL vs the full cache are extra
+ *   metrics ('fidelity' uses top-1 agreement as the score).
+ */
+import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
+import type { ModelRuntime } from '../runtime/runtime.ts';
+import type { KvCache, PrefillRecord } from '../runtime/types.ts';
+import { compressPrefill, methodWindow, parseMethod, resolveBudget, type BudgetSpec, type MethodInput } from '../compress/index.ts';
+import type { CompressedCache, MethodSpec } from '../compress/types.ts';
+import type { Sample, TaskDefinition } from '../tasks/types.ts';
+import type { ContinuationMeta } from '../tasks/continuation.ts';
+import { meanKlDivergence, meanLogLikelihood, top1Agreement } from '../tasks/metrics/logits.ts';
+import { KvoptError } from '../util/errors.ts';
+
+export type Setting = 'question-aware' | 'question-agnostic';
+export type FitnessKind = 'task' | 'likelihood' | 'fidelity';
+
+/** A budget: tokens per KV head per layer, a fraction of the prefill length, or an explicit per-layer profile. */
+export type BudgetInput = BudgetSpec | { layers: number[] };
+
+export interface EvalItem {
+  /** Unique within a sample (the engine uses `${method}|${budget}`). */
+  key: string;
+  method: MethodInput;
+  budget: BudgetInput;
+}
+
+export interface ItemResult {
+  key: string;
+  status: 'ok' | 'failed';
+  error?: string;
+  score: number;
+  /** Extra figures: loglik (mean nats/token), top1, kl (continuation), likelihood. */
+  metrics: Record<string, number>;
+  prediction: string | null;
+  generatedTokens: number;
+  layerBudgets: number[];
+  kvEntries: number;
+  kvBytes: number;
+  compressMs: number;
+  decodeMs: number;
+}
+
+/** Token ids of one sample's prompt parts. */
+export interface SamplePrompt {
+  contextIds: number[];
+  questionIds: number[];
+  /** Gold answer (likelihood scoring) or the continuation (continuation task). */
+  answerIds: number[] | null;
+  isContinuation: boolean;
+}
+
+export interface EvaluateOptions {
+  setting: Setting;
+  fitness: FitnessKind;
+  /** Items decoded together in one batched run. */
+  batch: number;
+  chunkSize: number;
+}
+
+/** Tokenizes a sample's prompt parts, truncating the context in the middle so that prompt + answer fit the model. */
+export function tokenizeSample(task: TaskDefinition, sample: Sample, tok: TextTokenizer, spec: ModelSpec): SamplePrompt {
+  const meta = sample.meta as unknown as Partial<ContinuationMeta> | undefined;
+  if (sample.task === 'continuation' && meta?.contextIds && meta.continuationIds) {
+    const contextIds = tok.bosId !== null ? [tok.bosId, ...meta.contextIds] : [...meta.contextIds];
+    return { contextIds, questionIds: [], answerIds: meta.continuationIds, isContinuation: true };
+  }
+  const parts = task.buildPrompt(sample, {
+    tokenizer: tok,
+    maxPromptTokens: Math.max(16, spec.maxPositionEmbeddings - sample.maxNewTokens - 1),
+    chatTemplate: task.chatTemplate ? tok.chatTemplate : null,
+  });
+  const contextIds = tok.encode(parts.contextText, { addBos: parts.addBos });
+  const questionIds = parts.questionText ? tok.encode(parts.questionText, { addBos: false }) : [];
+  const answerIds = parts.answerText ? tok.encode(parts.answerText, { addBos: false }) : null;
+  return { contextIds, questionIds, answerIds, isContinuation: false };
+}
+
+/** The tokens a setting prefills. */
+export function prefillTokens(p: SamplePrompt, setting: Setting): number[] {
+  return setting === 'question-aware' ? [...p.contextIds, ...p.questionIds] : p.contextIds;
+}
+
+/** The largest observation window any of the methods needs (the prefill records that many rows). */
+export function windowFor(methods: MethodInput[], fallback = 32): number {
+  let w = 0;
+  for (const m of methods) w = Math.max(w, methodWindow(parseMethod(m)));
+  return w || fallback;
+}
+
+export function resolveLayerBudgets(budget: BudgetInput, T: number, L: number): number[] {
+  if (typeof budget === 'object' && budget !== null && 'layers' in budget) {
+    if (budget.layers.length !== L) throw new KvoptError(`budget profile has ${budget.layers.length} layers, the model has ${L}`);
+    return budget.layers.map((b) => Math.min(T, Math.max(0, Math.round(b))));
+  }
+  return new Array<number>(L).fill(resolveBudget(budget, T));
+}
+
+const now = () => performance.now();
+
+/**
+ * Evaluates every item of one sample from one PrefillRecord. Items that fail (e.g. a bad method option)
+ * come back with status 'failed' and their error; the others are unaffected.
+ */
+export async function evaluateItems(
+  runtime: ModelRuntime,
+  tok: TextTokenizer,
+  task: TaskDefinition,
+  sample: Sample,
+  prompt: SamplePrompt,
+  record: PrefillRecord,
+  items: EvalItem[],
+  opts: EvaluateOptions,
+  /** Called as soon as each item is scored (the engine stores it at once). */
+  onResult: (r: ItemResult) => void = () => {},
+): Promise<ItemResult[]> {
+  const { spec, weights } = runtime.model;
+  const V = spec.vocabSize;
+  const T = record.tokens.length;
+  const all: ItemResult[] = [];
+  const results = { push: (r: ItemResult) => (all.push(r), onResult(r)) };
+
+  // Continuation: the full-cache logits over the continuation are the reference for top-1 and KL.
+  let fullContinuationLogits: Float32Array | null = null;
+  const contIds = prompt.isContinuation ? prompt.answerIds! : null;
+  if (contIds) fullContinuationLogits = (await continuationLogits(runtime, [record.cache], record.lastLogits, contIds))[0]!;
+
+  for (let start = 0; start < items.length; start += opts.batch) {
+    const group = items.slice(start, start + opts.batch);
+    const ready: { item: EvalItem; cache: CompressedCache; method: MethodSpec; compressMs: number }[] = [];
+    for (const item of group) {
+      const t0 = now();
+      try {
+        const method = parseMethod(item.method);
+        const layerBudgets = resolveLayerBudgets(item.budget, T, spec.numLayers);
+        const cache = compressPrefill(record, spec, weights, method, layerBudgets);
+        ready.push({ item, cache, method, compressMs: now() - t0 });
+      } catch (e) {
+        results.push(failedResult(item.key, e instanceof Error ? e.message : String(e)));
+      }
+    }
+    if (ready.length === 0) continue;
+    const caches = ready.map((r) => r.cache as KvCache);
+    const t1 = now();
+    const base = (r: (typeof ready)[number]) => ({
+      key: r.item.key,
+      status: 'ok' as const,
+      layerBudgets: r.cache.layerBudgets,
+      kvEntries: r.cache.logicalEntries,
+      kvBytes: r.cache.physicalBytes,
+      compressMs: r.compressMs,
+    });
+
+    if (contIds) {
+      const all = await continuationLogits(runtime, caches, record.lastLogits, contIds);
+      const decodeMs = (now() - t1) / ready.length;
+      ready.forEach((r, i) => {
+        const loglik = meanLogLikelihood(all[i]!, V, contIds);
+        const top1 = top1Agreement(fullContinuationLogits!, all[i]!, V);
+        const kl = meanKlDivergence(fullContinuationLogits!, all[i]!, V);
+        const score = opts.fitness === 'fidelity' ? top1 : Math.exp(loglik);
+        results.push({ ...base(r), score, metrics: { loglik, top1, kl }, prediction: null, generatedTokens: 0, decodeMs });
+      });
+      continue;
+    }
+
+    if (opts.fitness === 'likelihood') {
+      if (!prompt.answerIds || prompt.answerIds.length === 0) {
+        throw new KvoptError(`sample ${sample.id}: likelihood fitness needs a gold answer, the task gives none`);
+      }
+      const prefix = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
+      const ll = await runtime.answerLogLikelihood(
+        caches,
+        caches.map(() => prefix),
+        caches.map(() => prompt.answerIds!),
+        { lastLogits: caches.map(() => record.lastLogits) },
+      );
+      const decodeMs = (now() - t1) / ready.length;
+      ready.forEach((r, i) =>
+        results.push({
+          ...base(r),
+          score: Math.exp(ll[i]!.mean),
+          metrics: { loglik: ll[i]!.mean },
+          prediction: null,
+          generatedTokens: 0,
+          decodeMs,
+        }),
+      );
+      continue;
+    }
+
+    // Generation scored by the task metric.
+    const question = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
+    const gen = await runtime.generateBatch(
+      caches,
+      caches.map(() => question),
+      { maxNewTokens: sample.maxNewTokens, chunkSize: opts.chunkSize, lastLogits: caches.map(() => record.lastLogits) },
+    );
+    const decodeMs = (now() - t1) / ready.length;
+    ready.forEach((r, i) => {
+      const text = tok.decode(gen[i]!.tokens);
+      results.push({
+        ...base(r),
+        score: task.score(text, sample),
+        metrics: {},
+        prediction: task.postprocess(text),
+        generatedTokens: gen[i]!.tokens.length,
+        decodeMs,
+      });
+    });
+  }
+  return all;
+}
+
+/**
+ * Logits that predict each continuation token, per cache: row 0 is the prefill's last logits, rows 1..n−1
+ * come from feeding continuation[0..n−2] through the (compressed) cache in one batched run. [n, V] each.
+ */
+async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], lastLogits: Float32Array, cont: number[]): Promise<Float32Array[]> {
+  const V = runtime.spec.vocabSize;
+  const n = cont.length;
+  const out = caches.map(() => {
+    const a = new Float32Array(n * V);
+    a.set(lastLogits, 0);
+    return a;
+  });
+  if (n > 1) {
+    const r = await runtime.step(caches, caches.map(() => cont.slice(0, n - 1)), { logits: 'all' });
+    r.logits.forEach((rows, b) => out[b]!.set(rows, V));
+  }
+  return out;
+}
+
+export function failedResult(key: string, error: string): ItemResult {
+  return {
+    key,
+    status: 'failed',
+    error,
+    score: NaN,
+    metrics: {},
+    prediction: null,
+    generatedTokens: 0,
+    layerBudgets: [],
+    kvEntries: 0,
+    kvBytes: 0,
+    compressMs: 0,
+    decodeMs: 0,
+  };
+}

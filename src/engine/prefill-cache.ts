@@ -1,0 +1,121 @@
+/**
+ * Prefill records on disk, so that "prefill once" survives a killed run: a resumed eval or search
+ * loads the record instead of prefilling the sample again.
+ *
+ * File layout (little-endian): magic "KVPF", u32 header length, JSON header, then the float32 arrays
+ * back to back in header order, each starting at a 4-byte-aligned offset.
+ * Written to a temp file and renamed, so a kill never leaves a partial record.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { PrefillRecord } from '../runtime/types.ts';
+
+const MAGIC = 0x4650564b; // "KVPF"
+const VERSION = 1;
+
+interface Header {
+  version: number;
+  tokens: number[];
+  nextPosition: number;
+  window: number;
+  ms: number;
+  layers: { length: number; keys: number; values: number; bias: number }[]; // element counts
+  windowAttention: number[];
+  attentionColumnSums: number[];
+  lastLogits: number;
+}
+
+/** Cache key of a prefill: model weights, exact prompt tokens and window size. */
+export function prefillKey(modelHash: string, tokens: readonly number[], window: number): string {
+  const h = createHash('sha256');
+  h.update(`${modelHash}\n${window}\n`);
+  h.update(Buffer.from(Int32Array.from(tokens).buffer));
+  return h.digest('hex').slice(0, 32);
+}
+
+export function serializePrefill(r: PrefillRecord): Buffer {
+  const arrays: Float32Array[] = [];
+  const header: Header = {
+    version: VERSION,
+    tokens: r.tokens,
+    nextPosition: r.cache.nextPosition,
+    window: r.window,
+    ms: r.ms,
+    layers: r.cache.layers.map((l) => {
+      arrays.push(l.keys, l.values, l.bias);
+      return { length: l.length, keys: l.keys.length, values: l.values.length, bias: l.bias.length };
+    }),
+    windowAttention: r.windowAttention.map((a) => (arrays.push(a), a.length)),
+    attentionColumnSums: r.attentionColumnSums.map((a) => (arrays.push(a), a.length)),
+    lastLogits: (arrays.push(r.lastLogits), r.lastLogits.length),
+  };
+  let json = Buffer.from(JSON.stringify(header));
+  const pad = (4 - ((8 + json.length) % 4)) % 4;
+  json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+  const total = 8 + json.length + arrays.reduce((n, a) => n + a.byteLength, 0);
+  const out = Buffer.alloc(total);
+  out.writeUInt32LE(MAGIC, 0);
+  out.writeUInt32LE(json.length, 4);
+  json.copy(out, 8);
+  let off = 8 + json.length;
+  for (const a of arrays) {
+    Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(out, off);
+    off += a.byteLength;
+  }
+  return out;
+}
+
+export function deserializePrefill(buf: Buffer, source = 'prefill record'): PrefillRecord {
+  if (buf.length < 8 || buf.readUInt32LE(0) !== MAGIC) throw new Error(`${source}: not a kvopt prefill record`);
+  const hlen = buf.readUInt32LE(4);
+  const header = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8')) as Header;
+  if (header.version !== VERSION) throw new Error(`${source}: prefill record version ${header.version}, expected ${VERSION}`);
+  // One aligned copy of the payload, then views into it.
+  const payload = new Float32Array(new Uint8Array(buf.subarray(8 + hlen)).buffer);
+  let off = 0;
+  const take = (n: number) => payload.subarray(off, (off += n));
+  const layers = header.layers.map((l) => ({ keys: take(l.keys), values: take(l.values), bias: take(l.bias), length: l.length }));
+  return {
+    tokens: header.tokens,
+    cache: { layers, nextPosition: header.nextPosition },
+    window: header.window,
+    ms: header.ms,
+    windowAttention: header.windowAttention.map(take),
+    attentionColumnSums: header.attentionColumnSums.map(take),
+    lastLogits: take(header.lastLogits),
+  };
+}
+
+/** A folder of prefill records keyed by `prefillKey`. */
+export class PrefillDiskCache {
+  constructor(readonly dir: string) {}
+
+  path(key: string): string {
+    return join(this.dir, key.slice(0, 2), `${key}.kvpf`);
+  }
+
+  get(key: string): PrefillRecord | null {
+    const p = this.path(key);
+    if (!existsSync(p)) return null;
+    try {
+      return deserializePrefill(readFileSync(p), p);
+    } catch {
+      return null; // unreadable (e.g. written by another version): treat as absent, it will be recomputed
+    }
+  }
+
+  put(key: string, record: PrefillRecord): void {
+    const p = this.path(key);
+    mkdirSync(dirname(p), { recursive: true });
+    const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
+    const fd = openSync(tmp, 'w');
+    try {
+      writeSync(fd, serializePrefill(record));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, p);
+  }
+}

@@ -1,0 +1,227 @@
+/**
+ * `kvopt search` as a run: EvolKV (search/evolkv.ts) driven generation by generation.
+ *
+ * Cost (design.md §2): every calibration sample is prefilled once (then read from the worker's memory or
+ * the disk cache); the candidates of a generation that share a sample are compressed from that one
+ * PrefillRecord and decoded together in one batched run. After each generation the candidates, their
+ * fitness parts, the generation's best scored on the held-out set, and the optimiser + search state are
+ * stored in one transaction; `--resume` restores the state of the last stored generation, so a killed
+ * search ends where an uninterrupted one with the same seed ends.
+ *
+ * At the end, the completed profile is compared with the uniform and pyramid allocations at the same
+ * mean budget (same inner scorer), on the calibration and the held-out samples; the profile is also
+ * carried to the `transfer` budgets by rescaling and compared there.
+ */
+import { budgetKey, type ExperimentConfig, type SearchConfig } from '../config/schema.ts';
+import { EvolKvSearch, type EvolKvState } from '../search/evolkv.ts';
+import { transferProfile } from '../search/transfer.ts';
+import type { GenerationRow, ProfileRow, RunRow } from '../store/types.ts';
+import { KvoptError } from '../util/errors.ts';
+import type { BudgetInput, EvalItem, ItemResult, Setting } from './evaluate.ts';
+import { windowFor } from './evaluate.ts';
+import { createProgress } from './progress.ts';
+import { methodInput, RunSession, type Job } from './session.ts';
+
+export interface SearchRunOptions {
+  resume?: boolean;
+  quiet?: boolean;
+  prefillCache?: boolean;
+}
+
+export interface ComparisonRow {
+  budget: number;
+  allocation: 'evolkv' | 'uniform' | 'pyramid';
+  calibration: number | null;
+  heldout: number | null;
+}
+
+export interface SearchRunResult {
+  run: RunRow;
+  generations: GenerationRow[];
+  profiles: ProfileRow[];
+  comparison: ComparisonRow[];
+  prefills: number;
+  timing: { wallMs: number; prefillMs: number; compressMs: number; decodeMs: number };
+}
+
+/** Mean score of each profile over a set of samples, plus per-sample scores (NaN for failures). */
+interface ProfileScores {
+  mean: number[];
+  perSample: Record<string, number>[];
+}
+
+/** Calibration / held-out split: the last `heldout` samples of each task (the loader already drew them seeded). */
+export const searchSplit = (task: { heldout: number }, i: number, n: number) => (i >= n - task.heldout ? 'heldout' : 'calibration') as 'heldout' | 'calibration';
+
+export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions = {}): Promise<SearchRunResult> {
+  const s: SearchConfig | null = config.search;
+  if (!s) throw new KvoptError(`${config.source.file}: kvopt search needs a \`search:\` section`);
+  const t0 = Date.now();
+  const session = RunSession.open(config, 'search', opts);
+  const { store, run } = session;
+  const setting: Setting = config.settings[0]!;
+  const scorer = methodInput(s.scorer);
+  const window = Math.max(config.window, windowFor([scorer]));
+  const timing = { wallMs: 0, prefillMs: 0, compressMs: 0, decodeMs: 0 };
+  const evalOptions = { setting, fitness: s.fitness, chunkSize: config.chunkSize, window };
+
+  /** Scores `items` on every job, samples spread over the workers; per item: mean over samples. */
+  const scoreItems = async (items: EvalItem[], jobs: Job[]): Promise<ProfileScores> => {
+    const perSample = items.map(() => ({}) as Record<string, number>);
+    let next = 0;
+    const lane = async () => {
+      while (next < jobs.length) {
+        const job = jobs[next++]!;
+        const results = await session.evaluate(
+          job,
+          items,
+          { ...evalOptions, batch: items.length },
+          () => {},
+          (p) => (timing.prefillMs += p.ms),
+        );
+        results.forEach((r: ItemResult, i) => {
+          perSample[i]![job.sample.id] = r.status === 'ok' ? r.score : NaN;
+          timing.compressMs += r.compressMs;
+          timing.decodeMs += r.decodeMs;
+        });
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(session.sizing.workers, jobs.length) }, lane));
+    const mean = perSample.map((m) => {
+      const xs = Object.values(m);
+      return xs.length && xs.every(Number.isFinite) ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+    });
+    return { mean, perSample };
+  };
+  const profileItems = (profiles: number[][]): EvalItem[] => profiles.map((p, i) => ({ key: `c${i}`, method: scorer, budget: { layers: p } }));
+  const comparison: ComparisonRow[] = [];
+  let calibration: Job[] = [];
+  let heldout: Job[] = [];
+
+  /** Stores the profile and its comparison with uniform and pyramid at the same mean budget. */
+  const compareAllocations = async (budget: number, profile: number[], fitness: number | null, source: 'search' | 'transfer') => {
+    const pyramid = typeof scorer === 'string' ? { [scorer]: { allocator: 'pyramid' } } : { [Object.keys(scorer)[0]!]: { ...Object.values(scorer)[0], allocator: 'pyramid' } };
+    const items: (EvalItem & { label: ComparisonRow['allocation'] })[] = [
+      { key: 'evolkv', label: 'evolkv', method: scorer, budget: { layers: profile } },
+      { key: 'uniform', label: 'uniform', method: scorer, budget: budget as BudgetInput },
+      { key: 'pyramid', label: 'pyramid', method: pyramid, budget: budget as BudgetInput },
+    ];
+    const cal = await scoreItems(items, calibration);
+    const held = heldout.length ? await scoreItems(items, heldout) : null;
+    const methodLabel = (it: (typeof items)[number]) => `${it.label}:${s!.scorer.key}`;
+    // The comparison is stored as ordinary evaluations too, so `kvopt report` tables show it.
+    for (const [set, scores] of [[calibration, cal], [heldout, held]] as const) {
+      if (!scores) continue;
+      for (const job of set) {
+        items.forEach((it, i) => {
+          const score = scores.perSample[i]![job.sample.id]!;
+          store.insertEvaluation({
+            runId: run.id, sampleId: job.sampleId, method: methodLabel(it), budget: budgetKey({ kind: 'tokens', tokens: budget }), setting,
+            score: Number.isFinite(score) ? score : null, metric: job.sample.metric, status: Number.isFinite(score) ? 'ok' : 'failed',
+            budgetTokens: budget, budgetProfile: it.label === 'evolkv' ? profile : null,
+          });
+        });
+      }
+    }
+    store.saveProfile({ runId: run.id, budget, budgets: profile, source, fitness, calibrationScore: cal.mean[0], heldoutScore: held?.mean[0] ?? null });
+    comparison.push(...items.map((it, i) => ({ budget, allocation: it.label, calibration: cal.mean[i]!, heldout: held ? held.mean[i]! : null })));
+  };
+
+
+  try {
+    const jobs = await session.loadJobs(searchSplit);
+    calibration = jobs.filter((j) => j.split === 'calibration');
+    heldout = jobs.filter((j) => j.split === 'heldout');
+    if (calibration.length === 0) throw new KvoptError(`${config.source.file}: the search has no calibration samples (samples − heldout must be ≥ 1)`);
+    const info = session.modelInfo!;
+    const L = info.numLayers;
+
+    const latest = store.loadLatestGeneration(run.id);
+    const search = latest
+      ? EvolKvSearch.fromState(latest.searchState as EvolKvState)
+      : new EvolKvSearch({
+          layers: L,
+          target: s.budget,
+          minBudget: s.minBudget ?? Math.max(1, Math.round(s.budget / 4)),
+          maxBudget: s.maxBudget ?? info.contextLength,
+          groupSize: s.groupSize,
+          sigma0: s.sigma0,
+          population: s.population ?? 'auto',
+          generations: s.generations,
+          lambda: s.lambda,
+          gamma: s.gamma,
+          seed: s.seed,
+          optimizer: s.optimizer,
+        });
+    const p0 = search.progress();
+    const progress = createProgress(`search run ${run.id}`, p0.totalGenerations, { quiet: opts.quiet });
+    progress.tick(p0.globalGeneration);
+
+    while (!search.done() && !session.interrupted) {
+      const g0 = Date.now();
+      const before = { ...timing };
+      const cands = search.ask();
+      const scores = await scoreItems(profileItems(cands.map((c) => c.profile)), calibration);
+      if (session.interrupted) break; // an incomplete generation is not told; resume redoes it from the stored state
+      const told = search.tell(scores.mean);
+      const best = told.generationBest >= 0 ? cands[told.generationBest]! : null;
+      const heldoutScore = best && heldout.length ? (await scoreItems(profileItems([best.profile]), heldout)).mean[0]! : null;
+      const fitness = told.evaluations.map((e) => e.fitness).filter(Number.isFinite).sort((a, b) => a - b);
+      store.saveGeneration(
+        {
+          runId: run.id,
+          group: cands[0]!.group,
+          generation: cands[0]!.generation,
+          optimizerState: search.state().optimizer,
+          searchState: search.state(),
+          bestFitness: best ? told.evaluations[told.generationBest]!.fitness : null,
+          medianFitness: fitness.length ? fitness[Math.floor((fitness.length - 1) / 2)]! : null,
+          bestCandidate: best ? told.generationBest : null,
+          heldoutScore: heldoutScore !== null && Number.isFinite(heldoutScore) ? heldoutScore : null,
+          wallMs: Date.now() - g0,
+          prefillMs: timing.prefillMs - before.prefillMs,
+          decodeMs: timing.decodeMs - before.decodeMs,
+        },
+        told.evaluations.map((e, i) => ({
+          index: i,
+          split: 'calibration',
+          budgets: e.profile,
+          fitness: Number.isFinite(e.fitness) ? e.fitness : null,
+          taskScore: Number.isFinite(e.taskScore) ? e.taskScore : null,
+          cacheScore: e.cacheScore,
+          sampleScores: scores.perSample[i],
+        })),
+      );
+      const p = search.progress();
+      progress.tick(1, `group ${p.group + 1}/${p.groupCount} best ${search.best()?.fitness.toFixed(4) ?? '-'}`);
+    }
+    progress.stop();
+
+    if (search.done() && !session.interrupted) {
+      const { best, completedProfile } = search.result();
+      await compareAllocations(s.budget, completedProfile, best?.fitness ?? null, 'search');
+      for (const target of s.transfer.filter((t) => t !== s.budget)) {
+        const bounds = { minBudget: Math.max(1, Math.round(target / 4)), maxBudget: info.contextLength };
+        await compareAllocations(target, transferProfile(completedProfile, s.budget, target, bounds), null, 'transfer');
+      }
+    }
+    await session.close();
+
+  } catch (e) {
+    await session.close(e);
+    throw e;
+  }
+
+  timing.wallMs = Date.now() - t0;
+  const result: SearchRunResult = {
+    run: store.getRun(run.id),
+    generations: store.generations(run.id),
+    profiles: store.profiles(run.id),
+    comparison,
+    prefills: store.prefillCount(run.id),
+    timing,
+  };
+  store.close();
+  return result;
+}
+

@@ -1,0 +1,192 @@
+/**
+ * What `kvopt eval` and `kvopt search` share: opening or resuming a run, the worker pool, loading the
+ * tasks' samples through a worker, and evaluating a list of items on one sample (one prefill, every item,
+ * results streamed back). The main thread is the single SQLite writer; workers only compute.
+ */
+import { createHash } from 'node:crypto';
+import { dirname, join } from 'node:path';
+import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
+import { configHash, resolvedConfigJson } from '../config/hash.ts';
+import { Store } from '../store/store.ts';
+import type { RunKind, RunRow, SampleSplit } from '../store/types.ts';
+import type { Sample } from '../tasks/types.ts';
+import { KvoptError } from '../util/errors.ts';
+import { failedResult, type BudgetInput, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
+import { InferencePool, sizePool, type PoolSizing } from './pool.ts';
+import type { EvaluateSampleResult, EvaluateSampleTask, LoadSamplesResult, LoadSamplesTask, ModelRef, TaskRef, WorkerMessage } from './worker.ts';
+
+const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
+
+export const contentHash = (s: Sample) => createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 32);
+
+export function methodInput(m: ConfigMethod): EvalItem['method'] {
+  return Object.keys(m.options).length ? { [m.name]: m.options as Record<string, string | number | boolean> } : m.name;
+}
+
+export function budgetInput(b: ConfigBudget): BudgetInput {
+  return b.kind === 'tokens' ? b.tokens : { keep: b.keep };
+}
+
+/** A sample of the run with its store id and split. */
+export interface Job {
+  task: TaskConfig;
+  sample: Sample;
+  sampleId: number;
+  split: SampleSplit;
+}
+
+export interface PrefillEventInfo {
+  computed: boolean;
+  ms: number;
+  tokens: number;
+}
+
+export class RunSession {
+  readonly pool: InferencePool<LoadSamplesTask | EvaluateSampleTask, WorkerMessage, unknown>;
+  readonly sizing: PoolSizing;
+  readonly model: ModelRef;
+  readonly prefillCacheDir: string | null;
+  modelHash = '';
+  /** Model facts learnt when the samples are loaded. */
+  modelInfo: Omit<LoadSamplesResult, 'samples'> | null = null;
+  interrupted = false;
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly onSigint = () => {
+    if (this.interrupted) process.exit(130);
+    this.interrupted = true;
+    if (!this.quiet) process.stderr.write('\nkvopt: interrupted; finishing the work in flight (Ctrl-C again to abort)\n');
+    this.pool.stopSubmitting();
+  };
+
+  private constructor(
+    readonly config: ExperimentConfig,
+    readonly store: Store,
+    readonly run: RunRow,
+    readonly quiet: boolean,
+    prefillCache: boolean,
+  ) {
+    this.sizing = sizePool(config.workers ?? 'auto');
+    this.pool = new InferencePool({ workers: this.sizing.workers, filename: WORKER_URL, sizing: this.sizing });
+    this.model = {
+      path: config.model.path,
+      tokenizer: config.model.tokenizer,
+      device: config.model.device,
+      threads: config.model.threads ?? this.sizing.threadsPerWorker,
+    };
+    this.prefillCacheDir = prefillCache ? join(dirname(config.db), 'prefill-cache') : null;
+    this.heartbeat = setInterval(() => store.heartbeat(run.id), 15_000);
+    process.on('SIGINT', this.onSigint);
+  }
+
+  /** Opens the store and creates a run, or takes over the unfinished run of the same config (`resume`). */
+  static open(config: ExperimentConfig, kind: RunKind, opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean }): RunSession {
+    const store = Store.open(config.db);
+    const hash = configHash(config);
+    let run: RunRow;
+    if (opts.resume) {
+      const prev = store.findResumableRun(hash, kind);
+      if (!prev) {
+        store.close();
+        throw new KvoptError(`--resume: ${config.db} holds no unfinished ${kind} run of this config (hash ${hash.slice(0, 12)})`);
+      }
+      run = store.resumeRun(prev.id);
+      if (!opts.quiet) process.stderr.write(`kvopt: resuming ${kind} run ${run.id}\n`);
+    } else {
+      run = store.createRun({
+        experiment: config.name,
+        kind,
+        configJson: resolvedConfigJson(config),
+        configYaml: config.source.text,
+        configHash: hash,
+        modelPath: config.model.path,
+        seed: config.seed,
+      });
+    }
+    return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true);
+  }
+
+  /** Loads every task's samples (in a worker: some tasks need the tokenizer) and registers them. */
+  async loadJobs(split: (task: TaskConfig, index: number, count: number) => SampleSplit): Promise<Job[]> {
+    const jobs: Job[] = [];
+    for (const task of this.config.tasks) {
+      const taskRef: TaskRef = { name: task.name, data: task.data, options: task.options };
+      const loaded = (await this.pool.run(
+        { kind: 'load-samples', model: this.model, task: taskRef, samples: task.samples ?? undefined, seed: task.seed },
+        () => {},
+      )) as LoadSamplesResult;
+      this.store.setModelHash(this.run.id, loaded.modelHash);
+      this.modelHash = loaded.modelHash;
+      this.modelInfo = { modelHash: loaded.modelHash, numLayers: loaded.numLayers, numKvHeads: loaded.numKvHeads, contextLength: loaded.contextLength };
+      const splits = loaded.samples.map((_, i) => split(task, i, loaded.samples.length));
+      const ids = this.store.registerSamples(
+        this.run.id,
+        loaded.samples.map((s, i) => ({ task: task.name, key: s.id, contentHash: contentHash(s), split: splits[i]! })),
+      );
+      loaded.samples.forEach((sample, i) => jobs.push({ task, sample, sampleId: ids[i]!, split: splits[i]! }));
+    }
+    return jobs;
+  }
+
+  /**
+   * Evaluates `items` on one sample in a worker: one prefill (or a cached one), then every item.
+   * `onItem` sees each result as it arrives; a worker failure becomes a failed result for every item
+   * that had not come back.
+   */
+  async evaluate(
+    job: Job,
+    items: EvalItem[],
+    options: EvaluateOptions & { window: number },
+    onItem: (r: ItemResult) => void,
+    onPrefill: (p: PrefillEventInfo) => void = () => {},
+  ): Promise<ItemResult[]> {
+    const task: EvaluateSampleTask = {
+      kind: 'evaluate',
+      model: this.model,
+      task: { name: job.task.name, data: job.task.data, options: job.task.options },
+      sample: job.sample,
+      items,
+      options,
+      prefillCacheDir: this.prefillCacheDir,
+    };
+    const seen = new Map<string, ItemResult>();
+    const onMessage = (m: WorkerMessage) => {
+      if (m.kind === 'prefill') {
+        if (m.computed) {
+          this.store.recordPrefill({
+            runId: this.run.id,
+            modelHash: this.modelHash,
+            contentHash: contentHash(job.sample),
+            setting: options.setting,
+            window: options.window,
+            tokens: m.tokens,
+            ms: m.ms,
+          });
+        }
+        onPrefill(m);
+        return;
+      }
+      if (seen.has(m.result.key)) return;
+      seen.set(m.result.key, m.result);
+      onItem(m.result);
+    };
+    try {
+      const res = (await this.pool.run(task, onMessage)) as EvaluateSampleResult;
+      // Results whose message had not arrived when the task settled.
+      for (const r of res.results) onMessage({ kind: 'item', result: r });
+    } catch (e) {
+      const error = String((e as Error).message ?? e).replace(/^(Error: )?KvoptError: /, '');
+      if (!this.quiet) process.stderr.write(`kvopt: sample ${job.sample.id} failed: ${error}\n`);
+      for (const it of items) if (!seen.has(it.key)) onMessage({ kind: 'item', result: failedResult(it.key, error) });
+    }
+    return items.map((it) => seen.get(it.key)!);
+  }
+
+  /** Ends the run (complete, or interrupted after Ctrl-C) and releases the workers. */
+  async close(error?: unknown): Promise<void> {
+    clearInterval(this.heartbeat);
+    process.off('SIGINT', this.onSigint);
+    if (error !== undefined) this.store.finishRun(this.run.id, 'failed', error instanceof Error ? error.message : String(error));
+    else this.store.finishRun(this.run.id, this.interrupted ? 'interrupted' : 'complete');
+    await this.pool.close();
+  }
+}

@@ -1,0 +1,177 @@
+/**
+ * The piscina worker: owns one model and one onnxruntime session (loaded on its first task and kept),
+ * loads task samples (some tasks need the tokenizer) and evaluates samples.
+ *
+ * Prefill once: a sample's PrefillRecord is looked up in the disk cache (engine/prefill-cache.ts) before
+ * it is computed; a computed one is written there, so a killed and resumed run does not prefill again.
+ * Each finished item is posted on `port` at once, so the main thread can store it while the rest run.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { loadModel } from '../model/load.ts';
+import type { LoadedModel, TextTokenizer } from '../model/spec.ts';
+import { ModelRuntime } from '../runtime/runtime.ts';
+import type { Device, PrefillRecord } from '../runtime/types.ts';
+import { createTask } from '../tasks/registry.ts';
+import type { Sample, TaskDefinition } from '../tasks/types.ts';
+import { KvoptError } from '../util/errors.ts';
+import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
+import { PrefillDiskCache, prefillKey } from './prefill-cache.ts';
+
+export interface ModelRef {
+  path: string;
+  tokenizer?: string | null;
+  device: Device;
+  threads: number;
+}
+
+export interface TaskRef {
+  name: string;
+  data: string;
+  options?: Record<string, unknown>;
+}
+
+export interface LoadSamplesTask {
+  kind: 'load-samples';
+  model: ModelRef;
+  task: TaskRef;
+  samples?: number;
+  seed?: number;
+}
+
+export interface LoadSamplesResult {
+  samples: Sample[];
+  modelHash: string;
+  numLayers: number;
+  numKvHeads: number;
+  contextLength: number;
+}
+
+export interface EvaluateSampleTask {
+  kind: 'evaluate';
+  model: ModelRef;
+  task: TaskRef;
+  sample: Sample;
+  items: EvalItem[];
+  options: EvaluateOptions & { window: number };
+  /** Folder of the prefill disk cache; null: keep nothing on disk. */
+  prefillCacheDir: string | null;
+}
+
+export type WorkerMessage = { kind: 'item'; result: ItemResult } | { kind: 'prefill'; computed: boolean; ms: number; tokens: number };
+
+export interface EvaluateSampleResult {
+  results: ItemResult[];
+  prefill: { computed: boolean; ms: number; tokens: number; key: string };
+}
+
+interface Loaded {
+  key: string;
+  model: LoadedModel;
+  tokenizer: TextTokenizer;
+  runtime: ModelRuntime | null;
+}
+let loaded: Loaded | null = null;
+const tasks = new Map<string, TaskDefinition>();
+
+/**
+ * Prefill records kept in this worker's memory (least recently used dropped first), so a search reuses a
+ * sample's record every generation without reading it from disk.
+ */
+const MEMORY_LIMIT_BYTES = Number(process.env.KVOPT_PREFILL_MEMORY_MB ?? 1024) * 2 ** 20;
+const inMemory = new Map<string, { record: PrefillRecord; bytes: number }>();
+let inMemoryBytes = 0;
+
+function recordBytes(r: PrefillRecord): number {
+  let n = r.lastLogits.byteLength;
+  for (const l of r.cache.layers) n += l.keys.byteLength + l.values.byteLength + l.bias.byteLength;
+  for (const a of [...r.windowAttention, ...r.attentionColumnSums]) n += a.byteLength;
+  return n;
+}
+
+function remember(key: string, record: PrefillRecord): void {
+  const bytes = recordBytes(record);
+  if (inMemory.has(key) || bytes > MEMORY_LIMIT_BYTES) return;
+  inMemory.set(key, { record, bytes });
+  inMemoryBytes += bytes;
+  for (const [k, v] of inMemory) {
+    if (inMemoryBytes <= MEMORY_LIMIT_BYTES) break;
+    inMemory.delete(k);
+    inMemoryBytes -= v.bytes;
+  }
+}
+
+function recall(key: string): PrefillRecord | null {
+  const hit = inMemory.get(key);
+  if (!hit) return null;
+  inMemory.delete(key); // re-insert: most recently used last
+  inMemory.set(key, hit);
+  return hit.record;
+}
+
+async function getModel(ref: ModelRef): Promise<Loaded> {
+  const key = JSON.stringify(ref);
+  if (loaded?.key === key) return loaded;
+  if (loaded?.runtime) await loaded.runtime.release();
+  const model = await loadModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
+  if (!model.tokenizer) throw new KvoptError(`${ref.path}: the model has no tokenizer; give model.tokenizer`);
+  loaded = { key, model, tokenizer: model.tokenizer, runtime: null };
+  tasks.clear();
+  return loaded;
+}
+
+async function getRuntime(l: Loaded, ref: ModelRef): Promise<ModelRuntime> {
+  l.runtime ??= await ModelRuntime.create(l.model, { device: ref.device, intraOpNumThreads: ref.threads });
+  return l.runtime;
+}
+
+function getTask(l: Loaded, ref: TaskRef): TaskDefinition {
+  const key = JSON.stringify(ref);
+  let t = tasks.get(key);
+  if (!t) {
+    t = createTask(ref.name, { data: ref.data, tokenizer: l.tokenizer, options: ref.options });
+    tasks.set(key, t);
+  }
+  return t;
+}
+
+async function loadSamples(t: LoadSamplesTask): Promise<LoadSamplesResult> {
+  const l = await getModel(t.model);
+  const task = getTask(l, t.task);
+  const samples = task.load(t.task.data, { samples: t.samples, seed: t.seed });
+  const s = l.model.spec;
+  return { samples, modelHash: l.model.weightsHash, numLayers: s.numLayers, numKvHeads: s.numKvHeads, contextLength: s.maxPositionEmbeddings };
+}
+
+async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefined): Promise<EvaluateSampleResult> {
+  const l = await getModel(t.model);
+  const runtime = await getRuntime(l, t.model);
+  const task = getTask(l, t.task);
+  const prompt = tokenizeSample(task, t.sample, l.tokenizer, l.model.spec);
+  const tokens = prefillTokens(prompt, t.options.setting);
+  const key = prefillKey(l.model.weightsHash, tokens, t.options.window);
+  const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir) : null;
+  let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
+  const computed = record === null;
+  if (!record) {
+    record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
+    disk?.put(key, record);
+  }
+  remember(key, record);
+  const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
+  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length } satisfies WorkerMessage);
+  const results = await evaluateItems(runtime, l.tokenizer, task, t.sample, prompt, record, t.items, t.options, (result) =>
+    port?.postMessage({ kind: 'item', result } satisfies WorkerMessage),
+  );
+  return { results, prefill };
+}
+
+/** Errors cross the thread boundary as plain Errors; keep the KvoptError marker in the message. */
+export default async function run(task: (LoadSamplesTask | EvaluateSampleTask) & { port?: MessagePort }): Promise<unknown> {
+  try {
+    if (task.kind === 'load-samples') return await loadSamples(task);
+    return await evaluateSample(task, task.port);
+  } catch (e) {
+    if (e instanceof KvoptError) throw new Error(`KvoptError: ${e.message}`);
+    throw e;
+  }
+}

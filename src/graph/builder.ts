@@ -1,0 +1,196 @@
+/**
+ * A small ONNX graph writer: nodes, graph inputs/outputs, inline constants and weights stored as external
+ * data (raw little-endian bytes at 64-byte aligned offsets in one file beside the model).
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { AttrType, DataType, ModelProto } from './onnx-proto.ts';
+
+export type Dim = number | string; // a fixed size or a symbolic (dim_param) name
+export type Attr =
+  | { kind: 'int'; v: number }
+  | { kind: 'ints'; v: number[] }
+  | { kind: 'float'; v: number }
+  | { kind: 'tensor'; v: object };
+
+export const aInt = (v: number): Attr => ({ kind: 'int', v });
+export const aInts = (v: number[]): Attr => ({ kind: 'ints', v });
+export const aFloat = (v: number): Attr => ({ kind: 'float', v });
+
+const ALIGN = 64;
+
+function bytesOf(a: Float32Array | BigInt64Array | Uint16Array | Uint8Array): Uint8Array {
+  return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+}
+
+interface ExternalChunk {
+  bytes: Uint8Array;
+  offset: number;
+}
+
+export class GraphBuilder {
+  private readonly nodes: object[] = [];
+  private readonly initializers: object[] = [];
+  private readonly inputs: object[] = [];
+  private readonly outputs: object[] = [];
+  private readonly external: ExternalChunk[] = [];
+  private externalEnd = 0;
+  private counter = 0;
+  private readonly int64Cache = new Map<string, string>();
+
+  /** `externalFile`: file name (relative to the model) that holds the weights. */
+  constructor(readonly externalFile: string) {}
+
+  private fresh(prefix: string): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  /** Adds a node; returns its output names (`nOut` of them). */
+  opN(opType: string, inputs: string[], attrs: Record<string, Attr> = {}, nOut = 1): string[] {
+    const outs = Array.from({ length: nOut }, () => this.fresh(opType));
+    const attribute = Object.entries(attrs).map(([name, a]) => {
+      switch (a.kind) {
+        case 'int':
+          return { name, type: AttrType.INT, i: a.v };
+        case 'ints':
+          return { name, type: AttrType.INTS, ints: a.v };
+        case 'float':
+          return { name, type: AttrType.FLOAT, f: a.v };
+        case 'tensor':
+          return { name, type: AttrType.TENSOR, t: a.v };
+      }
+    });
+    this.nodes.push({ op_type: opType, input: inputs, output: outs, name: outs[0], attribute, domain: '' });
+    return outs;
+  }
+
+  /** Adds a single-output node; returns the output name. */
+  op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}): string {
+    return this.opN(opType, inputs, attrs, 1)[0];
+  }
+
+  /** Adds a single-output node whose output has the given (graph-visible) name. */
+  opTo(out: string, opType: string, inputs: string[], attrs: Record<string, Attr> = {}): string {
+    const [tmp] = this.opN(opType, inputs, attrs, 1);
+    const node = this.nodes[this.nodes.length - 1] as { output: string[]; name: string };
+    node.output = [out];
+    node.name = `${tmp}_${out}`;
+    return out;
+  }
+
+  /** Renames the output of the last node that produced `from` to the graph-visible name `to` (via Identity). */
+  alias(from: string, to: string): string {
+    this.nodes.push({ op_type: 'Identity', input: [from], output: [to], name: `id_${to}`, attribute: [], domain: '' });
+    return to;
+  }
+
+  /** A float32 weight stored in the external data file. */
+  weight(name: string, data: Float32Array, dims: number[]): string {
+    const offset = Math.ceil(this.externalEnd / ALIGN) * ALIGN;
+    const bytes = bytesOf(data);
+    this.external.push({ bytes, offset });
+    this.externalEnd = offset + bytes.byteLength;
+    this.initializers.push({
+      name,
+      dims,
+      data_type: DataType.FLOAT,
+      data_location: 1,
+      external_data: [
+        { key: 'location', value: this.externalFile },
+        { key: 'offset', value: String(offset) },
+        { key: 'length', value: String(bytes.byteLength) },
+      ],
+    });
+    return name;
+  }
+
+  /** An inline int64 constant (deduplicated). */
+  int64(values: number[], dims: number[] = [values.length]): string {
+    const key = `${dims.join('x')}:${values.join(',')}`;
+    const hit = this.int64Cache.get(key);
+    if (hit) return hit;
+    const name = this.fresh('c_i64');
+    const raw = BigInt64Array.from(values.map((v) => BigInt(v)));
+    this.initializers.push({ name, dims, data_type: DataType.INT64, raw_data: bytesOf(raw) });
+    this.int64Cache.set(key, name);
+    return name;
+  }
+
+  /** An inline int64 scalar (0-d). */
+  int64Scalar(v: number): string {
+    return this.int64([v], []);
+  }
+
+  /** An inline float32 constant. */
+  float32(values: ArrayLike<number>, dims: number[]): string {
+    const name = this.fresh('c_f32');
+    this.initializers.push({ name, dims, data_type: DataType.FLOAT, raw_data: bytesOf(Float32Array.from(values)) });
+    return name;
+  }
+
+  /** A float32 tensor value for attributes such as ConstantOfShape's `value`. */
+  static floatTensorAttr(v: number): Attr {
+    return { kind: 'tensor', v: { dims: [1], data_type: DataType.FLOAT, raw_data: bytesOf(Float32Array.of(v)) } };
+  }
+
+  private valueInfo(name: string, elemType: number, dims: Dim[]): object {
+    return {
+      name,
+      type: {
+        tensor_type: {
+          elem_type: elemType,
+          shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
+        },
+      },
+    };
+  }
+
+  input(name: string, elemType: number, dims: Dim[]): string {
+    this.inputs.push(this.valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  output(name: string, elemType: number, dims: Dim[]): void {
+    this.outputs.push(this.valueInfo(name, elemType, dims));
+  }
+
+  /** Serialises the model protobuf. */
+  encodeModel(opts: { opset: number; irVersion: number; metadata: Record<string, string> }): Uint8Array {
+    const model = {
+      ir_version: opts.irVersion,
+      producer_name: 'kvopt',
+      producer_version: '0.1.0',
+      opset_import: [{ domain: '', version: opts.opset }],
+      metadata_props: Object.entries(opts.metadata).map(([key, value]) => ({ key, value })),
+      graph: {
+        name: 'kvopt_decoder',
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      },
+    };
+    const err = ModelProto.verify(model);
+    if (err) throw new Error(`internal: ONNX model does not verify: ${err}`);
+    return ModelProto.encode(ModelProto.fromObject(model)).finish();
+  }
+
+  /** Writes the external data file (weights at their aligned offsets). */
+  writeExternalData(path: string): number {
+    const fd = openSync(path, 'w');
+    try {
+      let pos = 0;
+      const zeros = new Uint8Array(ALIGN);
+      for (const c of this.external) {
+        if (c.offset > pos) writeSync(fd, zeros, 0, c.offset - pos, pos);
+        let written = 0;
+        while (written < c.bytes.byteLength) {
+          written += writeSync(fd, c.bytes, written, c.bytes.byteLength - written, c.offset + written);
+        }
+        pos = c.offset + c.bytes.byteLength;
+      }
+      return pos;
+    } finally {
+      closeSync(fd);
+    }
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The Llama-family decoder graph (design.md §4.2). One graph serves prefill chunks, question tokens, decode
+ * steps and answer scoring:
+ *
+ * inputs   input_ids [B,q] i64, position_ids [B,q] i64, num_logits [1] i64 (logits of the last n positions),
+ *          attn_window [1] i64 (w: attention rows returned for the last w queries; 0 → none),
+ *          per layer l: past_key.l / past_value.l [B,Hkv,P_l,hd] f32 (keys after RoPE; P_l independent per
+ *          layer, may be 0), kv_bias.l [B,Hkv,1,P_l] f32 (0 attend, −inf masked)
+ * outputs  logits [B,n,V]; per layer present_key.l / present_value.l [B,Hkv,P_l+q,hd];
+ *          new_key.l / new_value.l [B,Hkv,q,hd] (just this run's entries, so decode need not copy the past back);
+ *          attn_window.l [B,Hq,min(w,q),P_l+q] softmax rows of the last w queries over all keys;
+ *          attn_colsum.l [B,Hq,P_l+q] per-key sums of attention over this run's q queries.
+ *
+ * Attention is written with MatMul/Softmax (not fused contrib ops) so that probabilities can be output and the
+ * per-layer bias applied. Query head h = kv·G + g (Hugging Face repeat_kv order), G = Hq / Hkv.
+ * New token i (0-based in this run) sees past entries (subject to kv_bias) and new tokens j ≤ i.
+ */
+import type { ModelSpec, ModelWeights } from '../model/spec.ts';
+import { DataType } from './onnx-proto.ts';
+import { GraphBuilder, aInt, aInts } from './builder.ts';
+import { ropeLayout } from './rope.ts';
+
+/** Bump when the graph changes, so cached graphs are rebuilt. */
+export const GRAPH_BUILDER_VERSION = 3;
+export const OPSET = 21;
+export const IR_VERSION = 10;
+
+export const ioNames = {
+  pastKey: (l: number) => `past_key.${l}`,
+  pastValue: (l: number) => `past_value.${l}`,
+  kvBias: (l: number) => `kv_bias.${l}`,
+  presentKey: (l: number) => `present_key.${l}`,
+  presentValue: (l: number) => `present_value.${l}`,
+  newKey: (l: number) => `new_key.${l}`,
+  newValue: (l: number) => `new_value.${l}`,
+  attnWindow: (l: number) => `attn_window.${l}`,
+  attnColsum: (l: number) => `attn_colsum.${l}`,
+};
+
+/** Options that change the built graph (part of the build-cache key). */
+export interface GraphOptions {
+  /** Only 'fp32' is built today. */
+  precision: 'fp32';
+}
+
+export const DEFAULT_GRAPH_OPTIONS: GraphOptions = { precision: 'fp32' };
+
+export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile: string): GraphBuilder {
+  const g = new GraphBuilder(externalFile);
+  const D = spec.hiddenSize;
+  const H = spec.numHeads;
+  const Hkv = spec.numKvHeads;
+  const hd = spec.headDim;
+  const G = H / Hkv;
+  const V = spec.vocabSize;
+  const I = spec.intermediateSize;
+  const L = spec.numLayers;
+  if (!Number.isInteger(G)) throw new Error(`internal: numHeads ${H} not a multiple of numKvHeads ${Hkv}`);
+
+  const ids = g.input('input_ids', DataType.INT64, ['batch', 'q']);
+  const pos = g.input('position_ids', DataType.INT64, ['batch', 'q']);
+  const numLogits = g.input('num_logits', DataType.INT64, [1]);
+  const attnWindow = g.input('attn_window', DataType.INT64, [1]);
+
+  const shapeBQ = g.op('Shape', [ids]); // [2] = (B, q)
+  const q1 = g.op('Shape', [ids], { start: aInt(1), end: aInt(2) }); // [1] = (q)
+  const q0 = g.op('Gather', [shapeBQ, g.int64Scalar(1)], { axis: aInt(0) }); // scalar q
+  const zero1 = g.int64([0]);
+  const negInf = g.float32([-Infinity], []);
+  const zeroF = g.float32([0], []);
+  const scale = g.float32([1 / Math.sqrt(hd)], []);
+  const eps = g.float32([spec.rmsNormEps], []);
+  const two = g.float32([2], []);
+
+  const rmsNorm = (x: string, weight: string): string => {
+    const ms = g.op('ReduceMean', [g.op('Pow', [x, two]), g.int64([-1])], { keepdims: aInt(1) });
+    const normed = g.op('Div', [x, g.op('Sqrt', [g.op('Add', [ms, eps])])]);
+    return g.op('Mul', [normed, weight]);
+  };
+  const linear = (x: string, weight: string, bias: string | null): string =>
+    g.op('Gemm', bias ? [x, weight, bias] : [x, weight], { transB: aInt(1) });
+  /** [N, heads·hd] → [B, heads, q, hd] */
+  const toHeads = (x: string, heads: number): string =>
+    g.op('Transpose', [g.op('Reshape', [x, g.op('Concat', [shapeBQ, g.int64([heads, hd])], { axis: aInt(0) })])], {
+      perm: aInts([0, 2, 1, 3]),
+    });
+
+  // Embedding: x [N = B·q, D]
+  const embed = g.weight('embed', w.embed, [V, D]);
+  let x = g.op('Gather', [embed, g.op('Reshape', [ids, g.int64([-1])])], { axis: aInt(0) });
+
+  // RoPE: rope(x)_d = x_d·cos(p·f_d) + sign_d·x_partner(d)·sin(p·f_d); cos/sin [B,1,q,hd]
+  const rope = ropeLayout(spec);
+  const angle = g.op('Mul', [
+    g.op('Unsqueeze', [g.op('Cast', [pos], { to: aInt(DataType.FLOAT) }), g.int64([-1])]),
+    g.float32(rope.freq, [hd]),
+  ]); // [B,q,hd]
+  const cos = g.op('Unsqueeze', [g.op('Cos', [angle]), g.int64([1])]);
+  const sinSigned = g.op('Mul', [g.op('Unsqueeze', [g.op('Sin', [angle]), g.int64([1])]), g.float32(rope.sign, [hd])]);
+  const partner = g.int64(rope.partner);
+  const applyRope = (x4: string): string =>
+    g.op('Add', [g.op('Mul', [x4, cos]), g.op('Mul', [g.op('Gather', [x4, partner], { axis: aInt(3) }), sinSigned])]);
+
+  for (let l = 0; l < L; l++) {
+    const lw = w.layers[l];
+    const pastK = g.input(ioNames.pastKey(l), DataType.FLOAT, ['batch', Hkv, `past_${l}`, hd]);
+    const pastV = g.input(ioNames.pastValue(l), DataType.FLOAT, ['batch', Hkv, `past_${l}`, hd]);
+    const kvBias = g.input(ioNames.kvBias(l), DataType.FLOAT, ['batch', Hkv, 1, `past_${l}`]);
+    const wt = (name: string, data: Float32Array, dims: number[]) => g.weight(`layers.${l}.${name}`, data, dims);
+
+    // Attention block
+    const h = rmsNorm(x, wt('attn_norm', lw.attnNorm, [D]));
+    const qProj = linear(h, wt('wq', lw.wq, [H * hd, D]), lw.bq ? wt('bq', lw.bq, [H * hd]) : null);
+    const kProj = linear(h, wt('wk', lw.wk, [Hkv * hd, D]), lw.bk ? wt('bk', lw.bk, [Hkv * hd]) : null);
+    const vProj = linear(h, wt('wv', lw.wv, [Hkv * hd, D]), lw.bv ? wt('bv', lw.bv, [Hkv * hd]) : null);
+    const qRot = applyRope(toHeads(qProj, H)); // [B,H,q,hd]
+    const kNew = g.opTo(ioNames.newKey(l), 'Identity', [applyRope(toHeads(kProj, Hkv))]); // [B,Hkv,q,hd]
+    const vNew = g.opTo(ioNames.newValue(l), 'Identity', [toHeads(vProj, Hkv)]);
+    const presentK = g.opTo(ioNames.presentKey(l), 'Concat', [pastK, kNew], { axis: aInt(2) }); // [B,Hkv,T,hd]
+    const presentV = g.opTo(ioNames.presentValue(l), 'Concat', [pastV, vNew], { axis: aInt(2) });
+
+    const T0 = g.op('Gather', [g.op('Shape', [presentK]), g.int64Scalar(2)], { axis: aInt(0) }); // scalar T
+    const T1 = g.op('Shape', [presentK], { start: aInt(2), end: aInt(3) }); // [1]
+    const P0 = g.op('Sub', [T0, q0]);
+
+    // scores [B,Hkv,G,q,T] = (Q_g · Kᵀ) / sqrt(hd)
+    const qGrouped = g.op('Reshape', [qRot, g.int64([0, Hkv, -1, hd])]); // [B,Hkv,G·q,hd]
+    const scores = g.op('Mul', [
+      g.op('MatMul', [qGrouped, g.op('Transpose', [presentK], { perm: aInts([0, 1, 3, 2]) })]),
+      scale,
+    ]);
+    const scores5 = g.op('Reshape', [scores, g.op('Concat', [g.int64([0, Hkv, G]), q1, g.int64([-1])], { axis: aInt(0) })]);
+
+    // causal [q,T]: key t visible to new token i iff t ≤ P + i
+    const rows = g.op('Add', [
+      g.op('Unsqueeze', [g.op('Range', [g.int64Scalar(0), q0, g.int64Scalar(1)]), g.int64([1])]),
+      P0,
+    ]); // [q,1]
+    const cols = g.op('Range', [g.int64Scalar(0), T0, g.int64Scalar(1)]); // [T]
+    const causal = g.op('Where', [g.op('Greater', [cols, rows]), negInf, zeroF]); // [q,T]
+    // bias over all T keys: kv_bias for the past, 0 for the new tokens → [B,Hkv,1,1,T]
+    const newZeros = g.op(
+      'ConstantOfShape',
+      [g.op('Concat', [g.op('Shape', [kvBias], { start: aInt(0), end: aInt(3) }), q1], { axis: aInt(0) })],
+      { value: GraphBuilder.floatTensorAttr(0) },
+    );
+    const biasAll = g.op('Unsqueeze', [g.op('Concat', [kvBias, newZeros], { axis: aInt(3) }), g.int64([2])]);
+    const mask = g.op('Add', [biasAll, causal]); // [B,Hkv,1,q,T]
+    const probs5 = g.op('Softmax', [g.op('Add', [scores5, mask])], { axis: aInt(-1) }); // [B,Hkv,G,q,T]
+
+    const probsG = g.op('Reshape', [probs5, g.op('Concat', [g.int64([0, Hkv, -1]), T1], { axis: aInt(0) })]);
+    const ctx = g.op('MatMul', [probsG, presentV]); // [B,Hkv,G·q,hd]
+    const ctx2 = g.op('Reshape', [
+      g.op('Transpose', [g.op('Reshape', [ctx, g.int64([0, H, -1, hd])])], { perm: aInts([0, 2, 1, 3]) }),
+      g.int64([-1, H * hd]),
+    ]); // [N, H·hd]
+    x = g.op('Add', [x, linear(ctx2, wt('wo', lw.wo, [D, H * hd]), null)]);
+
+    // Attention statistics
+    const probs4 = g.op('Reshape', [probs5, g.op('Concat', [g.int64([0, H]), q1, g.int64([-1])], { axis: aInt(0) })]);
+    const winStart = g.op('Max', [g.op('Sub', [q1, attnWindow]), zero1]);
+    g.opTo(ioNames.attnWindow(l), 'Slice', [probs4, winStart, q1, g.int64([2])]);
+    g.opTo(ioNames.attnColsum(l), 'Reshape', [
+      g.op('ReduceSum', [probs5, g.int64([3])], { keepdims: aInt(0) }),
+      g.int64([0, H, -1]),
+    ]);
+
+    // SwiGLU MLP
+    const h2 = rmsNorm(x, wt('ffn_norm', lw.ffnNorm, [D]));
+    const gate = linear(h2, wt('w_gate', lw.wGate, [I, D]), null);
+    const up = linear(h2, wt('w_up', lw.wUp, [I, D]), null);
+    const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
+    x = g.op('Add', [x, linear(act, wt('w_down', lw.wDown, [D, I]), null)]);
+
+    g.output(ioNames.presentKey(l), DataType.FLOAT, ['batch', Hkv, `total_${l}`, hd]);
+    g.output(ioNames.presentValue(l), DataType.FLOAT, ['batch', Hkv, `total_${l}`, hd]);
+    g.output(ioNames.newKey(l), DataType.FLOAT, ['batch', Hkv, 'q', hd]);
+    g.output(ioNames.newValue(l), DataType.FLOAT, ['batch', Hkv, 'q', hd]);
+    g.output(ioNames.attnWindow(l), DataType.FLOAT, ['batch', H, 'window_rows', `total_${l}`]);
+    g.output(ioNames.attnColsum(l), DataType.FLOAT, ['batch', H, `total_${l}`]);
+  }
+
+  // Logits of the last n = min(num_logits, q) positions
+  const x3 = g.op('Reshape', [x, g.op('Concat', [shapeBQ, g.int64([D])], { axis: aInt(0) })]); // [B,q,D]
+  const last = g.op('Slice', [x3, g.op('Max', [g.op('Sub', [q1, numLogits]), zero1]), q1, g.int64([1])]); // [B,n,D]
+  const hFinal = rmsNorm(g.op('Reshape', [last, g.int64([-1, D])]), g.weight('final_norm', w.finalNorm, [D]));
+  const head = w.lmHead ? g.weight('lm_head', w.lmHead, [V, D]) : embed;
+  const logits2 = linear(hFinal, head, null); // [B·n, V]
+  g.opTo('logits', 'Reshape', [
+    logits2,
+    g.op('Concat', [g.op('Shape', [last], { start: aInt(0), end: aInt(2) }), g.int64([V])], { axis: aInt(0) }),
+  ]);
+  g.output('logits', DataType.FLOAT, ['batch', 'n_logits', V]);
+  return g;
+}

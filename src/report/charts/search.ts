@@ -1,0 +1,86 @@
+/**
+ * Search progress: best and median calibration fitness per generation, and the held-out fitness of each
+ * generation's best (design.md §4.6: calibration scores run several points above held-out ones; the gap
+ * is what this chart shows). EvolKV optimises layer groups one after another, so generations are laid out
+ * on one axis in that order and each group start is marked.
+ */
+import type { TopLevelSpec } from 'vega-lite';
+import { KvoptError } from '../../util/errors.ts';
+import type { SearchGenerationRow } from '../types.ts';
+import { checkSearchRows, distinct } from '../validate.ts';
+import { BASE_CONFIG, SCHEMA, colorScale } from './common.ts';
+
+export const SEARCH_SERIES = ['calibration best', 'calibration median', 'held-out best'] as const;
+
+interface SearchPoint {
+  step: number;
+  group: number;
+  generation: number;
+  series: (typeof SEARCH_SERIES)[number];
+  fitness: number;
+}
+
+/** Rows in optimisation order (group, then generation), each with its 1-based position on the x axis. */
+export function searchPoints(rows: readonly SearchGenerationRow[]): SearchPoint[] {
+  const ordered = [...rows].sort((a, b) => a.group - b.group || a.generation - b.generation);
+  const points: SearchPoint[] = [];
+  ordered.forEach((r, i) => {
+    const base = { step: i + 1, group: r.group, generation: r.generation };
+    points.push({ ...base, series: 'calibration best', fitness: r.best });
+    points.push({ ...base, series: 'calibration median', fitness: r.median });
+    if (r.heldoutBest !== null) points.push({ ...base, series: 'held-out best', fitness: r.heldoutBest });
+  });
+  return points;
+}
+
+export function searchProgressSpec(rows: readonly SearchGenerationRow[]): TopLevelSpec {
+  if (rows.length === 0) throw new KvoptError('report: search chart needs at least one generation row');
+  checkSearchRows(rows);
+  const points = searchPoints(rows);
+  const groups = distinct(points.map((p) => p.group));
+  // A dashed rule where each later group starts, labelled with the group.
+  const groupStarts = groups.slice(1).map((g) => ({ step: points.find((p) => p.group === g)!.step - 0.5, label: `group ${g}` }));
+  const series = SEARCH_SERIES.filter((s) => points.some((p) => p.series === s));
+  const layers: NonNullable<Extract<TopLevelSpec, { layer: unknown }>['layer']> = [
+    {
+      data: { values: points },
+      mark: { type: 'line', point: true, strokeWidth: 2 },
+      encoding: {
+        x: {
+          field: 'step',
+          type: 'quantitative',
+          title: groups.length > 1 ? 'generation (layer groups in search order)' : 'generation',
+          axis: { tickMinStep: 1, format: 'd' },
+          scale: { domain: [0.5, points[points.length - 1]!.step + 0.5], nice: false },
+        },
+        y: { field: 'fitness', type: 'quantitative', title: 'fitness', scale: { zero: false } },
+        color: { field: 'series', type: 'nominal', title: 'series', scale: colorScale(series), sort: series, legend: { symbolType: 'stroke', symbolStrokeWidth: 2 } },
+        strokeDash: {
+          field: 'series',
+          type: 'nominal',
+          scale: { domain: [...series], range: series.map((s) => (s === 'held-out best' ? [6, 3] : [1, 0])) },
+          title: 'series',
+          sort: series,
+        },
+      },
+    },
+  ];
+  if (groupStarts.length) {
+    layers.push(
+      { data: { values: groupStarts }, mark: { type: 'rule', color: '#999', strokeDash: [2, 3] }, encoding: { x: { field: 'step', type: 'quantitative' } } },
+      {
+        data: { values: groupStarts },
+        mark: { type: 'text', align: 'left', baseline: 'top', dx: 3, dy: 2, y: 0, fontSize: 10, color: '#666' },
+        encoding: { x: { field: 'step', type: 'quantitative' }, text: { field: 'label' } },
+      },
+    );
+  }
+  return {
+    $schema: SCHEMA,
+    title: 'Search progress',
+    width: 520,
+    height: 280,
+    config: BASE_CONFIG,
+    layer: layers,
+  };
+}

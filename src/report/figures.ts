@@ -1,0 +1,91 @@
+/** Which figures a report holds: every chart whose data is present, in reading order. */
+import type { TopLevelSpec } from 'vega-lite';
+import { KvoptError } from '../util/errors.ts';
+import type { ReportData } from './types.ts';
+import { renderSvg } from './render.ts';
+import { checkEvalRows, checkNeedleCells, checkSearchRows } from './validate.ts';
+import { searchProgressSpec } from './charts/search.ts';
+import { budgetProfileSpec, headAllocationSpec } from './charts/budget.ts';
+import { qualityLossSpec, qualityVsBudgetSpec } from './charts/eval.ts';
+import { needleHeatmapSpec } from './charts/needle.ts';
+import { memorySpec } from './charts/memory.ts';
+
+export type FigureId =
+  | 'search-progress'
+  | 'budget-profile'
+  | 'head-allocation'
+  | 'eval-quality'
+  | 'eval-loss'
+  | 'needle'
+  | 'memory';
+
+export interface FigureSpec {
+  id: FigureId; // also the file name: <id>.svg, <id>.png
+  title: string;
+  caption: string;
+  spec: TopLevelSpec;
+}
+
+export interface RenderedFigure extends FigureSpec {
+  svg: string;
+}
+
+export interface FigurePlan {
+  figures: FigureSpec[];
+  /** Why a figure the data suggests was left out (shown in the report, never silently dropped). */
+  notes: string[];
+}
+
+export function planFigures(data: ReportData): FigurePlan {
+  const figures: FigureSpec[] = [];
+  const notes: string[] = [];
+  const fullMethod = data.fullMethod ?? 'full';
+  // Bad data fails the whole report; only a figure the data cannot make (no full cache, ...) becomes a note.
+  if (data.evalRows) checkEvalRows(data.evalRows);
+  if (data.searchGenerations) checkSearchRows(data.searchGenerations);
+  if (data.needle) checkNeedleCells(data.needle);
+  const add = (id: FigureId, title: string, caption: string, make: () => TopLevelSpec) => {
+    try {
+      figures.push({ id, title, caption, spec: make() });
+    } catch (e) {
+      if (!(e instanceof KvoptError)) throw e;
+      notes.push(`${title}: ${e.message.replace(/^report: /, '')}`);
+    }
+  };
+  if (data.searchGenerations?.length) {
+    add('search-progress', 'Search progress',
+      'Best and median fitness of each generation on the calibration set, and the held-out fitness of the generation\'s best (dashed). Dotted rules mark where the next layer group starts.',
+      () => searchProgressSpec(data.searchGenerations!));
+  }
+  if (data.profile) {
+    const p = data.profile;
+    add('budget-profile', 'Budget profile',
+      `Per-layer budgets (tokens per KV head, window included) against the uniform schedule${p.pyramid ? ' and the PyramidKV schedule' : ''} at the same mean.`,
+      () => budgetProfileSpec(p));
+    if (p.headBudgets) {
+      add('head-allocation', 'Per-head allocation', 'Tokens kept per KV head and layer by the head-wise allocator.', () => headAllocationSpec(p.headBudgets!));
+    }
+  }
+  if (data.evalRows?.length) {
+    const rows = data.evalRows;
+    add('eval-quality', 'Quality vs budget', 'Score of each method against the budget (log scale when budgets span a factor of 4 or more); the dashed rule is the full cache.',
+      () => qualityVsBudgetSpec(rows, { fullMethod }));
+    add('eval-loss', 'Quality loss', 'Quality loss 1 − score/score(full cache) per method and task at one budget, with the average over tasks.',
+      () => qualityLossSpec(rows, data.lossBudgetLabel, { fullMethod }));
+    add('memory', 'KV cache memory', 'Logical bytes (entries kept × bytes per entry at full precision) and physical bytes held (padding and quantisation included), mean over tasks; the dashed rule is the full cache.',
+      () => memorySpec(rows, { bytesPerEntry: data.bytesPerEntry, fullMethod }));
+  }
+  if (data.needle?.length) {
+    add('needle', 'Needle in a haystack', 'Retrieval score by context length and needle depth (0% = start of the context), one panel per method.',
+      () => needleHeatmapSpec(data.needle!));
+  }
+  return { figures, notes };
+}
+
+/** Renders the planned figures to SVG one after another (vega is single-threaded; parallel buys nothing). */
+export async function renderFigures(data: ReportData): Promise<{ figures: RenderedFigure[]; notes: string[] }> {
+  const plan = planFigures(data);
+  const figures: RenderedFigure[] = [];
+  for (const f of plan.figures) figures.push({ ...f, svg: await renderSvg(f.spec) });
+  return { figures, notes: plan.notes };
+}

@@ -1,0 +1,168 @@
+/**
+ * The method × budget × task results table, as papers print it (DefensiveKV, AdaKV): one row per
+ * (budget, method), one column per task plus the average, the full cache on top. One grid model, three
+ * renderers: Markdown, LaTeX (booktabs) and HTML. Cells hold the score, the quality loss 1 − score/full,
+ * or both ("0.64 (22.0%)").
+ */
+import type { EvalResultRow } from './types.ts';
+import { budgetLabelsInOrder, checkEvalRows, distinct, fullScoreByTask, mean } from './validate.ts';
+
+export type TableValue = 'score' | 'loss' | 'both';
+
+export interface ResultsTableOptions {
+  value?: TableValue; // default 'both'
+  /** Decimals of scores (default 2); losses are percentages with 1 decimal. */
+  digits?: number;
+  fullMethod?: string; // default 'full'
+}
+
+/** A cell's numbers; rendered per format (a minus sign and a percent sign differ in LaTeX). */
+export interface ResultsCell {
+  score: number | null;
+  loss: number | null; // fraction, not percent
+}
+
+export interface ResultsGrid {
+  tasks: string[];
+  /** The full-cache row first when any fullScore is known, then budgets ascending, methods in input order. */
+  rows: { budgetLabel: string | null; method: string; cells: ResultsCell[]; average: ResultsCell; firstOfBudget: boolean; isFull: boolean }[];
+}
+
+export function buildResultsGrid(rows: readonly EvalResultRow[], fullMethod = 'full'): ResultsGrid {
+  checkEvalRows(rows);
+  const tasks = distinct(rows.map((r) => r.task));
+  const full = fullScoreByTask(rows, fullMethod);
+  const out: ResultsGrid['rows'] = [];
+  if (full.size) {
+    const cells = tasks.map((t) => ({ score: full.get(t) ?? null, loss: full.has(t) ? 0 : null }));
+    out.push({ budgetLabel: null, method: 'Full cache', cells, average: averageOf(cells), firstOfBudget: true, isFull: true });
+  }
+  const methodRows = rows.filter((r) => r.method !== fullMethod);
+  const methods = distinct(methodRows.map((r) => r.method));
+  for (const budgetLabel of budgetLabelsInOrder(methodRows)) {
+    let first = true;
+    for (const method of methods) {
+      const mine = methodRows.filter((r) => r.method === method && r.budgetLabel === budgetLabel);
+      if (mine.length === 0) continue;
+      const cells = tasks.map((t) => {
+        const r = mine.find((m) => m.task === t);
+        return { score: r?.score ?? null, loss: r?.qualityLoss ?? null };
+      });
+      out.push({ budgetLabel, method, cells, average: averageOf(cells), firstOfBudget: first, isFull: false });
+      first = false;
+    }
+  }
+  return { tasks, rows: out };
+}
+
+/** Mean over tasks; undefined (null) unless every task has a value, so an average never hides a gap. */
+function averageOf(cells: readonly ResultsCell[]): ResultsCell {
+  const scores = cells.map((c) => c.score);
+  const losses = cells.map((c) => c.loss);
+  const all = (v: (number | null)[]): v is number[] => v.every((x) => x !== null);
+  return { score: all(scores) ? mean(scores) : null, loss: all(losses) ? mean(losses) : null };
+}
+
+interface CellStyle {
+  minus: string;
+  percent: string;
+  missing: string;
+}
+
+function formatCell(c: ResultsCell, value: TableValue, digits: number, st: CellStyle): string {
+  const num = (x: number, d: number) => {
+    const s = x.toFixed(d);
+    return s.startsWith('-') && Number(s) !== 0 ? st.minus + s.slice(1) : s.replace(/^-/, '');
+  };
+  const score = c.score === null ? st.missing : num(c.score, digits);
+  const loss = c.loss === null ? st.missing : num(c.loss * 100, 1) + st.percent;
+  if (value === 'score') return score;
+  if (value === 'loss') return loss;
+  return c.score === null ? st.missing : c.loss === null ? score : `${score} (${loss})`;
+}
+
+function tableText(grid: ResultsGrid, opts: ResultsTableOptions, st: CellStyle): { header: string[]; body: string[][] } {
+  const digits = opts.digits ?? 2;
+  const header = ['Budget', 'Method', ...grid.tasks, grid.tasks.length > 1 ? 'Avg.' : null].filter((h): h is string => h !== null);
+  const body = grid.rows.map((r) => {
+    // The full cache's loss is 0 by definition: in "both" cells it is noise.
+    const value = r.isFull && (opts.value ?? 'both') === 'both' ? 'score' : (opts.value ?? 'both');
+    return [
+    r.budgetLabel === null ? st.missing : r.firstOfBudget ? r.budgetLabel : '',
+    r.method,
+    ...r.cells.map((c) => formatCell(c, value, digits, st)),
+    ...(grid.tasks.length > 1 ? [formatCell(r.average, value, digits, st)] : []),
+    ];
+  });
+  return { header, body };
+}
+
+/** Backslash-escapes what Markdown would read as markup inside a table cell (CommonMark allows it for any punctuation). */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/[\\`*_[\]<>|~]/g, (c) => `\\${c}`);
+}
+
+export function resultsMarkdown(rows: readonly EvalResultRow[], opts: ResultsTableOptions = {}): string {
+  const grid = buildResultsGrid(rows, opts.fullMethod);
+  const { header, body } = tableText(grid, opts, { minus: '−', percent: '%', missing: '—' });
+  const esc = (cells: string[]) => cells.map((c, i) => (i < 2 ? escapeMarkdown(c) : c));
+  const lines = [header.map(escapeMarkdown), ...body.map(esc)];
+  const widths = header.map((_, j) => Math.max(3, ...lines.map((l) => l[j]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, j) => (j < 2 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join(' | ')} |`;
+  const rule = `|${widths.map((w, j) => (j < 2 ? ` ${'-'.repeat(w)} ` : ` ${'-'.repeat(w - 1)}: `)).join('|')}|`;
+  return [line(lines[0]!), rule, ...lines.slice(1).map(line)].join('\n') + '\n';
+}
+
+export function escapeLatex(text: string): string {
+  const map: Record<string, string> = {
+    '\\': '\\textbackslash{}', '&': '\\&', '%': '\\%', $: '\\$', '#': '\\#', _: '\\_', '{': '\\{', '}': '\\}',
+    '~': '\\textasciitilde{}', '^': '\\textasciicircum{}', '<': '\\textless{}', '>': '\\textgreater{}',
+  };
+  return text.replace(/[\\&%$#_{}~^<>]/g, (c) => map[c]!);
+}
+
+export interface LatexOptions extends ResultsTableOptions {
+  /** When given, the tabular is wrapped in a table environment with this caption. */
+  caption?: string;
+  label?: string;
+}
+
+/** A booktabs tabular (needs \usepackage{booktabs}); a \midrule after the full cache and between budgets. */
+export function resultsLatex(rows: readonly EvalResultRow[], opts: LatexOptions = {}): string {
+  const grid = buildResultsGrid(rows, opts.fullMethod);
+  // Cells hold numbers only: escape the names, then format numbers with LaTeX's minus and percent.
+  const { header, body } = tableText(grid, opts, { minus: '$-$', percent: '\\%', missing: '--' });
+  const cols = `ll${'r'.repeat(header.length - 2)}`;
+  const row = (cells: string[]) => `${cells.join(' & ')} \\\\`;
+  const out = [`\\begin{tabular}{${cols}}`, '\\toprule', row(header.map(escapeLatex)), '\\midrule'];
+  body.forEach((cells, i) => {
+    if (i > 0 && grid.rows[i]!.firstOfBudget) out.push('\\midrule');
+    out.push(row([escapeLatex(cells[0]!), escapeLatex(cells[1]!), ...cells.slice(2)]));
+  });
+  out.push('\\bottomrule', '\\end{tabular}');
+  if (opts.caption === undefined) return out.join('\n') + '\n';
+  return [
+    '\\begin{table}[t]',
+    '\\centering',
+    ...out,
+    `\\caption{${escapeLatex(opts.caption)}}`,
+    ...(opts.label ? [`\\label{${opts.label}}`] : []),
+    '\\end{table}',
+  ].join('\n') + '\n';
+}
+
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+/** The same table as an HTML <table> (class "results"), every text escaped. */
+export function resultsHtml(rows: readonly EvalResultRow[], opts: ResultsTableOptions = {}): string {
+  const grid = buildResultsGrid(rows, opts.fullMethod);
+  const { header, body } = tableText(grid, opts, { minus: '−', percent: '%', missing: '—' });
+  const th = header.map((h, j) => `<th class="${j < 2 ? 'l' : 'r'}">${escapeHtml(h)}</th>`).join('');
+  const trs = body.map((cells, i) => {
+    const cls = i > 0 && grid.rows[i]!.firstOfBudget ? ' class="group"' : '';
+    return `<tr${cls}>${cells.map((c, j) => `<td class="${j < 2 ? 'l' : 'r'}">${escapeHtml(c)}</td>`).join('')}</tr>`;
+  });
+  return `<table class="results"><thead><tr>${th}</tr></thead><tbody>\n${trs.join('\n')}\n</tbody></table>`;
+}

@@ -1,0 +1,45 @@
+/**
+ * Writes a report into a folder: report.html (self-contained), <figure>.svg, <figure>.png, report.md,
+ * results.tex. Figures are rendered once and reused by every format.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { KvoptError } from '../util/errors.ts';
+import type { ReportData } from './types.ts';
+import { renderFigures } from './figures.ts';
+import { htmlFromFigures } from './html.ts';
+import { markdownReport } from './markdown.ts';
+import { svgToPng } from './render.ts';
+import { resultsLatex } from './tables.ts';
+
+export const REPORT_FORMATS = ['html', 'svg', 'png', 'md', 'tex'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
+/** Returns the paths written, in writing order. 'tex' writes results.tex (only when there are eval rows). */
+export async function writeReport(outDir: string, data: ReportData, formats: readonly ReportFormat[]): Promise<string[]> {
+  for (const f of formats) {
+    if (!REPORT_FORMATS.includes(f)) throw new KvoptError(`--format: unknown format "${f}"; expected one of ${REPORT_FORMATS.join(', ')}`);
+  }
+  if (formats.length === 0) throw new KvoptError(`--format: no format given; expected one of ${REPORT_FORMATS.join(', ')}`);
+  const want = new Set(formats);
+  try {
+    mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw new KvoptError(`--out ${outDir}: cannot create the folder (${(e as Error).message})`);
+  }
+  const written: string[] = [];
+  const write = (name: string, content: string | Buffer) => {
+    const path = join(outDir, name);
+    writeFileSync(path, content);
+    written.push(path);
+  };
+  const { figures, notes } = await renderFigures(data);
+  if (want.has('html')) write('report.html', htmlFromFigures(data, figures, notes));
+  if (want.has('svg')) for (const f of figures) write(`${f.id}.svg`, f.svg);
+  if (want.has('png')) for (const f of figures) write(`${f.id}.png`, svgToPng(f.svg));
+  if (want.has('md')) write('report.md', markdownReport(data, figures, want.has('png') ? 'png' : want.has('svg') ? 'svg' : null, notes));
+  if (want.has('tex') && data.evalRows?.length) {
+    write('results.tex', resultsLatex(data.evalRows, { fullMethod: data.fullMethod, caption: 'Score (quality loss) per method, budget and task. Budgets are tokens per KV head per layer.' }));
+  }
+  return written;
+}

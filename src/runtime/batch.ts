@@ -1,0 +1,72 @@
+/**
+ * Batching of per-sequence KV caches: each layer is padded to the batch's longest cache with kv_bias = −inf,
+ * and the new entries a run produced are appended to each sequence's own cache again (padding dropped).
+ */
+import type { KvCache, LayerCache } from './types.ts';
+
+export interface PaddedLayer {
+  keys: Float32Array; // [B, Hkv, Pmax, hd]
+  values: Float32Array; // [B, Hkv, Pmax, hd]
+  bias: Float32Array; // [B, Hkv, 1, Pmax]
+  length: number; // Pmax
+}
+
+export function emptyLayerCache(): LayerCache {
+  return { keys: new Float32Array(0), values: new Float32Array(0), bias: new Float32Array(0), length: 0 };
+}
+
+export function emptyCache(numLayers: number): KvCache {
+  return { layers: Array.from({ length: numLayers }, emptyLayerCache), nextPosition: 0 };
+}
+
+/** Layer `l` of B caches as one padded batch; a batch of one is passed through without copying. */
+export function padLayer(caches: KvCache[], l: number, Hkv: number, hd: number): PaddedLayer {
+  if (caches.length === 1) return caches[0].layers[l];
+  const B = caches.length;
+  let P = 0;
+  for (const c of caches) P = Math.max(P, c.layers[l].length);
+  const keys = new Float32Array(B * Hkv * P * hd);
+  const values = new Float32Array(B * Hkv * P * hd);
+  const bias = new Float32Array(B * Hkv * P).fill(-Infinity);
+  for (let b = 0; b < B; b++) {
+    const c = caches[b].layers[l];
+    const Pb = c.length;
+    for (let h = 0; h < Hkv; h++) {
+      const dst = (b * Hkv + h) * P;
+      keys.set(c.keys.subarray(h * Pb * hd, (h + 1) * Pb * hd), dst * hd);
+      values.set(c.values.subarray(h * Pb * hd, (h + 1) * Pb * hd), dst * hd);
+      bias.set(c.bias.subarray(h * Pb, (h + 1) * Pb), dst);
+    }
+  }
+  return { keys, values, bias, length: P };
+}
+
+/**
+ * The cache of sequence b after a run: its own entries (with their bias) followed by its first `added` new
+ * entries (bias 0). newK/newV are the run's `new_key`/`new_value` [B, Hkv, q, hd].
+ */
+export function appendLayer(
+  old: LayerCache,
+  newK: Float32Array,
+  newV: Float32Array,
+  b: number,
+  q: number,
+  added: number,
+  Hkv: number,
+  hd: number,
+): LayerCache {
+  const P = old.length;
+  const N = P + added;
+  const keys = new Float32Array(Hkv * N * hd);
+  const values = new Float32Array(Hkv * N * hd);
+  const bias = new Float32Array(Hkv * N);
+  for (let h = 0; h < Hkv; h++) {
+    keys.set(old.keys.subarray(h * P * hd, (h + 1) * P * hd), h * N * hd);
+    values.set(old.values.subarray(h * P * hd, (h + 1) * P * hd), h * N * hd);
+    bias.set(old.bias.subarray(h * P, (h + 1) * P), h * N);
+    const src = (b * Hkv + h) * q * hd;
+    keys.set(newK.subarray(src, src + added * hd), (h * N + P) * hd);
+    values.set(newV.subarray(src, src + added * hd), (h * N + P) * hd);
+  }
+  return { keys, values, bias, length: N };
+}

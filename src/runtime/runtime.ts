@@ -1,0 +1,373 @@
+/**
+ * ModelRuntime: runs kvopt's decoder graph (src/graph/llama.ts) on onnxruntime-node.
+ *
+ * - prefill: the prompt in chunks, returning the full cache and the attention statistics (PrefillRecord);
+ * - step: one batched run of B sequences whose caches differ (per-layer lengths, masked entries);
+ * - generate / generateBatch: greedy or seeded sampling;
+ * - answerLogLikelihood: log p(answer | cache, prefix) for B sequences in one batched run.
+ *
+ * Batching: every layer is padded to the batch's longest cache with kv_bias = −inf; new tokens of sequences
+ * with fewer tokens than the longest are right-padded (causal attention keeps real rows exact). Returned caches
+ * drop the padding: each is the sequence's own entries followed by its new entries (bias 0).
+ */
+import * as ort from 'onnxruntime-node';
+import type { LoadedModel, ModelSpec } from '../model/spec.ts';
+import { ensureGraph, type BuiltGraph } from '../graph/cache.ts';
+import { DEFAULT_GRAPH_OPTIONS, ioNames, type GraphOptions } from '../graph/llama.ts';
+import { KvoptError } from '../util/errors.ts';
+import { appendLayer, emptyCache, padLayer } from './batch.ts';
+import { logProbOf, makeSampler } from './sampling.ts';
+import { createSession, type SessionOptions } from './session.ts';
+import type { Device, KvCache, PrefillRecord } from './types.ts';
+
+export interface RuntimeOptions extends SessionOptions {
+  /** Graph build cache folder (default $KVOPT_CACHE_DIR or <repo>/.kvopt-cache/graphs). */
+  cacheDir?: string;
+  graphOptions?: GraphOptions;
+}
+
+export interface PrefillOptions {
+  /** Tokens per graph run (default 512). */
+  chunkSize?: number;
+  /** Observation window w: attention rows of the last w prompt queries are recorded (default 32). */
+  window?: number;
+}
+
+export interface StepResult {
+  /** 'last': per sequence [V] after its last token; 'all': per sequence [q_b, V] (row-major). */
+  logits: Float32Array[];
+  caches: KvCache[];
+}
+
+export interface GenerateOptions {
+  maxNewTokens: number;
+  /** 0 (default) = greedy. */
+  temperature?: number;
+  seed?: number;
+  /** Generation stops before any of these tokens (default: the model's EOS). */
+  stopTokens?: number[];
+  /** Prompt tokens per run when feeding a long prompt (default 512). */
+  chunkSize?: number;
+  /** Logits after the cache's last token, per sequence: needed when the prompt is empty (e.g. PrefillRecord.lastLogits). */
+  lastLogits?: Float32Array[];
+}
+
+export interface GenerateResult {
+  tokens: number[];
+  stopReason: 'stop' | 'length' | 'context';
+}
+
+export interface AnswerLogLikelihood {
+  sum: number;
+  mean: number;
+  tokenLogProbs: number[];
+}
+
+interface RawRun {
+  logits: Float32Array; // [B, n, V]
+  n: number;
+  outputs: ort.InferenceSession.OnnxValueMapType;
+}
+
+const i64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+
+export class ModelRuntime {
+  private constructor(
+    readonly model: LoadedModel,
+    readonly graph: BuiltGraph,
+    private readonly session: ort.InferenceSession,
+    /** The device the session runs on (after any fallback to cpu). */
+    readonly device: Device,
+  ) {}
+
+  static async create(model: LoadedModel, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
+    const graph = ensureGraph(model, opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS, opts.cacheDir);
+    const { session, device } = await createSession(graph.modelPath, opts);
+    return new ModelRuntime(model, graph, session, device);
+  }
+
+  get spec(): ModelSpec {
+    return this.model.spec;
+  }
+
+  emptyCache(): KvCache {
+    return emptyCache(this.spec.numLayers);
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+
+  /** One graph run over B sequences (tokens already padded to a common q). */
+  private async run(caches: KvCache[], tokens: number[][], positions: number[][], numLogits: number, window: number, fetch: string[]): Promise<RawRun> {
+    const { numKvHeads: Hkv, headDim: hd, numLayers: L, vocabSize: V } = this.spec;
+    const B = tokens.length;
+    const q = tokens[0].length;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: i64(tokens.flat(), [B, q]),
+      position_ids: i64(positions.flat(), [B, q]),
+      num_logits: i64([numLogits], [1]),
+      attn_window: i64([window], [1]),
+    };
+    for (let l = 0; l < L; l++) {
+      const p = padLayer(caches, l, Hkv, hd);
+      feeds[ioNames.pastKey(l)] = new ort.Tensor('float32', p.keys, [B, Hkv, p.length, hd]);
+      feeds[ioNames.pastValue(l)] = new ort.Tensor('float32', p.values, [B, Hkv, p.length, hd]);
+      feeds[ioNames.kvBias(l)] = new ort.Tensor('float32', p.bias, [B, Hkv, 1, p.length]);
+    }
+    const outputs = await this.session.run(feeds, ['logits', ...fetch]);
+    const n = outputs.logits.dims[1];
+    if (outputs.logits.dims[2] !== V) throw new Error('internal: logits width differs from vocabSize');
+    return { logits: outputs.logits.data as Float32Array, n, outputs };
+  }
+
+  private checkContext(cache: KvCache, added: number, what: string): void {
+    const ctx = this.spec.maxPositionEmbeddings;
+    if (cache.nextPosition + added > ctx) {
+      throw new KvoptError(
+        `${what}: ${cache.nextPosition} cached + ${added} new tokens = ${cache.nextPosition + added} positions exceed the model context of ${ctx}`,
+      );
+    }
+  }
+
+  private checkCache(cache: KvCache): void {
+    const { numLayers: L, numKvHeads: Hkv, headDim: hd } = this.spec;
+    if (cache.layers.length !== L) throw new KvoptError(`KV cache has ${cache.layers.length} layers, the model has ${L}`);
+    for (const [l, c] of cache.layers.entries()) {
+      if (c.keys.length !== Hkv * c.length * hd || c.values.length !== c.keys.length || c.bias.length !== Hkv * c.length) {
+        throw new KvoptError(`KV cache layer ${l}: arrays do not match length ${c.length} × ${Hkv} heads × head size ${hd}`);
+      }
+    }
+  }
+
+  private checkTokens(tokens: number[], what: string): void {
+    const V = this.spec.vocabSize;
+    for (const t of tokens) {
+      if (!Number.isInteger(t) || t < 0 || t >= V) throw new KvoptError(`${what}: token id ${t} is outside the vocabulary [0, ${V})`);
+    }
+  }
+
+  /**
+   * Runs the prompt in chunks and records the full cache, the softmax rows of the last w prompt queries over
+   * all T keys, and per-key attention column sums over all T queries (PrefillRecord).
+   */
+  async prefill(tokens: number[], opts: PrefillOptions = {}): Promise<PrefillRecord> {
+    const t0 = performance.now();
+    const { numLayers: L, numHeads: H, numKvHeads: Hkv, vocabSize: V, maxPositionEmbeddings: ctx } = this.spec;
+    const T = tokens.length;
+    if (T === 0) throw new KvoptError('prefill: the prompt has no tokens');
+    if (T > ctx) throw new KvoptError(`prefill: the prompt has ${T} tokens, longer than the model context of ${ctx}`);
+    this.checkTokens(tokens, 'prefill');
+    const chunkSize = opts.chunkSize ?? 512;
+    if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new KvoptError(`prefill: chunkSize must be a positive integer, got ${chunkSize}`);
+    const w = Math.min(opts.window ?? 32, T);
+    if (!Number.isInteger(w) || w < 0) throw new KvoptError(`prefill: window must be a non-negative integer, got ${opts.window}`);
+
+    const windowAttention = Array.from({ length: L }, () => new Float32Array(H * w * T)); // L × [H, w, T]
+    const columnSums = Array.from({ length: L }, () => new Float32Array(H * T)); // L × [H, T]
+    let cache = this.emptyCache();
+    let lastLogits = new Float32Array(V);
+    const fetch: string[] = [];
+    for (let l = 0; l < L; l++) fetch.push(ioNames.presentKey(l), ioNames.presentValue(l), ioNames.attnColsum(l), ioNames.attnWindow(l));
+
+    for (let s = 0; s < T; s += chunkSize) {
+      const e = Math.min(s + chunkSize, T);
+      const q = e - s;
+      // rows of this chunk that are among the last w prompt queries: always the chunk's last ones
+      const rows = Math.max(0, e - Math.max(s, T - w));
+      const positions = Array.from({ length: q }, (_, i) => s + i);
+      const r = await this.run([cache], [tokens.slice(s, e)], [positions], 1, rows, fetch);
+      const layers = [];
+      for (let l = 0; l < L; l++) {
+        const colsum = r.outputs[ioNames.attnColsum(l)].data as Float32Array; // [1, H, e]
+        const sums = columnSums[l];
+        for (let h = 0; h < H; h++) for (let t = 0; t < e; t++) sums[h * T + t] += colsum[h * e + t];
+        if (rows > 0) {
+          const win = r.outputs[ioNames.attnWindow(l)].data as Float32Array; // [1, H, rows, e]
+          const first = e - rows - (T - w); // window row of the first returned query
+          for (let h = 0; h < H; h++) {
+            for (let i = 0; i < rows; i++) {
+              windowAttention[l].set(win.subarray((h * rows + i) * e, (h * rows + i + 1) * e), (h * w + first + i) * T);
+            }
+          }
+        }
+        layers.push({
+          keys: r.outputs[ioNames.presentKey(l)].data as Float32Array, // [1, Hkv, e, hd]
+          values: r.outputs[ioNames.presentValue(l)].data as Float32Array,
+          bias: new Float32Array(Hkv * e),
+          length: e,
+        });
+      }
+      cache = { layers, nextPosition: e };
+      if (e === T) lastLogits = r.logits.slice(0, V);
+    }
+    return {
+      tokens: [...tokens],
+      cache,
+      windowAttention,
+      window: w,
+      attentionColumnSums: columnSums,
+      lastLogits,
+      ms: performance.now() - t0,
+    };
+  }
+
+  /**
+   * Runs new tokens over B caches in one batched run: tokens[b] continue caches[b] at its nextPosition.
+   * Returns logits per sequence and the extended caches (padding dropped; new entries have bias 0).
+   */
+  async step(caches: KvCache[], tokens: number[][], opts: { logits?: 'last' | 'all' } = {}): Promise<StepResult> {
+    return this.stepInternal(caches, tokens, opts.logits ?? 'last', true) as Promise<StepResult>;
+  }
+
+  private async stepInternal(caches: KvCache[], tokens: number[][], mode: 'last' | 'all', keepCaches: boolean): Promise<StepResult> {
+    const { numLayers: L, numKvHeads: Hkv, headDim: hd, vocabSize: V } = this.spec;
+    if (caches.length === 0 || caches.length !== tokens.length) {
+      throw new KvoptError(`step: ${caches.length} caches but ${tokens.length} token lists (need the same number, at least 1)`);
+    }
+    const B = caches.length;
+    const lens = tokens.map((t) => t.length);
+    caches.forEach((c, b) => {
+      if (lens[b] === 0) throw new KvoptError(`step: sequence ${b} has no new tokens`);
+      this.checkCache(c);
+      this.checkTokens(tokens[b], `step (sequence ${b})`);
+      this.checkContext(c, lens[b], `step (sequence ${b})`);
+    });
+    const q = Math.max(...lens);
+    const padded = tokens.map((t) => [...t, ...new Array(q - t.length).fill(0)]);
+    const positions = caches.map((c) => Array.from({ length: q }, (_, i) => c.nextPosition + i));
+    const n = mode === 'all' ? q : q - Math.min(...lens) + 1;
+    const fetch: string[] = [];
+    if (keepCaches) for (let l = 0; l < L; l++) fetch.push(ioNames.newKey(l), ioNames.newValue(l));
+    const r = await this.run(caches, padded, positions, n, 0, fetch);
+
+    const logits = caches.map((_, b) => {
+      const base = (b * n + (n - q)) * V; // row of local position 0 (negative offsets never read)
+      return mode === 'all'
+        ? r.logits.slice(base, base + lens[b] * V)
+        : r.logits.slice(base + (lens[b] - 1) * V, base + lens[b] * V);
+    });
+    if (!keepCaches) return { logits, caches: [] };
+    const out = caches.map((c, b) => ({
+      layers: c.layers.map((layer, l) =>
+        appendLayer(layer, r.outputs[ioNames.newKey(l)].data as Float32Array, r.outputs[ioNames.newValue(l)].data as Float32Array, b, q, lens[b], Hkv, hd),
+      ),
+      nextPosition: c.nextPosition + lens[b],
+    }));
+    return { logits, caches: out };
+  }
+
+  /** Generates from one cache (null = empty) after feeding promptTokens. */
+  async generate(cache: KvCache | null, promptTokens: number[], opts: GenerateOptions): Promise<GenerateResult> {
+    return (await this.generateBatch([cache], [promptTokens], opts))[0];
+  }
+
+  /**
+   * Generates for B caches together (one batched run per new token). Every sequence uses its own sampler seeded
+   * with `seed`, so a sequence generates the same tokens alone or in a batch.
+   */
+  async generateBatch(caches: (KvCache | null)[], promptTokens: number[][], opts: GenerateOptions): Promise<GenerateResult[]> {
+    const { maxPositionEmbeddings: ctx, eosTokenId } = this.spec;
+    const B = caches.length;
+    if (promptTokens.length !== B) throw new KvoptError(`generate: ${B} caches but ${promptTokens.length} prompts`);
+    if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) {
+      throw new KvoptError(`generate: maxNewTokens must be a non-negative integer, got ${opts.maxNewTokens}`);
+    }
+    const temperature = opts.temperature ?? 0;
+    if (!(temperature >= 0)) throw new KvoptError(`generate: temperature must be >= 0, got ${temperature}`);
+    const stop = new Set(opts.stopTokens ?? (eosTokenId !== null ? [eosTokenId] : []));
+    const chunkSize = opts.chunkSize ?? 512;
+    let current = caches.map((c) => c ?? this.emptyCache());
+    const logits: Float32Array[] = new Array(B);
+
+    // Feed the prompts: one batched run when they all fit in a chunk, else chunk by chunk per sequence.
+    const fed = promptTokens.map((p) => p.length > 0);
+    for (let b = 0; b < B; b++) {
+      if (!fed[b]) {
+        const given = opts.lastLogits?.[b];
+        if (!given) throw new KvoptError(`generate: sequence ${b} has an empty prompt and no lastLogits to start from`);
+        logits[b] = given;
+      }
+    }
+    const toFeed = [...Array(B).keys()].filter((b) => fed[b]);
+    if (toFeed.length > 0 && Math.max(...toFeed.map((b) => promptTokens[b].length)) <= chunkSize) {
+      const r = await this.step(toFeed.map((b) => current[b]), toFeed.map((b) => promptTokens[b]));
+      toFeed.forEach((b, i) => ((current[b] = r.caches[i]), (logits[b] = r.logits[i])));
+    } else {
+      for (const b of toFeed) {
+        for (let s = 0; s < promptTokens[b].length; s += chunkSize) {
+          const r = await this.step([current[b]], [promptTokens[b].slice(s, s + chunkSize)]);
+          current[b] = r.caches[0];
+          logits[b] = r.logits[0];
+        }
+      }
+    }
+
+    const samplers = caches.map(() => makeSampler(temperature, opts.seed ?? 0));
+    const results: GenerateResult[] = caches.map(() => ({ tokens: [], stopReason: 'length' }));
+    let active = [...Array(B).keys()];
+    while (active.length > 0) {
+      const next: number[] = [];
+      for (const b of active) {
+        if (results[b].tokens.length >= opts.maxNewTokens) continue;
+        const tok = samplers[b](logits[b]);
+        if (stop.has(tok)) {
+          results[b].stopReason = 'stop';
+          continue;
+        }
+        results[b].tokens.push(tok);
+        if (results[b].tokens.length >= opts.maxNewTokens) continue;
+        if (current[b].nextPosition >= ctx) {
+          results[b].stopReason = 'context';
+          continue;
+        }
+        next.push(b);
+      }
+      active = next;
+      if (active.length === 0) break;
+      const r = await this.step(active.map((b) => current[b]), active.map((b) => [results[b].tokens.at(-1)!]));
+      active.forEach((b, i) => ((current[b] = r.caches[i]), (logits[b] = r.logits[i])));
+    }
+    return results;
+  }
+
+  /**
+   * log p(answer | cache, prefix) for B sequences in one batched run. prefixTokens[b] may be empty only when
+   * opts.lastLogits[b] (the logits after the cache's last token) is given.
+   */
+  async answerLogLikelihood(
+    caches: KvCache[],
+    prefixTokens: number[][],
+    answerTokens: number[][],
+    opts: { lastLogits?: Float32Array[] } = {},
+  ): Promise<AnswerLogLikelihood[]> {
+    const B = caches.length;
+    if (prefixTokens.length !== B || answerTokens.length !== B) {
+      throw new KvoptError(`answerLogLikelihood: ${B} caches, ${prefixTokens.length} prefixes and ${answerTokens.length} answers (need equal counts)`);
+    }
+    const inputs = caches.map((_, b) => {
+      if (answerTokens[b].length === 0) throw new KvoptError(`answerLogLikelihood: answer ${b} has no tokens`);
+      if (prefixTokens[b].length === 0 && !opts.lastLogits?.[b]) {
+        throw new KvoptError(`answerLogLikelihood: sequence ${b} has an empty prefix and no lastLogits`);
+      }
+      // the last answer token is only predicted, never fed
+      return [...prefixTokens[b], ...answerTokens[b].slice(0, -1)];
+    });
+    const runIdx = [...Array(B).keys()].filter((b) => inputs[b].length > 0);
+    const rows: Float32Array[] = new Array(B);
+    if (runIdx.length > 0) {
+      const r = await this.stepInternal(runIdx.map((b) => caches[b]), runIdx.map((b) => inputs[b]), 'all', false);
+      runIdx.forEach((b, i) => (rows[b] = r.logits[i]));
+    }
+    const V = this.spec.vocabSize;
+    return caches.map((_, b) => {
+      const P = prefixTokens[b].length;
+      const tokenLogProbs = answerTokens[b].map((tok, j) => {
+        const row = P === 0 ? (j === 0 ? opts.lastLogits![b] : rows[b].subarray((j - 1) * V, j * V)) : rows[b].subarray((P - 1 + j) * V, (P + j) * V);
+        return logProbOf(row, tok);
+      });
+      const sum = tokenLogProbs.reduce((a, x) => a + x, 0);
+      return { sum, mean: sum / tokenLogProbs.length, tokenLogProbs };
+    });
+  }
+}

@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compressPrefill } from '../../src/compress/compress.ts';
+import { kiviLayerBytes } from '../../src/compress/quantizers/kivi.ts';
+import { parseMethod } from '../../src/compress/registry.ts';
+import { checkKiviLayer, randomRecord, randomWo, spec, weights } from './helpers.ts';
+
+const L = 2, Hq = 4, Hkv = 2, hd = 8, T = 300;
+const sp = spec({ L, Hq, Hkv, hd });
+const rec = randomRecord(21, { L, Hq, Hkv, hd, T, window: 32 });
+const wt = weights(sp, randomWo(22, L, sp.hiddenSize, Hq * hd));
+
+test('kivi bytes: packed codes, fp32 scale+min per group, fp32 residual (hand count)', () => {
+  // one head, n = 100, hd 8, 2 bits (16 codes per int32), group 32, R 32:
+  // keys: 96 quantised tokens → 8·ceil(96/16)·4 = 192 B codes, 8·3 groups·2·4 = 192 B scales, 4 residual tokens 128 B
+  // values: 68 quantised tokens → 68·ceil(8/16)·4 = 272 B codes, 68·1 group·8 = 544 B scales, 32 residual 1024 B
+  assert.equal(kiviLayerBytes([100], 8, 2, 32, 32), 192 + 192 + 128 + 272 + 544 + 1024);
+  assert.equal(kiviLayerBytes([100], 8, 16, 32, 32), 2 * 100 * 8 * 4);
+  // padded to the longest head, part by part: head 1 (n = 10) is all residual, so the key residual part is
+  // 10 tokens wide (320 B) for both heads; the other parts take head 0's sizes
+  assert.equal(kiviLayerBytes([100, 10], 8, 2, 32, 32), 2 * (192 + 192 + 320 + 272 + 544 + 1024));
+  // n < R: nothing quantised, fp32 bytes
+  assert.equal(kiviLayerBytes([100], 8, 2, 32, 128), 2 * 100 * 8 * 4);
+});
+
+test('kivi16 reproduces the full cache exactly (eviction too: snapkv+kivi16 = snapkv)', () => {
+  const full = compressPrefill(rec, sp, wt, 'full', [T, T]);
+  const q = compressPrefill(rec, sp, wt, 'kivi16', [T, T]);
+  q.layers.forEach((layer, l) => {
+    assert.deepEqual(layer.keys, rec.cache.layers[l]!.keys);
+    assert.deepEqual(layer.values, rec.cache.layers[l]!.values);
+    assert.deepEqual(layer.bias, new Float32Array(Hkv * T));
+  });
+  assert.equal(q.physicalBytes, full.physicalBytes);
+  const a = compressPrefill(rec, sp, wt, 'snapkv', [100, 100]);
+  const b = compressPrefill(rec, sp, wt, 'snapkv+kivi16', [100, 100]);
+  assert.deepEqual(b.layers, a.layers);
+});
+
+for (const bits of [2, 4]) {
+  for (const R of [128, 32]) {
+    test(`kivi${bits} residual ${R}: every value within scale/2 of the original, residual exact, fewer bytes`, () => {
+      const m = parseMethod(`kivi(bits=${bits},residual=${R})`);
+      const q = compressPrefill(rec, sp, wt, m, [T, T]);
+      let maxErr = 0;
+      let changed = 0;
+      for (let l = 0; l < L; l++) {
+        const r = checkKiviLayer(rec.cache.layers[l]!, q.layers[l]!, Hkv, T, hd, bits, 32, R);
+        maxErr = Math.max(maxErr, r.maxErr);
+        changed += r.changed;
+      }
+      assert.ok(changed > 0 && maxErr > 0, 'quantisation really happened');
+      const fullBytes = 2 * L * Hkv * T * hd * 4;
+      assert.ok(q.physicalBytes < fullBytes, `${q.physicalBytes} < ${fullBytes}`);
+      assert.ok(q.physicalBytes >= (q.logicalEntries * 2 * hd * bits) / 8);
+      assert.equal(q.logicalEntries, L * Hkv * T);
+    });
+  }
+}
+
+test('kivi composes with eviction: quantises the gathered entries of each head', () => {
+  const a = compressPrefill(rec, sp, wt, 'snapkv', [70, 70]);
+  const b = compressPrefill(rec, sp, wt, 'snapkv+kivi(bits=2,residual=32)', [70, 70]);
+  assert.deepEqual(b.kept, a.kept);
+  assert.notDeepEqual(b.layers[0]!.keys, a.layers[0]!.keys);
+  // the last 32 kept values of each head are untouched
+  const P = a.layers[0]!.length;
+  for (let h = 0; h < Hkv; h++) {
+    const from = (h * P + 70 - 32) * hd;
+    assert.deepEqual(b.layers[0]!.values.subarray(from, from + 32 * hd), a.layers[0]!.values.subarray(from, from + 32 * hd));
+  }
+  assert.ok(b.physicalBytes < a.physicalBytes);
+});
