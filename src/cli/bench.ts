@@ -11,10 +11,11 @@ function formatBench(r: BenchResult): string {
     `model                 ${r.model} (${(r.parameters / 1e6).toFixed(2)}M parameters, fp32, ${r.device}${r.threads ? `, ${r.threads} threads` : ''})`,
     `graph build           cold ${(r.graphBuildColdMs / 1000).toFixed(2)} s, cached ${r.graphBuildCachedMs.toFixed(1)} ms; session create ${(r.sessionCreateMs / 1000).toFixed(2)} s`,
     `prefill               ${r.prefillTokensPerSec.toFixed(1)} tok/s (${r.promptTokens} tokens)`,
-    `decode batch 1        ${r.decodeTokensPerSecBatch1.toFixed(1)} tok/s (${r.decodeTokens} steps)`,
-    `decode batch ${String(r.batch).padEnd(8)} ${r.decodeTokensPerSecBatchN.toFixed(1)} tok/s (total over the batch)`,
+    `decode batch 1        ${r.decodeTokensPerSecBatch1.toFixed(1)} tok/s (${r.decodeTokens} steps; step median ${r.decodeStepMsBatch1.median.toFixed(1)} ms, min ${r.decodeStepMsBatch1.min.toFixed(1)} ms)`,
+    `decode batch ${String(r.batch).padEnd(8)} ${r.decodeTokensPerSecBatchN.toFixed(1)} tok/s (total over the batch; step median ${r.decodeStepMsBatchN.median.toFixed(1)} ms, min ${r.decodeStepMsBatchN.min.toFixed(1)} ms)`,
     `peak RSS              ${mb(r.peakRssBytes)}`,
     `KV bytes per token    ${r.kvBytesPerToken} (2·L·Hkv·hd·4)`,
+    `load average          ${r.loadAverage.toFixed(1)} (figures from a busy machine are not comparable)`,
     `bandwidth bound       ${r.decodeBoundTokensPerSec.toFixed(1)} tok/s at batch 1 = ${r.memoryBandwidthGBs.toFixed(1)} GB/s (one-thread memcpy) / (${mb(r.weightBytes)} weights + KV)`,
   ].join('\n');
 }

@@ -13,6 +13,9 @@ import * as regressCommand from './regress.ts';
 import * as searchCommand from './search.ts';
 import * as generateCommand from './generate.ts';
 import * as scoreCommand from './score.ts';
+import * as reportCommand from './report.ts';
+import * as runsCommand from './runs.ts';
+import * as showCommand from './show.ts';
 
 const program = new Command();
 program
@@ -24,6 +27,7 @@ program
 
 const commands: { register(program: Command): void }[] = [
   evalCommand, searchCommand, exportCommand, regressCommand, scoreCommand, generateCommand, benchCommand,
+  reportCommand, runsCommand, showCommand,
 ];
 for (const cmd of commands) cmd.register(program);
 

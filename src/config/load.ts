@@ -263,7 +263,11 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
   } else {
     r.fail(path, `expected a method name or {name: {options}}, got ${describeValue(v)}`);
   }
-  if (!names.includes(name)) {
+  // Composed methods ('snapkv+kivi4') and the string option form ('snapkv(window=16)') name their parts.
+  const parts = name.split('+').map((p) => p.replace(/\(.*\)\s*$/, '').trim());
+  const unknown = parts.find((p) => !names.includes(p));
+  if (unknown !== undefined) {
+    name = unknown;
     r.fail(path, `unknown method ${JSON.stringify(name)}${didYouMean(name, names) || ` (known: ${names.join(', ')})`}`, isMapping(v));
   }
   const w = options.window;

@@ -9,6 +9,7 @@ import { evaluationKeyString, FULL_METHOD } from '../store/store.ts';
 import type { AverageRow, ResultRow, RunRow } from '../store/types.ts';
 import type { EvalItem, FitnessKind, ItemResult, Setting } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
+import { parseMethod } from '../compress/index.ts';
 import { createProgress } from './progress.ts';
 import { budgetInput, methodInput, RunSession, type Job } from './session.ts';
 
@@ -40,13 +41,16 @@ export interface PlannedItem {
   setting: Setting;
 }
 
+/** Methods that evict nothing (full, KIVI alone) ignore the budget: they are evaluated once, budget 'full'. */
+const evictsNothing = (m: EvalItem['method']) => parseMethod(m).allocator.name === 'all';
+
 /** Every (setting, method, budget) of the config; `full` (added when absent) once per setting. */
 export function planItems(c: ExperimentConfig): PlannedItem[] {
   const out: PlannedItem[] = [];
   const methods = c.methods.some((m) => m.name === FULL_METHOD) ? c.methods : [{ name: FULL_METHOD, options: {}, key: FULL_METHOD }, ...c.methods];
   for (const setting of c.settings) {
     for (const m of methods) {
-      for (const b of m.name === FULL_METHOD ? [null] : c.budgets) {
+      for (const b of evictsNothing(methodInput(m)) ? [null] : c.budgets) {
         const budget = b ? budgetKey(b) : FULL_METHOD;
         // full keeps everything whatever the budget: give it one larger than any context.
         out.push({ item: { key: `${setting}|${m.key}|${budget}`, method: methodInput(m), budget: b ? budgetInput(b) : 2 ** 30 }, method: m.key, budget, setting });
@@ -99,19 +103,28 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
 
     // One unit of work per (sample, setting): the prefill differs per setting. A sample's settings run one
     // after the other in one lane, so two workers never prefill the same prompt at once.
+    // Items are decoded in fixed batches (chunks of the plan), and a resumed run re-runs whole batches that
+    // hold a pending item: batch composition changes the padded shapes and so the float rounding, and a
+    // resumed run must reproduce an uninterrupted one exactly. Already stored results are kept as they are.
     const work = jobs
       .map((job) => ({
         job,
         units: config.settings
-          .map((setting) => ({ setting, items: planned.filter((p) => p.setting === setting && !done.has(keyOf(job, p))) }))
+          .map((setting) => {
+            const mine = planned.filter((p) => p.setting === setting);
+            const batches = Array.from({ length: Math.ceil(mine.length / options.batch) }, (_, i) => mine.slice(i * options.batch, (i + 1) * options.batch));
+            const items = batches.filter((b) => b.some((p) => !done.has(keyOf(job, p)))).flat();
+            return { setting, items, pending: items.filter((p) => !done.has(keyOf(job, p))).length };
+          })
           .filter((u) => u.items.length > 0),
       }))
       .filter((w) => w.units.length > 0);
-    let total = work.reduce((n, w) => n + w.units.reduce((m, u) => m + u.items.length, 0), 0);
+    let total = work.reduce((n, w) => n + w.units.reduce((m, u) => m + u.pending, 0), 0);
     const progress = createProgress(`eval run ${run.id}`, total, { quiet: opts.quiet });
 
     const runUnit = async (job: Job, setting: Setting, items: PlannedItem[], attempt: number) => {
       const results = await session.evaluate(job, items.map((p) => p.item), { ...options, setting }, (r) => {
+        if (done.has(keyOf(job, byKey.get(r.key)!))) return; // stored before the interruption
         save(job, r, attempt);
         progress.tick(1, `${job.sample.id} ${byKey.get(r.key)!.method}`);
       });

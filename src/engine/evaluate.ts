@@ -76,7 +76,7 @@ export function tokenizeSample(task: TaskDefinition, sample: Sample, tok: TextTo
   const meta = sample.meta as unknown as Partial<ContinuationMeta> | undefined;
   if (sample.task === 'continuation' && meta?.contextIds && meta.continuationIds) {
     const contextIds = tok.bosId !== null ? [tok.bosId, ...meta.contextIds] : [...meta.contextIds];
-    return { contextIds, questionIds: [], answerIds: meta.continuationIds, isContinuation: true };
+    return { contextIds, questionIds: meta.questionIds ?? [], answerIds: meta.continuationIds, isContinuation: true };
   }
   const parts = task.buildPrompt(sample, {
     tokenizer: tok,
@@ -136,7 +136,8 @@ export async function evaluateItems(
   // Continuation: the full-cache logits over the continuation are the reference for top-1 and KL.
   let fullContinuationLogits: Float32Array | null = null;
   const contIds = prompt.isContinuation ? prompt.answerIds! : null;
-  if (contIds) fullContinuationLogits = (await continuationLogits(runtime, [record.cache], record.lastLogits, contIds))[0]!;
+  const contPrefix = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
+  if (contIds) fullContinuationLogits = (await continuationLogits(runtime, [record.cache], record.lastLogits, contPrefix, contIds))[0]!;
 
   for (let start = 0; start < items.length; start += opts.batch) {
     const group = items.slice(start, start + opts.batch);
@@ -165,7 +166,7 @@ export async function evaluateItems(
     });
 
     if (contIds) {
-      const all = await continuationLogits(runtime, caches, record.lastLogits, contIds);
+      const all = await continuationLogits(runtime, caches, record.lastLogits, contPrefix, contIds);
       const decodeMs = (now() - t1) / ready.length;
       ready.forEach((r, i) => {
         const loglik = meanLogLikelihood(all[i]!, V, contIds);
@@ -226,22 +227,23 @@ export async function evaluateItems(
 }
 
 /**
- * Logits that predict each continuation token, per cache: row 0 is the prefill's last logits, rows 1..n−1
- * come from feeding continuation[0..n−2] through the (compressed) cache in one batched run. [n, V] each.
+ * Logits that predict each continuation token, per cache, [n, V] each: `prefix` (the question, when it is
+ * decoded through the compressed cache) and continuation[0..n−2] are fed in one batched run; the row that
+ * predicts continuation[0] is the last prefix row, or the prefill's last logits when there is no prefix.
  */
-async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], lastLogits: Float32Array, cont: number[]): Promise<Float32Array[]> {
+async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], lastLogits: Float32Array, prefix: number[], cont: number[]): Promise<Float32Array[]> {
   const V = runtime.spec.vocabSize;
   const n = cont.length;
-  const out = caches.map(() => {
-    const a = new Float32Array(n * V);
-    a.set(lastLogits, 0);
-    return a;
+  const feed = [...prefix, ...cont.slice(0, n - 1)];
+  const rows = feed.length ? (await runtime.step(caches, caches.map(() => feed), { logits: 'all' })).logits : [];
+  return caches.map((_, b) => {
+    const out = new Float32Array(n * V);
+    for (let t = 0; t < n; t++) {
+      const r = prefix.length + t - 1; // row of `feed` whose next token is cont[t]
+      out.set(r < 0 ? lastLogits : rows[b]!.subarray(r * V, (r + 1) * V), t * V);
+    }
+    return out;
   });
-  if (n > 1) {
-    const r = await runtime.step(caches, caches.map(() => cont.slice(0, n - 1)), { logits: 'all' });
-    r.logits.forEach((rows, b) => out[b]!.set(rows, V));
-  }
-  return out;
 }
 
 export function failedResult(key: string, error: string): ItemResult {

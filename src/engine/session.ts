@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { dirname, join } from 'node:path';
 import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
 import { configHash, resolvedConfigJson } from '../config/hash.ts';
+import { parseMethod } from '../compress/index.ts';
 import { Store } from '../store/store.ts';
 import type { RunKind, RunRow, SampleSplit } from '../store/types.ts';
 import type { Sample } from '../tasks/types.ts';
@@ -21,6 +22,20 @@ export const contentHash = (s: Sample) => createHash('sha256').update(JSON.strin
 
 export function methodInput(m: ConfigMethod): EvalItem['method'] {
   return Object.keys(m.options).length ? { [m.name]: m.options as Record<string, string | number | boolean> } : m.name;
+}
+
+/** Parses every method of the config now, so a bad option fails before any work, naming its key. */
+export function validateMethods(config: ExperimentConfig): void {
+  const entries: [string, ConfigMethod][] = config.methods.map((m, i) => [`methods[${i}]`, m]);
+  if (config.search) entries.push(['search.scorer', config.search.scorer]);
+  for (const [key, m] of entries) {
+    try {
+      parseMethod(methodInput(m));
+    } catch (e) {
+      if (e instanceof KvoptError) throw new KvoptError(`${config.source.file}: ${key}: ${e.message}`);
+      throw e;
+    }
+  }
 }
 
 export function budgetInput(b: ConfigBudget): BudgetInput {
@@ -80,6 +95,7 @@ export class RunSession {
 
   /** Opens the store and creates a run, or takes over the unfinished run of the same config (`resume`). */
   static open(config: ExperimentConfig, kind: RunKind, opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean }): RunSession {
+    validateMethods(config);
     const store = Store.open(config.db);
     const hash = configHash(config);
     let run: RunRow;

@@ -7,7 +7,7 @@
  * Each finished item is posted on `port` at once, so the main thread can store it while the rest run.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { loadModel } from '../model/load.ts';
+import { openModel } from '../runtime/model-ref.ts';
 import type { LoadedModel, TextTokenizer } from '../model/spec.ts';
 import { ModelRuntime } from '../runtime/runtime.ts';
 import type { Device, PrefillRecord } from '../runtime/types.ts';
@@ -112,7 +112,7 @@ async function getModel(ref: ModelRef): Promise<Loaded> {
   const key = JSON.stringify(ref);
   if (loaded?.key === key) return loaded;
   if (loaded?.runtime) await loaded.runtime.release();
-  const model = await loadModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
+  const model = await openModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
   if (!model.tokenizer) throw new KvoptError(`${ref.path}: the model has no tokenizer; give model.tokenizer`);
   loaded = { key, model, tokenizer: model.tokenizer, runtime: null };
   tasks.clear();

@@ -20,6 +20,9 @@ export function loadLlama2cCheckpoint(path: string): { spec: ModelSpec; weights:
     if (size < HEADER_BYTES) throw new KvoptError(`${path}: not a llama2.c checkpoint (${size} bytes, shorter than the 28-byte header)`);
     const hb = Buffer.alloc(HEADER_BYTES);
     readSync(fd, hb, 0, HEADER_BYTES, 0);
+    if (hb.readUInt32LE(0) === 0x616b3432) {
+      throw new KvoptError(`${path}: llama2.c export version ${hb.readInt32LE(4)} (magic 'ak42') is not supported; export with --version 0 (legacy float32)`);
+    }
     const [dim, hidden, nLayers, nHeads, nKvHeads, vocabRaw, seqLen] = Array.from({ length: 7 }, (_, i) => hb.readInt32LE(4 * i));
     const tied = vocabRaw > 0;
     const V = Math.abs(vocabRaw);

@@ -32,13 +32,13 @@ export interface RenderedFigure extends FigureSpec {
 
 export interface FigurePlan {
   figures: FigureSpec[];
-  /** Why a figure the data suggests was left out (shown in the report, never silently dropped). */
+  /** The data's own notes, then why a figure the data suggests was left out (shown in the report, never silently dropped). */
   notes: string[];
 }
 
 export function planFigures(data: ReportData): FigurePlan {
   const figures: FigureSpec[] = [];
-  const notes: string[] = [];
+  const notes: string[] = [...(data.notes ?? [])];
   const fullMethod = data.fullMethod ?? 'full';
   // Bad data fails the whole report; only a figure the data cannot make (no full cache, ...) becomes a note.
   if (data.evalRows) checkEvalRows(data.evalRows);

@@ -60,7 +60,7 @@ export function htmlFromFigures(data: ReportData, figures: readonly RenderedFigu
   ];
   if (data.evalRows?.length) {
     parts.push('<h2 id="results">Results: method × budget × task</h2>',
-      '<p class="muted">Score (quality loss).</p>', resultsHtml(data.evalRows, { fullMethod: data.fullMethod }));
+      '<p class="muted">Score (quality loss).</p>', resultsHtml(data.evalRows, { ...data.table, fullMethod: data.fullMethod }));
   }
   for (const f of figures) {
     parts.push(
@@ -69,7 +69,7 @@ export function htmlFromFigures(data: ReportData, figures: readonly RenderedFigu
     );
   }
   if (notes.length) {
-    parts.push('<h2 id="notes">Figures not drawn</h2>', `<ul class="notes">${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`);
+    parts.push('<h2 id="notes">Notes: figures not drawn or approximated</h2>', `<ul class="notes">${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`);
   }
   parts.push('</body></html>');
   return parts.filter((p) => p !== '').join('\n') + '\n';

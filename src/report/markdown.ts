@@ -24,11 +24,11 @@ export function markdownReport(data: ReportData, figures: readonly FigureSpec[],
   if (meta.length) out.push('');
   out.push('Budgets are tokens kept per KV head per layer, the observation window included. Quality loss = 1 − score / score(full cache).', '');
   if (data.evalRows?.length) {
-    out.push('## Results: score (quality loss)', '', resultsMarkdown(data.evalRows, { fullMethod: data.fullMethod }));
+    out.push('## Results: score (quality loss)', '', resultsMarkdown(data.evalRows, { ...data.table, fullMethod: data.fullMethod }));
   }
   if (figureExt) {
     for (const f of figures) out.push(`## ${escapeMarkdown(f.title)}`, '', `![${escapeMarkdown(f.title)}](${f.id}.${figureExt})`, '', escapeMarkdown(f.caption), '');
   }
-  if (notes.length) out.push('## Figures not drawn', '', ...notes.map((n) => `- ${escapeMarkdown(n)}`), '');
+  if (notes.length) out.push('## Notes: figures not drawn or approximated', '', ...notes.map((n) => `- ${escapeMarkdown(n)}`), '');
   return out.join('\n');
 }

@@ -14,6 +14,8 @@ export interface ResultsTableOptions {
   /** Decimals of scores (default 2); losses are percentages with 1 decimal. */
   digits?: number;
   fullMethod?: string; // default 'full'
+  /** The "Avg." column over tasks (default: when there is more than one task). Off when the columns are not tasks to average, e.g. calibration and held-out splits. */
+  average?: boolean;
 }
 
 /** A cell's numbers; rendered per format (a minus sign and a percent sign differ in LaTeX). */
@@ -83,7 +85,8 @@ function formatCell(c: ResultsCell, value: TableValue, digits: number, st: CellS
 
 function tableText(grid: ResultsGrid, opts: ResultsTableOptions, st: CellStyle): { header: string[]; body: string[][] } {
   const digits = opts.digits ?? 2;
-  const header = ['Budget', 'Method', ...grid.tasks, grid.tasks.length > 1 ? 'Avg.' : null].filter((h): h is string => h !== null);
+  const average = (opts.average ?? true) && grid.tasks.length > 1;
+  const header = ['Budget', 'Method', ...grid.tasks, average ? 'Avg.' : null].filter((h): h is string => h !== null);
   const body = grid.rows.map((r) => {
     // The full cache's loss is 0 by definition: in "both" cells it is noise.
     const value = r.isFull && (opts.value ?? 'both') === 'both' ? 'score' : (opts.value ?? 'both');
@@ -91,7 +94,7 @@ function tableText(grid: ResultsGrid, opts: ResultsTableOptions, st: CellStyle):
     r.budgetLabel === null ? st.missing : r.firstOfBudget ? r.budgetLabel : '',
     r.method,
     ...r.cells.map((c) => formatCell(c, value, digits, st)),
-    ...(grid.tasks.length > 1 ? [formatCell(r.average, value, digits, st)] : []),
+    ...(average ? [formatCell(r.average, value, digits, st)] : []),
     ];
   });
   return { header, body };

@@ -21,12 +21,12 @@ export interface EvalResultRow {
   qualityLoss: number | null;
   /** Samples the score averages over. */
   n: number;
-  /** Logical KV entries kept (one entry = one token of one KV head in one layer), mean per sample. */
-  kvEntries: number;
-  /** Physical bytes of K and V held, padding included, mean per sample. */
-  kvBytes: number;
-  /** Physical bytes the full cache holds on the same samples. */
-  kvBytesFull: number;
+  /** Logical KV entries kept (one entry = one token of one KV head in one layer), mean per sample; null when not measured. */
+  kvEntries: number | null;
+  /** Physical bytes of K and V held, padding included, mean per sample; null when not measured. */
+  kvBytes: number | null;
+  /** Physical bytes the full cache holds on the same samples; null when the full cache was not measured. */
+  kvBytesFull: number | null;
 }
 
 /** One generation of one EvolKV layer group (groups are optimised bottom-up, each with a fresh optimiser). */
@@ -93,4 +93,8 @@ export interface ReportData {
   fullMethod?: string;
   /** Bytes of one logical entry at full precision (K and V: 2 × head_dim × dtype bytes); for the memory chart. */
   bytesPerEntry?: number;
+  /** Results tables: decimals of scores (default 2) and whether to add the average over the task columns (default yes). */
+  table?: { digits?: number; average?: boolean };
+  /** What the data source could not provide (e.g. a figure whose inputs are not stored); listed with the figure notes. */
+  notes?: string[];
 }

@@ -21,9 +21,9 @@ export function checkEvalRows(rows: readonly EvalResultRow[]): void {
     finiteOrNull(r.fullScore, `${at}: fullScore`);
     finiteOrNull(r.qualityLoss, `${at}: qualityLoss`);
     finite(r.n, `${at}: n`);
-    finite(r.kvEntries, `${at}: kvEntries`);
-    finite(r.kvBytes, `${at}: kvBytes`);
-    finite(r.kvBytesFull, `${at}: kvBytesFull`);
+    finiteOrNull(r.kvEntries, `${at}: kvEntries`);
+    finiteOrNull(r.kvBytes, `${at}: kvBytes`);
+    finiteOrNull(r.kvBytesFull, `${at}: kvBytesFull`);
     const key = JSON.stringify([r.task, r.method, r.budgetLabel]);
     if (seen.has(key)) throw new KvoptError(`report: ${at} appears twice; pass the rows of one run`);
     seen.add(key);

@@ -3,7 +3,7 @@
  * build time (cold into a scratch cache folder, then cached), and the memory-bandwidth bound of decode.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadedModel } from '../model/spec.ts';
 import { parameterCount } from '../model/spec.ts';
@@ -11,8 +11,7 @@ import { mulberry32 } from '../model/random.ts';
 import { ensureGraph } from '../graph/cache.ts';
 import { DEFAULT_GRAPH_OPTIONS } from '../graph/llama.ts';
 import { ModelRuntime } from './runtime.ts';
-import { argmax } from './sampling.ts';
-import type { Device, KvCache } from './types.ts';
+import type { Device } from './types.ts';
 
 export interface BenchOptions {
   batch: number;
@@ -36,8 +35,12 @@ export interface BenchResult {
   prefillTokensPerSec: number;
   decodeTokens: number;
   decodeTokensPerSecBatch1: number;
+  decodeStepMsBatch1: { median: number; min: number };
   batch: number;
   decodeTokensPerSecBatchN: number;
+  decodeStepMsBatchN: { median: number; min: number };
+  /** 1-minute load average at the end (figures from a busy machine are not comparable). */
+  loadAverage: number;
   peakRssBytes: number;
   kvBytesPerToken: number;
   weightBytes: number;
@@ -84,16 +87,25 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
     const rec = await rt.prefill(prompt, { window: 32 });
     const prefillTps = T / (rec.ms / 1000);
 
-    const decode = async (B: number): Promise<number> => {
-      let caches: KvCache[] = Array.from({ length: B }, () => rec.cache);
-      let tokens = Array.from({ length: B }, () => [prompt[0]]);
-      const t0 = performance.now();
-      for (let i = 0; i < opts.decodeTokens; i++) {
-        const r = await rt.step(caches, tokens);
-        caches = r.caches;
-        tokens = r.logits.map((row) => [argmax(row)]);
-      }
-      return (B * opts.decodeTokens) / ((performance.now() - t0) / 1000);
+    /** tokens/s over the whole loop, and the median and fastest step (contention on a shared CPU shows in the gap). */
+    const decode = async (B: number): Promise<{ tps: number; medianMs: number; minMs: number }> => {
+      const caches = Array.from({ length: B }, () => rec.cache);
+      const prompts = caches.map(() => []);
+      const lastLogits = caches.map(() => rec.lastLogits);
+      // warm-up: the first runs at a new batch size allocate
+      await rt.generateBatch(caches, prompts, { maxNewTokens: 3, stopTokens: [], lastLogits });
+      const steps: number[] = [];
+      let t0 = performance.now();
+      const onStep = () => {
+        const now = performance.now();
+        steps.push(now - t0);
+        t0 = now;
+      };
+      // decodeTokens + 1 tokens = decodeTokens runs (the last token is sampled, never fed)
+      await rt.generateBatch(caches, prompts, { maxNewTokens: opts.decodeTokens + 1, stopTokens: [], lastLogits, onStep });
+      const total = steps.reduce((a, b) => a + b, 0);
+      steps.sort((a, b) => a - b);
+      return { tps: (B * steps.length) / (total / 1000), medianMs: steps[steps.length >> 1], minMs: steps[0] };
     };
     const decode1 = await decode(1);
     const decodeN = await decode(opts.batch);
@@ -115,9 +127,12 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       promptTokens: T,
       prefillTokensPerSec: prefillTps,
       decodeTokens: opts.decodeTokens,
-      decodeTokensPerSecBatch1: decode1,
+      decodeTokensPerSecBatch1: decode1.tps,
+      decodeStepMsBatch1: { median: decode1.medianMs, min: decode1.minMs },
       batch: opts.batch,
-      decodeTokensPerSecBatchN: decodeN,
+      decodeTokensPerSecBatchN: decodeN.tps,
+      decodeStepMsBatchN: { median: decodeN.medianMs, min: decodeN.minMs },
+      loadAverage: loadavg()[0],
       peakRssBytes,
       kvBytesPerToken,
       weightBytes,

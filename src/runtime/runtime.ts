@@ -15,7 +15,7 @@ import type { LoadedModel, ModelSpec } from '../model/spec.ts';
 import { ensureGraph, type BuiltGraph } from '../graph/cache.ts';
 import { DEFAULT_GRAPH_OPTIONS, ioNames, type GraphOptions } from '../graph/llama.ts';
 import { KvoptError } from '../util/errors.ts';
-import { appendLayer, emptyCache, padLayer } from './batch.ts';
+import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts';
 import { logProbOf, makeSampler } from './sampling.ts';
 import { createSession, type SessionOptions } from './session.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
@@ -50,6 +50,8 @@ export interface GenerateOptions {
   chunkSize?: number;
   /** Logits after the cache's last token, per sequence: needed when the prompt is empty (e.g. PrefillRecord.lastLogits). */
   lastLogits?: Float32Array[];
+  /** Called after each decode run (benchmarks time the steps with it). */
+  onStep?: () => void;
 }
 
 export interface GenerateResult {
@@ -61,6 +63,31 @@ export interface AnswerLogLikelihood {
   sum: number;
   mean: number;
   tokenLogProbs: number[];
+}
+
+/** Spare slots a decode batch gets at a time (masked slots cost attention compute, growing costs a copy). */
+const DECODE_SPARE_SLOTS = 64;
+
+/** B sequences padded once into a decode batch with spare slots per layer (see stepPadded). */
+interface DecodeBatch {
+  layers: PaddedLayer[]; // length = capacity; slots at or after used[l] have bias −inf
+  used: number[]; // per layer: slots filled (padding included)
+  positions: number[]; // next absolute position per row
+}
+
+/** The same padded layer with `extra` more spare slots per row (bias −inf). */
+function growLayer(p: PaddedLayer, rows: number, hd: number, extra: number): PaddedLayer {
+  const P = p.length;
+  const cap = P + extra;
+  const keys = new Float32Array(rows * cap * hd);
+  const values = new Float32Array(rows * cap * hd);
+  const bias = new Float32Array(rows * cap).fill(-Infinity);
+  for (let r = 0; r < rows; r++) {
+    keys.set(p.keys.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
+    values.set(p.values.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
+    bias.set(p.bias.subarray(r * P, (r + 1) * P), r * cap);
+  }
+  return { keys, values, bias, length: cap };
 }
 
 interface RawRun {
@@ -98,8 +125,25 @@ export class ModelRuntime {
     await this.session.release();
   }
 
-  /** One graph run over B sequences (tokens already padded to a common q). */
-  private async run(caches: KvCache[], tokens: number[][], positions: number[][], numLogits: number, window: number, fetch: string[]): Promise<RawRun> {
+  /** Every layer of B caches padded to one batch (kv_bias = −inf on the padding). */
+  private padAll(caches: KvCache[]): PaddedLayer[] {
+    const { numKvHeads: Hkv, headDim: hd, numLayers: L } = this.spec;
+    return Array.from({ length: L }, (_, l) => padLayer(caches, l, Hkv, hd));
+  }
+
+  /** A decode batch of `caches` with `spare` empty slots per layer. */
+  private decodeBatch(caches: KvCache[], spare: number): DecodeBatch {
+    const { numKvHeads: Hkv, headDim: hd } = this.spec;
+    const padded = this.padAll(caches);
+    return {
+      layers: padded.map((p) => growLayer(p, caches.length * Hkv, hd, spare)),
+      used: padded.map((p) => p.length),
+      positions: caches.map((c) => c.nextPosition),
+    };
+  }
+
+  /** One graph run over B sequences (tokens already padded to a common q, past already padded per layer). */
+  private async run(past: PaddedLayer[], tokens: number[][], positions: number[][], numLogits: number, window: number, fetch: string[]): Promise<RawRun> {
     const { numKvHeads: Hkv, headDim: hd, numLayers: L, vocabSize: V } = this.spec;
     const B = tokens.length;
     const q = tokens[0].length;
@@ -110,7 +154,7 @@ export class ModelRuntime {
       attn_window: i64([window], [1]),
     };
     for (let l = 0; l < L; l++) {
-      const p = padLayer(caches, l, Hkv, hd);
+      const p = past[l];
       feeds[ioNames.pastKey(l)] = new ort.Tensor('float32', p.keys, [B, Hkv, p.length, hd]);
       feeds[ioNames.pastValue(l)] = new ort.Tensor('float32', p.values, [B, Hkv, p.length, hd]);
       feeds[ioNames.kvBias(l)] = new ort.Tensor('float32', p.bias, [B, Hkv, 1, p.length]);
@@ -176,7 +220,7 @@ export class ModelRuntime {
       // rows of this chunk that are among the last w prompt queries: always the chunk's last ones
       const rows = Math.max(0, e - Math.max(s, T - w));
       const positions = Array.from({ length: q }, (_, i) => s + i);
-      const r = await this.run([cache], [tokens.slice(s, e)], [positions], 1, rows, fetch);
+      const r = await this.run(this.padAll([cache]), [tokens.slice(s, e)], [positions], 1, rows, fetch);
       const layers = [];
       for (let l = 0; l < L; l++) {
         const colsum = r.outputs[ioNames.attnColsum(l)].data as Float32Array; // [1, H, e]
@@ -239,7 +283,7 @@ export class ModelRuntime {
     const n = mode === 'all' ? q : q - Math.min(...lens) + 1;
     const fetch: string[] = [];
     if (keepCaches) for (let l = 0; l < L; l++) fetch.push(ioNames.newKey(l), ioNames.newValue(l));
-    const r = await this.run(caches, padded, positions, n, 0, fetch);
+    const r = await this.run(this.padAll(caches), padded, positions, n, 0, fetch);
 
     const logits = caches.map((_, b) => {
       const base = (b * n + (n - q)) * V; // row of local position 0 (negative offsets never read)
@@ -255,6 +299,34 @@ export class ModelRuntime {
       nextPosition: c.nextPosition + lens[b],
     }));
     return { logits, caches: out };
+  }
+
+  /**
+   * One decode token for every row of a decode batch. The batch is padded once with spare slots (bias −inf); each
+   * step writes the new K/V into the next spare slot and sets its bias to 0, so the input buffers are reused and
+   * only this step's new entries come back from onnxruntime (no per-step re-layout or large output copies).
+   */
+  private async stepPadded(batch: DecodeBatch, tokens: number[]): Promise<Float32Array[]> {
+    const { numLayers: L, numKvHeads: Hkv, headDim: hd, vocabSize: V } = this.spec;
+    const B = tokens.length;
+    for (let l = 0; l < L; l++) if (batch.used[l] === batch.layers[l].length) batch.layers[l] = growLayer(batch.layers[l], B * Hkv, hd, DECODE_SPARE_SLOTS);
+    const fetch: string[] = [];
+    for (let l = 0; l < L; l++) fetch.push(ioNames.newKey(l), ioNames.newValue(l));
+    const r = await this.run(batch.layers, tokens.map((t) => [t]), batch.positions.map((p) => [p]), 1, 0, fetch);
+    for (let l = 0; l < L; l++) {
+      const layer = batch.layers[l];
+      const cap = layer.length;
+      const slot = batch.used[l]++;
+      const newK = r.outputs[ioNames.newKey(l)].data as Float32Array; // [B, Hkv, 1, hd]
+      const newV = r.outputs[ioNames.newValue(l)].data as Float32Array;
+      for (let row = 0; row < B * Hkv; row++) {
+        layer.keys.set(newK.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
+        layer.values.set(newV.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
+        layer.bias[row * cap + slot] = 0;
+      }
+    }
+    for (let b = 0; b < B; b++) batch.positions[b]++;
+    return tokens.map((_, b) => r.logits.slice(b * V, (b + 1) * V));
   }
 
   /** Generates from one cache (null = empty) after feeding promptTokens. */
@@ -305,10 +377,13 @@ export class ModelRuntime {
 
     const samplers = caches.map(() => makeSampler(temperature, opts.seed ?? 0));
     const results: GenerateResult[] = caches.map(() => ({ tokens: [], stopReason: 'length' }));
-    let active = [...Array(B).keys()];
-    while (active.length > 0) {
-      const next: number[] = [];
-      for (const b of active) {
+    // Decode with the batch padded once; finished rows ride along with a dummy token (their outputs are ignored).
+    const batch = this.decodeBatch(current, Math.min(Math.max(opts.maxNewTokens - 1, 1), DECODE_SPARE_SLOTS));
+    const done = new Array<boolean>(B).fill(false);
+    for (;;) {
+      for (let b = 0; b < B; b++) {
+        if (done[b]) continue;
+        done[b] = true;
         if (results[b].tokens.length >= opts.maxNewTokens) continue;
         const tok = samplers[b](logits[b]);
         if (stop.has(tok)) {
@@ -317,16 +392,16 @@ export class ModelRuntime {
         }
         results[b].tokens.push(tok);
         if (results[b].tokens.length >= opts.maxNewTokens) continue;
-        if (current[b].nextPosition >= ctx) {
+        if (batch.positions[b] >= ctx) {
           results[b].stopReason = 'context';
           continue;
         }
-        next.push(b);
+        done[b] = false;
       }
-      active = next;
-      if (active.length === 0) break;
-      const r = await this.step(active.map((b) => current[b]), active.map((b) => [results[b].tokens.at(-1)!]));
-      active.forEach((b, i) => ((current[b] = r.caches[i]), (logits[b] = r.logits[i])));
+      if (done.every(Boolean)) break;
+      const stepLogits = await this.stepPadded(batch, results.map((res, b) => (done[b] ? 0 : res.tokens.at(-1)!)));
+      for (let b = 0; b < B; b++) if (!done[b]) logits[b] = stepLogits[b];
+      opts.onStep?.();
     }
     return results;
   }

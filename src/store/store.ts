@@ -158,7 +158,11 @@ export class Store {
     const memory = path === ':memory:';
     if (!memory) {
       if (opts.mustExist && !existsSync(path)) throw new KvoptError(`${path}: no such kvopt database`);
-      mkdirSync(dirname(path), { recursive: true });
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (err) {
+        throw new KvoptError(`${path}: cannot create its folder (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+      }
     }
     let db: Db;
     try {

@@ -10,7 +10,8 @@
  * window size, so windows do not overlap). Documents shorter than one window are skipped.
  * Token ids are kept in meta (contextIds, continuationIds) so the engine scores exactly these tokens
  * (re-encoding decoded text need not give the same ids); context/answers hold the decoded text.
- * Setting: the continuation has no question, so questionText is '' in both settings.
+ * Setting: by default the continuation has no question (questionText ''), so both settings are the same;
+ * with `questionTokens` the end of the context plays the question's part (see ContinuationOptions).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,12 +27,20 @@ export interface ContinuationOptions {
   stride?: number;
   /** at most this many windows per document (default 1) */
   windowsPerDocument?: number;
+  /**
+   * The last `questionTokens` of the context play the question's part (default 0): question-aware prefills
+   * them with the context (they sit in the observation window), question-agnostic compresses the context
+   * without them and decodes them through the compressed cache before the continuation is scored.
+   */
+  questionTokens?: number;
 }
 
 export interface ContinuationMeta {
   doc: string;
   start: number;
   contextIds: number[];
+  /** the last questionTokens of the window's context (empty by default) */
+  questionIds: number[];
   continuationIds: number[];
 }
 
@@ -88,6 +97,8 @@ export function encodePrefix(text: string, tokenizer: TokenCodec, needed: number
 export function loadContinuation(path: string, tokenizer: TokenCodec, opts: ContinuationOptions & LoadOptions = {}): Sample[] {
   const ctx = opts.contextTokens ?? 384;
   const cont = opts.continuationTokens ?? 64;
+  const q = opts.questionTokens ?? 0;
+  if (!Number.isInteger(q) || q < 0 || q >= ctx) throw new KvoptError(`continuation: questionTokens must be an integer in [0, contextTokens), got ${q}`);
   const samples: Sample[] = [];
   const maxWindows = opts.windowsPerDocument ?? 1;
   const stride = opts.stride ?? ctx + cont;
@@ -95,12 +106,18 @@ export function loadContinuation(path: string, tokenizer: TokenCodec, opts: Cont
   for (const [doc, text] of readDocuments(path)) {
     const ids = encodePrefix(text, tokenizer, needed);
     for (const w of splitWindows(ids, ctx, cont, stride, maxWindows)) {
-      const meta: ContinuationMeta = { doc, start: w.start, contextIds: w.contextIds, continuationIds: w.continuationIds };
+      const meta: ContinuationMeta = {
+        doc,
+        start: w.start,
+        contextIds: w.contextIds.slice(0, ctx - q),
+        questionIds: w.contextIds.slice(ctx - q),
+        continuationIds: w.continuationIds,
+      };
       samples.push({
         id: `${doc}@${w.start}`,
         task: 'continuation',
-        context: tokenizer.decode(w.contextIds),
-        question: '',
+        context: tokenizer.decode(meta.contextIds),
+        question: tokenizer.decode(meta.questionIds),
         answers: [tokenizer.decode(w.continuationIds)],
         maxNewTokens: cont,
         metric: 'loglik',
@@ -122,7 +139,7 @@ export function continuationTask(tokenizer: TokenCodec, opts: ContinuationOption
     stopAtNewline: false,
     maxNewTokens: opts.continuationTokens ?? 64,
     load: (path, lo) => loadContinuation(path, tokenizer, { ...opts, ...lo }),
-    buildPrompt: (s): PromptParts => ({ contextText: s.context, questionText: '', answerText: s.answers[0] ?? null, addBos: true, truncated: false }),
+    buildPrompt: (s): PromptParts => ({ contextText: s.context, questionText: s.question, answerText: s.answers[0] ?? null, addBos: true, truncated: false }),
     postprocess: (p) => p,
     score: () => {
       throw new Error('continuation is scored from logits (metrics/logits.ts), not from generated text');

@@ -44,7 +44,7 @@ test('HTML report: figures the data cannot make are listed, not silently dropped
   data.evalRows = data.evalRows!.filter((r) => r.method !== 'full');
   delete data.needle;
   const html = await renderHtmlReport(data);
-  assert.ok(html.includes('<h2 id="notes">Figures not drawn</h2>'));
+  assert.ok(html.includes('<h2 id="notes">Notes: figures not drawn or approximated</h2>'));
   assert.ok(/KV cache memory: memory chart needs bytesPerEntry/.test(html));
   assert.ok(!html.includes('fig-memory') && !html.includes('fig-needle'));
   assert.ok(html.includes('fig-eval-quality'), 'fullScore on the rows still gives the reference');

@@ -151,6 +151,12 @@ test('generateBatch == separate generate (greedy and seeded sampling); sampling 
       assert.equal(alone.tokens.length, 8);
     }
   }
+  // sequences that stop early ride along in the batch without changing the others
+  const greedyAll = await rt.generateBatch(caches, prompts, { maxNewTokens: 8, stopTokens: [] });
+  const stopEarly = { maxNewTokens: 8, stopTokens: [greedyAll[1].tokens[2]] };
+  const batchedStop = await rt.generateBatch(caches, prompts, stopEarly);
+  assert.equal(batchedStop[1].stopReason, 'stop');
+  for (let b = 0; b < 3; b++) assert.deepEqual(batchedStop[b].tokens, (await rt.generate(caches[b], prompts[b], stopEarly)).tokens, `early stop, sequence ${b}`);
   // greedy from the empty cache == argmax of the naive forward, token by token
   const greedy = await rt.generate(null, prompts[2], { maxNewTokens: 5, stopTokens: [] });
   const seq = [...prompts[2]];
@@ -170,6 +176,24 @@ test('generateBatch == separate generate (greedy and seeded sampling); sampling 
   const stopped = await rt.generate(null, prompts[2], { maxNewTokens: 5, stopTokens: [stopAt] });
   assert.equal(stopped.stopReason, 'stop');
   assert.deepEqual(stopped.tokens, greedy.tokens.slice(0, greedy.tokens.indexOf(stopAt)));
+  await rt.release();
+});
+
+test('long greedy generation (decode batch grows its spare slots) == a manual step() loop', async () => {
+  const rt = await tinyRuntime({ maxPositionEmbeddings: 160 }, 37);
+  const V = rt.spec.vocabSize;
+  const prompt = randomTokens(10, V, 21);
+  const gen = await rt.generateBatch([null, null], [prompt, prompt.slice(0, 4)], { maxNewTokens: 150, stopTokens: [] });
+  assert.equal(gen[0].tokens.length, 150);
+  assert.equal(gen[0].stopReason, 'length');
+  let r = await rt.step([rt.emptyCache()], [prompt]);
+  const manual: number[] = [];
+  for (let i = 0; i < 150; i++) {
+    const row = r.logits[0];
+    manual.push(row.indexOf(Math.max(...row)));
+    if (i < 149) r = await rt.step(r.caches, [[manual[i]]]);
+  }
+  assert.deepEqual(gen[0].tokens, manual);
   await rt.release();
 });
 

@@ -17,13 +17,17 @@ export interface MemoryChartOptions {
   fullMethod?: string;
 }
 
+/** A row whose memory was measured (search comparisons, for instance, store scores only). */
+type MeasuredRow = EvalResultRow & { kvEntries: number; kvBytes: number };
+const measured = (r: EvalResultRow): r is MeasuredRow => r.kvEntries !== null && r.kvBytes !== null;
+
 /** bytesPerEntry as given, else from the full-cache rows (no padding, no quantisation there). */
 export function resolveBytesPerEntry(rows: readonly EvalResultRow[], opts: MemoryChartOptions): number {
   if (opts.bytesPerEntry !== undefined) {
     if (!(opts.bytesPerEntry > 0)) throw new KvoptError(`report: bytesPerEntry must be > 0, got ${opts.bytesPerEntry}`);
     return opts.bytesPerEntry;
   }
-  const full = rows.filter((r) => r.method === (opts.fullMethod ?? 'full') && r.kvEntries > 0);
+  const full = rows.filter(measured).filter((r) => r.method === (opts.fullMethod ?? 'full') && r.kvEntries > 0);
   if (full.length === 0) {
     throw new KvoptError('report: memory chart needs bytesPerEntry (2 × head_dim × dtype bytes) or full-cache rows to derive it');
   }
@@ -46,11 +50,12 @@ export interface MemoryBar {
   bytes: number;
 }
 
-/** Mean over tasks of logical and physical bytes for every (method, budget). */
+/** Mean over tasks of logical and physical bytes for every (method, budget); rows without memory figures are left out. */
 export function memoryBars(rows: readonly EvalResultRow[], opts: MemoryChartOptions = {}): MemoryBar[] {
   const fullMethod = opts.fullMethod ?? 'full';
+  const methodRows = rows.filter(measured).filter((r) => r.method !== fullMethod);
+  if (methodRows.length === 0) return [];
   const bytesPerEntry = resolveBytesPerEntry(rows, opts);
-  const methodRows = rows.filter((r) => r.method !== fullMethod);
   const bars: MemoryBar[] = [];
   for (const budgetLabel of budgetLabelsInOrder(methodRows)) {
     for (const method of distinct(methodRows.map((r) => r.method))) {
@@ -67,14 +72,17 @@ export function memoryBars(rows: readonly EvalResultRow[], opts: MemoryChartOpti
 export function memorySpec(rows: readonly EvalResultRow[], opts: MemoryChartOptions = {}): TopLevelSpec {
   checkEvalRows(rows);
   const bars = memoryBars(rows, opts);
-  if (bars.length === 0) throw new KvoptError('report: memory chart needs rows of a compressed method');
-  const fullBytes = mean(rows.map((r) => r.kvBytesFull));
-  const { unit, scale } = byteUnit(Math.max(fullBytes, ...bars.map((b) => b.bytes)));
+  if (bars.length === 0) throw new KvoptError('report: memory chart needs rows of a compressed method with KV entries and bytes measured');
+  const fulls = rows.map((r) => r.kvBytesFull).filter((b): b is number => b !== null);
+  const fullBytes = fulls.length ? mean(fulls) : null;
+  const { unit, scale } = byteUnit(Math.max(fullBytes ?? 0, ...bars.map((b) => b.bytes)));
   const methods = distinct(bars.map((b) => b.method));
   const budgetLabels = distinct(bars.map((b) => b.budgetLabel));
   const values = [
     ...bars.map((b) => ({ kind: 'bar', ...b, value: b.bytes / scale })),
-    ...budgetLabels.map((budgetLabel) => ({ kind: 'full', budgetLabel, budget: bars.find((b) => b.budgetLabel === budgetLabel)!.budget, value: fullBytes / scale })),
+    ...(fullBytes === null
+      ? []
+      : budgetLabels.map((budgetLabel) => ({ kind: 'full', budgetLabel, budget: bars.find((b) => b.budgetLabel === budgetLabel)!.budget, value: fullBytes / scale }))),
   ];
   return {
     $schema: SCHEMA,

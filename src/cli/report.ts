@@ -1,0 +1,59 @@
+/** kvopt report: figures (SVG, PNG), a self-contained HTML page and paper tables (Markdown, LaTeX) of one stored run. */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { parseRunRef, reportDataFromStore } from '../report/from-store.ts';
+import { REPORT_FORMATS, writeReport, type ReportFormat } from '../report/write.ts';
+import { Store } from '../store/store.ts';
+import { KvoptError } from '../util/errors.ts';
+
+interface ReportFlags {
+  db: string;
+  run: string;
+  out?: string;
+  format: string;
+}
+
+export const DEFAULT_REPORT_FORMATS: readonly ReportFormat[] = ['html', 'png', 'md'];
+
+function parseFormats(list: string): ReportFormat[] {
+  const formats = list.split(',').map((f) => f.trim()).filter((f) => f !== '');
+  for (const f of formats) {
+    if (!(REPORT_FORMATS as readonly string[]).includes(f)) {
+      throw new KvoptError(`--format: unknown format '${f}'; expected a comma-separated list of ${REPORT_FORMATS.join(', ')}`);
+    }
+  }
+  if (formats.length === 0) throw new KvoptError(`--format: no format given; expected a comma-separated list of ${REPORT_FORMATS.join(', ')}`);
+  return [...new Set(formats)] as ReportFormat[];
+}
+
+export function register(program: Command): void {
+  program
+    .command('report')
+    .description('write the figures and tables of a stored run: HTML (self-contained), SVG, PNG, Markdown, LaTeX')
+    .requiredOption('--db <file>', 'SQLite database of the run')
+    .option('--run <id>', "run id or 'latest'", 'latest')
+    .option('--out <dir>', 'output folder (default results/report-<run id>)')
+    .option('--format <list>', `comma-separated: ${REPORT_FORMATS.join(', ')}`, DEFAULT_REPORT_FORMATS.join(','))
+    .addHelpText(
+      'after',
+      `
+Examples:
+  kvopt report --db results/kvopt.db --run latest             # results/report-<id>/report.html, *.png, report.md
+  kvopt report --db results/kvopt.db --run 3 --format svg,tex --out paper/figures`,
+    )
+    .action(async (f: ReportFlags) => {
+      const formats = parseFormats(f.format);
+      const ref = parseRunRef(f.run);
+      const store = Store.open(f.db, { mustExist: true });
+      let data;
+      let runId: number;
+      try {
+        runId = store.getRun(ref).id;
+        data = reportDataFromStore(store, runId);
+      } finally {
+        store.close();
+      }
+      const paths = await writeReport(f.out ?? join('results', `report-${runId}`), data, formats);
+      process.stdout.write(paths.join('\n') + '\n');
+    });
+}

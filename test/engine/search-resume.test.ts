@@ -1,0 +1,118 @@
+// kvopt search end to end on stories260K: generations, candidates and optimiser state in SQLite; a search
+// killed with SIGKILL during a generation and resumed reaches the same profile and fitness as an
+// uninterrupted one; export writes what the profile allocator reads back; regress gates on it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Store } from '../../src/store/store.ts';
+import { readProfile } from '../../src/search/profile.ts';
+import { sharedDataPath } from '../model/shared-data.ts';
+import { count, killWhen, kvopt, repoRoot } from './cli-run.ts';
+
+const GENERATIONS = 4;
+
+function writeConfig(dir: string): string {
+  const file = join(dir, 'search.yaml');
+  writeFileSync(
+    file,
+    `name: search-resume-test
+model:
+  path: ${sharedDataPath('stories260K', 'stories260K.bin')}
+  tokenizer: ${sharedDataPath('stories260K', 'tok512.bin')}
+tasks:
+  - name: continuation
+    data: ${join(repoRoot, 'datasets/stories260k-samples.jsonl')}
+    samples: 4
+    heldout: 1
+    seed: 5
+    options: { contextTokens: 160, continuationTokens: 16 }
+setting: question-agnostic
+search:
+  scorer: snapkv
+  budget: 24
+  group_size: 5
+  generations: ${GENERATIONS}
+  population: 4
+  fitness: task
+  seed: 11
+  transfer: [48]
+window: 32
+workers: 1
+`,
+  );
+  return file;
+}
+
+test('search: SIGKILL during a generation, --resume, same generations, profile and fitness; export round-trips; regress gates', { timeout: 600_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvopt-search-resume-'));
+  const config = writeConfig(dir);
+
+  const dbA = join(dir, 'a', 'k.db');
+  const a = kvopt(['search', '--config', config, '--db', dbA, '--json', join(dir, 'a.json'), '--quiet']);
+  assert.equal(a.status, 0, a.stderr);
+  assert.match(a.stdout, /evolkv/);
+  const ra = JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8'));
+  assert.equal(ra.generations.length, GENERATIONS);
+  const profileA = ra.profiles.find((p: { source: string }) => p.source === 'search');
+  assert.equal(profileA.budgets.reduce((x: number, y: number) => x + y, 0), 24 * 5, 'completed to the exact mean');
+  assert.ok(ra.profiles.some((p: { budget: number; source: string }) => p.budget === 48 && p.source === 'transfer'));
+  // calibration and held-out scores side by side for evolkv, uniform and pyramid at both budgets
+  assert.equal(ra.comparison.length, 6);
+  for (const c of ra.comparison) assert.ok(Number.isFinite(c.calibration) && Number.isFinite(c.heldout));
+  // every generation's best was scored on held-out; each calibration prompt prefilled once for the whole search
+  for (const g of ra.generations) assert.ok(Number.isFinite(g.heldoutScore));
+  const sa = Store.open(dbA);
+  assert.equal(sa.maxPrefillsPerPrompt(), 1);
+  assert.equal(sa.prefillCount(), 4);
+  sa.close();
+
+  // Kill after the first generation is stored (the second is then in flight), resume.
+  const dbB = join(dir, 'b', 'k.db');
+  await killWhen(['search', '--config', config, '--db', dbB, '--quiet'], () => count(dbB, 'SELECT COUNT(*) AS n FROM generations'), 1);
+  const stored = count(dbB, 'SELECT COUNT(*) AS n FROM generations');
+  assert.ok(stored >= 1 && stored < GENERATIONS, `killed with ${stored} generations stored`);
+  const b = kvopt(['search', '--config', config, '--db', dbB, '--resume', '--json', join(dir, 'b.json'), '--quiet']);
+  assert.equal(b.status, 0, b.stderr);
+  const rb = JSON.parse(readFileSync(join(dir, 'b.json'), 'utf8'));
+  const strip = (gs: Record<string, unknown>[]) => gs.map(({ id: _i, runId: _r, createdAt: _c, wallMs: _w, prefillMs: _p, decodeMs: _d, ...g }) => g);
+  assert.deepEqual(strip(rb.generations), strip(ra.generations));
+  assert.deepEqual(rb.profiles.map((p: { budgets: number[]; fitness: number }) => [p.budgets, p.fitness]), ra.profiles.map((p: { budgets: number[]; fitness: number }) => [p.budgets, p.fitness]));
+  assert.deepEqual(rb.comparison, ra.comparison);
+
+  // export → profile allocator: eval with {profile: {file}} keeps exactly the exported per-layer budgets.
+  const out = join(dir, 'profile.yaml');
+  const e = kvopt(['export', '--db', dbA, '--run', 'latest', '--format', 'yaml', '--out', out]);
+  assert.equal(e.status, 0, e.stderr);
+  const exported = readProfile(out);
+  assert.deepEqual(exported.layers, profileA.budgets);
+  const kvp = kvopt(['export', '--db', dbA, '--run', 'latest', '--format', 'kvpress']);
+  assert.equal(kvp.status, 0, kvp.stderr);
+  const ratios = JSON.parse(kvp.stdout) as number[];
+  assert.equal(ratios.length, 5);
+  for (const [l, r] of ratios.entries()) assert.equal(Math.trunc(161 * (1 - r)), Math.min(161, profileA.budgets[l]));
+
+  const evalCfg = join(dir, 'eval.yaml');
+  writeFileSync(evalCfg, readFileSync(config, 'utf8').replace(/search:[\s\S]*?transfer: \[48\]\n/, `methods:\n  - profile: { file: ${out} }\nbudgets: [24]\n`));
+  const ev = kvopt(['eval', '--config', evalCfg, '--db', join(dir, 'c', 'k.db'), '--json', join(dir, 'c.json'), '--quiet']);
+  assert.equal(ev.status, 0, ev.stderr);
+  const sc = Store.open(join(dir, 'c', 'k.db'));
+  const profRows = sc.evaluationsForRun(sc.getRun('latest').id).filter((r) => r.method.startsWith('profile'));
+  assert.ok(profRows.length > 0);
+  for (const r of profRows) assert.deepEqual(r.budgetProfile, profileA.budgets);
+  sc.close();
+
+  // regress: a baseline from now passes; a baseline far above fails with exit 1 and a readable diff.
+  const base = join(dir, 'baseline.json');
+  const w = kvopt(['regress', '--db', dbA, '--profile', out, '--write-baseline', base, '--quiet']);
+  assert.equal(w.status, 0, w.stderr);
+  const ok = kvopt(['regress', '--db', dbA, '--profile', out, '--baseline', base, '--quiet']);
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.match(ok.stdout, /^ok: held-out score/);
+  const high = JSON.parse(readFileSync(base, 'utf8'));
+  writeFileSync(base, JSON.stringify({ ...high, score: high.score + 0.5 }));
+  const bad = kvopt(['regress', '--db', dbA, '--profile', out, '--baseline', base, '--tolerance', '0.01', '--quiet']);
+  assert.equal(bad.status, 1);
+  assert.match(bad.stdout, /REGRESSION: held-out score [\s\S]* drop 0\.5\d* > tolerance 0\.01/);
+});
