@@ -9,9 +9,12 @@ Word-level vocabulary, all words generated here from fixed syllables:
   vars      X0..X99 (variable tracking)
 
 Fact forms inside a document of filler sentences:
-  KEY is V .            (single / multikey needle)
-  KEY is V1 V2 .        (multivalue: a list of two values)
-  Xa = V .  Xb = Xa .   (variable tracking chain, in assignment order)
+  KEY V .            (single / multikey needle: the value right after its key)
+  KEY V1 V2 .        (multivalue: a list of two values)
+  Xa V .  Xb Xa .    (variable tracking chain "Xa = V", "Xb = Xa", in assignment order)
+The value sits right after its subject so that one previous-token head serves both the question side
+("KEY answer:") and the fact side ("KEY V"): an earlier version with "KEY is V" / "Xa = V" stayed at chance on
+multikey for 1,000+ steps at length 128 in the time available.
 Question: "query: KEY answer:"  ->  answer tokens, then </s>.
 For a chain Xa = V, Xb = Xa, Xc = Xb the answer to "query: Xc answer:" is "Xb Xa V": the model names each hop
 (a short chain of thought) so that every hop is one retrieval from the cache.
@@ -19,7 +22,7 @@ For a chain Xa = V, Xb = Xa, Xc = Xb the answer to "query: Xc answer:" is "Xb Xa
 import random
 
 SPECIALS = ['<pad>', '<s>', '</s>', '<unk>']
-MARKERS = ['query:', 'answer:', 'is', '=', '.']
+MARKERS = ['query:', 'answer:', '.']
 N_FILLER, N_KEYS, N_VALUES, N_VARS = 384, 256, 256, 100
 
 
@@ -64,7 +67,7 @@ def make_facts(rng, kind):
                 ans = [vals[0], vals[n]]  # the asked key carries a list of two values
             else:
                 ans = [vals[i]]
-            facts.append([k, 'is'] + ans + ['.'])
+            facts.append([k] + ans + ['.'])
             queries.append((['query:', k, 'answer:'], ans))
         rng.shuffle(facts)
         # multivalue: ask the list-valued key first; others are distractors (usable as extra training queries)
@@ -78,7 +81,7 @@ def make_facts(rng, kind):
         for c in range(nchains):
             ln = rng.randint(2, 3)
             vs = names[3 * c:3 * c + ln]
-            steps = [[vs[0], '=', vals[c], '.']] + [[vs[j], '=', vs[j - 1], '.'] for j in range(1, ln)]
+            steps = [[vs[0], vals[c], '.']] + [[vs[j], vs[j - 1], '.'] for j in range(1, ln)]
             chains.append(steps)
             ans = [vs[j] for j in range(ln - 2, -1, -1)] + [vals[c]]
             queries.append((['query:', vs[-1], 'answer:'], ans))

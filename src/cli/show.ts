@@ -49,8 +49,11 @@ Examples:
         const extra: Record<string, string | number | null> = { ...data.meta } as Record<string, string | number | null>;
         let text = formatRunDetail(data.run!, extra);
         if (data.evalRows?.length) {
-          text += `\nResults: score (quality loss = 1 − score / full cache); budgets are tokens per KV head per layer\n\n`;
-          text += resultsMarkdown(data.evalRows, { fullMethod: data.fullMethod });
+          text +=
+            run.kind === 'search'
+              ? '\nFinal comparison at the same mean budget: mean score on the calibration and held-out samples\n\n'
+              : '\nResults: score (quality loss = 1 − score / full cache); budgets are tokens per KV head per layer\n\n';
+          text += resultsMarkdown(data.evalRows, { ...data.table, fullMethod: data.fullMethod });
         } else {
           text += '\nno results stored yet\n';
         }

@@ -4,7 +4,7 @@
  * results streamed back). The main thread is the single SQLite writer; workers only compute.
  */
 import { createHash } from 'node:crypto';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
 import { configHash, resolvedConfigJson } from '../config/hash.ts';
 import { parseMethod } from '../compress/index.ts';
@@ -40,6 +40,12 @@ export function validateMethods(config: ExperimentConfig): void {
 
 export function budgetInput(b: ConfigBudget): BudgetInput {
   return b.kind === 'tokens' ? b.tokens : { keep: b.keep };
+}
+
+/** The task's name in results: `continuation[essays]` when the config names the same task more than once. */
+export function taskLabel(task: TaskConfig, all: readonly TaskConfig[]): string {
+  if (all.filter((t) => t.name === task.name).length < 2) return task.name;
+  return `${task.name}[${basename(task.data).replace(/\.[^.]*$/, '')}]`;
 }
 
 /** A sample of the run with its store id and split. */
@@ -136,7 +142,7 @@ export class RunSession {
       const splits = loaded.samples.map((_, i) => split(task, i, loaded.samples.length));
       const ids = this.store.registerSamples(
         this.run.id,
-        loaded.samples.map((s, i) => ({ task: task.name, key: s.id, contentHash: contentHash(s), split: splits[i]! })),
+        loaded.samples.map((s, i) => ({ task: taskLabel(task, this.config.tasks), key: s.id, contentHash: contentHash(s), split: splits[i]! })),
       );
       loaded.samples.forEach((sample, i) => jobs.push({ task, sample, sampleId: ids[i]!, split: splits[i]! }));
     }

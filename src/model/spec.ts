@@ -79,7 +79,7 @@ export interface TextTokenizer {
   readonly chatTemplate: string | null;
 }
 
-export type ModelSourceKind = 'hf' | 'gguf' | 'llama2c';
+export type ModelSourceKind = 'hf' | 'gguf' | 'llama2c' | 'random';
 
 export interface LoadedModel {
   spec: ModelSpec;

@@ -7,8 +7,9 @@
  * - answerLogLikelihood: log p(answer | cache, prefix) for B sequences in one batched run.
  *
  * Batching: every layer is padded to the batch's longest cache with kv_bias = −inf; new tokens of sequences
- * with fewer tokens than the longest are right-padded (causal attention keeps real rows exact). Returned caches
- * drop the padding: each is the sequence's own entries followed by its new entries (bias 0).
+ * with fewer tokens than the longest are right-padded (causal attention keeps real rows exact). Caches returned
+ * by step() drop the padding: each is the sequence's own entries followed by its new entries (bias 0).
+ * generateBatch pads once and decodes into spare masked slots (stepPadded), so decode steps copy no caches in JS.
  */
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel, ModelSpec } from '../model/spec.ts';

@@ -566,6 +566,7 @@ export class Store {
          ORDER BY e.method <> ?, e.method, mean_budget_tokens, e.budget, e.setting, s.task`,
       )
       .all(runId, FULL_METHOD, runId, FULL_METHOD) as Row[];
+    const metrics = this.metricMeans(runId);
     return rows.map((r) => {
       const fullScore = num(r.full_score);
       const paired = num(r.paired_score);
@@ -582,8 +583,31 @@ export class Store {
         meanKvBytes: num(r.mean_kv_bytes),
         fullScore,
         qualityLoss: fullScore === null || paired === null || fullScore === 0 ? null : 1 - paired / fullScore,
+        metrics: metrics.get(`${r.method}\u0000${r.budget}\u0000${r.setting}\u0000${r.task}`) ?? {},
       };
     });
+  }
+
+  /** Mean of each secondary metric per method × budget × setting × task, over ok evaluations. */
+  private metricMeans(runId: number): Map<string, Record<string, number>> {
+    const rows = this.db
+      .prepare(
+        `SELECT e.method, e.budget, e.setting, s.task, e.metrics FROM evaluations e JOIN samples s ON s.id = e.sample_id
+         WHERE e.run_id = ? AND e.status = 'ok' AND e.metrics IS NOT NULL`,
+      )
+      .all(runId) as Row[];
+    const sums = new Map<string, Map<string, [number, number]>>();
+    for (const r of rows) {
+      const key = `${r.method}\u0000${r.budget}\u0000${r.setting}\u0000${r.task}`;
+      const acc = sums.get(key) ?? new Map<string, [number, number]>();
+      sums.set(key, acc);
+      for (const [name, v] of Object.entries(parse(r.metrics) as Record<string, number>)) {
+        if (typeof v !== 'number' || !Number.isFinite(v)) continue;
+        const [s0, n0] = acc.get(name) ?? [0, 0];
+        acc.set(name, [s0 + v, n0 + 1]);
+      }
+    }
+    return new Map([...sums].map(([k, acc]) => [k, Object.fromEntries([...acc].map(([name, [s0, n0]]) => [name, s0 / n0]))]));
   }
 
   /** results() averaged over tasks per method × budget × setting (each task weighs the same). */

@@ -131,6 +131,8 @@ export interface ResultRow {
   fullScore: number | null;
   /** 1 − score/score_full over those paired samples; null without a full evaluation or when full scores 0. */
   qualityLoss: number | null;
+  /** Means of the secondary metrics over ok evaluations (e.g. loglik, top1, kl for the continuation task). */
+  metrics: Record<string, number>;
 }
 
 /** A method × budget × setting row averaged over tasks (each task weighs the same). */

@@ -3,17 +3,25 @@
  * (no rebuild), other weights or options get another key, builds leave no temporary folders, and the weights are
  * external data at 64-byte aligned offsets.
  */
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DATA_FILE, ensureGraph, graphKey } from '../../src/graph/cache.ts';
 import { ModelProto } from '../../src/graph/onnx-proto.ts';
 import { tinyModel } from '../runtime/helpers.ts';
 
+const dirs: string[] = [];
+const scratch = () => {
+  const d = mkdtempSync(join(tmpdir(), 'kvopt-cache-test-'));
+  dirs.push(d);
+  return d;
+};
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
 test('second ensureGraph reuses the cached graph; other weights or options rebuild', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kvopt-cache-test-'));
+  const dir = scratch();
   const model = tinyModel({}, 21);
   const first = ensureGraph(model, { precision: 'fp32' }, dir);
   assert.equal(first.built, true);
@@ -33,7 +41,7 @@ test('second ensureGraph reuses the cached graph; other weights or options rebui
 });
 
 test('weights are stored as external data at 64-byte aligned offsets', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kvopt-cache-test-'));
+  const dir = scratch();
   const model = tinyModel({ attentionBias: true }, 23);
   const g = ensureGraph(model, { precision: 'fp32' }, dir);
   const decoded = ModelProto.toObject(ModelProto.decode(readFileSync(g.modelPath)), { longs: Number }) as {

@@ -1,5 +1,5 @@
 /** Shared helpers for graph and runtime tests: seeded random tiny models and comparisons. */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +11,7 @@ import { ModelRuntime } from '../../src/runtime/runtime.ts';
 
 /** One temporary graph cache per test process, so tests never touch the user's cache. */
 export const testCacheDir = mkdtempSync(join(tmpdir(), 'kvopt-graphs-'));
+process.on('exit', () => rmSync(testCacheDir, { recursive: true, force: true }));
 
 export function tinyModel(overrides: Partial<ModelSpec> = {}, seed = 1): LoadedModel {
   const spec = tinySpec(overrides);

@@ -41,6 +41,7 @@ export function searchProgressSpec(rows: readonly SearchGenerationRow[]): TopLev
   // A dashed rule where each later group starts, labelled with the group.
   const groupStarts = groups.slice(1).map((g) => ({ step: points.find((p) => p.group === g)!.step - 0.5, label: `group ${g}` }));
   const series = SEARCH_SERIES.filter((s) => points.some((p) => p.series === s));
+  const steps = distinct(points.map((p) => p.step));
   const layers: NonNullable<Extract<TopLevelSpec, { layer: unknown }>['layer']> = [
     {
       data: { values: points },
@@ -50,7 +51,8 @@ export function searchProgressSpec(rows: readonly SearchGenerationRow[]): TopLev
           field: 'step',
           type: 'quantitative',
           title: groups.length > 1 ? 'generation (layer groups in search order)' : 'generation',
-          axis: { tickMinStep: 1, format: 'd' },
+          // Integer ticks only: with few steps vega would also tick at the halves, which 'd' rounds into repeats.
+          axis: steps.length <= 24 ? { values: steps, format: 'd' } : { tickMinStep: 1, format: 'd' },
           scale: { domain: [0.5, points[points.length - 1]!.step + 0.5], nice: false },
         },
         y: { field: 'fitness', type: 'quantitative', title: 'fitness', scale: { zero: false } },
