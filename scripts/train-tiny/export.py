@@ -69,7 +69,7 @@ def read_safetensors(path):
 
 def numpy_forward(w, cfg, ids):
     """Independent numpy Llama forward (HF conventions) over the exported tensors: logits [T, V]."""
-    d, H, Hkv, hd = cfg['d'], cfg['heads'], cfg['kv_heads'], cfg['d'] // cfg['heads']
+    d, H, Hkv, hd = cfg['d'], cfg['heads'], cfg['kv_heads'], cfg['hd']
     eps, T = cfg['eps'], len(ids)
 
     def rms(x, g):
@@ -132,7 +132,7 @@ def main():
     ck = torch.load(args.ckpt)
     c = ck['cfg']
     cfg = Config(c['vocab_size'], d=c['d'], layers=c['layers'], heads=c['heads'], kv_heads=c['kv_heads'],
-                 inter=c['inter'], max_pos=c['max_pos'], rope_theta=c['rope_theta'], eps=c['eps'])
+                 inter=c['inter'], max_pos=c['max_pos'], rope_theta=c['rope_theta'], eps=c['eps'], hd=c['hd'])
     model = TinyLlama(cfg)
     model.load_state_dict(ck['model'])
     model.eval()

@@ -8,10 +8,10 @@ import torch.nn.functional as F
 
 class Config:
     def __init__(self, vocab_size, d=64, layers=4, heads=4, kv_heads=2, inter=176, max_pos=1024,
-                 rope_theta=10000.0, eps=1e-5):
+                 rope_theta=10000.0, eps=1e-5, hd=None):
         self.vocab_size, self.d, self.layers, self.heads, self.kv_heads = vocab_size, d, layers, heads, kv_heads
         self.inter, self.max_pos, self.rope_theta, self.eps = inter, max_pos, rope_theta, eps
-        self.hd = d // heads
+        self.hd = hd or d // heads  # head size may exceed d / heads (HF config head_dim)
 
 
 class RMSNorm(nn.Module):

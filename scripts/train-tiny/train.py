@@ -109,6 +109,8 @@ def main():
     ap.add_argument('--d', type=int, default=128)
     ap.add_argument('--layers', type=int, default=4)
     ap.add_argument('--inter', type=int, default=256)
+    ap.add_argument('--hd', type=int, default=32)
+    ap.add_argument('--rope-theta', type=float, default=100000.0)
     ap.add_argument('--lr', type=float, default=2e-3)
     ap.add_argument('--tokens-per-step', type=int, default=4096)
     ap.add_argument('--stages', default='128,256,512')
@@ -130,7 +132,7 @@ def main():
         logf.flush()
 
     cfg = Config(len(lang.VOCAB), d=args.d, layers=args.layers, heads=4, kv_heads=2, inter=args.inter,
-                 max_pos=1024)
+                 max_pos=1024, rope_theta=args.rope_theta, hd=args.hd)
     model = TinyLlama(cfg)
     nparams = sum(p.numel() for p in model.parameters())
     log(f'start args={vars(args)} params={nparams}')

@@ -5,7 +5,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import YAML from 'yaml';
-import { METHODS, splitMethodList } from '../compress/index.ts';
+import { splitMethodList } from '../compress/index.ts';
 import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment, parseExperiment } from '../config/load.ts';
 import type { ExperimentConfig } from '../config/schema.ts';
@@ -82,7 +82,7 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
     methods: splitMethodList(f.methods!),
     budgets: parseBudgetList(f.budgets!),
   };
-  return parseExperiment(YAML.stringify(doc), 'command line', { methodNames: Object.keys(METHODS) });
+  return parseExperiment(YAML.stringify(doc), 'command line');
 }
 
 export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: string }): void {
@@ -133,7 +133,7 @@ Examples:
   kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C`,
     )
     .action(async (f: EvalFlags) => {
-      let config = f.config ? loadExperiment(f.config, { methodNames: Object.keys(METHODS) }) : configFromFlags(f);
+      let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, samples: f.config ? f.samples : undefined, seed: f.seed });
       checkForCommand(config, 'eval');
       const fitness = f.fitness as FitnessKind;

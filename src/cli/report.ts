@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { parseRunRef, reportDataFromStore } from '../report/from-store.ts';
-import { REPORT_FORMATS, writeReport, type ReportFormat } from '../report/write.ts';
+import { REPORT_FORMATS, type ReportFormat } from '../report/types.ts';
 import { Store } from '../store/store.ts';
 import { KvoptError } from '../util/errors.ts';
 
@@ -53,6 +53,8 @@ Examples:
       } finally {
         store.close();
       }
+      // The renderer (vega, resvg) is loaded only when a report is written: other commands start faster.
+      const { writeReport } = await import('../report/write.ts');
       const paths = await writeReport(f.out ?? join('results', `report-${runId}`), data, formats);
       process.stdout.write(paths.join('\n') + '\n');
     });

@@ -1,7 +1,6 @@
 /** kvopt search: EvolKV evolutionary search over per-layer KV budgets, stored generation by generation. */
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { METHODS } from '../compress/index.ts';
 import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment } from '../config/load.ts';
 import { runSearch, type SearchRunResult } from '../engine/search-run.ts';
@@ -69,7 +68,7 @@ Examples:
   kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
     )
     .action(async (f: SearchFlags) => {
-      let config = loadExperiment(f.config, { methodNames: Object.keys(METHODS) });
+      let config = loadExperiment(f.config);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, samples: f.samples, seed: f.seed });
       if (f.budget !== undefined) {
         const b = Number(f.budget);

@@ -15,9 +15,9 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { KvoptError } from '../util/errors.ts';
+import { METHODS } from '../compress/registry.ts';
 import { ConfigReader, describeValue, isMapping, type KeyPath, type Mapping } from './reader.ts';
 import {
-  DEFAULT_METHOD_NAMES,
   DEVICES,
   DTYPES,
   FITNESS_SOURCES,
@@ -40,7 +40,7 @@ import {
 import { didYouMean } from './suggest.ts';
 
 export interface ParseOptions {
-  /** Method names to accept (the compression registry's list); default DEFAULT_METHOD_NAMES. */
+  /** Method names to accept; default: every method of the compression registry. */
   methodNames?: readonly string[];
   /** Directory that `file` and the default db are relative to; default process.cwd(). */
   cwd?: string;
@@ -118,7 +118,7 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
   const seed = raw.seed == null ? DEFAULTS.seed : r.integer(raw.seed, ['seed'], 0);
   const window = raw.window == null ? DEFAULTS.window : r.integer(raw.window, ['window'], 1);
   const chunkSize = raw.chunk_size == null ? DEFAULTS.chunkSize : r.integer(raw.chunk_size, ['chunk_size'], 1);
-  const methodNames = opts.methodNames ?? DEFAULT_METHOD_NAMES;
+  const methodNames = opts.methodNames ?? Object.keys(METHODS);
 
   const model = readModel(r, r.required(raw, 'model', [], 'a mapping with at least `path`'), dir);
   const tasks = readTasks(r, r.required(raw, 'tasks', [], 'a list of tasks'), dir, seed);

@@ -34,15 +34,6 @@ export const LONGBENCH_DATASETS = [
 ] as const;
 
 /**
- * Method names accepted by default (design.md §4.4). The CLI may pass the compression registry's own list
- * to `parseExperiment` instead, so a new method needs no change here.
- */
-export const DEFAULT_METHOD_NAMES: readonly string[] = [
-  'full', 'streaming', 'h2o', 'snapkv', 'pyramidkv', 'adakv', 'criticalkv', 'defensivekv',
-  'layer-defensivekv', 'kivi', 'profile',
-];
-
-/**
  * A budget as the user wrote it (design.md §4.3): tokens kept per KV head per layer (window included),
  * or a fraction of the context (`0.2` or `{keep: 0.2}`), resolved per sample by the engine.
  */

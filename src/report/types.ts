@@ -6,6 +6,10 @@
  * included. Memory is reported twice: logical entries kept and physical bytes held (padding included).
  */
 
+/** What writeReport can write (kept here, away from the renderer, so the CLI lists them without loading vega). */
+export const REPORT_FORMATS = ['html', 'svg', 'png', 'md', 'tex'] as const;
+export type ReportFormat = (typeof REPORT_FORMATS)[number];
+
 /** One evaluated (task, method, budget) cell. Scores are as the task's metric reports them (0..1 or 0..100). */
 export interface EvalResultRow {
   task: string;

@@ -5,15 +5,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { KvoptError } from '../util/errors.ts';
-import type { ReportData } from './types.ts';
+import { REPORT_FORMATS, type ReportData, type ReportFormat } from './types.ts';
 import { renderFigures } from './figures.ts';
 import { htmlFromFigures } from './html.ts';
 import { markdownReport } from './markdown.ts';
 import { svgToPng } from './render.ts';
 import { resultsLatex } from './tables.ts';
 
-export const REPORT_FORMATS = ['html', 'svg', 'png', 'md', 'tex'] as const;
-export type ReportFormat = (typeof REPORT_FORMATS)[number];
+export { REPORT_FORMATS, type ReportFormat };
 
 /** Returns the paths written, in writing order. 'tex' writes results.tex (only when there are eval rows). */
 export async function writeReport(outDir: string, data: ReportData, formats: readonly ReportFormat[]): Promise<string[]> {

@@ -20,7 +20,7 @@ const rec = randomRecord(5, { L, Hq, Hkv, hd, T, window: 32 });
 const wt = weights(sp, randomWo(6, L, sp.hiddenSize, Hq * hd));
 const dir = mkdtempSync(join(tmpdir(), 'kvopt-inv-'));
 const profileFile = join(dir, 'profile.json');
-writeFileSync(profileFile, JSON.stringify({ layers: [30, 50, 40], target: 40 }));
+writeFileSync(profileFile, JSON.stringify({ format: 'kvopt-budget-profile/1', layers: [30, 50, 40], target: 40 }));
 
 const methods = [
   ...Object.keys(METHODS).filter((n) => n !== 'profile'),

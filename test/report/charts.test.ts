@@ -151,6 +151,13 @@ test('memory: logical vs physical bytes per method in one panel per budget', asy
   // bytesPerEntry can come from the full-cache rows (64 here).
   assert.deepEqual(memoryBars(rows), bars);
   assert.throws(() => memorySpec(rows.filter((r) => r.method !== 'full')), /bytesPerEntry/);
+  // Rows without memory figures (a search comparison stores scores only) are left out, not drawn as 0.
+  const unmeasured = rows.map((r) => (r.method === 'streaming' ? { ...r, kvEntries: null, kvBytes: null } : r));
+  const kept = memoryBars(unmeasured, { bytesPerEntry: BYTES_PER_ENTRY });
+  assert.deepEqual(kept, bars.filter((b) => b.method !== 'streaming'));
+  const none = rows.map((r) => ({ ...r, kvEntries: null, kvBytes: null, kvBytesFull: null }));
+  assert.deepEqual(memoryBars(none), []);
+  assert.throws(() => memorySpec(none), /memory chart needs rows of a compressed method with KV entries and bytes measured/);
   assert.deepEqual(byteUnit(1023), { unit: 'B', scale: 1 });
   assert.deepEqual(byteUnit(3 * 1024 ** 3), { unit: 'GiB', scale: 1024 ** 3 });
 });

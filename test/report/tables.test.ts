@@ -111,3 +111,12 @@ test('HTML table escapes names and marks budget groups', () => {
   assert.ok(html.includes('&lt;b&gt;x&lt;/b&gt;') && !html.includes('<b>'));
   assert.ok(html.startsWith('<table class="results">'));
 });
+
+test('average: false drops the Avg. column (columns that are splits, not tasks)', () => {
+  const md = resultsMarkdown(ROWS, { value: 'score', average: false });
+  const header = md.split('\n')[0]!;
+  assert.equal(header.split('|').map((c) => c.trim()).filter(Boolean).join(','), 'Budget,Method,qa\\_en,sum'); // markdown escapes the underscore
+  assert.ok(!resultsLatex(ROWS, { average: false }).includes('Avg.'));
+  assert.ok(resultsLatex(ROWS).includes('Avg.'));
+  assert.ok(!resultsHtml(ROWS, { average: false }).includes('Avg.'));
+});
