@@ -18,7 +18,7 @@ import { weightsHash } from '../src/model/hash.ts';
 import type { LoadedModel } from '../src/model/spec.ts';
 import { ModelRuntime } from '../src/runtime/runtime.ts';
 import { evaluateItems, type EvalItem, type SamplePrompt } from '../src/engine/evaluate.ts';
-import { mulberry32 } from '../src/model/random.ts';
+import { mulberry32 } from '../src/util/mulberry32.ts';
 import type { Sample, TaskDefinition } from '../src/tasks/types.ts';
 
 const args = process.argv.slice(2);

@@ -10,7 +10,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { mulberry32 } from '../src/tasks/select.ts';
+import { mulberry32 } from '../src/util/mulberry32.ts';
 import { DEFAULT_NEEDLE, DEFAULT_QUESTION } from '../src/tasks/needle.ts';
 
 function arg(name: string, dflt: string): string {

@@ -193,7 +193,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
         })),
       );
       const p = search.progress();
-      progress.tick(1, `group ${p.group + 1}/${p.groupCount} best ${search.best()?.fitness.toFixed(4) ?? '-'}`);
+      progress.tick(1, `group ${Math.min(p.group + 1, p.groupCount)}/${p.groupCount} best ${search.best()?.fitness.toFixed(4) ?? '-'}`);
     }
     progress.stop();
 

@@ -3,6 +3,7 @@
  * O(1) (no denormals, no saturation), reproducible from a seed on every platform.
  */
 import type { LayerWeights, ModelSpec, ModelWeights } from './spec.ts';
+import { mulberry32 } from '../util/mulberry32.ts';
 
 /** A small default Llama (GQA 4/2, half-split RoPE, untied, no bias); override any field. */
 export function tinySpec(overrides: Partial<ModelSpec> = {}): ModelSpec {
@@ -28,17 +29,6 @@ export function tinySpec(overrides: Partial<ModelSpec> = {}): ModelSpec {
   };
 }
 
-/** mulberry32: a 32-bit seeded PRNG, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Standard normal samples from a uniform source (Box-Muller, both outputs used). */
 export function gaussian(uniform: () => number): () => number {

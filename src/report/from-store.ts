@@ -13,7 +13,8 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { buildMethod, parseMethod, pyramidSchedule, type MethodInput } from '../compress/index.ts';
-import { contentHash } from '../engine/session.ts';
+import { contentHash, taskLabel } from '../engine/session.ts';
+import type { TaskConfig } from '../config/schema.ts';
 import type { Store } from '../store/store.ts';
 import { FULL_METHOD } from '../store/store.ts';
 import type { ResultRow, RunRow, RunSample, RunSummary as StoreRunSummary, StoredEvaluation } from '../store/types.ts';
@@ -63,17 +64,19 @@ const SETTING_SHORT: Record<string, string> = { 'question-aware': 'q-aware', 'qu
 export const shortSetting = (s: string): string => SETTING_SHORT[s] ?? s;
 
 /** The task column of the tables: the task, with the setting when the run evaluated more than one. */
-export function taskLabel(task: string, setting: string, multipleSettings: boolean): string {
+export function taskColumn(task: string, setting: string, multipleSettings: boolean): string {
   return multipleSettings ? `${task} (${shortSetting(setting)})` : task;
 }
 
 // ---- the run's config, as far as the report needs it --------------------------------------------
 
+type StoredTask = { name: string; data: string; samples: number | null; heldout?: number; options?: Record<string, unknown> };
+
 interface StoredConfig {
   name?: string;
   settings?: string[];
   window?: number;
-  tasks?: { name: string; data: string; samples: number | null; heldout?: number; options?: Record<string, unknown> }[];
+  tasks?: StoredTask[];
   methods?: { key: string; name: string; options: Record<string, unknown> }[];
   search?: {
     scorer: { key: string; name: string; options: Record<string, unknown> };
@@ -105,7 +108,7 @@ export function evalRowsFromResults(results: readonly ResultRow[], notes: string
   const rows: EvalResultRow[] = [];
   const empty: string[] = [];
   for (const r of results) {
-    const label = taskLabel(r.task, r.setting, multi);
+    const label = taskColumn(r.task, r.setting, multi);
     const budget = r.meanBudgetTokens ?? (Number.isFinite(Number(r.budget)) ? Number(r.budget) : null);
     if (r.meanScore === null || budget === null) {
       empty.push(`${r.method} at ${budgetLabel(r.budget)} on ${label}${r.failed ? ` (${r.failed} failed)` : ''}`);
@@ -157,7 +160,7 @@ export function evalRowsBySplit(evals: readonly StoredEvaluation[], samples: rea
     const entries = ok.map((e) => e.kvEntries);
     const bytes = ok.map((e) => e.kvBytes);
     rows.push({
-      task: `${taskLabel(task!, setting!, multi)} (${SPLIT_LABEL[sp!] ?? sp})`,
+      task: `${taskColumn(task!, setting!, multi)} (${SPLIT_LABEL[sp!] ?? sp})`,
       method: method!,
       budget: mean(tokens),
       budgetLabel: budgetLabel(budget!),
@@ -306,6 +309,12 @@ function metaNumber(meta: Record<string, unknown>, names: string[]): number | nu
 }
 
 /** Length and depth of each needle sample of the run; null with a reason when they cannot be recovered. */
+/** The config entry of a stored task label (`needle`, or `needle[file]` when the config names needle twice). */
+function configTask(config: StoredConfig, label: string): StoredTask | undefined {
+  const all = (config.tasks ?? []) as unknown as TaskConfig[];
+  return config.tasks?.find((t) => taskLabel(t as unknown as TaskConfig, all) === label);
+}
+
 function needlePlaces(config: StoredConfig, task: string, samples: readonly RunSample[]): { places: Map<number, NeedlePlace> } | { reason: string } {
   const places = new Map<number, NeedlePlace>();
   const rest = samples.filter((s) => {
@@ -314,13 +323,15 @@ function needlePlaces(config: StoredConfig, task: string, samples: readonly RunS
     return !m;
   });
   if (rest.length === 0) return { places };
-  const data = config.tasks?.find((t) => t.name === task)?.data;
+  const entry = configTask(config, task);
+  const data = entry?.data;
   if (!data || !existsSync(data) || statSync(data).isDirectory()) {
     return { reason: `the sample keys (${rest[0]!.key}, ...) carry no length or depth and the data file ${data ?? '(unknown)'} is not there to read them from` };
   }
   let byKey: Map<string, { hash: string; meta: Record<string, unknown> }>;
   try {
-    byKey = new Map(loadSampleFile(data, task).map((s) => [s.id, { hash: contentHash(s), meta: s.meta ?? {} }]));
+    // Loaded as the engine loads it (task = the config's name), so the content hashes are comparable.
+    byKey = new Map(loadSampleFile(data, entry!.name).map((s) => [s.id, { hash: contentHash(s), meta: s.meta ?? {} }]));
   } catch (e) {
     if (!(e instanceof KvoptError)) throw e;
     return { reason: `cannot read the depths from ${data}: ${e.message}` };
@@ -345,13 +356,22 @@ function needlePlaces(config: StoredConfig, task: string, samples: readonly RunS
  * that size (the full cache's budget in the question-agnostic setting, i.e. the prompt without the question).
  */
 export function needleCellsFromStore(store: Store, run: RunRow, config: StoredConfig, evals: readonly StoredEvaluation[], notes: string[]): NeedleCell[] | undefined {
-  const needleTasks = distinct(evals.filter((e) => e.task === 'needle').map((e) => e.task));
-  if (needleTasks.length === 0) return undefined;
-  const task = needleTasks[0]!;
+  // Stored task labels are `needle`, or `needle[<data file>]` when the config has several needle tasks.
+  const needleTasks = distinct(evals.map((e) => e.task)).filter((t) => t === 'needle' || t.startsWith('needle['));
+  const cells: NeedleCell[] = [];
+  for (const task of needleTasks) {
+    const mine = needleTaskCells(store, run, config, task, evals, notes);
+    // Several needle tasks: each keeps its own panels.
+    if (mine) cells.push(...mine.map((c) => (needleTasks.length > 1 ? { ...c, method: `${task}: ${c.method}` } : c)));
+  }
+  return cells.length ? cells : undefined;
+}
+
+function needleTaskCells(store: Store, run: RunRow, config: StoredConfig, task: string, evals: readonly StoredEvaluation[], notes: string[]): NeedleCell[] | undefined {
   const samples = store.samplesForRun(run.id).filter((s) => s.task === task);
   const got = needlePlaces(config, task, samples);
   if ('reason' in got) {
-    notes.push(`Needle in a haystack: not drawn, ${got.reason}.`);
+    notes.push(`Needle in a haystack (${task}): not drawn, ${got.reason}.`);
     return undefined;
   }
   const { places } = got;
@@ -368,7 +388,7 @@ export function needleCellsFromStore(store: Store, run: RunRow, config: StoredCo
     const measured = [...places].filter(([id, p]) => p.group === group && sampleTokens.has(id)).map(([id]) => sampleTokens.get(id)!);
     const t = direct ?? (measured.length ? Math.round(mean(measured)) : null);
     if (t === null) {
-      notes.push(`Needle in a haystack: not drawn, the context length of haystack group ${group} is not stored (no full-cache evaluation).`);
+      notes.push(`Needle in a haystack (${task}): not drawn, the context length of haystack group ${group} is not stored (no full-cache evaluation).`);
       return undefined;
     }
     groupTokens.set(group, t);

@@ -7,7 +7,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LoadedModel } from '../model/spec.ts';
 import { parameterCount } from '../model/spec.ts';
-import { mulberry32 } from '../model/random.ts';
+import { mulberry32 } from '../util/mulberry32.ts';
 import { ensureGraph } from '../graph/cache.ts';
 import { DEFAULT_GRAPH_OPTIONS } from '../graph/llama.ts';
 import { ModelRuntime } from './runtime.ts';

@@ -1,5 +1,5 @@
 /** Token choice and log-probabilities from a logits row. */
-import { mulberry32 } from '../model/random.ts';
+import { mulberry32 } from '../util/mulberry32.ts';
 
 /** Index of the largest logit (lowest index on ties). */
 export function argmax(logits: Float32Array): number {

@@ -1,16 +1,6 @@
 /** Seeded choices for tasks: a small PRNG (mulberry32) and subset selection. */
+import { mulberry32 } from '../util/mulberry32.ts';
 
-/** mulberry32: a 32-bit seeded generator, uniform in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** k distinct indices of [0, n) chosen with `rand` (partial Fisher-Yates), in the order drawn. */
 export function sampleIndices(n: number, k: number, rand: () => number): number[] {

@@ -1,6 +1,7 @@
 /** Hand-built PrefillRecords and model parts for the compression tests (no runtime needed). */
 import type { ModelSpec, ModelWeights } from '../../src/model/spec.ts';
 import type { PrefillRecord } from '../../src/runtime/types.ts';
+import { mulberry32 } from '../../src/util/mulberry32.ts';
 
 export function spec(o: { L: number; Hq: number; Hkv: number; hd: number; D?: number }): ModelSpec {
   return {
@@ -20,16 +21,6 @@ export function weights(s: ModelSpec, wo: Float32Array[]): ModelWeights {
   };
 }
 
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface RecordParts {
   T: number;

@@ -4,22 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { compressPrefill } from '../../src/compress/compress.ts';
 import { METHODS, parseMethod } from '../../src/compress/registry.ts';
 import { pyramidSchedule } from '../../src/compress/allocators/pyramid.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { ModelRuntime } from '../../src/runtime/runtime.ts';
 import { checkKiviLayer } from './helpers.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
 
-const repoRoot = resolve(import.meta.dirname, '../..');
-function sharedPath(rel: string): string {
-  const root = resolve(repoRoot, process.env.KVOPT_SHARED_DATA ?? '../shared/data');
-  const p = resolve(root, rel);
-  if (!existsSync(p)) throw new Error(`shared test data missing: ${p} (set KVOPT_SHARED_DATA to the folder holding stories260K/)`);
-  return p;
-}
 
 const TEXT =
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big dog. ' +
@@ -28,7 +20,7 @@ const TEXT =
   '"I like you, dog!" They played together all day and then went home to eat dinner with their family.';
 
 test('real prefill (stories260K): B ≥ T is the full cache, totals exact, windows kept, bytes honest, KIVI bound', async () => {
-  const dir = sharedPath('stories260K');
+  const dir = sharedDataPath('stories260K');
   const model = await loadModel(`${dir}/stories260K.bin`, { tokenizer: `${dir}/tok512.bin` });
   const rt = await ModelRuntime.create(model);
   try {

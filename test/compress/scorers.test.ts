@@ -9,7 +9,8 @@ import { parseMethod, buildMethod } from '../../src/compress/registry.ts';
 import { valueOutputNorms } from '../../src/compress/scorers/attention.ts';
 import type { ScoreContext } from '../../src/compress/types.ts';
 import { KvoptError } from '../../src/util/errors.ts';
-import { mulberry32, record, spec, weights } from './helpers.ts';
+import { record, spec, weights } from './helpers.ts';
+import { mulberry32 } from '../../src/util/mulberry32.ts';
 
 const s16 = (xs: number[]) => xs.map((x) => x / 16);
 // T = 6, window 2 (prefix P = 4), Hq 2 → Hkv 1 (G = 2). Rows of queries 4 and 5 (causal: query 4 can't see 5).

@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
-import { sharedDataPath } from '../model/shared-data.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
 import { count, killWhen, kvopt, repoRoot } from './cli-run.ts';
 
 const SAMPLES = 4;

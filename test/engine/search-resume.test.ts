@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
 import { readProfile } from '../../src/search/profile.ts';
-import { sharedDataPath } from '../model/shared-data.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
 import { count, killWhen, kvopt, repoRoot } from './cli-run.ts';
 
 const GENERATIONS = 4;

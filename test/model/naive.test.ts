@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { naiveForward, naiveInvFreq, naiveRope } from '../reference/naive-llama.ts';
-import { gaussian, mulberry32, randomWeights, tinySpec } from '../../src/model/random.ts';
+import { gaussian, randomWeights, tinySpec } from '../../src/model/random.ts';
+import { mulberry32 } from '../../src/util/mulberry32.ts';
 import { halfToInterleavedRows } from '../../src/model/rope-permute.ts';
 import type { ModelWeights } from '../../src/model/spec.ts';
 

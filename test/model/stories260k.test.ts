@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { loadModel } from '../../src/model/load.ts';
 import { parameterCount } from '../../src/model/spec.ts';
 import { naiveForward } from '../reference/naive-llama.ts';
-import { sharedDataPath } from './shared-data.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
 
 const model = await loadModel(sharedDataPath('stories260K', 'stories260K.bin'));
 

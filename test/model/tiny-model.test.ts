@@ -36,7 +36,6 @@ test('models/tiny loads as a Llama GQA model with its word-level tokenizer, with
   assert.equal(s.rope, 'half');
   assert.equal(s.numHeads, 4);
   assert.equal(s.numKvHeads, 2);
-  assert.equal(s.headDim * s.numHeads, s.hiddenSize);
   assert.equal(s.headDim % 16, 0, 'head size a multiple of 16 (ORT GQA kernels)');
   assert.ok(s.maxPositionEmbeddings >= 512);
   assert.equal(s.tieWordEmbeddings, true);
@@ -60,8 +59,8 @@ test('full cache: greedy answers match on held-out retrieval samples at full con
   const m = await loadModel(modelDir);
   const tok = m.tokenizer!;
   const eos = m.spec.eosTokenId!;
-  const samples = readFileSync(dataPath, 'utf8').trim().split('\n').slice(0, 8).map((l) => JSON.parse(l) as Sample);
-  assert.deepEqual(new Set(samples.map((s) => s.kind)).size, 4, 'all four kinds are checked');
+  const samples = readFileSync(dataPath, 'utf8').trim().split('\n').slice(0, 12).map((l) => JSON.parse(l) as Sample);
+  assert.deepEqual(new Set(samples.map((s) => s.kind)).size, 4, 'all four kinds are checked (3 samples each)');
   let correct = 0;
   const wrong: string[] = [];
   for (const s of samples) {
@@ -75,7 +74,7 @@ test('full cache: greedy answers match on held-out retrieval samples at full con
     const expected = [...answer, eos];
     const got = expected.map((_, i) => argmax(out.logits[prompt.length - 1 + i]));
     if (got.every((t, i) => t === expected[i])) correct++;
-    else wrong.push(`${s.id} (${s.kind}): expected "${s.answers[0]}", greedy starts "${tok.decode(got)}"`);
+    else wrong.push(`${s.id} (${s.kind}): expected "${s.answers[0]}", argmax ids ${got.join(' ')} ("${tok.decode(got)}")`);
   }
   const acc = correct / samples.length;
   assert.ok(acc >= 0.8, `accuracy ${acc} on ${samples.length} samples; wrong: ${wrong.join('; ')}`);

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { HfTokenizer, loadHfTokenizer, splitForEncoding } from '../../src/model/tokenizer-hf.ts';
 import { ScoreMergeTokenizer } from '../../src/model/tokenizer-llama2c.ts';
 import { byteLevelTokenizerJson, ggufTokenizer } from '../../src/model/gguf.ts';
-import { sharedDataPath } from './shared-data.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
 
 // karpathy/llama2.c test.c (expected ids from Meta's Llama-2 tokenizer), BOS included.
 const TEST_C: [string, number[]][] = [

@@ -15,10 +15,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../../src/store/store.ts';
-import { budgetLabel, parseRunRef, reportDataFromStore, scoreDigits, taskLabel } from '../../src/report/from-store.ts';
+import { budgetLabel, parseRunRef, reportDataFromStore, scoreDigits, taskColumn } from '../../src/report/from-store.ts';
 import type { ReportData } from '../../src/report/types.ts';
 import { KvoptError } from '../../src/util/errors.ts';
-import { sharedDataPath } from '../model/shared-data.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
 import { markGroups, markItems, parseSvg, rectHeight, texts, type SvgNode } from './svg.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -101,8 +101,8 @@ test('pure helpers: budget labels, task labels, score digits, --run values', () 
   assert.equal(budgetLabel('keep=0.125'), '12.5%');
   assert.equal(budgetLabel('64'), '64');
   assert.equal(budgetLabel('full'), 'full');
-  assert.equal(taskLabel('needle', 'question-agnostic', true), 'needle (q-agnostic)');
-  assert.equal(taskLabel('needle', 'question-agnostic', false), 'needle');
+  assert.equal(taskColumn('needle', 'question-agnostic', true), 'needle (q-agnostic)');
+  assert.equal(taskColumn('needle', 'question-agnostic', false), 'needle');
   assert.equal(scoreDigits([0.64, 0.8]), 2);
   assert.equal(scoreDigits([0.0427, 0.5]), 4); // 0.0427 keeps three significant digits
   assert.equal(scoreDigits([0, 0.0097]), 5);
@@ -401,5 +401,5 @@ test('a needle file edited since the run: the heatmap is left out with the reaso
   writeFileSync(needleFile, [JSON.stringify(first), ...lines.slice(1)].join('\n') + '\n');
   const data = withStore((s) => reportDataFromStore(s, evalRun));
   assert.equal(data.needle, undefined);
-  assert.ok(data.notes!.some((n) => /Needle in a haystack: not drawn, .*needle\.jsonl changed since the run \(sample needle-0 is different\)/.test(n)), String(data.notes));
+  assert.ok(data.notes!.some((n) => /Needle in a haystack \(needle\): not drawn, .*needle\.jsonl changed since the run \(sample needle-0 is different\)/.test(n)), String(data.notes));
 });

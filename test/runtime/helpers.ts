@@ -1,11 +1,11 @@
 /** Shared helpers for graph and runtime tests: seeded random tiny models and comparisons. */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import type { LoadedModel, ModelSpec } from '../../src/model/spec.ts';
-import { randomWeights, tinySpec, mulberry32 } from '../../src/model/random.ts';
+import { randomWeights, tinySpec } from '../../src/model/random.ts';
+import { mulberry32 } from '../../src/util/mulberry32.ts';
 import { inMemoryModel } from '../../src/runtime/in-memory-model.ts';
 import { ModelRuntime } from '../../src/runtime/runtime.ts';
 
@@ -44,11 +44,4 @@ export function assertClose(a: ArrayLike<number>, b: ArrayLike<number>, tol: num
   assert.ok(d <= tol, `${what}: max |diff| ${d} > ${tol}`);
 }
 
-/** Path inside the real shared data (KVOPT_SHARED_DATA, default ../shared/data beside the repo); fails clearly when absent. */
-export function sharedDataPath(...parts: string[]): string {
-  const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-  const root = resolve(repoRoot, process.env.KVOPT_SHARED_DATA ?? '../shared/data');
-  const p = resolve(root, ...parts);
-  assert.ok(existsSync(p), `shared data not found at ${p}: set KVOPT_SHARED_DATA to the shared data folder`);
-  return p;
-}
+export { sharedDataPath } from '../helpers/shared-data.ts';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { renderChat, renderChatSplit } from '../../src/tasks/chat-template.ts';
 import { buildLongBenchPrompt } from '../../src/tasks/longbench.ts';
 import type { Sample } from '../../src/tasks/types.ts';
-import { sharedData } from './shared-data.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
 
 // Meta-Llama-3-8B-Instruct tokenizer_config.json chat_template (as published).
 const LLAMA3 =
@@ -26,7 +26,7 @@ test('Mistral-Instruct template: [INST] ... [/INST]', () => {
 });
 
 test('the real Llama-2 template from shared data renders', () => {
-  const cfg = JSON.parse(readFileSync(sharedData('tiny-random-llama-onnx-fp16', 'tokenizer_config.json'), 'utf8')) as { chat_template: string };
+  const cfg = JSON.parse(readFileSync(sharedDataPath('tiny-random-llama-onnx-fp16', 'tokenizer_config.json'), 'utf8')) as { chat_template: string };
   assert.equal(renderChat(cfg.chat_template, 'Hi', { bosToken: '<s>', eosToken: '</s>' }), '<s>[INST] Hi [/INST]');
 });
 

@@ -4,7 +4,7 @@ import { meanKlDivergence, meanLogLikelihood, top1Agreement } from '../../src/ta
 import { encodePrefix, loadContinuation, splitWindows } from '../../src/tasks/continuation.ts';
 import { readFileSync } from 'node:fs';
 import { loadLlama2cTokenizer } from '../../src/model/tokenizer-llama2c.ts';
-import { sharedData } from './shared-data.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
 
 const close = (a: number, b: number, tol = 1e-9) => assert.ok(Math.abs(a - b) < tol, `${a} != ${b}`);
 
@@ -43,8 +43,8 @@ test('windows split context and continuation by token counts', () => {
 });
 
 test('continuation samples from the Paul Graham essays with the stories260K tokenizer', () => {
-  const tok = loadLlama2cTokenizer(sharedData('stories260K', 'tok512.bin'));
-  const samples = loadContinuation(sharedData('paul_graham_essays'), tok, { contextTokens: 384, continuationTokens: 64, samples: 5, seed: 1 });
+  const tok = loadLlama2cTokenizer(sharedDataPath('stories260K', 'tok512.bin'));
+  const samples = loadContinuation(sharedDataPath('paul_graham_essays'), tok, { contextTokens: 384, continuationTokens: 64, samples: 5, seed: 1 });
   assert.equal(samples.length, 5);
   for (const s of samples) {
     const m = s.meta as { contextIds: number[]; continuationIds: number[] };
@@ -58,8 +58,8 @@ test('continuation samples from the Paul Graham essays with the stories260K toke
 });
 
 test('prefix tokenization gives the same tokens as tokenizing the whole essay', () => {
-  const tok = loadLlama2cTokenizer(sharedData('stories260K', 'tok512.bin'));
-  const text = readFileSync(sharedData('paul_graham_essays', 'addiction.txt'), 'utf8');
+  const tok = loadLlama2cTokenizer(sharedDataPath('stories260K', 'tok512.bin'));
+  const text = readFileSync(sharedDataPath('paul_graham_essays', 'addiction.txt'), 'utf8');
   const full = tok.encode(text, { addBos: false });
   const pre = encodePrefix(text, tok, 448);
   assert.ok(pre.length >= 448 && pre.length < full.length);

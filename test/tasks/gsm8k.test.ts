@@ -1,10 +1,10 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { formatShot, formatTarget, gsm8kTask, loadGsm8k } from '../../src/tasks/gsm8k.ts';
-import { sharedData } from './shared-data.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
 
 test('GSM8K: 8-shot prompts from train, seeded, question part = target', () => {
-  const path = sharedData('gsm8k', 'test.jsonl');
+  const path = sharedDataPath('gsm8k', 'test.jsonl');
   const a = loadGsm8k(path, { samples: 3 });
   const b = loadGsm8k(path, { samples: 3 });
   assert.equal(a.length, 3);

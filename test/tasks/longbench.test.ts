@@ -5,11 +5,11 @@ import { LONGBENCH_DATASETS, LONGBENCH_DATASET_NAMES } from '../../src/tasks/lon
 import { buildLongBenchPrompt, formatTemplate, loadLongBench, longBenchTask, splitTemplate } from '../../src/tasks/longbench.ts';
 import { middleTruncateIds } from '../../src/tasks/truncate.ts';
 import type { Sample, TokenCodec } from '../../src/tasks/types.ts';
-import { sharedData } from './shared-data.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
 
 test('config equals the official dataset2prompt.json and dataset2maxlen.json', () => {
-  const prompts = JSON.parse(readFileSync(sharedData('longbench', 'dataset2prompt.json'), 'utf8')) as Record<string, string>;
-  const maxlen = JSON.parse(readFileSync(sharedData('longbench', 'dataset2maxlen.json'), 'utf8')) as Record<string, number>;
+  const prompts = JSON.parse(readFileSync(sharedDataPath('longbench', 'dataset2prompt.json'), 'utf8')) as Record<string, string>;
+  const maxlen = JSON.parse(readFileSync(sharedDataPath('longbench', 'dataset2maxlen.json'), 'utf8')) as Record<string, number>;
   assert.deepEqual([...LONGBENCH_DATASET_NAMES].sort(), Object.keys(prompts).sort());
   assert.equal(LONGBENCH_DATASET_NAMES.length, 21);
   for (const name of LONGBENCH_DATASET_NAMES) {
@@ -56,7 +56,7 @@ const charTok: TokenCodec = {
 };
 
 test('prompt of a real multi_news sample; truncation cuts the middle of the context part', () => {
-  const samples = loadLongBench(sharedData('longbench', 'multi_news.jsonl'), 'multi_news', { samples: 3 });
+  const samples = loadLongBench(sharedDataPath('longbench', 'multi_news.jsonl'), 'multi_news', { samples: 3 });
   assert.equal(samples.length, 3);
   const s = samples[0]!;
   assert.equal(s.task, 'longbench/multi_news');
@@ -76,14 +76,14 @@ test('prompt of a real multi_news sample; truncation cuts the middle of the cont
 
 test('multi_news: ROUGE-L of the gold summary against itself is 1, against another sample\'s summary far lower', () => {
   const task = longBenchTask('multi_news');
-  const [a, b] = task.load(sharedData('longbench', 'multi_news.jsonl'), { samples: 2 });
+  const [a, b] = task.load(sharedDataPath('longbench', 'multi_news.jsonl'), { samples: 2 });
   assert.ok(Math.abs(task.score(a!.answers[0]!, a!) - 1) < 1e-6);
   assert.ok(task.score(b!.answers[0]!, a!) < 0.5);
 });
 
 test('loader reads the Chinese files; passage_retrieval_zh scores the gold answer as 1', () => {
   const task = longBenchTask('passage_retrieval_zh');
-  const samples = task.load(sharedData('longbench', 'passage_retrieval_zh.jsonl'), { samples: 4, seed: 3 });
+  const samples = task.load(sharedDataPath('longbench', 'passage_retrieval_zh.jsonl'), { samples: 4, seed: 3 });
   assert.equal(samples.length, 4);
   for (const s of samples) {
     assert.match(s.answers[0]!, /^段落\d+$/);
@@ -91,7 +91,7 @@ test('loader reads the Chinese files; passage_retrieval_zh scores the gold answe
     assert.equal(task.score('段落0', s), 0);
   }
   const qa = longBenchTask('multifieldqa_zh');
-  const q = qa.load(sharedData('longbench', 'multifieldqa_zh.jsonl'), { samples: 2 })[0]!;
+  const q = qa.load(sharedDataPath('longbench', 'multifieldqa_zh.jsonl'), { samples: 2 })[0]!;
   const p = qa.buildPrompt(q);
   assert.ok(p.questionText.endsWith(`问题：${q.question}\n回答：`));
   assert.equal(qa.score(q.answers[0]!, q), 1);

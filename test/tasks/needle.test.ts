@@ -9,7 +9,7 @@ import { loadSampleFile } from '../../src/tasks/sample-file.ts';
 import { createTask } from '../../src/tasks/registry.ts';
 import { loadLlama2cTokenizer } from '../../src/model/tokenizer-llama2c.ts';
 import { loadHfTokenizer } from '../../src/model/tokenizer-hf.ts';
-import { repoRoot, sharedData } from './shared-data.ts';
+import { repoRoot, sharedDataPath } from '../helpers/shared-data.ts';
 
 test('insertion index: floor(n·d/100) moved back to just after a period; 100 → end; no period → 0', () => {
   const P = 9;
@@ -23,8 +23,8 @@ test('insertion index: floor(n·d/100) moved back to just after a period; 100 �
 });
 
 test('needle grid on the Paul Graham haystack with the stories260K tokenizer (512 context)', () => {
-  const tok = loadLlama2cTokenizer(sharedData('stories260K', 'tok512.bin'));
-  const dir = sharedData('paul_graham_essays');
+  const tok = loadLlama2cTokenizer(sharedDataPath('stories260K', 'tok512.bin'));
+  const dir = sharedDataPath('paul_graham_essays');
   const samples = needleSamples(dir, tok, { lengths: [128, 256, 448], depths: [0, 25, 50, 75, 100] });
   assert.equal(samples.length, 15);
   for (const s of samples) {
@@ -51,8 +51,8 @@ test('needle grid on the Paul Graham haystack with the stories260K tokenizer (51
 });
 
 test('with the Llama-2 tokenizer the needle also lands after a period (SentencePiece "." inside text)', () => {
-  const tok = loadHfTokenizer(sharedData('tiny-random-llama-onnx-fp16'));
-  const hay = readHaystack(sharedData('paul_graham_essays'));
+  const tok = loadHfTokenizer(sharedDataPath('tiny-random-llama-onnx-fp16'));
+  const hay = readHaystack(sharedDataPath('paul_graham_essays'));
   const c = buildNeedleContext(hay, tok, DEFAULT_NEEDLE, 400, 50);
   assert.ok(c.insertedAt > 100, `inserted at ${c.insertedAt}`);
   const before = c.context.slice(0, c.context.indexOf(`\n${DEFAULT_NEEDLE}`));
@@ -70,7 +70,7 @@ test('the shipped synthetic sets load, score their own answers, and are small; t
     assert.equal(pt.score(` ${s.answers[0]}. Remember it.`, s), 1);
     assert.equal(pt.score(' 00000', s), 0);
   }
-  const tok = loadLlama2cTokenizer(sharedData('stories260K', 'tok512.bin'));
+  const tok = loadLlama2cTokenizer(sharedDataPath('stories260K', 'tok512.bin'));
   for (const s of [...pass, ...needle]) {
     const p = pt.buildPrompt(s);
     const n = tok.encode(p.contextText + p.questionText, { addBos: true }).length + s.maxNewTokens;

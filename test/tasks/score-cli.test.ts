@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scoreLongBenchPredictions } from '../../src/tasks/score-predictions.ts';
-import { repoRoot } from './shared-data.ts';
+import { repoRoot } from '../helpers/shared-data.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kvopt-score-'));
 const write = (name: string, lines: string[]) => {
