@@ -26,7 +26,11 @@ def training_sequence(rng, T):
     """BOS + context + up to 8 (query, answer, </s>) blocks, at most T tokens. Loss targets on answer + </s>."""
     kind = rng.choice(lang.KINDS)
     # reserve room for the queries (each at most 3 + 3 + 1 tokens)
-    ctx_len = rng.randint(max(16, T // 4), T - 8)  # the first query block (<= 7 tokens) always fits
+    if rng.random() < 0.5:
+        # short context, room for many question blocks: dense signal for the key-matching (induction) circuit
+        ctx_len = rng.randint(max(16, T // 8), max(17, T // 2))
+    else:
+        ctx_len = rng.randint(max(16, T // 4), T - 8)  # the first query block (<= 7 tokens) always fits
     ctx, queries = lang.make_document(rng, kind, ctx_len)
     words = ['<s>'] + ctx
     tgt = []  # positions p whose next token (p+1) is a target

@@ -83,10 +83,22 @@ export function tokenizeSample(task: TaskDefinition, sample: Sample, tok: TextTo
     maxPromptTokens: Math.max(16, spec.maxPositionEmbeddings - sample.maxNewTokens - 1),
     chatTemplate: task.chatTemplate ? tok.chatTemplate : null,
   });
-  const contextIds = tok.encode(parts.contextText, { addBos: parts.addBos });
-  const questionIds = parts.questionText ? tok.encode(parts.questionText, { addBos: false }) : [];
+  let contextIds = tok.encode(parts.contextText, { addBos: parts.addBos });
+  let questionIds = parts.questionText ? tok.encode(parts.questionText, { addBos: false }) : [];
   const answerIds = parts.answerText ? tok.encode(parts.answerText, { addBos: false }) : null;
+  // Text-level truncation can come back longer once re-encoded (e.g. a multi-byte character cut in two);
+  // the token-level cut here guarantees prompt + answer fit the context.
+  const room = Math.max(16, spec.maxPositionEmbeddings - sample.maxNewTokens - 1);
+  if (questionIds.length > room / 2) questionIds = middleCut(questionIds, Math.floor(room / 2));
+  if (contextIds.length + questionIds.length > room) contextIds = middleCut(contextIds, room - questionIds.length);
   return { contextIds, questionIds, answerIds, isContinuation: false };
+}
+
+/** The first ⌈n/2⌉ and last ⌊n/2⌋ ids (LongBench's middle truncation, on tokens). */
+export function middleCut(ids: number[], n: number): number[] {
+  if (ids.length <= n) return ids;
+  const head = Math.ceil(n / 2);
+  return [...ids.slice(0, head), ...ids.slice(ids.length - (n - head))];
 }
 
 /** The tokens a setting prefills. */
