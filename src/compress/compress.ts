@@ -18,6 +18,11 @@ export function compressPrefill(
   weights: ModelWeights,
   method: MethodSpec | MethodInput,
   layerBudgets: number[],
+  /**
+   * Scores computed for this record, shared across calls: the candidates of a search generation (or the
+   * budgets of an eval) score each layer once when the scorer's scores do not depend on the budget.
+   */
+  scoreCache?: Map<string, LayerScores>,
 ): CompressedCache {
   const m = isMethodSpec(method) ? method : parseMethod(method);
   const { scorer, allocator, quantizer } = buildMethod(m);
@@ -41,11 +46,21 @@ export function compressPrefill(
     if (allocator.layerBudgets) budgets = allocator.layerBudgets(budgets, T);
     const window = Math.min(scorer.window, T);
     const ctx = { record, spec, weights, layerBudgets: budgets };
-    if (allocator.needsScores) scores = budgets.map((_, l) => checked(scorer.score(ctx, l), m.label, l));
+    const scorerKey = `${m.scorer.name}${JSON.stringify(m.scorer.options)}`;
+    const scoreLayer = (l: number): LayerScores => {
+      const key = `${scorerKey}|${l}|${scorer.usesBudget ? budgets[l] : ''}`;
+      let s = scoreCache?.get(key);
+      if (!s) {
+        s = checked(scorer.score(ctx, l), m.label, l);
+        scoreCache?.set(key, s);
+      }
+      return s;
+    };
+    if (allocator.needsScores) scores = budgets.map((_, l) => scoreLayer(l));
     counts = allocator.allocate({ scores, layerBudgets: budgets, T, numKvHeads: Hkv, window });
     if (!allocator.needsScores) {
       // Score only the layers that lose entries.
-      scores = counts.map((c, l) => (c.every((n) => n >= T) ? { scores: new Float64Array(0) } : checked(scorer.score(ctx, l), m.label, l)));
+      scores = counts.map((c, l) => (c.every((n) => n >= T) ? { scores: new Float64Array(0) } : scoreLayer(l)));
     }
   }
 

@@ -37,6 +37,8 @@ export interface Scorer {
   readonly name: string;
   /** Always-kept recent tokens (observation window) the allocators may need (PyramidKV's B′ = B − w); 0 if none. */
   readonly window: number;
+  /** True when the scores depend on ctx.layerBudgets (scores of other scorers are reused across budgets). */
+  readonly usesBudget?: boolean;
   score(ctx: ScoreContext, layer: number): LayerScores;
 }
 

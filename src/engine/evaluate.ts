@@ -19,7 +19,7 @@ import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
 import { compressPrefill, methodWindow, parseMethod, resolveBudget, type BudgetSpec, type MethodInput } from '../compress/index.ts';
-import type { CompressedCache, MethodSpec } from '../compress/types.ts';
+import type { CompressedCache, LayerScores, MethodSpec } from '../compress/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import type { ContinuationMeta } from '../tasks/continuation.ts';
 import { meanKlDivergence, meanLogLikelihood, top1Agreement } from '../tasks/metrics/logits.ts';
@@ -144,6 +144,7 @@ export async function evaluateItems(
   const T = record.tokens.length;
   const all: ItemResult[] = [];
   const results = { push: (r: ItemResult) => (all.push(r), onResult(r)) };
+  const scoreCache = new Map<string, LayerScores>(); // one scoring per layer for all items of this record
 
   // Continuation: the full-cache logits over the continuation are the reference for top-1 and KL.
   let fullContinuationLogits: Float32Array | null = null;
@@ -159,7 +160,7 @@ export async function evaluateItems(
       try {
         const method = parseMethod(item.method);
         const layerBudgets = resolveLayerBudgets(item.budget, T, spec.numLayers);
-        const cache = compressPrefill(record, spec, weights, method, layerBudgets);
+        const cache = compressPrefill(record, spec, weights, method, layerBudgets, scoreCache);
         ready.push({ item, cache, method, compressMs: now() - t0 });
       } catch (e) {
         results.push(failedResult(item.key, e instanceof Error ? e.message : String(e)));

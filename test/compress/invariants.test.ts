@@ -119,3 +119,17 @@ test('lower budgets keep subsets of higher ones for per-head top-k (snapkv, B 20
   const b = compressPrefill(rec, sp, wt, 'snapkv(window=8)', [40, 40, 40]);
   a.kept.forEach((l, i) => l.forEach((k, h) => k.forEach((j) => assert.ok(b.kept[i]![h]!.includes(j)))));
 });
+
+test('a score cache shared across budgets and methods gives exactly the uncached result', () => {
+  const cache = new Map();
+  const budgetSets = [[8, 8, 8], [20, 4, 12], [40, 30, 9], [8, 8, 8]];
+  for (const m of methods) {
+    for (const b of budgetSets) {
+      const plain = compressPrefill(rec, sp, wt, m as never, b);
+      const cached = compressPrefill(rec, sp, wt, m as never, b, cache);
+      assert.deepEqual(cached.kept, plain.kept, `${name(m)} at [${b}]`);
+      assert.equal(cached.physicalBytes, plain.physicalBytes);
+    }
+  }
+  assert.ok(cache.size > 0);
+});

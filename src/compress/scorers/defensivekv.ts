@@ -37,6 +37,7 @@ export function defensivekvScorer(opts: Record<string, unknown>): Scorer {
   const kernel = opts.kernel as number;
   return {
     name: 'defensivekv',
+    usesBudget: true, // recent part / stage-1 cap follow the budget
     window: opts.window as number,
     score(ctx: ScoreContext, layer: number): LayerScores {
       const T = ctx.record.tokens.length;

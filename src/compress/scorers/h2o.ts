@@ -24,6 +24,7 @@ export function h2oScorer(opts: Record<string, unknown>): Scorer {
   }
   return {
     name: 'h2o',
+    usesBudget: true, // recent part / stage-1 cap follow the budget
     window: fixed ?? 0,
     score(ctx: ScoreContext, layer: number): LayerScores {
       const T = ctx.record.tokens.length;
