@@ -2,7 +2,7 @@
 
 Word-level vocabulary, all words generated here from fixed syllables:
   specials  <pad> <s> </s> <unk>
-  markers   query: answer: is = .
+  markers   query: .
   filler    lowercase pseudo-words (distractor sentences)
   keys      Capitalised pseudo-words (the things facts are about)
   values    the numbers 0..255, one token each
@@ -12,17 +12,18 @@ Fact forms inside a document of filler sentences:
   KEY V .            (single / multikey needle: the value right after its key)
   KEY V1 V2 .        (multivalue: a list of two values)
   Xa V .  Xb Xa .    (variable tracking chain "Xa = V", "Xb = Xa", in assignment order)
-The value sits right after its subject so that one previous-token head serves both the question side
-("KEY answer:") and the fact side ("KEY V"): an earlier version with "KEY is V" / "Xa = V" stayed at chance on
-multikey for 1,000+ steps at length 128 in the time available.
-Question: "query: KEY answer:"  ->  answer tokens, then </s>.
-For a chain Xa = V, Xb = Xa, Xc = Xb the answer to "query: Xc answer:" is "Xb Xa V": the model names each hop
+The value sits right after its subject and the question ends with the subject, so every answer token is one
+classic induction lookup (find the earlier occurrence of the current token, copy the token after it). Earlier
+versions ("KEY is V" facts, "query: KEY answer:" questions) stayed at chance on multikey for 2,000-3,000 steps
+in the time available: they need a previous-token head on the question side as well.
+Question: "query: KEY"  ->  answer tokens, then </s>.
+For a chain Xa = V, Xb = Xa, Xc = Xb the answer to "query: Xc" is "Xb Xa V": the model names each hop
 (a short chain of thought) so that every hop is one retrieval from the cache.
 """
 import random
 
 SPECIALS = ['<pad>', '<s>', '</s>', '<unk>']
-MARKERS = ['query:', 'answer:', '.']
+MARKERS = ['query:', '.']
 N_FILLER, N_KEYS, N_VALUES, N_VARS = 384, 256, 256, 100
 
 
@@ -68,7 +69,7 @@ def make_facts(rng, kind):
             else:
                 ans = [vals[i]]
             facts.append([k] + ans + ['.'])
-            queries.append((['query:', k, 'answer:'], ans))
+            queries.append((['query:', k], ans))
         rng.shuffle(facts)
         # multivalue: ask the list-valued key first; others are distractors (usable as extra training queries)
         if kind != 'multivalue':
@@ -84,7 +85,7 @@ def make_facts(rng, kind):
             steps = [[vs[0], vals[c], '.']] + [[vs[j], vs[j - 1], '.'] for j in range(1, ln)]
             chains.append(steps)
             ans = [vs[j] for j in range(ln - 2, -1, -1)] + [vals[c]]
-            queries.append((['query:', vs[-1], 'answer:'], ans))
+            queries.append((['query:', vs[-1]], ans))
         # interleave chains keeping each chain's order
         ptr = [0] * nchains
         while any(ptr[c] < len(chains[c]) for c in range(nchains)):

@@ -38,7 +38,7 @@ def training_sequence(rng, T):
         block = q + a + ['</s>']
         if len(words) + len(block) > T:
             break
-        start = len(words) + len(q) - 1  # position of 'answer:'
+        start = len(words) + len(q) - 1  # last question token: its next token is the first answer token
         words += block
         tgt += list(range(start, start + len(a) + 1))
     ids = [lang.TOK[w] for w in words]

@@ -8,9 +8,8 @@ import YAML from 'yaml';
 import { splitMethodList } from '../compress/index.ts';
 import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment, parseExperiment } from '../config/load.ts';
-import type { ExperimentConfig } from '../config/schema.ts';
+import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../config/schema.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
-import type { FitnessKind } from '../engine/evaluate.ts';
 import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
 
@@ -136,8 +135,8 @@ Examples:
       let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, samples: f.config ? f.samples : undefined, seed: f.seed });
       checkForCommand(config, 'eval');
-      const fitness = f.fitness as FitnessKind;
-      if (!['task', 'likelihood', 'fidelity'].includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);
+      const fitness = f.fitness as FitnessSource;
+      if (!FITNESS_SOURCES.includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);
       const batch = Number(f.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new KvoptError(`--batch: expected a positive integer, got '${f.batch}'`);
       const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness });

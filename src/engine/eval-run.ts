@@ -7,7 +7,8 @@ import type { ExperimentConfig } from '../config/schema.ts';
 import { budgetKey } from '../config/schema.ts';
 import { evaluationKeyString, FULL_METHOD } from '../store/store.ts';
 import type { AverageRow, ResultRow, RunRow } from '../store/types.ts';
-import type { EvalItem, FitnessKind, ItemResult, Setting } from './evaluate.ts';
+import type { FitnessSource, Setting } from '../config/schema.ts';
+import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
 import { parseMethod } from '../compress/index.ts';
 import { createProgress } from './progress.ts';
@@ -20,7 +21,7 @@ export interface EvalRunOptions {
   prefillCache?: boolean;
   /** Items decoded together per batched run. */
   batch?: number;
-  fitness?: FitnessKind;
+  fitness?: FitnessSource;
 }
 
 export interface EvalRunResult {

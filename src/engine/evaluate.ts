@@ -15,6 +15,7 @@
  * - continuation task: exp(mean log p(continuation)); top-1 agreement and KL vs the full cache are extra
  *   metrics ('fidelity' uses top-1 agreement as the score).
  */
+import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
@@ -25,8 +26,6 @@ import type { ContinuationMeta } from '../tasks/continuation.ts';
 import { meanKlDivergence, meanLogLikelihood, top1Agreement } from '../tasks/metrics/logits.ts';
 import { KvoptError } from '../util/errors.ts';
 
-export type Setting = 'question-aware' | 'question-agnostic';
-export type FitnessKind = 'task' | 'likelihood' | 'fidelity';
 
 /** A budget: tokens per KV head per layer, a fraction of the prefill length, or an explicit per-layer profile. */
 export type BudgetInput = BudgetSpec | { layers: number[] };
@@ -65,7 +64,7 @@ export interface SamplePrompt {
 
 export interface EvaluateOptions {
   setting: Setting;
-  fitness: FitnessKind;
+  fitness: FitnessSource;
   /** Items decoded together in one batched run. */
   batch: number;
   chunkSize: number;

@@ -12,12 +12,12 @@
  * mean budget (same inner scorer), on the calibration and the held-out samples; the profile is also
  * carried to the `transfer` budgets by rescaling and compared there.
  */
-import { budgetKey, type ExperimentConfig, type SearchConfig } from '../config/schema.ts';
+import { budgetKey, type ExperimentConfig, type SearchConfig, type Setting } from '../config/schema.ts';
 import { EvolKvSearch, type EvolKvState } from '../search/evolkv.ts';
 import { transferProfile } from '../search/transfer.ts';
 import type { GenerationRow, ProfileRow, RunRow } from '../store/types.ts';
 import { KvoptError } from '../util/errors.ts';
-import type { BudgetInput, EvalItem, ItemResult, Setting } from './evaluate.ts';
+import type { BudgetInput, EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
 import { createProgress } from './progress.ts';
 import { methodInput, RunSession, type Job } from './session.ts';
