@@ -183,7 +183,7 @@ const TASK_NAMES: string[] = [
 ];
 
 function readTaskName(r: ConfigReader, v: unknown, path: KeyPath): { family: TaskFamily; dataset: string | null } {
-  const name = r.string(v, path, 'a task name (continuation, needle, passkey, gsm8k or longbench/<dataset>)');
+  const name = r.string(v, path, 'a task name (continuation, needle, passkey, retrieval, gsm8k or longbench/<dataset>)');
   if ((TASK_FAMILIES as readonly string[]).includes(name) && name !== 'longbench') {
     return { family: name as TaskFamily, dataset: null };
   }
@@ -196,7 +196,7 @@ function readTaskName(r: ConfigReader, v: unknown, path: KeyPath): { family: Tas
   if (name === 'longbench') r.fail(path, 'expected longbench/<dataset>, e.g. longbench/multi_news');
   r.fail(
     path,
-    `expected continuation, needle, passkey, gsm8k or longbench/<dataset>, got ${describeValue(name)}${didYouMean(name, TASK_NAMES)}`,
+    `expected continuation, needle, passkey, retrieval, gsm8k or longbench/<dataset>, got ${describeValue(name)}${didYouMean(name, TASK_NAMES)}`,
   );
 }
 

@@ -23,7 +23,7 @@ export type TransferMode = 'rescale' | 'search';
 export const TRANSFER_MODES: readonly TransferMode[] = ['rescale', 'search'];
 
 /** Task families a config may name; LongBench tasks are `longbench/<dataset>`. */
-export const TASK_FAMILIES = ['continuation', 'needle', 'passkey', 'gsm8k', 'longbench'] as const;
+export const TASK_FAMILIES = ['continuation', 'needle', 'passkey', 'retrieval', 'gsm8k', 'longbench'] as const;
 export type TaskFamily = (typeof TASK_FAMILIES)[number];
 
 /** The 21 LongBench v1 datasets (LongBench-E variants add the suffix `_e`). */
@@ -55,7 +55,7 @@ export interface ModelConfig {
 }
 
 export interface TaskConfig {
-  /** As written: `continuation`, `needle`, `passkey`, `gsm8k` or `longbench/<dataset>`. */
+  /** As written: `continuation`, `needle`, `passkey`, `retrieval`, `gsm8k` or `longbench/<dataset>`. */
   name: string;
   family: TaskFamily;
   /** LongBench dataset name, null for other families. */

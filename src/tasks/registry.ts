@@ -44,8 +44,9 @@ export function createTask(name: string, ctx: TaskContext): TaskDefinition {
       }
       return needleTask(ctx.tokenizer, opts as unknown as NeedleOptions);
     case 'passkey':
-      return sampleFileTask('passkey');
+    case 'retrieval': // the project's synthetic retrieval set for models/tiny (scripts/train-tiny)
+      return sampleFileTask(name);
     default:
-      throw new KvoptError(`unknown task "${name}" (expected continuation, needle, passkey, gsm8k or longbench/<dataset>)`);
+      throw new KvoptError(`unknown task "${name}" (expected continuation, needle, passkey, retrieval, gsm8k or longbench/<dataset>)`);
   }
 }

@@ -166,7 +166,7 @@ test('unknown keys are errors, with a suggestion when one is close', () => {
   assert.equal(errorOf(MIN + 'methods: [snapvk]\n'), `${F}: methods[0]: unknown method "snapvk"; did you mean "snapkv"? (line 7)`);
   assert.equal(
     errorOf(MIN.replace('name: needle', 'name: neddle')),
-    `${F}: tasks[0].name: expected continuation, needle, passkey, gsm8k or longbench/<dataset>, got "neddle"; did you mean "needle"? (line 5)`,
+    `${F}: tasks[0].name: expected continuation, needle, passkey, retrieval, gsm8k or longbench/<dataset>, got "neddle"; did you mean "needle"? (line 5)`,
   );
   assert.equal(parse(MIN.replace('name: needle', 'name: longbench/qasper_e')).tasks[0]!.dataset, 'qasper_e');
   assert.equal(
