@@ -16,11 +16,12 @@ test('experiments/ holds the documented examples', () => {
 });
 
 for (const f of files) {
-  test(`experiments/${f} parses and suits kvopt eval`, () => {
+  test(`experiments/${f} parses and suits kvopt eval or kvopt search`, () => {
     const c = loadExperiment(join(dir, f), { cwd: root });
     assert.ok(c.tasks.length > 0);
-    checkForCommand(c, 'eval');
-    if (f === 'needle-search.yaml') checkForCommand(c, 'search');
+    // a file with a search: section is for kvopt search; its methods/budgets (if any) are for eval
+    if (c.search) checkForCommand(c, 'search');
+    if (!c.search || c.methods.length > 0) checkForCommand(c, 'eval');
     // Paths stay inside the clone or point at the shared data beside it.
     for (const p of [c.model.path, ...c.tasks.map((t) => t.data)]) {
       assert.ok(p.startsWith(root + '/') || p.startsWith(resolve(root, '../shared/data') + '/'), `${f}: ${p}`);
