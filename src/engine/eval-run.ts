@@ -124,11 +124,18 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     const progress = createProgress(`eval run ${run.id}`, total, { quiet: opts.quiet });
 
     const runUnit = async (job: Job, setting: Setting, items: PlannedItem[], attempt: number) => {
-      const results = await session.evaluate(job, items.map((p) => p.item), { ...options, setting }, (r) => {
-        if (done.has(keyOf(job, byKey.get(r.key)!))) return; // stored before the interruption
-        save(job, r, attempt);
-        progress.tick(1, `${job.sample.id} ${byKey.get(r.key)!.method}`);
-      });
+      const results = await session.evaluate(
+        job,
+        items.map((p) => p.item),
+        { ...options, setting },
+        (r) => {
+          if (done.has(keyOf(job, byKey.get(r.key)!))) return; // stored before the interruption
+          save(job, r, attempt);
+          progress.tick(1, `${job.sample.id} ${byKey.get(r.key)!.method}`);
+        },
+        undefined,
+        attempt,
+      );
       return items.filter((_, i) => results[i]!.status === 'failed');
     };
 

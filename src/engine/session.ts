@@ -160,6 +160,7 @@ export class RunSession {
     options: EvaluateOptions & { window: number },
     onItem: (r: ItemResult) => void,
     onPrefill: (p: PrefillEventInfo) => void = () => {},
+    attempt = 1,
   ): Promise<ItemResult[]> {
     const task: EvaluateSampleTask = {
       kind: 'evaluate',
@@ -169,6 +170,7 @@ export class RunSession {
       items,
       options,
       prefillCacheDir: this.prefillCacheDir,
+      attempt,
     };
     const seen = new Map<string, ItemResult>();
     const onMessage = (m: WorkerMessage) => {
@@ -197,7 +199,7 @@ export class RunSession {
       for (const r of res.results) onMessage({ kind: 'item', result: r });
     } catch (e) {
       const error = String((e as Error).message ?? e).replace(/^(Error: )?KvoptError: /, '');
-      if (!this.quiet) process.stderr.write(`kvopt: sample ${job.sample.id} failed: ${error}\n`);
+      process.stderr.write(`kvopt: sample ${job.sample.id} failed: ${error}\n`); // even with --quiet: failures matter
       for (const it of items) if (!seen.has(it.key)) onMessage({ kind: 'item', result: failedResult(it.key, error) });
     }
     return items.map((it) => seen.get(it.key)!);

@@ -55,6 +55,8 @@ export interface EvaluateSampleTask {
   options: EvaluateOptions & { window: number };
   /** Folder of the prefill disk cache; null: keep nothing on disk. */
   prefillCacheDir: string | null;
+  /** 1 for the first try of these items, 2 for the retry. */
+  attempt: number;
 }
 
 export type WorkerMessage = { kind: 'item'; result: ItemResult } | { kind: 'prefill'; computed: boolean; ms: number; tokens: number };
@@ -142,7 +144,19 @@ async function loadSamples(t: LoadSamplesTask): Promise<LoadSamplesResult> {
   return { samples, modelHash: l.model.weightsHash, numLayers: s.numLayers, numKvHeads: s.numKvHeads, contextLength: s.maxPositionEmbeddings };
 }
 
+/**
+ * Fault injection for the engine's own tests: KVOPT_FAULT_INJECT="<sample id>:first" makes that sample's
+ * first attempt throw in the worker, "<sample id>:always" every attempt.
+ */
+function injectedFault(t: EvaluateSampleTask): void {
+  for (const spec of (process.env.KVOPT_FAULT_INJECT ?? '').split(',').filter(Boolean)) {
+    const [id, when] = spec.split(':');
+    if (id === t.sample.id && (when === 'always' || t.attempt === 1)) throw new Error(`injected fault (KVOPT_FAULT_INJECT) on sample ${id}, attempt ${t.attempt}`);
+  }
+}
+
 async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefined): Promise<EvaluateSampleResult> {
+  injectedFault(t);
   const l = await getModel(t.model);
   const runtime = await getRuntime(l, t.model);
   const task = getTask(l, t.task);

@@ -7,8 +7,8 @@ import Database from 'better-sqlite3';
 
 export const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
 
-export function kvopt(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['bin/kvopt.mjs', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 300_000 });
+export function kvopt(args: string[], env: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['bin/kvopt.mjs', ...args], { cwd: repoRoot, encoding: 'utf8', timeout: 300_000, env: { ...process.env, ...env } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
