@@ -103,6 +103,7 @@ export class HfTokenizer implements TextTokenizer {
   }
 
   decode(ids: number[]): string {
+    if (ids.length === 0) return ''; // the library rejects an empty list (e.g. a generation that stopped at once)
     return this.first.decode(ids, { skip_special_tokens: true });
   }
 }

@@ -44,8 +44,11 @@ export function createTask(name: string, ctx: TaskContext): TaskDefinition {
       }
       return needleTask(ctx.tokenizer, opts as unknown as NeedleOptions);
     case 'passkey':
-    case 'retrieval': // the project's synthetic retrieval set for models/tiny (scripts/train-tiny)
       return sampleFileTask(name);
+    case 'retrieval':
+      // The synthetic retrieval set of models/tiny (scripts/train-tiny): the model answers with the value
+      // words, then </s>; exact match after normalisation.
+      return sampleFileTask(name, 8, { metric: 'exact_match', maxNewTokens: 8 });
     default:
       throw new KvoptError(`unknown task "${name}" (expected continuation, needle, passkey, retrieval, gsm8k or longbench/<dataset>)`);
   }
