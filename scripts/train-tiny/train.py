@@ -58,7 +58,7 @@ def induction_init(model, cfg, a=6.0, c=0.04, copy_scale=0.02, beta=3.0, gamma=0
       tokens) the query reads the current token (dims 1..31) and the key reads the copied previous token
       (dims 33..63) through the same projection; its value/output copy the attended token's dims 1..31 back
       into dims 1..31, so the token after the earlier occurrence of the current token gets the logit.
-    Without it the key-matching circuit had not formed after 3,000 steps in five runs (models/README.md)."""
+    Without it the key-matching circuit had not formed within 2,400-3,600 steps in six runs (models/README.md)."""
     d, hd, half = cfg.d, cfg.hd, cfg.hd // 2
     assert d == 64 and hd == 32
     g = torch.Generator().manual_seed(1234)

@@ -55,7 +55,8 @@ test('models/tiny loads as a Llama GQA model with its word-level tokenizer, with
   assert.deepEqual(tok.encode('a', { addBos: true })[0], s.bosTokenId);
 });
 
-test('full cache: greedy answers match on held-out retrieval samples at full context (naive reference)', async () => {
+// The full 100-sample file gives 0.98 with PyTorch (scripts/train-tiny/eval_heldout.py); 12 samples keep this fast.
+test('full cache: greedy answers match on held-out retrieval samples at full context (naive reference)', async (t) => {
   const m = await loadModel(modelDir);
   const tok = m.tokenizer!;
   const eos = m.spec.eosTokenId!;
@@ -77,5 +78,6 @@ test('full cache: greedy answers match on held-out retrieval samples at full con
     else wrong.push(`${s.id} (${s.kind}): expected "${s.answers[0]}", argmax ids ${got.join(' ')} ("${tok.decode(got)}")`);
   }
   const acc = correct / samples.length;
+  t.diagnostic(`full-cache greedy exact match ${correct}/${samples.length}`);
   assert.ok(acc >= 0.8, `accuracy ${acc} on ${samples.length} samples; wrong: ${wrong.join('; ')}`);
 });
