@@ -100,7 +100,8 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
 
   /** Stores the profile and its comparison with uniform and pyramid at the same mean budget. */
   const compareAllocations = async (budget: number, profile: number[], fitness: number | null, source: 'search' | 'transfer') => {
-    const pyramid = typeof scorer === 'string' ? { [scorer]: { allocator: 'pyramid' } } : { [Object.keys(scorer)[0]!]: { ...Object.values(scorer)[0], allocator: 'pyramid' } };
+    const [name, options] = typeof scorer === 'string' ? [scorer, {}] : Object.entries(scorer)[0]!;
+    const pyramid = { [name]: { ...options, allocator: 'pyramid' } }; // same scorer, PyramidKV's schedule
     const items: (EvalItem & { label: ComparisonRow['allocation'] })[] = [
       { key: 'evolkv', label: 'evolkv', method: scorer, budget: { layers: profile } },
       { key: 'uniform', label: 'uniform', method: scorer, budget: budget as BudgetInput },
@@ -126,7 +127,6 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     store.saveProfile({ runId: run.id, budget, budgets: profile, source, fitness, calibrationScore: cal.mean[0], heldoutScore: held?.mean[0] ?? null });
     comparison.push(...items.map((it, i) => ({ budget, allocation: it.label, calibration: cal.mean[i]!, heldout: held ? held.mean[i]! : null })));
   };
-
 
   try {
     const jobs = await session.loadJobs(searchSplit);
