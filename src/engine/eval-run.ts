@@ -86,6 +86,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
         setting: p.setting,
         budgetTokens: ok ? r.layerBudgets.reduce((a, b) => a + b, 0) / r.layerBudgets.length : null,
         budgetProfile: ok ? r.layerBudgets : null,
+        headBudgets: ok ? r.headBudgets : null,
         score: ok ? r.score : null,
         metric: job.sample.metric,
         metrics: r.metrics,

@@ -47,6 +47,8 @@ export interface ItemResult {
   prediction: string | null;
   generatedTokens: number;
   layerBudgets: number[];
+  /** Entries kept per layer and KV head, [L][Hkv] (head-wise allocators give heads different counts). */
+  headBudgets: number[][];
   kvEntries: number;
   kvBytes: number;
   compressMs: number;
@@ -172,6 +174,7 @@ export async function evaluateItems(
       key: r.item.key,
       status: 'ok' as const,
       layerBudgets: r.cache.layerBudgets,
+      headBudgets: r.cache.kept.map((layer) => layer.map((head) => head.length)),
       kvEntries: r.cache.logicalEntries,
       kvBytes: r.cache.physicalBytes,
       compressMs: r.compressMs,
@@ -268,6 +271,7 @@ export function failedResult(key: string, error: string): ItemResult {
     prediction: null,
     generatedTokens: 0,
     layerBudgets: [],
+    headBudgets: [],
     kvEntries: 0,
     kvBytes: 0,
     compressMs: 0,

@@ -419,6 +419,28 @@ function needleTaskCells(store: Store, run: RunRow, config: StoredConfig, task: 
 
 const HEAD_WISE_ALLOCATORS = ['adakv', 'layer-global'];
 
+/**
+ * The per-head allocation of one head-wise method, averaged over its ok evaluations at its middle budget
+ * (first setting): per-layer bars and the [layer][KV head] heatmap. undefined when none was stored.
+ */
+function headAllocationFromEvals(evals: readonly StoredEvaluation[], method: string): BudgetProfileInput | undefined {
+  const mine = evals.filter((e) => e.method === method && e.status === 'ok' && e.headBudgets?.length);
+  if (mine.length === 0) return undefined;
+  const budgets = distinct(mine.map((e) => e.budget)).sort((a, b) => meanTokens(mine, a) - meanTokens(mine, b));
+  const budget = budgets[Math.floor((budgets.length - 1) / 2)]!;
+  const setting = mine.find((e) => e.budget === budget)!.setting;
+  const chosen = mine.filter((e) => e.budget === budget && e.setting === setting);
+  const L = chosen[0]!.headBudgets!.length;
+  const H = chosen[0]!.headBudgets![0]!.length;
+  const headBudgets = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => mean(chosen.map((e) => e.headBudgets![l]![h]!))));
+  const layerBudgets = headBudgets.map((row) => mean(row));
+  return { layerBudgets, target: mean(layerBudgets), headBudgets, label: `${method} at ${budget} (${setting}, ${chosen.length} samples)` };
+}
+
+function meanTokens(evals: readonly StoredEvaluation[], budget: string): number {
+  return mean(evals.filter((e) => e.budget === budget).map((e) => e.budgetTokens ?? 0));
+}
+
 function headWiseMethods(methods: readonly string[]): string[] {
   return methods.filter((m) => {
     try {
@@ -487,8 +509,14 @@ export function reportDataFromStore(store: Store, runId: number): ReportData {
   if (data.evalRows?.length) data.table = { ...data.table, digits: scoreDigits(data.evalRows.map((r) => r.score)) };
 
   const headWise = headWiseMethods(distinct(evals.map((e) => e.method)));
-  if (headWise.length) {
-    notes.push(`Per-head allocation: ${headWise.join(', ')} allocate per KV head, but the store keeps per-layer budgets only, so no per-head heatmap is drawn.`);
+  if (headWise.length && !data.profile) {
+    const heads = headAllocationFromEvals(evals, headWise[0]!);
+    if (heads) {
+      data.profile = heads;
+      notes.push(`Per-head allocation: ${heads.label}, mean over its samples; other head-wise methods: ${headWise.slice(1).join(', ') || 'none'}.`);
+    } else {
+      notes.push(`Per-head allocation: ${headWise.join(', ')} allocate per KV head, but this run stored no per-head budgets (made before store v3), so no per-head heatmap is drawn.`);
+    }
   }
   const needle = needleCellsFromStore(store, run, config, evals, notes);
   if (needle?.length) data.needle = needle;

@@ -153,8 +153,13 @@ function v2(db: Db): void {
   `);
 }
 
+/** v3: per-head allocations of an evaluation (head-wise allocators), for the per-head heatmap. */
+function v3(db: Db): void {
+  db.exec(`ALTER TABLE evaluations ADD COLUMN head_budgets TEXT; -- JSON int[L][Hkv]: entries kept per layer and KV head`);
+}
+
 /** Migration i (0-based) takes the schema from version i to i + 1. */
-export const MIGRATIONS: readonly ((db: Db) => void)[] = [v1, v2];
+export const MIGRATIONS: readonly ((db: Db) => void)[] = [v1, v2, v3];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 

@@ -481,7 +481,7 @@ export class Store {
         e.runId, e.sampleId, e.method, JSON.stringify(e.methodOptions ?? {}), e.budget, e.budgetTokens ?? null,
         json(e.budgetProfile), e.setting, e.score, e.metric ?? null, json(e.metrics), e.prediction ?? null, e.answerTokens ?? null,
         e.generatedTokens ?? null, e.prefillMs ?? null, e.compressMs ?? null, e.decodeMs ?? null, e.kvEntries ?? null,
-        e.kvBytes ?? null, e.status, e.error ?? null, attempt, this.now(),
+        e.kvBytes ?? null, e.status, e.error ?? null, attempt, this.now(), json(e.headBudgets),
       ];
       if (prev) {
         this.db
@@ -492,7 +492,7 @@ export class Store {
         .prepare(
           `INSERT INTO evaluations (run_id, sample_id, method, method_options, budget, budget_tokens, budget_profile,
              setting, score, metric, metrics, prediction, answer_tokens, generated_tokens, prefill_ms, compress_ms, decode_ms,
-             kv_entries, kv_bytes, status, error, attempt, created_at)
+             kv_entries, kv_bytes, status, error, attempt, created_at, head_budgets)
            VALUES (${values.map(() => '?').join(', ')})`,
         )
         .run(...values);
@@ -519,6 +519,7 @@ export class Store {
       budget: r.budget as string,
       budgetTokens: num(r.budget_tokens),
       budgetProfile: parse(r.budget_profile) as number[] | null,
+      headBudgets: parse(r.head_budgets) as number[][] | null,
       setting: r.setting as string,
       score: num(r.score),
       metric: (r.metric as string | null) ?? null,

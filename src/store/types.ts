@@ -87,6 +87,8 @@ export interface EvaluationRow extends EvaluationKey {
   methodOptions?: Record<string, unknown>;
   budgetTokens?: number | null;
   budgetProfile?: number[] | null;
+  /** Entries kept per layer and KV head ([L][Hkv]); differs across heads for head-wise allocators. */
+  headBudgets?: number[][] | null;
   score: number | null;
   metric?: string | null;
   /** Secondary metric values, e.g. {rouge1: 0.4, exact: 0} for a needle, {loglik, top1, kl} for continuation. */

@@ -136,8 +136,19 @@ test('eval run → report data: rows match the raw evaluations; labels carry the
   }
   // A fraction budget resolves per prompt: 50% of the continuation prompt (129 tokens) is 64 tokens.
   assert.equal(rows.find((r) => r.task === 'continuation (q-aware)' && r.method === 'snapkv' && r.budgetLabel === '50%')!.budget, 64);
-  // adakv allocates per head: the report says why there is no per-head heatmap.
-  assert.ok(data.notes?.some((n) => /Per-head allocation: adakv .* per-layer budgets only/.test(n)), String(data.notes));
+  // adakv allocates per head: the per-head heatmap is the mean of the stored [layer][head] counts, and each
+  // layer's heads keep Hkv × its budget in total (adakv's exact per-layer total).
+  assert.ok(data.notes?.some((n) => /Per-head allocation: adakv at /.test(n)), String(data.notes));
+  const heads = data.profile!.headBudgets!;
+  assert.equal(heads.length, 5);
+  const chosen = evals.filter((e) => e.method === 'adakv' && data.profile!.label!.startsWith(`adakv at ${e.budget} (${e.setting},`));
+  assert.ok(chosen.length > 0);
+  heads.forEach((row, l) => {
+    assert.equal(row.length, 4);
+    const want = meanOf(chosen.map((e) => e.headBudgets![l]!.reduce((a, b) => a + b, 0))) / 4;
+    assert.ok(close(meanOf(row), want), `layer ${l}: mean over heads = stored budget`);
+    assert.ok(close(data.profile!.layerBudgets[l]!, want));
+  });
   assert.equal(data.table!.digits, scoreDigits(rows.map((r) => r.score)));
 });
 
@@ -211,7 +222,7 @@ test('kvopt report: every chart of the eval run drawn from the store, with its a
   const r = kvopt('report', '--db', db, '--run', String(evalRun), '--out', out, '--format', 'html,svg,png,md,tex');
   assert.equal(r.status, 0, r.stderr);
   const written = r.stdout.trim().split('\n');
-  const figures = ['eval-quality', 'eval-loss', 'memory', 'needle'];
+  const figures = ['budget-profile', 'head-allocation', 'eval-quality', 'eval-loss', 'memory', 'needle'];
   assert.deepEqual(written.map((p) => basename(p)), ['report.html', ...figures.map((f) => `${f}.svg`), ...figures.map((f) => `${f}.png`), 'report.md', 'results.tex']);
   for (const p of written) assert.ok(existsSync(p), p);
   for (const f of figures) assert.ok(readFileSync(join(out, `${f}.png`)).subarray(0, 4).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47])), `${f}.png`);
@@ -285,7 +296,7 @@ test('kvopt report: every chart of the eval run drawn from the store, with its a
   assert.ok(!html.includes('NaN'));
   for (const f of figures) assert.ok(html.includes(`<figure id="fig-${f}"><svg`), f);
   assert.ok(html.includes('<table class="results">') && html.includes('needle (q-aware)') && html.includes('Full cache'));
-  assert.ok(html.includes('Per-head allocation: adakv'));
+  assert.ok(html.includes('Per-head allocation: adakv at'));
   const md = readFileSync(join(out, 'report.md'), 'utf8');
   assert.ok(md.includes('![Needle in a haystack](needle.png)'));
   const tex = readFileSync(join(out, 'results.tex'), 'utf8');

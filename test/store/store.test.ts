@@ -354,3 +354,21 @@ test('search: generations with candidates and optimiser state survive reopening;
   ]);
   s.close();
 });
+
+test('v3: per-head budgets and secondary metrics of an evaluation round-trip; results average the metrics', () => {
+  const s = Store.open(tempDb());
+  const run = s.createRun(newRun());
+  const [a, b] = sampleIds(s, run.id, 'continuation', 2);
+  const row = (sampleId: number, kl: number) => ({
+    runId: run.id, sampleId, method: 'adakv', budget: '8', setting: 'question-agnostic', score: 0.5, status: 'ok' as const,
+    headBudgets: [[6, 10], [8, 8]], metrics: { kl, top1: 1 },
+  });
+  s.insertEvaluation(row(a!, 0.1));
+  s.insertEvaluation(row(b!, 0.3));
+  const stored = s.evaluationsForRun(run.id);
+  assert.deepEqual(stored.map((e) => e.headBudgets), [[[6, 10], [8, 8]], [[6, 10], [8, 8]]]);
+  const [res] = s.results(run.id);
+  assert.ok(Math.abs(res!.metrics.kl! - 0.2) < 1e-12);
+  assert.equal(res!.metrics.top1, 1);
+  s.close();
+});
