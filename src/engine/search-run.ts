@@ -56,6 +56,13 @@ export const searchSplit = (task: { heldout: number }, i: number, n: number) => 
 export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions = {}): Promise<SearchRunResult> {
   const s: SearchConfig | null = config.search;
   if (!s) throw new KvoptError(`${config.source.file}: kvopt search needs a \`search:\` section`);
+  if (s.transferMode === 'search' && s.transfer.length > 0) {
+    // One run holds one search; the "direct" variant is one run per budget.
+    throw new KvoptError(
+      `${config.source.file}: search.transfer_mode: search is run as one search per budget: ` +
+        `kvopt search --config ${config.source.file} --budget N for each of ${s.transfer.join(', ')} (or use transfer_mode: rescale)`,
+    );
+  }
   const t0 = Date.now();
   const session = RunSession.open(config, 'search', opts);
   const { store, run } = session;
