@@ -43,8 +43,8 @@ export function compressPrefill(
     budgets = budgets.map(() => T);
     counts = budgets.map(() => new Int32Array(Hkv).fill(T));
   } else {
-    if (allocator.layerBudgets) budgets = allocator.layerBudgets(budgets, T);
     const window = Math.min(scorer.window, T);
+    if (allocator.layerBudgets) budgets = allocator.layerBudgets(budgets, T, window);
     const ctx = { record, spec, weights, layerBudgets: budgets };
     const scorerKey = `${m.scorer.name}${JSON.stringify(m.scorer.options)}`;
     const scoreLayer = (l: number): LayerScores => {

@@ -57,8 +57,11 @@ export interface Allocator {
   readonly needsScores: boolean;
   /** Per layer, per KV head: how many entries to keep (each ≤ T). */
   allocate(input: AllocationInput): Int32Array[]; // L × [Hkv]
-  /** Optional rewrite of the requested per-layer budgets before anything else (profile allocator). */
-  layerBudgets?(requested: number[], T: number): number[];
+  /**
+   * Optional rewrite of the requested per-layer budgets before anything else (profile file, PyramidKV
+   * schedule); what it returns is what the cache reports as applied. `window` is the scorer's, ≤ T.
+   */
+  layerBudgets?(requested: number[], T: number, window: number): number[];
 }
 
 export interface Quantizer {

@@ -4,6 +4,7 @@
  * the YAML file, budgets and methods normalised. `parseExperiment` (load.ts) is the only producer.
  */
 import type { Device } from '../runtime/types.ts';
+import { OPTIMIZER_KINDS, type OptimizerKind } from '../search/optimizers/index.ts';
 
 export type Setting = 'question-aware' | 'question-agnostic';
 export const SETTINGS: readonly Setting[] = ['question-aware', 'question-agnostic'];
@@ -12,8 +13,8 @@ export type Dtype = 'fp32' | 'fp16';
 export const DTYPES: readonly Dtype[] = ['fp32', 'fp16'];
 export const DEVICES: readonly Device[] = ['cpu', 'cuda', 'webgpu'];
 
-export type OptimizerName = 'cmaes' | 'ga' | 'random';
-export const OPTIMIZERS: readonly OptimizerName[] = ['cmaes', 'ga', 'random'];
+export type OptimizerName = OptimizerKind;
+export const OPTIMIZERS: readonly OptimizerName[] = OPTIMIZER_KINDS;
 
 /** Where a search's fitness comes from (algorithms.md §1; issue 5). */
 export type FitnessSource = 'task' | 'likelihood' | 'fidelity';

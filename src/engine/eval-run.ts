@@ -164,10 +164,11 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
   }
 
   const evaluations = store.evaluationsForRun(run.id);
+  const results = store.results(run.id);
   const result: EvalRunResult = {
     run: store.getRun(run.id),
-    results: store.results(run.id),
-    averages: store.averageResults(run.id),
+    results,
+    averages: store.averageResults(run.id, results),
     prefills: store.prefillCount(run.id),
     evaluations: evaluations.filter((e) => e.status === 'ok').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,

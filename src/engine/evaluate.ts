@@ -20,9 +20,10 @@ import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
 import { compressPrefill, methodWindow, parseMethod, resolveBudget, type BudgetSpec, type MethodInput } from '../compress/index.ts';
-import type { CompressedCache, LayerScores, MethodSpec } from '../compress/types.ts';
+import type { CompressedCache, LayerScores } from '../compress/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import type { ContinuationMeta } from '../tasks/continuation.ts';
+import { middleTruncateIds } from '../tasks/truncate.ts';
 import { meanKlDivergence, meanLogLikelihood, top1Agreement } from '../tasks/metrics/logits.ts';
 import { KvoptError } from '../util/errors.ts';
 
@@ -79,27 +80,16 @@ export function tokenizeSample(task: TaskDefinition, sample: Sample, tok: TextTo
     const contextIds = tok.bosId !== null ? [tok.bosId, ...meta.contextIds] : [...meta.contextIds];
     return { contextIds, questionIds: meta.questionIds ?? [], answerIds: meta.continuationIds, isContinuation: true };
   }
-  const parts = task.buildPrompt(sample, {
-    tokenizer: tok,
-    maxPromptTokens: Math.max(16, spec.maxPositionEmbeddings - sample.maxNewTokens - 1),
-    chatTemplate: task.chatTemplate ? tok.chatTemplate : null,
-  });
+  const room = Math.max(16, spec.maxPositionEmbeddings - sample.maxNewTokens - 1); // prompt tokens that fit
+  const parts = task.buildPrompt(sample, { tokenizer: tok, maxPromptTokens: room, chatTemplate: task.chatTemplate ? tok.chatTemplate : null });
   let contextIds = tok.encode(parts.contextText, { addBos: parts.addBos });
   let questionIds = parts.questionText ? tok.encode(parts.questionText, { addBos: false }) : [];
   const answerIds = parts.answerText ? tok.encode(parts.answerText, { addBos: false }) : null;
   // Text-level truncation can come back longer once re-encoded (e.g. a multi-byte character cut in two);
-  // the token-level cut here guarantees prompt + answer fit the context.
-  const room = Math.max(16, spec.maxPositionEmbeddings - sample.maxNewTokens - 1);
-  if (questionIds.length > room / 2) questionIds = middleCut(questionIds, Math.floor(room / 2));
-  if (contextIds.length + questionIds.length > room) contextIds = middleCut(contextIds, room - questionIds.length);
+  // the same middle cut on the ids guarantees prompt + answer fit the context.
+  if (questionIds.length > room / 2) questionIds = middleTruncateIds(questionIds, Math.floor(room / 2));
+  if (contextIds.length + questionIds.length > room) contextIds = middleTruncateIds(contextIds, room - questionIds.length);
   return { contextIds, questionIds, answerIds, isContinuation: false };
-}
-
-/** The first ⌈n/2⌉ and last ⌊n/2⌋ ids (LongBench's middle truncation, on tokens). */
-export function middleCut(ids: number[], n: number): number[] {
-  if (ids.length <= n) return ids;
-  const head = Math.ceil(n / 2);
-  return [...ids.slice(0, head), ...ids.slice(ids.length - (n - head))];
 }
 
 /** The tokens a setting prefills. */
@@ -144,27 +134,27 @@ export async function evaluateItems(
   const V = spec.vocabSize;
   const T = record.tokens.length;
   const all: ItemResult[] = [];
-  const results = { push: (r: ItemResult) => (all.push(r), onResult(r)) };
+  const emit = (r: ItemResult) => (all.push(r), onResult(r));
   const scoreCache = new Map<string, LayerScores>(); // one scoring per layer for all items of this record
 
   // Continuation: the full-cache logits over the continuation are the reference for top-1 and KL.
   let fullContinuationLogits: Float32Array | null = null;
   const contIds = prompt.isContinuation ? prompt.answerIds! : null;
-  const contPrefix = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
-  if (contIds) fullContinuationLogits = (await continuationLogits(runtime, [record.cache], record.lastLogits, contPrefix, contIds))[0]!;
+  // Tokens decoded through the compressed cache before the answer: the question, in the agnostic setting.
+  const decodedPrefix = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
+  if (contIds) fullContinuationLogits = (await continuationLogits(runtime, [record.cache], record.lastLogits, decodedPrefix, contIds))[0]!;
 
   for (let start = 0; start < items.length; start += opts.batch) {
     const group = items.slice(start, start + opts.batch);
-    const ready: { item: EvalItem; cache: CompressedCache; method: MethodSpec; compressMs: number }[] = [];
+    const ready: { item: EvalItem; cache: CompressedCache; compressMs: number }[] = [];
     for (const item of group) {
       const t0 = now();
       try {
-        const method = parseMethod(item.method);
         const layerBudgets = resolveLayerBudgets(item.budget, T, spec.numLayers);
-        const cache = compressPrefill(record, spec, weights, method, layerBudgets, scoreCache);
-        ready.push({ item, cache, method, compressMs: now() - t0 });
+        const cache = compressPrefill(record, spec, weights, parseMethod(item.method), layerBudgets, scoreCache);
+        ready.push({ item, cache, compressMs: now() - t0 });
       } catch (e) {
-        results.push(failedResult(item.key, e instanceof Error ? e.message : String(e)));
+        emit(failedResult(item.key, e instanceof Error ? e.message : String(e)));
       }
     }
     if (ready.length === 0) continue;
@@ -181,14 +171,14 @@ export async function evaluateItems(
     });
 
     if (contIds) {
-      const all = await continuationLogits(runtime, caches, record.lastLogits, contPrefix, contIds);
+      const logits = await continuationLogits(runtime, caches, record.lastLogits, decodedPrefix, contIds);
       const decodeMs = (now() - t1) / ready.length;
       ready.forEach((r, i) => {
-        const loglik = meanLogLikelihood(all[i]!, V, contIds);
-        const top1 = top1Agreement(fullContinuationLogits!, all[i]!, V);
-        const kl = meanKlDivergence(fullContinuationLogits!, all[i]!, V);
+        const loglik = meanLogLikelihood(logits[i]!, V, contIds);
+        const top1 = top1Agreement(fullContinuationLogits!, logits[i]!, V);
+        const kl = meanKlDivergence(fullContinuationLogits!, logits[i]!, V);
         const score = opts.fitness === 'fidelity' ? top1 : Math.exp(loglik);
-        results.push({ ...base(r), score, metrics: { loglik, top1, kl }, prediction: null, generatedTokens: 0, decodeMs });
+        emit({ ...base(r), score, metrics: { loglik, top1, kl }, prediction: null, generatedTokens: 0, decodeMs });
       });
       continue;
     }
@@ -197,16 +187,15 @@ export async function evaluateItems(
       if (!prompt.answerIds || prompt.answerIds.length === 0) {
         throw new KvoptError(`sample ${sample.id}: likelihood fitness needs a gold answer, the task gives none`);
       }
-      const prefix = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
       const ll = await runtime.answerLogLikelihood(
         caches,
-        caches.map(() => prefix),
+        caches.map(() => decodedPrefix),
         caches.map(() => prompt.answerIds!),
         { lastLogits: caches.map(() => record.lastLogits) },
       );
       const decodeMs = (now() - t1) / ready.length;
       ready.forEach((r, i) =>
-        results.push({
+        emit({
           ...base(r),
           score: Math.exp(ll[i]!.mean),
           metrics: { loglik: ll[i]!.mean },
@@ -219,16 +208,15 @@ export async function evaluateItems(
     }
 
     // Generation scored by the task metric.
-    const question = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
     const gen = await runtime.generateBatch(
       caches,
-      caches.map(() => question),
+      caches.map(() => decodedPrefix),
       { maxNewTokens: sample.maxNewTokens, chunkSize: opts.chunkSize, lastLogits: caches.map(() => record.lastLogits) },
     );
     const decodeMs = (now() - t1) / ready.length;
     ready.forEach((r, i) => {
       const text = tok.decode(gen[i]!.tokens);
-      results.push({
+      emit({
         ...base(r),
         score: task.score(text, sample),
         metrics: {},

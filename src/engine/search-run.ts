@@ -159,6 +159,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
           gamma: s.gamma,
           seed: s.seed,
           optimizer: s.optimizer,
+          restarts: s.restarts,
         });
     const p0 = search.progress();
     const progress = createProgress(`search run ${run.id}`, p0.totalGenerations, { quiet: opts.quiet });

@@ -14,7 +14,6 @@ export type Attr =
 
 export const aInt = (v: number): Attr => ({ kind: 'int', v });
 export const aInts = (v: number[]): Attr => ({ kind: 'ints', v });
-export const aFloat = (v: number): Attr => ({ kind: 'float', v });
 
 const ALIGN = 64;
 

@@ -12,11 +12,6 @@ export function halfToInterleavedRows(w: Float32Array, nHeads: number, hd: numbe
   return permuteRows(w, nHeads, hd, cols, (h, j, a) => [h * hd + 2 * j + a, h * hd + a * (hd / 2) + j]);
 }
 
-/** Inverse of halfToInterleavedRows. */
-export function interleavedToHalfRows(w: Float32Array, nHeads: number, hd: number, cols: number): Float32Array {
-  return permuteRows(w, nHeads, hd, cols, (h, j, a) => [h * hd + a * (hd / 2) + j, h * hd + 2 * j + a]);
-}
-
 function permuteRows(
   w: Float32Array,
   nHeads: number,

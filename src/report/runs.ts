@@ -1,5 +1,6 @@
 /** Run history as aligned text (`kvopt runs`, `kvopt show --run ID`); `--json` is the caller's. */
 import type { RunSummary } from './types.ts';
+import { formatTextTable, oneLine } from '../util/text-table.ts';
 
 /** "2026-11-29 10:02:03" in UTC; the input unchanged when it is not a date. */
 export function formatTimestamp(iso: string | null): string {
@@ -36,21 +37,10 @@ const COLUMNS: { title: string; right: boolean; value: (r: RunSummary) => string
   { title: 'DURATION', right: true, value: (r) => formatDuration(r.durationS) },
 ];
 
-/** Control characters in names would break the alignment (and a terminal): show them as spaces. */
-function oneLine(s: string): string {
-  return s.replace(/[\u0000-\u001f\u007f]/g, ' ');
-}
-
 /** An aligned text table, one run per line, two spaces between columns; "no runs" when empty. */
 export function formatRunsTable(runs: readonly RunSummary[]): string {
   if (runs.length === 0) return 'no runs\n';
-  const cells = [COLUMNS.map((c) => c.title), ...runs.map((r) => COLUMNS.map((c) => oneLine(c.value(r))))];
-  const widths = COLUMNS.map((_, j) => Math.max(...cells.map((row) => row[j]!.length)));
-  return (
-    cells
-      .map((row) => row.map((v, j) => (COLUMNS[j]!.right ? v.padStart(widths[j]!) : v.padEnd(widths[j]!))).join('  ').trimEnd())
-      .join('\n') + '\n'
-  );
+  return formatTextTable(COLUMNS, runs.map((r) => COLUMNS.map((c) => c.value(r))));
 }
 
 /** `kvopt show --run ID`: one "field: value" line per field, the full config hash. */

@@ -1,7 +1,7 @@
 /**
  * LoadedModel from weights already in memory (seeded random models for tests and `bench --model random:<preset>`).
  */
-import type { LoadedModel, ModelSourceKind, ModelSpec, ModelWeights, TextTokenizer } from '../model/spec.ts';
+import type { LoadedModel, ModelSpec, ModelWeights, TextTokenizer } from '../model/spec.ts';
 import { randomWeights, tinySpec } from '../model/random.ts';
 import { weightsHash } from '../model/hash.ts';
 import { KvoptError } from '../util/errors.ts';
@@ -11,8 +11,7 @@ export function inMemoryModel(spec: ModelSpec, weights: ModelWeights, label: str
     spec,
     weights,
     tokenizer,
-    // ModelSourceKind has no 'random' member yet; the label keeps it recognisable.
-    source: { kind: 'random' as ModelSourceKind, path: label },
+    source: { kind: 'random', path: label },
     weightsHash: weightsHash(spec, weights),
   };
 }

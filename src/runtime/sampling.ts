@@ -12,14 +12,15 @@ export function argmax(logits: Float32Array): number {
 export function makeSampler(temperature: number, seed: number): (logits: Float32Array) => number {
   if (temperature <= 0) return argmax;
   const rand = mulberry32(seed);
+  let p = new Float64Array(0); // reused across steps: sampling runs once per token of every sequence
   return (logits) => {
     let max = -Infinity;
     for (let i = 0; i < logits.length; i++) if (logits[i] > max) max = logits[i];
-    const p = new Float64Array(logits.length);
+    if (p.length !== logits.length) p = new Float64Array(logits.length);
     let z = 0;
     for (let i = 0; i < logits.length; i++) z += p[i] = Math.exp((logits[i] - max) / temperature);
     let r = rand() * z;
-    for (let i = 0; i < p.length; i++) {
+    for (let i = 0; i < logits.length; i++) {
       r -= p[i];
       if (r < 0) return i;
     }

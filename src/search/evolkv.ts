@@ -34,7 +34,7 @@
  */
 import { KvoptError } from '../util/errors.ts';
 import { completeBudget, DEFAULT_GAMMA, DEFAULT_LAMBDA, evolkvFitness, mean, type FitnessParts } from './budget.ts';
-import { createOptimizer, defaultPopulationSize, optimizerFromState, type Optimizer, type OptimizerKind, type OptimizerStateJson } from './optimizers/index.ts';
+import { createOptimizer, defaultPopulationSize, OPTIMIZER_KINDS, optimizerFromState, type Optimizer, type OptimizerKind, type OptimizerStateJson } from './optimizers/index.ts';
 import { deriveSeed } from './rng.ts';
 
 export interface EvolKvOptions {
@@ -60,6 +60,8 @@ export interface EvolKvOptions {
   gamma?: number;
   seed?: number;
   optimizer?: OptimizerKind;
+  /** CMA-ES only: IPOP restarts allowed within a group when it stalls (each doubles λ). Default 0. */
+  restarts?: number;
   /** Mean the CacheScore is computed on. Default 'group' (the reproduction's reading of Alg. 1). */
   cacheScoreScope?: 'group' | 'all';
 }
@@ -140,6 +142,7 @@ export function resolveEvolKvOptions(o: EvolKvOptions): ResolvedEvolKvOptions {
     gamma: o.gamma ?? DEFAULT_GAMMA,
     seed: o.seed ?? 0,
     optimizer: o.optimizer ?? 'cmaes',
+    restarts: o.restarts ?? 0,
     cacheScoreScope: o.cacheScoreScope ?? 'group',
   };
   const bad = (field: string, want: string, got: unknown) => new KvoptError(`search.${field}: expected ${want}, got ${JSON.stringify(got)}`);
@@ -155,7 +158,8 @@ export function resolveEvolKvOptions(o: EvolKvOptions): ResolvedEvolKvOptions {
   if (!(r.lambda >= 0)) throw bad('lambda', 'a number >= 0', r.lambda);
   if (!(r.gamma >= 0)) throw bad('gamma', 'a number >= 0', r.gamma);
   if (!Number.isInteger(r.seed)) throw bad('seed', 'an integer', r.seed);
-  if (!['cmaes', 'ga', 'random'].includes(r.optimizer)) throw bad('optimizer', 'cmaes | ga | random', r.optimizer);
+  if (!Number.isInteger(r.restarts) || r.restarts < 0) throw bad('restarts', 'an integer >= 0', r.restarts);
+  if (!OPTIMIZER_KINDS.includes(r.optimizer)) throw bad('optimizer', 'cmaes | ga | random', r.optimizer);
   if (r.cacheScoreScope !== 'group' && r.cacheScoreScope !== 'all') throw bad('cache_score_scope', 'group | all', r.cacheScoreScope);
   if (!Number.isInteger(Math.round(r.target * r.layers)) || Math.abs(r.target * r.layers - Math.round(r.target * r.layers)) > 1e-9 * r.target * r.layers) {
     throw bad('budget', `a target whose total over ${r.layers} layers is an integer number of tokens`, r.target);
@@ -227,6 +231,7 @@ export class EvolKvSearch {
       populationSize: this.o.population === 'auto' ? defaultPopulationSize(n) : this.o.population,
       bounds: { lower: new Array(n).fill(this.o.minBudget / c), upper: new Array(n).fill(upper) },
       seed: deriveSeed(this.o.seed, this.group),
+      restarts: this.o.restarts,
     });
   }
 

@@ -612,11 +612,13 @@ export class Store {
   }
 
   /** results() averaged over tasks per method × budget × setting (each task weighs the same). */
-  averageResults(runId: number): AverageRow[] {
+  averageResults(runId: number, results: readonly ResultRow[] = this.results(runId)): AverageRow[] {
     const groups = new Map<string, ResultRow[]>();
-    for (const r of this.results(runId)) {
+    for (const r of results) {
       const k = `${r.method}\u0000${r.budget}\u0000${r.setting}`;
-      groups.set(k, [...(groups.get(k) ?? []), r]);
+      const group = groups.get(k);
+      if (group) group.push(r);
+      else groups.set(k, [r]);
     }
     const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
     return [...groups.values()].map((rows) => ({

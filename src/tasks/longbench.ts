@@ -11,7 +11,6 @@
  * If the cut reached into the question part (only when the question part alone is longer than half the
  * budget) the whole truncated prompt becomes the context part and the question part is empty.
  */
-import { basename } from 'node:path';
 import { KvoptError } from '../util/errors.ts';
 import { renderChatSplit } from './chat-template.ts';
 import { fieldNumber, fieldString, fieldStringArray, fieldStringArrayOrNull, readJsonl } from './jsonl.ts';
@@ -33,11 +32,6 @@ export function splitTemplate(template: string): [string, string] {
   if (i < 0) throw new Error('LongBench template has no {context}');
   const end = i + '{context}'.length;
   return [template.slice(0, end), template.slice(end)];
-}
-
-/** Dataset name of a file: `multi_news.jsonl` → multi_news; LongBench-E `multi_news_e.jsonl` → multi_news. */
-export function datasetFromPath(path: string): string {
-  return basename(path).replace(/\.jsonl$/, '').replace(/_e$/, '');
 }
 
 export function loadLongBench(path: string, dataset: LongBenchDataset, opts: LoadOptions = {}): Sample[] {

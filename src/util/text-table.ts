@@ -5,7 +5,7 @@ export interface TextColumn {
 }
 
 /** Control characters would break the alignment (and a terminal): shown as spaces. */
-const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, ' ');
+export const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, ' ');
 
 export function formatTextTable(columns: readonly TextColumn[], rows: readonly (readonly string[])[]): string {
   const cells = [columns.map((c) => c.title), ...rows.map((r) => r.map(oneLine))];

@@ -133,3 +133,14 @@ test('a score cache shared across budgets and methods gives exactly the uncached
   }
   assert.ok(cache.size > 0);
 });
+
+test('the applied per-layer budgets a cache reports are the ones it kept (the PyramidKV schedule, not the request)', () => {
+  for (const m of ['pyramidkv', 'pyramidkv(fallback=uniform)', 'snapkv']) {
+    const c = compressPrefill(rec, sp, wt, m, [24, 24, 24]);
+    assert.deepEqual(c.layerBudgets, c.kept.map((l) => l[0]!.length), m);
+  }
+  // B 44 with the window of 32: B′ = 12, a real pyramid (24 below the window would be uniform).
+  const pyr = compressPrefill(rec, sp, wt, 'pyramidkv', [44, 44, 44]);
+  assert.deepEqual(pyr.layerBudgets, pyramidSchedule(L, 44, T, 32, 20, 'clamp'));
+  assert.notDeepEqual(pyr.layerBudgets, [44, 44, 44]);
+});

@@ -132,3 +132,12 @@ test('option validation names the field', () => {
   assert.throws(() => new EvolKvSearch({ ...options, optimizer: 'pso' as never }), /search\.optimizer/);
   assert.throws(() => new EvolKvSearch({ ...options, target: 32.5, layers: 3 }), /search\.budget/);
 });
+
+test('search.restarts reaches each group\'s CMA-ES and survives a state round trip', () => {
+  const s = new EvolKvSearch({ ...options, restarts: 2 });
+  const opts = (x: EvolKvSearch) => (x.state().optimizer as unknown as { options: { restarts: number } }).options.restarts;
+  assert.equal(opts(s), 2);
+  assert.equal(opts(roundTrip(s)), 2);
+  assert.equal(opts(new EvolKvSearch(options)), 0);
+  assert.throws(() => new EvolKvSearch({ ...options, restarts: -1 }), /search\.restarts: expected an integer >= 0/);
+});

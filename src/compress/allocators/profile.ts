@@ -5,22 +5,44 @@
  * budget above T keeps that layer whole.
  * Options: file (required).
  */
-import { readProfile } from '../../search/profile.ts';
+import { statSync } from 'node:fs';
+import { readProfile, type BudgetProfile } from '../../search/profile.ts';
 import { transferProfile } from '../../search/transfer.ts';
 import type { OptionSchema } from '../options.ts';
-import type { AllocationInput, Allocator } from '../types.ts';
+import type { Allocator } from '../types.ts';
+import { uniformAllocator } from './uniform.ts';
 import { KvoptError } from '../../util/errors.ts';
 
 export const profileOptions: OptionSchema = {
   file: { type: 'string', default: undefined, doc: 'BudgetProfile JSON/YAML file' },
 };
 
+/**
+ * Profiles already read, by path and modification time: a method is built for every compression (every
+ * item and search candidate), and the file should be read once, not each time.
+ */
+const readCache = new Map<string, { mtimeMs: number; profile: BudgetProfile }>();
+
+function cachedProfile(file: string): BudgetProfile {
+  let mtimeMs = -1;
+  try {
+    mtimeMs = statSync(file).mtimeMs;
+  } catch {
+    return readProfile(file); // missing file: readProfile's error names it
+  }
+  const hit = readCache.get(file);
+  if (hit && hit.mtimeMs === mtimeMs) return hit.profile;
+  const profile = readProfile(file);
+  readCache.set(file, { mtimeMs, profile });
+  return profile;
+}
+
 export function profileAllocator(opts: Record<string, unknown>): Allocator {
   const file = opts.file as string;
-  const profile = readProfile(file);
+  const profile = cachedProfile(file);
   return {
+    ...uniformAllocator(),
     name: 'profile',
-    needsScores: false,
     layerBudgets(requested: number[], T: number) {
       if (requested.length !== profile.layers.length) {
         throw new KvoptError(`budget profile ${file}: has ${profile.layers.length} layers, the model has ${requested.length}`);
@@ -29,7 +51,5 @@ export function profileAllocator(opts: Record<string, unknown>): Allocator {
       const layers = mean === profile.target ? profile.layers : transferProfile(profile.layers, profile.target, mean, { minBudget: 1 });
       return layers.map((b) => Math.min(b, T));
     },
-    allocate: (input: AllocationInput) =>
-      input.layerBudgets.map((b) => new Int32Array(input.numKvHeads).fill(Math.min(b, input.T))),
   };
 }

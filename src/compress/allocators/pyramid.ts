@@ -14,7 +14,8 @@
  */
 import type { OptionSchema } from '../options.ts';
 import { largestRemainder } from '../select.ts';
-import type { AllocationInput, Allocator } from '../types.ts';
+import type { Allocator } from '../types.ts';
+import { uniformAllocator } from './uniform.ts';
 
 export const pyramidOptions: OptionSchema = {
   beta: { type: 'number', min: 1, default: 20, doc: 'top-layer budget = B′ // beta' },
@@ -40,13 +41,14 @@ export function pyramidSchedule(L: number, B: number, T: number, w: number, beta
 
 export function pyramidAllocator(opts: Record<string, unknown>): Allocator {
   return {
+    ...uniformAllocator(),
     name: 'pyramid',
-    needsScores: false,
-    allocate(input: AllocationInput) {
-      const L = input.layerBudgets.length;
-      const B = input.layerBudgets.reduce((a, b) => a + b, 0) / L;
-      const sched = pyramidSchedule(L, B, input.T, input.window, opts.beta as number, opts.fallback as 'clamp' | 'uniform');
-      return sched.map((b) => new Int32Array(input.numKvHeads).fill(b));
+    // The schedule replaces the requested budgets (their mean is the target), then every head of a layer
+    // keeps the layer's budget.
+    layerBudgets(requested: number[], T: number, window: number) {
+      const L = requested.length;
+      const B = requested.reduce((a, b) => a + b, 0) / L;
+      return pyramidSchedule(L, B, T, window, opts.beta as number, opts.fallback as 'clamp' | 'uniform');
     },
   };
 }

@@ -17,14 +17,13 @@ import { KvoptError } from '../../util/errors.ts';
 import type { OptionSchema } from '../options.ts';
 import type { Quantizer } from '../types.ts';
 import type { LayerCache } from '../../runtime/types.ts';
+import { FP32_BYTES, paddedLayerBytes } from '../cache.ts';
 
 export const kiviOptions: OptionSchema = {
   bits: { type: 'enum', values: ['2', '4', '8', '16'], default: '2', doc: 'bits per key/value code (16 = passthrough)' },
   group_size: { type: 'int', min: 1, default: 32, doc: 'tokens per key group / channels per value group' },
   residual: { type: 'int', min: 0, default: 128, doc: 'R: full-precision recent tokens (multiple of group_size)' },
 };
-
-const FP_BYTES = 4;
 
 /** Quantise-dequantise x[off + t·stride], t < count, in place with one (min, scale); returns the scale. */
 export function quantizeGroup(x: Float32Array, off: number, stride: number, count: number, bits: number): number {
@@ -52,10 +51,7 @@ export function quantizeGroup(x: Float32Array, off: number, stride: number, coun
 /** The bytes a KIVI layer holds, given per-head kept lengths, padded per part to the longest head. */
 export function kiviLayerBytes(lengths: ArrayLike<number>, hd: number, bits: number, group: number, residual: number): number {
   const Hkv = lengths.length;
-  if (bits >= 16) {
-    const P = Math.max(0, ...Array.from(lengths));
-    return 2 * Hkv * P * hd * FP_BYTES;
-  }
+  if (bits >= 16) return paddedLayerBytes(lengths, hd); // nothing quantised: the plain fp32 cache
   const perWord = 32 / bits;
   let qK = 0, rK = 0, qV = 0, rV = 0;
   for (let h = 0; h < Hkv; h++) {
@@ -66,8 +62,8 @@ export function kiviLayerBytes(lengths: ArrayLike<number>, hd: number, bits: num
     qV = Math.max(qV, Math.max(0, n - residual));
     rV = Math.max(rV, Math.min(n, residual));
   }
-  const keyBytes = hd * Math.ceil(qK / perWord) * 4 + hd * Math.ceil(qK / group) * 2 * FP_BYTES + rK * hd * FP_BYTES;
-  const valueBytes = qV * Math.ceil(hd / perWord) * 4 + qV * Math.ceil(hd / group) * 2 * FP_BYTES + rV * hd * FP_BYTES;
+  const keyBytes = hd * Math.ceil(qK / perWord) * 4 + hd * Math.ceil(qK / group) * 2 * FP32_BYTES + rK * hd * FP32_BYTES;
+  const valueBytes = qV * Math.ceil(hd / perWord) * 4 + qV * Math.ceil(hd / group) * 2 * FP32_BYTES + rV * hd * FP32_BYTES;
   return Hkv * (keyBytes + valueBytes);
 }
 

@@ -21,6 +21,7 @@
  */
 import type { OptionSchema } from '../options.ts';
 import type { LayerScores, ScoreContext, Scorer } from '../types.ts';
+import { rankHead } from '../select.ts';
 import { effectiveWindow, pool1d, valueOutputNorms, windowRows } from './attention.ts';
 import { checkKernel } from './snapkv.ts';
 
@@ -76,15 +77,15 @@ export function defensivekvScorer(opts: Record<string, unknown>): Scorer {
 
       // Steps 4-5: prior-risk correction, re-weighting by value norms normalised over KV heads.
       const norms = valueOutputNorms(ctx.record, ctx.spec, ctx.weights, layer, P);
+      const across = new Float64Array(P); // Σ over KV heads of the norm at token j
+      for (let k = 0; k < Hkv; k++) for (let j = 0; j < P; j++) across[j]! += norms[k * P + j]!;
       for (let k = 0; k < Hkv; k++) {
         let mean = 0;
         for (let j = 0; j < P; j++) mean += m[k * P + j]!;
         mean /= P;
         for (let j = 0; j < P; j++) {
-          let across = 0;
-          for (let k2 = 0; k2 < Hkv; k2++) across += norms[k2 * P + j]!;
           const d = Math.max(m[k * P + j]!, mean);
-          scores[k * T + j] = across > 0 ? (d * norms[k * P + j]!) / across : 0;
+          scores[k * T + j] = across[j]! > 0 ? (d * norms[k * P + j]!) / across[j]! : 0;
         }
       }
 
@@ -94,9 +95,7 @@ export function defensivekvScorer(opts: Record<string, unknown>): Scorer {
       for (let k = 0; k < Hkv; k++) {
         let total = 0;
         for (let j = 0; j < P; j++) total += abar[k * P + j]!;
-        const order = Int32Array.from({ length: P }, (_, j) => j).sort(
-          (a, b) => abar[k * P + b]! - abar[k * P + a]! || b - a,
-        );
+        const order = rankHead(abar, k, P); // descending mass, later token first on ties
         let count = 0;
         if (threshold > 0) {
           let cum = 0;
