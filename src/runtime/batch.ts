@@ -19,12 +19,15 @@ export function emptyCache(numLayers: number): KvCache {
   return { layers: Array.from({ length: numLayers }, emptyLayerCache), nextPosition: 0 };
 }
 
-/** Layer `l` of B caches as one padded batch; a batch of one is passed through without copying. */
-export function padLayer(caches: KvCache[], l: number, Hkv: number, hd: number): PaddedLayer {
-  if (caches.length === 1) return caches[0].layers[l];
+/**
+ * Layer `l` of B caches as one padded batch, with `spare` more masked slots per row for the tokens a decode
+ * loop will append; a batch of one without spare slots is passed through without copying.
+ */
+export function padLayer(caches: KvCache[], l: number, Hkv: number, hd: number, spare = 0): PaddedLayer {
+  if (caches.length === 1 && spare === 0) return caches[0].layers[l];
   const B = caches.length;
-  let P = 0;
-  for (const c of caches) P = Math.max(P, c.layers[l].length);
+  let P = spare;
+  for (const c of caches) P = Math.max(P, c.layers[l].length + spare);
   const keys = new Float32Array(B * Hkv * P * hd);
   const values = new Float32Array(B * Hkv * P * hd);
   const bias = new Float32Array(B * Hkv * P).fill(-Infinity);

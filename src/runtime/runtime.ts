@@ -126,19 +126,18 @@ export class ModelRuntime {
     await this.session.release();
   }
 
-  /** Every layer of B caches padded to one batch (kv_bias = −inf on the padding). */
-  private padAll(caches: KvCache[]): PaddedLayer[] {
+  /** Every layer of B caches padded to one batch (kv_bias = −inf on the padding), plus `spare` slots. */
+  private padAll(caches: KvCache[], spare = 0): PaddedLayer[] {
     const { numKvHeads: Hkv, headDim: hd, numLayers: L } = this.spec;
-    return Array.from({ length: L }, (_, l) => padLayer(caches, l, Hkv, hd));
+    return Array.from({ length: L }, (_, l) => padLayer(caches, l, Hkv, hd, spare));
   }
 
-  /** A decode batch of `caches` with `spare` empty slots per layer. */
+  /** A decode batch of `caches` with `spare` empty slots per layer (one copy of the caches). */
   private decodeBatch(caches: KvCache[], spare: number): DecodeBatch {
-    const { numKvHeads: Hkv, headDim: hd } = this.spec;
-    const padded = this.padAll(caches);
+    const layers = this.padAll(caches, spare);
     return {
-      layers: padded.map((p) => growLayer(p, caches.length * Hkv, hd, spare)),
-      used: padded.map((p) => p.length),
+      layers,
+      used: layers.map((p) => p.length - spare),
       positions: caches.map((c) => c.nextPosition),
     };
   }
