@@ -20,17 +20,19 @@
 import { Rng, type RngState } from '../rng.ts';
 import { jacobiEigen } from './jacobi.ts';
 import {
+  bestFromJson,
+  bestToJson,
   boundsFromJson,
+  copyBest,
   boundsToJson,
   checkOptions,
   checkTold,
-  fitnessFromJson,
-  fitnessToJson,
   rankDescending,
   type BestPoint,
   type Optimizer,
   type OptimizerOptions,
   type OptimizerStateJson,
+  updateBest,
 } from './types.ts';
 
 export interface CmaesOptions extends OptimizerOptions {
@@ -227,9 +229,7 @@ export class Cmaes implements Optimizer {
 
     // best-so-far bookkeeping (NaN never becomes best)
     const top = order[0]!;
-    if (!Number.isNaN(fitness[top]!) && (this.bestPoint === null || fitness[top]! > this.bestPoint.fitness)) {
-      this.bestPoint = { x: Array.from(xs[top]!), fitness: fitness[top]!, generation: this.gen };
-    }
+    this.bestPoint = updateBest(this.bestPoint, xs, fitness, top, this.gen);
 
     // y_w = Σ w_i y_{i:λ};  m ← m + σ y_w
     const yw = new Float64Array(n);
@@ -339,7 +339,7 @@ export class Cmaes implements Optimizer {
   }
 
   best(): BestPoint | null {
-    return this.bestPoint ? { x: [...this.bestPoint.x], fitness: this.bestPoint.fitness, generation: this.bestPoint.generation } : null;
+    return copyBest(this.bestPoint);
   }
 
   state(): OptimizerStateJson {
@@ -378,7 +378,7 @@ export class Cmaes implements Optimizer {
       evaluations: this.evals,
       pending: this.pending ? this.pending.map((x) => Array.from(x)) : null,
       pendingY: this.pendingY ? this.pendingY.map((x) => Array.from(x)) : null,
-      best: this.bestPoint ? { ...this.bestPoint, fitness: fitnessToJson(this.bestPoint.fitness) } : null,
+      best: bestToJson(this.bestPoint),
     };
   }
 
@@ -421,7 +421,7 @@ export class Cmaes implements Optimizer {
     opt.evals = s.evaluations;
     opt.pending = s.pending ? s.pending.map((x: number[]) => Float64Array.from(x)) : null;
     opt.pendingY = s.pendingY ? s.pendingY.map((x: number[]) => Float64Array.from(x)) : null;
-    opt.bestPoint = s.best ? { x: [...s.best.x], fitness: fitnessFromJson(s.best.fitness), generation: s.best.generation } : null;
+    opt.bestPoint = bestFromJson(s.best);
     return opt;
   }
 }

@@ -9,7 +9,10 @@
  */
 import { Rng, type RngState } from '../rng.ts';
 import {
+  bestFromJson,
+  bestToJson,
   boundsFromJson,
+  copyBest,
   boundsToJson,
   checkOptions,
   checkTold,
@@ -20,6 +23,7 @@ import {
   type Optimizer,
   type OptimizerOptions,
   type OptimizerStateJson,
+  updateBest,
 } from './types.ts';
 
 export interface GaOptions extends OptimizerOptions {
@@ -134,9 +138,7 @@ export class GeneticAlgorithm implements Optimizer {
     checkTold(this.pending, candidates, fitness, 'ga');
     const order = rankDescending(fitness);
     const top = order[0]!;
-    if (!Number.isNaN(fitness[top]!) && (this.bestPoint === null || fitness[top]! > this.bestPoint.fitness)) {
-      this.bestPoint = { x: Array.from(this.pending![top]!), fitness: fitness[top]!, generation: this.gen };
-    }
+    this.bestPoint = updateBest(this.bestPoint, this.pending!, fitness, top, this.gen);
     this.parents = this.pending;
     this.parentFitness = [...fitness];
     this.pending = null;
@@ -145,7 +147,7 @@ export class GeneticAlgorithm implements Optimizer {
   }
 
   best(): BestPoint | null {
-    return this.bestPoint ? { x: [...this.bestPoint.x], fitness: this.bestPoint.fitness, generation: this.bestPoint.generation } : null;
+    return copyBest(this.bestPoint);
   }
 
   shouldStop(): boolean {
@@ -174,7 +176,7 @@ export class GeneticAlgorithm implements Optimizer {
       parents: this.parents ? this.parents.map((x) => Array.from(x)) : null,
       parentFitness: this.parentFitness ? this.parentFitness.map(fitnessToJson) : null,
       pending: this.pending ? this.pending.map((x) => Array.from(x)) : null,
-      best: this.bestPoint ? { ...this.bestPoint, fitness: fitnessToJson(this.bestPoint.fitness) } : null,
+      best: bestToJson(this.bestPoint),
     };
   }
 
@@ -202,7 +204,7 @@ export class GeneticAlgorithm implements Optimizer {
     ga.parents = s.parents ? s.parents.map((x: number[]) => Float64Array.from(x)) : null;
     ga.parentFitness = s.parentFitness ? s.parentFitness.map(fitnessFromJson) : null;
     ga.pending = s.pending ? s.pending.map((x: number[]) => Float64Array.from(x)) : null;
-    ga.bestPoint = s.best ? { x: [...s.best.x], fitness: fitnessFromJson(s.best.fitness), generation: s.best.generation } : null;
+    ga.bestPoint = bestFromJson(s.best);
     return ga;
   }
 }

@@ -7,17 +7,19 @@
  */
 import { Rng, type RngState } from '../rng.ts';
 import {
+  bestFromJson,
+  bestToJson,
   boundsFromJson,
+  copyBest,
   boundsToJson,
   checkOptions,
   checkTold,
-  fitnessFromJson,
-  fitnessToJson,
   rankDescending,
   type BestPoint,
   type Optimizer,
   type OptimizerOptions,
   type OptimizerStateJson,
+  updateBest,
 } from './types.ts';
 
 const STATE_KIND = 'random';
@@ -87,16 +89,14 @@ export class RandomSearch implements Optimizer {
   tell(candidates: readonly ArrayLike<number>[], fitness: readonly number[]): void {
     checkTold(this.pending, candidates, fitness, 'random');
     const top = rankDescending(fitness)[0]!;
-    if (!Number.isNaN(fitness[top]!) && (this.bestPoint === null || fitness[top]! > this.bestPoint.fitness)) {
-      this.bestPoint = { x: Array.from(this.pending![top]!), fitness: fitness[top]!, generation: this.gen };
-    }
+    this.bestPoint = updateBest(this.bestPoint, this.pending!, fitness, top, this.gen);
     this.pending = null;
     this.gen++;
     this.evals += fitness.length;
   }
 
   best(): BestPoint | null {
-    return this.bestPoint ? { x: [...this.bestPoint.x], fitness: this.bestPoint.fitness, generation: this.bestPoint.generation } : null;
+    return copyBest(this.bestPoint);
   }
 
   shouldStop(): boolean {
@@ -120,7 +120,7 @@ export class RandomSearch implements Optimizer {
       generation: this.gen,
       evaluations: this.evals,
       pending: this.pending ? this.pending.map((x) => Array.from(x)) : null,
-      best: this.bestPoint ? { ...this.bestPoint, fitness: fitnessToJson(this.bestPoint.fitness) } : null,
+      best: bestToJson(this.bestPoint),
     };
   }
 
@@ -141,7 +141,7 @@ export class RandomSearch implements Optimizer {
     rs.gen = s.generation;
     rs.evals = s.evaluations;
     rs.pending = s.pending ? s.pending.map((x: number[]) => Float64Array.from(x)) : null;
-    rs.bestPoint = s.best ? { x: [...s.best.x], fitness: fitnessFromJson(s.best.fitness), generation: s.best.generation } : null;
+    rs.bestPoint = bestFromJson(s.best);
     return rs;
   }
 }

@@ -104,6 +104,19 @@ export function fitnessFromJson(f: number | null): number {
   return f === null ? NaN : f;
 }
 
+/** Best-so-far after a generation whose best candidate is `top` (fitness maximised; NaN never becomes best). */
+export function updateBest(best: BestPoint | null, xs: readonly ArrayLike<number>[], fitness: readonly number[], top: number, generation: number): BestPoint | null {
+  const f = fitness[top]!;
+  if (Number.isNaN(f) || (best !== null && f <= best.fitness)) return best;
+  return { x: Array.from(xs[top]!), fitness: f, generation };
+}
+
+/** A copy of a best point for callers, and its JSON form (NaN-safe) for optimiser states. */
+export const copyBest = (b: BestPoint | null): BestPoint | null => (b ? { x: [...b.x], fitness: b.fitness, generation: b.generation } : null);
+export const bestToJson = (b: BestPoint | null) => (b ? { ...b, fitness: fitnessToJson(b.fitness) } : null);
+export const bestFromJson = (b: { x: number[]; fitness: number | null; generation: number } | null): BestPoint | null =>
+  b ? { x: [...b.x], fitness: fitnessFromJson(b.fitness), generation: b.generation } : null;
+
 /** Ranks by fitness, best (largest) first; NaN last; ties keep the lower index first (deterministic). */
 export function rankDescending(fitness: readonly number[]): number[] {
   const key = (f: number) => (Number.isNaN(f) ? -Infinity : f);
