@@ -16,6 +16,7 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { KvoptError } from '../util/errors.ts';
 import { METHODS } from '../compress/registry.ts';
+import { EVOLKV_DEFAULTS } from '../search/evolkv.ts';
 import { ConfigReader, describeValue, isMapping, type KeyPath, type Mapping } from './reader.ts';
 import {
   DEVICES,
@@ -55,15 +56,9 @@ export const DEFAULTS = {
   window: 64,
   seed: 0,
   search: {
+    ...EVOLKV_DEFAULTS,
     scorer: 'snapkv',
-    optimizer: 'cmaes' as const,
-    groupSize: 8,
-    sigma0: 0.3,
-    generations: 15,
-    restarts: 0,
     fitness: 'task' as const,
-    lambda: 0.3,
-    gamma: 0.2,
     transferMode: 'rescale' as const,
   },
 };

@@ -5,6 +5,7 @@
  */
 import type { Device } from '../runtime/types.ts';
 import { OPTIMIZER_KINDS, type OptimizerKind } from '../search/optimizers/index.ts';
+import type { TransferMode } from '../search/transfer.ts';
 
 export type Setting = 'question-aware' | 'question-agnostic';
 export const SETTINGS: readonly Setting[] = ['question-aware', 'question-agnostic'];
@@ -20,7 +21,7 @@ export const OPTIMIZERS: readonly OptimizerName[] = OPTIMIZER_KINDS;
 export type FitnessSource = 'task' | 'likelihood' | 'fidelity';
 export const FITNESS_SOURCES: readonly FitnessSource[] = ['task', 'likelihood', 'fidelity'];
 
-export type TransferMode = 'rescale' | 'search';
+export type { TransferMode };
 export const TRANSFER_MODES: readonly TransferMode[] = ['rescale', 'search'];
 
 /** Task families a config may name; LongBench tasks are `longbench/<dataset>`. */

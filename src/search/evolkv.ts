@@ -128,21 +128,33 @@ export interface EvolKvState {
   optimizer: OptimizerStateJson | null;
 }
 
+/** EvolKV's defaults (algorithms.md §1); the experiment file's defaults are these too. */
+export const EVOLKV_DEFAULTS = {
+  groupSize: 8,
+  sigma0: 0.3,
+  generations: 15, // the reproduction's M; the paper gives none
+  lambda: DEFAULT_LAMBDA,
+  gamma: DEFAULT_GAMMA,
+  optimizer: 'cmaes' as OptimizerKind,
+  restarts: 0,
+};
+
 export function resolveEvolKvOptions(o: EvolKvOptions): ResolvedEvolKvOptions {
+  const D = EVOLKV_DEFAULTS;
   const r: ResolvedEvolKvOptions = {
     layers: o.layers,
     target: o.target,
     minBudget: o.minBudget,
     maxBudget: o.maxBudget ?? null,
-    groupSize: o.groupSize ?? 8,
-    sigma0: o.sigma0 ?? 0.3,
+    groupSize: o.groupSize ?? D.groupSize,
+    sigma0: o.sigma0 ?? D.sigma0,
     population: o.population ?? 'auto',
-    generations: o.generations ?? 15,
-    lambda: o.lambda ?? DEFAULT_LAMBDA,
-    gamma: o.gamma ?? DEFAULT_GAMMA,
+    generations: o.generations ?? D.generations,
+    lambda: o.lambda ?? D.lambda,
+    gamma: o.gamma ?? D.gamma,
     seed: o.seed ?? 0,
-    optimizer: o.optimizer ?? 'cmaes',
-    restarts: o.restarts ?? 0,
+    optimizer: o.optimizer ?? D.optimizer,
+    restarts: o.restarts ?? D.restarts,
     cacheScoreScope: o.cacheScoreScope ?? 'group',
   };
   const bad = (field: string, want: string, got: unknown) => new KvoptError(`search.${field}: expected ${want}, got ${JSON.stringify(got)}`);
