@@ -6,7 +6,7 @@ import type { ReportData } from './types.ts';
 import { renderFigures, type RenderedFigure } from './figures.ts';
 import { scopeSvgIds } from './render.ts';
 import { escapeHtml, resultsHtml } from './tables.ts';
-import { formatDuration, formatFitness, formatTimestamp } from './runs.ts';
+import { BUDGET_NOTE, reportTitle, runMetaRows } from './runs.ts';
 
 const CSS = `
 body { font-family: 'DejaVu Sans', Verdana, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; padding: 0 1rem; }
@@ -26,27 +26,14 @@ export function inlineSvg(svg: string, figureId: string): string {
 }
 
 function metaTable(data: ReportData): string {
-  const rows: [string, string][] = [];
-  const run = data.run;
-  if (run) {
-    rows.push(
-      ['run', `${run.id} · ${run.kind} · ${run.name}`],
-      ['status', run.status],
-      ['config hash', run.configHash],
-      ['best fitness', formatFitness(run.bestFitness)],
-      ['started (UTC)', formatTimestamp(run.startedAt)],
-      ['finished (UTC)', formatTimestamp(run.finishedAt)],
-      ['duration', formatDuration(run.durationS)],
-    );
-  }
-  for (const [k, v] of Object.entries(data.meta ?? {})) rows.push([k, v === null ? '—' : String(v)]);
+  const rows = runMetaRows(data);
   if (rows.length === 0) return '';
   return `<table class="meta">${rows.map(([k, v]) => `<tr><th>${escapeHtml(k)}</th><td>${escapeHtml(v)}</td></tr>`).join('')}</table>`;
 }
 
 /** The report from figures already rendered (writeReport renders once for SVG, PNG and HTML). */
 export function htmlFromFigures(data: ReportData, figures: readonly RenderedFigure[], notes: readonly string[] = []): string {
-  const title = data.title ?? (data.run ? `kvopt report: run ${data.run.id} (${data.run.name})` : 'kvopt report');
+  const title = reportTitle(data);
   const parts: string[] = [
     '<!DOCTYPE html>',
     '<html lang="en"><head><meta charset="utf-8">',
@@ -55,8 +42,7 @@ export function htmlFromFigures(data: ReportData, figures: readonly RenderedFigu
     `<style>${CSS}</style></head><body>`,
     `<h1>${escapeHtml(title)}</h1>`,
     metaTable(data),
-    '<p class="muted">Budgets are tokens kept per KV head per layer, the observation window included. ' +
-      'Quality loss = 1 − score / score(full cache).</p>',
+    `<p class="muted">${escapeHtml(BUDGET_NOTE)}</p>`,
   ];
   if (data.evalRows?.length) {
     parts.push('<h2 id="results">Results: method × budget × task</h2>',

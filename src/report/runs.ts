@@ -1,5 +1,5 @@
 /** Run history as aligned text (`kvopt runs`, `kvopt show --run ID`); `--json` is the caller's. */
-import type { RunSummary } from './types.ts';
+import type { ReportData, RunSummary } from './types.ts';
 import { formatTextTable, oneLine } from '../util/text-table.ts';
 
 /** "2026-11-29 10:02:03" in UTC; the input unchanged when it is not a date. */
@@ -60,3 +60,29 @@ export function formatRunDetail(run: RunSummary, extra: Record<string, string | 
   const w = Math.max(...fields.map(([k]) => k.length));
   return fields.map(([k, v]) => `${(k + ':').padEnd(w + 1)} ${oneLine(v)}`).join('\n') + '\n';
 }
+
+/** The report's title. */
+export function reportTitle(data: ReportData): string {
+  return data.title ?? (data.run ? `kvopt report: run ${data.run.id} (${data.run.name})` : 'kvopt report');
+}
+
+/** The run header of a report as raw (unescaped) label/value rows: each renderer escapes its own output. */
+export function runMetaRows(data: ReportData): [string, string][] {
+  const run = data.run;
+  const rows: [string, string][] = run
+    ? [
+        ['run', `${run.id} · ${run.kind} · ${run.name}`],
+        ['status', run.status],
+        ['config hash', run.configHash],
+        ['best fitness', formatFitness(run.bestFitness)],
+        ['started (UTC)', formatTimestamp(run.startedAt)],
+        ['finished (UTC)', formatTimestamp(run.finishedAt)],
+        ['duration', formatDuration(run.durationS)],
+      ]
+    : [];
+  for (const [k, v] of Object.entries(data.meta ?? {})) rows.push([k, v === null ? '—' : String(v)]);
+  return rows;
+}
+
+export const BUDGET_NOTE =
+  'Budgets are tokens kept per KV head per layer, the observation window included. Quality loss = 1 − score / score(full cache).';
