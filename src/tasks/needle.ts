@@ -19,6 +19,7 @@ import { join } from 'node:path';
 import { KvoptError } from '../util/errors.ts';
 import { scorePrediction, type MetricName } from './metrics/index.ts';
 import type { PromptParts, Sample, TaskDefinition, TokenCodec } from './types.ts';
+import { encodePrefix } from './continuation.ts';
 
 export const DEFAULT_NEEDLE = 'The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.';
 export const DEFAULT_QUESTION = 'What is the best thing to do in San Francisco?';
@@ -52,16 +53,12 @@ export function readHaystack(dir: string): string {
   return names.map((n) => readFileSync(join(dir, n), 'utf8')).join('');
 }
 
-/** At least `minTokens` haystack tokens; tokenizes only a growing prefix (long strings tokenize slowly). */
+/** The first `minTokens` tokens of the haystack repeated as often as needed (only a prefix is tokenized). */
 export function haystackTokens(haystack: string, tokenizer: TokenCodec, minTokens: number): number[] {
   if (haystack.length === 0) throw new KvoptError('haystack is empty');
-  let chars = Math.max(256, minTokens * 6);
-  for (;;) {
-    let text = haystack;
-    while (text.length < chars) text += haystack;
-    const ids = tokenizer.encode(text.slice(0, chars), { addBos: false });
-    if (ids.length >= minTokens + 1) return ids.slice(0, minTokens); // +1: the last token may be a cut word
-    chars *= 2;
+  for (let text = haystack; ; text += text) {
+    const ids = encodePrefix(text, tokenizer, minTokens);
+    if (ids.length >= minTokens) return ids.slice(0, minTokens);
   }
 }
 
