@@ -92,9 +92,12 @@ export function periodTest(tokenizer: TokenCodec): (id: number) => boolean {
   };
 }
 
-/** Haystack context of `length` tokens with the needle at `depth` (see file comment). */
+/**
+ * Haystack context of `length` tokens with the needle at `depth` (see file comment). `haystack` is the text,
+ * or its tokens already (at least enough of them), so that a grid tokenizes the haystack once.
+ */
 export function buildNeedleContext(
-  haystack: string,
+  haystack: string | readonly number[],
   tokenizer: TokenCodec,
   needle: string,
   length: number,
@@ -104,7 +107,8 @@ export function buildNeedleContext(
   const needleIds = tokenizer.encode(`\n${needle}\n`, { addBos: false });
   const n = length - bufferTokens - needleIds.length;
   if (n <= 0) throw new KvoptError(`needle context length ${length} is too small for the needle (${needleIds.length} tokens) and buffer (${bufferTokens})`);
-  const hay = haystackTokens(haystack, tokenizer, n);
+  const hay = typeof haystack === 'string' ? haystackTokens(haystack, tokenizer, n) : haystack.slice(0, n);
+  if (hay.length < n) throw new KvoptError(`needle context length ${length}: only ${hay.length} haystack tokens given`);
   const at = insertionIndex(hay, depthPercent, periodTest(tokenizer));
   const ids = hay.slice(0, at).concat(needleIds, hay.slice(at));
   return { context: tokenizer.decode(ids), insertedAt: at, haystackTokens: hay.length };
@@ -114,7 +118,7 @@ export function buildNeedleContext(
 export function needleSamples(haystackDir: string, tokenizer: TokenCodec, opts: NeedleOptions): Sample[] {
   const needle = opts.needle ?? DEFAULT_NEEDLE;
   const question = opts.question ?? DEFAULT_QUESTION;
-  const haystack = readHaystack(haystackDir);
+  const haystack = haystackTokens(readHaystack(haystackDir), tokenizer, Math.max(...opts.lengths));
   const out: Sample[] = [];
   for (const L of opts.lengths) {
     for (const d of opts.depths) {
