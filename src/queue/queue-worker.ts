@@ -31,6 +31,11 @@ import type { QueueTarget } from './url.ts';
 
 const WORKER_URL = new URL('../engine/worker.ts', import.meta.url).href;
 const POLL_MS = 1000;
+/**
+ * Fault injection for the queue's own tests: KVOPT_FAULT_HOLD_JOB=n makes the n-th job this worker
+ * starts never finish (it says so on stderr), so a test can SIGKILL the worker in the middle of a job.
+ */
+const HOLD_JOB = Number(process.env.KVOPT_FAULT_HOLD_JOB ?? 0);
 
 export interface QueueWorkerOptions {
   target: QueueTarget;
@@ -87,6 +92,7 @@ export class QueueWorker {
   private readonly hashes = new Map<string, Promise<string>>();
   private poller: NodeJS.Timeout | null = null;
   private polling = false;
+  private jobsStarted = 0;
   private stopping = false;
   private connectionLost = false;
   private done!: () => void;
@@ -231,6 +237,10 @@ export class QueueWorker {
     if (!Array.isArray(d.items) || typeof d.sample !== 'object' || typeof d.options !== 'object') throw new UnrecoverableError(`job ${job.id} is malformed`);
     await this.slots.acquire();
     try {
+      if (++this.jobsStarted === HOLD_JOB) {
+        process.stderr.write(`kvopt worker ${this.id}: holding job ${job.id} of sample ${d.sample.id} (KVOPT_FAULT_HOLD_JOB)\n`);
+        await new Promise(() => {});
+      }
       const task: EvaluateSampleTask = {
         kind: 'evaluate',
         model: { ...run.model, threads: d.threads ?? run.model.threads },
