@@ -2,6 +2,7 @@
 // Runs every test/**/*.test.ts with node's test runner under tsx.
 // Node 20's --test does not expand globs, so the files are listed here.
 // Usage: npm test [-- substring ...]   (only files whose path contains a substring)
+// The whole suite (no substring, as CI runs it) starts with the linter: `biome lint` with biome.jsonc.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -20,6 +21,13 @@ const chosen = filters.length ? files.filter((f) => filters.some((s) => f.includ
 if (chosen.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
+}
+if (filters.length === 0) {
+  const lint = spawnSync(process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'lint', '.'], { cwd: root, stdio: 'inherit' });
+  if (lint.status !== 0) {
+    console.error('biome lint failed (see above); `npm run lint` reruns it, `npx biome lint --write .` applies its safe fixes');
+    process.exit(lint.status ?? 1);
+  }
 }
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...chosen], {
   cwd: root,

@@ -45,7 +45,7 @@ Examples:
       const formats = parseFormats(f.format);
       const ref = parseRunRef(f.run);
       const store = Store.open(f.db, { mustExist: true });
-      let data;
+      let data: ReturnType<typeof reportDataFromStore>;
       let runId: number;
       try {
         runId = store.getRun(ref).id;

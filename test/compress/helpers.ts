@@ -13,7 +13,7 @@ export function spec(o: { L: number; Hq: number; Hkv: number; hd: number; D?: nu
 }
 
 /** Weights where only wo matters (the scorers read nothing else). wo: per layer [D, Hq*hd]. */
-export function weights(s: ModelSpec, wo: Float32Array[]): ModelWeights {
+export function weights(_s: ModelSpec, wo: Float32Array[]): ModelWeights {
   const z = new Float32Array(0);
   return {
     embed: z, finalNorm: z, lmHead: null,
@@ -82,7 +82,7 @@ export function record(p: RecordParts): PrefillRecord {
 /** A random but well-formed record: causal softmax-like window rows, positive column sums, N(0,1)-ish K/V. */
 export function randomRecord(seed: number, o: { L: number; Hq: number; Hkv: number; hd: number; T: number; window: number }): PrefillRecord {
   const r = mulberry32(seed);
-  const { L, Hq, Hkv, hd, T, window: w } = o;
+  const { L, Hq, T, window: w } = o;
   const rec = record({ ...o });
   for (let l = 0; l < L; l++) {
     const a = rec.windowAttention[l]!;

@@ -43,7 +43,7 @@ function rmsNorm(v: Float64Array, g: Float32Array, eps: number): Float64Array {
 export function naiveInvFreq(spec: ModelSpec): Float64Array {
   const hd = spec.headDim;
   const f = new Float64Array(hd / 2);
-  for (let i = 0; i < hd / 2; i++) f[i] = Math.pow(spec.ropeTheta, (-2 * i) / hd);
+  for (let i = 0; i < hd / 2; i++) f[i] = spec.ropeTheta ** ((-2 * i) / hd);
   const s = spec.ropeScaling;
   if (s) {
     const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
