@@ -13,7 +13,8 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { buildMethod, parseMethod, pyramidSchedule, type MethodInput } from '../compress/index.ts';
-import { contentHash, taskLabel } from '../engine/session.ts';
+import { taskLabel } from '../config/task-label.ts';
+import { contentHash } from '../tasks/sample-hash.ts';
 import type { TaskConfig } from '../config/schema.ts';
 import type { Store } from '../store/store.ts';
 import { FULL_METHOD } from '../store/store.ts';
@@ -23,13 +24,7 @@ import { KvoptError } from '../util/errors.ts';
 import type { BudgetProfileInput, EvalResultRow, NeedleCell, ReportData, RunSummary, SearchGenerationRow } from './types.ts';
 import { distinct, mean } from './validate.ts';
 
-/** `--run` value: a positive integer id or 'latest'. */
-export function parseRunRef(v: string): number | 'latest' {
-  if (v === 'latest') return 'latest';
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 1) throw new KvoptError(`--run: expected a run id or 'latest', got '${v}'`);
-  return n;
-}
+export { parseRunRef } from '../store/run-ref.ts';
 
 /** The store's run summary as the report layer shows it (ISO times, seconds). */
 export function runSummaryFromStore(r: StoreRunSummary): RunSummary {
