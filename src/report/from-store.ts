@@ -12,7 +12,7 @@
  *   content hash, so a file edited since the run is not misread).
  */
 import { existsSync, statSync } from 'node:fs';
-import { buildMethod, parseMethod, pyramidSchedule, type MethodInput } from '../compress/index.ts';
+import { buildMethod, isHeadWise, parseMethod, pyramidSchedule, type MethodInput } from '../compress/index.ts';
 import { taskLabel } from '../config/task-label.ts';
 import { contentHash } from '../tasks/sample-hash.ts';
 import type { TaskConfig } from '../config/schema.ts';
@@ -412,8 +412,6 @@ function needleTaskCells(store: Store, run: RunRow, config: StoredConfig, task: 
 
 // ---- the whole report ---------------------------------------------------------------------------------
 
-const HEAD_WISE_ALLOCATORS = ['adakv', 'layer-global'];
-
 /**
  * The per-head allocation of one head-wise method, averaged over its ok evaluations at its middle budget
  * (first setting): per-layer bars and the [layer][KV head] heatmap. undefined when none was stored.
@@ -439,7 +437,7 @@ function meanTokens(evals: readonly StoredEvaluation[], budget: string): number 
 function headWiseMethods(methods: readonly string[]): string[] {
   return methods.filter((m) => {
     try {
-      return HEAD_WISE_ALLOCATORS.includes(parseMethod(m).allocator.name);
+      return isHeadWise(parseMethod(m));
     } catch {
       return false; // a label such as evolkv:snapkv is not a method string
     }
