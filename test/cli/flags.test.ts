@@ -63,10 +63,10 @@ test('eval from flags alone: --setting, --samples, --seed, --task-option, --fitn
   // --fitness: fidelity scores are top-1 agreement (full = 1), task scores on a continuation are exp(loglik)
   assert.equal(ra.evals.length, 2 * 3);
   for (const e of ra.evals) {
-    assert.equal(e.score, e.metrics.top1, `${e.method}`);
+    assert.equal(e.score, e.metrics?.top1, `${e.method}`);
     if (e.method === 'full') assert.equal(e.score, 1);
   }
-  for (const e of rb.evals) assert.ok(Math.abs(e.score! - Math.exp(e.metrics.loglik!)) < 1e-12, `${e.method}`);
+  for (const e of rb.evals) assert.ok(Math.abs(e.score! - Math.exp(e.metrics?.loglik ?? Number.NaN)) < 1e-12, `${e.method}`);
 
   // --no-prefill-cache: no records on disk beside the database; the default keeps them
   assert.equal(existsSync(join(dir, 'a', 'prefill-cache')), false);
