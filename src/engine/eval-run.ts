@@ -153,7 +153,8 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
           if (session.pool.stopping) break;
           const failed = await runUnit(job, u.setting, u.items, 1);
           if (failed.length && !session.pool.stopping) {
-            progress.setTotal((total += failed.length));
+            total += failed.length;
+            progress.setTotal(total);
             await runUnit(job, u.setting, failed, 2); // one retry; what fails again stays stored as failed
           }
         }

@@ -3,8 +3,9 @@
  * tasks' samples through a worker, and evaluating a list of items on one sample (one prefill, every item,
  * results streamed back). The main thread is the single SQLite writer; workers only compute.
  */
-import { createHash } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { taskLabel } from '../config/task-label.ts';
+import { contentHash } from '../tasks/sample-hash.ts';
 import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
 import { configHash, resolvedConfigJson } from '../config/hash.ts';
 import { parseMethod } from '../compress/index.ts';
@@ -21,7 +22,6 @@ import type { EvaluateSampleResult, EvaluateSampleTask, LoadSamplesResult, LoadS
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 
-export const contentHash = (s: Sample) => createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 32);
 
 export function methodInput(m: ConfigMethod): EvalItem['method'] {
   return Object.keys(m.options).length ? { [m.name]: m.options as Record<string, string | number | boolean> } : m.name;
@@ -43,12 +43,6 @@ export function validateMethods(config: ExperimentConfig): void {
 
 export function budgetInput(b: ConfigBudget): BudgetInput {
   return b.kind === 'tokens' ? b.tokens : { keep: b.keep };
-}
-
-/** The task's name in results: `continuation[essays]` when the config names the same task more than once. */
-export function taskLabel(task: TaskConfig, all: readonly TaskConfig[]): string {
-  if (all.filter((t) => t.name === task.name).length < 2) return task.name;
-  return `${task.name}[${basename(task.data).replace(/\.[^.]*$/, '')}]`;
 }
 
 /** A sample of the run with its store id and split. */
