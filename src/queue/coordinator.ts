@@ -27,7 +27,7 @@ import { EvaluationCancelled, ExecutorFailed, type SampleExecutor } from '../eng
 import type { EvaluateSampleResult, EvaluateSampleTask, WorkerMessage } from '../engine/worker.ts';
 import type { Device } from '../runtime/types.ts';
 import {
-  aliveKey, ALIVE_TTL_MS, epochKey, refusalsKey, RUNS_KEY, runPrefix, SHARED_QUEUE, workerQueue, workersKey,
+  aliveKey, ALIVE_TTL_MS, deleteRunKeys, epochKey, refusalsKey, RUNS_KEY, runPrefix, SHARED_QUEUE, workerQueue, workersKey,
   type JobData, type JobResult, type Refusal, type RunAnnouncement, type WorkerInfo,
 } from './protocol.ts';
 import { checkRedis, describeRedisError, redisOptions } from './redis.ts';
@@ -90,16 +90,6 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T | undefined> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Deletes every key under `kvopt:<token>:` (SCAN + UNLINK, no KEYS). */
-export async function deleteRunKeys(conn: Redis, token: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await conn.scan(cursor, 'MATCH', `${runPrefix(token)}:*`, 'COUNT', 1000);
-    if (keys.length) await conn.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
 }
 
 export class QueueCoordinator implements SampleExecutor {
