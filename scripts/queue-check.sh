@@ -10,6 +10,7 @@ CFG=${2:-experiments/search-stories260k.yaml}
 OUT=$(mktemp -d)
 export KVOPT_CACHE_DIR=${KVOPT_CACHE_DIR:-$OUT/cache}
 kvopt() { node bin/kvopt.mjs "$@"; }
+worker() { exec node bin/kvopt.mjs worker --queue "$QUEUE" "$@"; } # exec: $! is the worker itself
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
@@ -24,20 +25,20 @@ kvopt search --config "$CFG" --db "$OUT/local.db" --quiet | head -2
 local_profile=$(profile "$OUT/local.db")
 
 echo "== two workers"
-kvopt worker --queue "$QUEUE" --name check-a --quiet & pids+=($!)
-kvopt worker --queue "$QUEUE" --name check-b --quiet & pids+=($!)
+worker --name check-a --quiet & pids+=($!)
+worker --name check-b --quiet & pids+=($!)
 kvopt search --config "$CFG" --db "$OUT/queue.db" --queue "$QUEUE" --quiet | head -2
 queue_profile=$(profile "$OUT/queue.db")
 cleanup; pids=()
 
 echo "== two workers, one SIGKILLed in the middle of its 20th job"
-KVOPT_FAULT_HOLD_JOB=20 kvopt worker --queue "$QUEUE" --name check-killed 2>"$OUT/killed.log" & killed=$!; pids+=($killed)
-kvopt worker --queue "$QUEUE" --name check-c --quiet & pids+=($!)
+KVOPT_FAULT_HOLD_JOB=20 worker --name check-killed 2>"$OUT/killed.log" & killed=$!; pids+=($killed)
+worker --name check-c --quiet & pids+=($!)
 kvopt search --config "$CFG" --db "$OUT/killed.db" --queue "$QUEUE" --quiet > "$OUT/killed.txt" &
 search=$!
 until grep -q 'holding job' "$OUT/killed.log" 2>/dev/null; do sleep 0.2; done
 kill -KILL "$killed"
-echo "SIGKILLed worker check-killed while it held: $(grep -o 'job .* of sample [^ ]*' "$OUT/killed.log")"
+echo "SIGKILLed: $(grep 'holding job' "$OUT/killed.log")"
 wait "$search"
 head -2 "$OUT/killed.txt"
 killed_profile=$(profile "$OUT/killed.db")

@@ -50,6 +50,7 @@ test('queued eval and search on two workers equal the single-machine runs; two c
     assert.deepEqual(evalRows(join(dir, 'q2', 'k.db')), expected);
     for (const q of [q1, q2]) {
       assert.match(q.output, /prefills \(1\.00 per sample\)/);
+      assert.match(q.output, /eval run 1: 40\/40 .*\| workers 2, jobs in flight \d+/, 'progress shows the workers and the jobs in flight');
       assert.match(q.output, /worker wWrong \(.*\) refused this run: model file .*wrong\.bin differs from the run's \(weights hash/);
     }
     assert.match(c.output(), /refusing run .*wrong\.bin differs/);
