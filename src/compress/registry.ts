@@ -31,7 +31,7 @@ import { layerGlobalAllocator, layerGlobalOptions } from './allocators/layer-glo
 import { profileAllocator, profileOptions } from './allocators/profile.ts';
 import { pyramidAllocator, pyramidOptions } from './allocators/pyramid.ts';
 import { uniformAllocator, uniformOptions } from './allocators/uniform.ts';
-import { resolveOptions, type OptionSchema } from './options.ts';
+import { type OptionSchema, type OptionsOf, resolveOptions } from './options.ts';
 import { kiviOptions, kiviQuantizer } from './quantizers/kivi.ts';
 import { criticalkvOptions, criticalkvScorer } from './scorers/criticalkv.ts';
 import { defensivekvOptions, defensivekvScorer } from './scorers/defensivekv.ts';
@@ -48,28 +48,42 @@ interface ScorerEntry extends Entry<Scorer> { observationWindow?(opts: Opts): nu
 /** headWise: the allocator gives the KV heads of a layer different budgets (reports draw its head heatmap). */
 interface AllocatorEntry extends Entry<Allocator> { headWise?: boolean }
 
-const optionWindow = (opts: Opts) => opts.window as number;
+/**
+ * Typed registry entries: the factory (and each declared need) takes exactly the options its schema declares.
+ * The one conversion: resolveOptions has filled every key of `schema` with a checked value of its kind.
+ */
+const typed = <S extends OptionSchema>(_schema: S, opts: Opts) => opts as OptionsOf<S>;
+function stage<S extends OptionSchema, T>(schema: S, create: (opts: OptionsOf<S>) => T): Entry<T> {
+  return { schema, create: (opts) => create(typed(schema, opts)) };
+}
+function scorer<S extends OptionSchema>(schema: S, create: (opts: OptionsOf<S>) => Scorer, needs: { observationWindow?(opts: OptionsOf<S>): number } = {}): ScorerEntry {
+  const window = needs.observationWindow;
+  return { ...stage(schema, create), ...(window ? { observationWindow: (opts: Opts) => window(typed(schema, opts)) } : {}) };
+}
+function allocator<S extends OptionSchema>(schema: S, create: (opts: OptionsOf<S>) => Allocator, needs: { headWise?: boolean } = {}): AllocatorEntry {
+  return { ...stage(schema, create), ...needs };
+}
 
 export const SCORERS: Record<string, ScorerEntry> = {
-  full: { schema: fullOptions, create: fullScorer },
-  streaming: { schema: streamingOptions, create: streamingScorer },
-  h2o: { schema: h2oOptions, create: h2oScorer },
-  snapkv: { schema: snapkvOptions, create: snapkvScorer, observationWindow: optionWindow },
-  criticalkv: { schema: criticalkvOptions, create: criticalkvScorer, observationWindow: optionWindow },
-  defensivekv: { schema: defensivekvOptions, create: defensivekvScorer, observationWindow: optionWindow },
+  full: scorer(fullOptions, fullScorer),
+  streaming: scorer(streamingOptions, streamingScorer),
+  h2o: scorer(h2oOptions, h2oScorer),
+  snapkv: scorer(snapkvOptions, snapkvScorer, { observationWindow: (o) => o.window }),
+  criticalkv: scorer(criticalkvOptions, criticalkvScorer, { observationWindow: (o) => o.window }),
+  defensivekv: scorer(defensivekvOptions, defensivekvScorer, { observationWindow: (o) => o.window }),
 };
 
 export const ALLOCATORS: Record<string, AllocatorEntry> = {
-  all: { schema: allOptions, create: allAllocator },
-  uniform: { schema: uniformOptions, create: uniformAllocator },
-  pyramid: { schema: pyramidOptions, create: pyramidAllocator },
-  adakv: { schema: adakvOptions, create: adakvAllocator, headWise: true },
-  'layer-global': { schema: layerGlobalOptions, create: layerGlobalAllocator, headWise: true },
-  profile: { schema: profileOptions, create: profileAllocator },
+  all: allocator(allOptions, allAllocator),
+  uniform: allocator(uniformOptions, uniformAllocator),
+  pyramid: allocator(pyramidOptions, pyramidAllocator),
+  adakv: allocator(adakvOptions, adakvAllocator, { headWise: true }),
+  'layer-global': allocator(layerGlobalOptions, layerGlobalAllocator, { headWise: true }),
+  profile: allocator(profileOptions, profileAllocator),
 };
 
 export const QUANTIZERS: Record<string, Entry<Quantizer>> = {
-  kivi: { schema: kiviOptions, create: kiviQuantizer },
+  kivi: stage(kiviOptions, kiviQuantizer),
 };
 
 interface Preset { scorer: string; allocator: string; allocatorDefaults?: Opts; quantizer?: Opts }
