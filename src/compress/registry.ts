@@ -140,7 +140,7 @@ function parsePart(part: string, whole: string): { name: string; options: Opts }
       options[kv.slice(0, eq).trim()] = kv.slice(eq + 1).trim();
     }
   }
-  return { name: m[1]!.toLowerCase(), options };
+  return { name: m[1].toLowerCase(), options };
 }
 
 function canonical(name: string, options: Opts): string {
@@ -157,7 +157,7 @@ export function parseMethod(input: MethodInput): MethodSpec {
     whole = input;
     parts = input.split('+').map((p) => parsePart(p, input));
   } else if (typeof input === 'object' && input !== null && !Array.isArray(input) && Object.keys(input).length === 1) {
-    const [key, value] = Object.entries(input)[0]!;
+    const [key, value] = Object.entries(input)[0];
     whole = key;
     if (value !== null && value !== undefined && (typeof value !== 'object' || Array.isArray(value))) {
       throw new KvoptError(`method ${key}: options must be a mapping of option names to values`);
@@ -171,11 +171,11 @@ export function parseMethod(input: MethodInput): MethodSpec {
   for (const p of parts) {
     if (!METHODS[p.name]) throw new KvoptError(`unknown method '${p.name}' in '${whole}' (valid methods: ${validNames()})`);
   }
-  const isQuant = (n: string) => METHODS[n]!.quantizer !== undefined;
-  let evict = parts[0]!;
+  const isQuant = (n: string) => METHODS[n].quantizer !== undefined;
+  let evict = parts[0];
   let quant: { name: string; options: Opts } | undefined;
   if (parts.length === 2) {
-    quant = parts[1]!;
+    quant = parts[1];
     if (isQuant(evict.name) || !isQuant(quant.name)) {
       throw new KvoptError(`method '${whole}': compose as <eviction>+<quantiser>, e.g. snapkv+kivi4`);
     }
@@ -183,7 +183,7 @@ export function parseMethod(input: MethodInput): MethodSpec {
     quant = evict;
     evict = { name: 'full', options: {} };
   }
-  const preset = METHODS[evict.name]!;
+  const preset = METHODS[evict.name];
   const evictGiven: Opts = { ...evict.options };
   const quantGiven: Opts = { ...(quant?.options ?? {}) };
 
@@ -202,8 +202,8 @@ export function parseMethod(input: MethodInput): MethodSpec {
   }
   if (!SCORERS[scorerName]) throw new KvoptError(`method ${evict.name}: unknown scorer '${scorerName}' (valid: ${Object.keys(SCORERS).join(', ')})`);
   if (!ALLOCATORS[allocName]) throw new KvoptError(`method ${evict.name}: unknown allocator '${allocName}' (valid: ${Object.keys(ALLOCATORS).join(', ')})`);
-  const sSchema = SCORERS[scorerName]!.schema;
-  const aSchema = ALLOCATORS[allocName]!.schema;
+  const sSchema = SCORERS[scorerName].schema;
+  const aSchema = ALLOCATORS[allocName].schema;
   const qSchema = quant ? QUANTIZERS.kivi!.schema : {};
   const sGiven: Opts = {};
   const aGiven: Opts = {};
@@ -222,7 +222,7 @@ export function parseMethod(input: MethodInput): MethodSpec {
   route(shared, true, whole);
   const sOpts = resolveOptions(`${evict.name} (scorer ${scorerName})`, sSchema, sGiven);
   const aOpts = resolveOptions(`${evict.name} (allocator ${allocName})`, aSchema, { ...(preset.allocatorDefaults ?? {}), ...aGiven });
-  const qOpts = quant ? resolveOptions(quant.name, qSchema, { ...METHODS[quant.name]!.quantizer, ...quantGiven }) : null;
+  const qOpts = quant ? resolveOptions(quant.name, qSchema, { ...METHODS[quant.name].quantizer, ...quantGiven }) : null;
 
   const evictLabelOpts: Opts = { ...evict.options, ...Object.fromEntries(Object.entries(shared).filter(([k]) => !(k in qSchema))) };
   if (scorerName !== preset.scorer) evictLabelOpts.scorer = scorerName;
