@@ -124,7 +124,6 @@ export class QueueCoordinator implements SampleExecutor {
   private waitingSince: number | null = null;
   private waitingNoticed = false;
   private seq = 0;
-  private completed = 0;
 
   private constructor(
     readonly target: QueueTarget,
@@ -233,7 +232,7 @@ export class QueueCoordinator implements SampleExecutor {
       const p = this.pending[i]!;
       const ownerId = this.owners.get(p.prompt);
       const owner = ownerId ? this.workers.get(ownerId) : undefined;
-      if (owner && owner.live && !owner.gone) {
+      if (owner?.live && !owner.gone) {
         if (owner.assigned >= owner.info.concurrency + PREFETCH) {
           i++; // waits for its owner
           continue;
@@ -285,7 +284,6 @@ export class QueueCoordinator implements SampleExecutor {
       if (w) w.assigned--;
     }
     if (result) {
-      this.completed++;
       if (result.worker) this.owners.set(f.entry.prompt, result.worker);
       f.entry.resolve(result);
     } else {
