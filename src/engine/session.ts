@@ -86,12 +86,19 @@ export class RunSession {
     readonly quiet: boolean,
     prefillCache: boolean,
   ) {
-    this.sizing = sizePool(config.workers ?? 'auto');
+    this.sizing = sizePool(config.workers ?? 'auto', undefined, config.model.device);
+    if (this.sizing.reducedFrom && !quiet) {
+      process.stderr.write(
+        `kvopt: --device ${config.model.device}: 1 worker instead of ${this.sizing.reducedFrom} (one GPU session per process; several WebGPU threads crash onnxruntime-node)\n`,
+      );
+    }
     this.pool = new InferencePool({ workers: this.sizing.workers, filename: WORKER_URL, sizing: this.sizing });
     this.model = {
       path: config.model.path,
       tokenizer: config.model.tokenizer,
       device: config.model.device,
+      requireDevice: config.model.requireDevice,
+      dtype: config.model.dtype,
       threads: config.model.threads ?? this.sizing.threadsPerWorker,
     };
     this.prefillCacheDir = prefillCache ? join(dirname(config.db), 'prefill-cache') : null;

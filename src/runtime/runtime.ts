@@ -19,6 +19,7 @@ import { KvoptError } from '../util/errors.ts';
 import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts';
 import { logProbOf, makeSampler } from './sampling.ts';
 import { createSession, type SessionOptions } from './session.ts';
+import { KvCodec } from './kv-codec.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
 
 export interface RuntimeOptions extends SessionOptions {
@@ -100,18 +101,25 @@ interface RawRun {
 const i64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
 
 export class ModelRuntime {
+  /** Host-side KV caches are float32; this converts at the graph boundary when the graph's cache is float16. */
+  private readonly kv: KvCodec;
+
   private constructor(
     readonly model: LoadedModel,
     readonly graph: BuiltGraph,
     private readonly session: ort.InferenceSession,
     /** The device the session runs on (after any fallback to cpu). */
     readonly device: Device,
-  ) {}
+    readonly graphOptions: GraphOptions,
+  ) {
+    this.kv = new KvCodec(graphOptions.precision);
+  }
 
   static async create(model: LoadedModel, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
-    const graph = ensureGraph(model, opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS, opts.cacheDir);
+    const graphOptions = opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS;
+    const graph = ensureGraph(model, graphOptions, opts.cacheDir);
     const { session, device } = await createSession(graph.modelPath, opts);
-    return new ModelRuntime(model, graph, session, device);
+    return new ModelRuntime(model, graph, session, device, graphOptions);
   }
 
   get spec(): ModelSpec {
@@ -155,8 +163,8 @@ export class ModelRuntime {
     };
     for (let l = 0; l < L; l++) {
       const p = past[l];
-      feeds[ioNames.pastKey(l)] = new ort.Tensor('float32', p.keys, [B, Hkv, p.length, hd]);
-      feeds[ioNames.pastValue(l)] = new ort.Tensor('float32', p.values, [B, Hkv, p.length, hd]);
+      feeds[ioNames.pastKey(l)] = this.kv.tensor(p.keys, [B, Hkv, p.length, hd]);
+      feeds[ioNames.pastValue(l)] = this.kv.tensor(p.values, [B, Hkv, p.length, hd]);
       feeds[ioNames.kvBias(l)] = new ort.Tensor('float32', p.bias, [B, Hkv, 1, p.length]);
     }
     const outputs = await this.session.run(feeds, ['logits', ...fetch]);
@@ -236,8 +244,8 @@ export class ModelRuntime {
           }
         }
         layers.push({
-          keys: r.outputs[ioNames.presentKey(l)].data as Float32Array, // [1, Hkv, e, hd]
-          values: r.outputs[ioNames.presentValue(l)].data as Float32Array,
+          keys: this.kv.read(r.outputs[ioNames.presentKey(l)]), // [1, Hkv, e, hd]
+          values: this.kv.read(r.outputs[ioNames.presentValue(l)]),
           bias: new Float32Array(Hkv * e),
           length: e,
         });
@@ -294,7 +302,7 @@ export class ModelRuntime {
     if (!keepCaches) return { logits, caches: [] };
     const out = caches.map((c, b) => ({
       layers: c.layers.map((layer, l) =>
-        appendLayer(layer, r.outputs[ioNames.newKey(l)].data as Float32Array, r.outputs[ioNames.newValue(l)].data as Float32Array, b, q, lens[b], Hkv, hd),
+        appendLayer(layer, this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), b, q, lens[b], Hkv, hd),
       ),
       nextPosition: c.nextPosition + lens[b],
     }));
@@ -317,8 +325,8 @@ export class ModelRuntime {
       const layer = batch.layers[l];
       const cap = layer.length;
       const slot = batch.used[l]++;
-      const newK = r.outputs[ioNames.newKey(l)].data as Float32Array; // [B, Hkv, 1, hd]
-      const newV = r.outputs[ioNames.newValue(l)].data as Float32Array;
+      const newK = this.kv.read(r.outputs[ioNames.newKey(l)]); // [B, Hkv, 1, hd]
+      const newV = this.kv.read(r.outputs[ioNames.newValue(l)]);
       for (let row = 0; row < B * Hkv; row++) {
         layer.keys.set(newK.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
         layer.values.set(newV.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
