@@ -2,8 +2,9 @@
 import type { Command } from 'commander';
 import { benchRuntime, type BenchResult } from '../runtime/bench.ts';
 import { openModel } from '../runtime/model-ref.ts';
-import type { Device } from '../runtime/types.ts';
-import { parseDevice, parseIntFlag } from './generate.ts';
+import type { DeviceRequest } from '../runtime/device.ts';
+import type { Precision } from '../graph/llama.ts';
+import { parseDevice, parseDtype, parseIntFlag } from './generate.ts';
 
 function formatBench(r: BenchResult): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -31,20 +32,23 @@ export function register(program: Command): void {
     .option('--batch <n>', 'batch size of the batched decode', parseIntFlag('--batch', 1), 10)
     .option('--prompt-tokens <n>', 'prompt length for prefill', parseIntFlag('--prompt-tokens', 1), 256)
     .option('--decode-tokens <n>', 'decode steps', parseIntFlag('--decode-tokens', 1), 32)
-    .option('--device <device>', 'cpu (default), cuda or webgpu', parseDevice, 'cpu' as Device)
+    .option('--device <device>', 'cpu (default), cuda or webgpu (webgpu! : no CPU fallback)', parseDevice, { device: 'cpu', required: false } as DeviceRequest)
+    .option('--dtype <t>', 'fp32 (default) or fp16 weights and KV cache', parseDtype, 'fp32' as Precision)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
     .option('--bandwidth-mib <n>', 'array size of the memory-bandwidth measurement', parseIntFlag('--bandwidth-mib', 1), 256)
     .addHelpText('after', `
 Examples:
   kvopt bench runtime --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin
   kvopt bench runtime --model random:100m --prompt-tokens 256 --decode-tokens 16 --batch 10 --json`)
-    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: Device; threads?: number; bandwidthMib: number }) => {
+    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: DeviceRequest; dtype: Precision; threads?: number; bandwidthMib: number }) => {
       const model = await openModel(o.model, { tokenizer: o.tokenizer });
       const r = await benchRuntime(model, {
         batch: o.batch,
         promptTokens: o.promptTokens,
         decodeTokens: o.decodeTokens,
-        device: o.device,
+        device: o.device.device,
+        requireDevice: o.device.required,
+        precision: o.dtype,
         intraOpNumThreads: o.threads,
         bandwidthMiB: o.bandwidthMib,
       });

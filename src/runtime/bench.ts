@@ -9,7 +9,7 @@ import type { LoadedModel } from '../model/spec.ts';
 import { parameterCount } from '../model/spec.ts';
 import { mulberry32 } from '../util/mulberry32.ts';
 import { ensureGraph } from '../graph/cache.ts';
-import { DEFAULT_GRAPH_OPTIONS } from '../graph/llama.ts';
+import { graphOptionsFor, type Precision } from '../graph/llama.ts';
 import { ModelRuntime } from './runtime.ts';
 import type { Device } from './types.ts';
 
@@ -18,6 +18,8 @@ export interface BenchOptions {
   promptTokens: number;
   decodeTokens: number;
   device?: Device;
+  requireDevice?: boolean;
+  precision?: Precision;
   intraOpNumThreads?: number;
   /** Size of the arrays of the bandwidth measurement (default 256 MiB). */
   bandwidthMiB?: number;
@@ -72,12 +74,19 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
   const { spec } = model;
   const scratch = mkdtempSync(join(tmpdir(), 'kvopt-bench-'));
   try {
-    const cold = ensureGraph(model, DEFAULT_GRAPH_OPTIONS, scratch);
+    const graphOptions = graphOptionsFor(opts.precision ?? 'fp32');
+    const cold = ensureGraph(model, graphOptions, scratch);
     const t1 = performance.now();
-    ensureGraph(model, DEFAULT_GRAPH_OPTIONS, scratch);
+    ensureGraph(model, graphOptions, scratch);
     const cachedMs = performance.now() - t1;
     const t2 = performance.now();
-    const rt = await ModelRuntime.create(model, { cacheDir: scratch, device: opts.device, intraOpNumThreads: opts.intraOpNumThreads });
+    const rt = await ModelRuntime.create(model, {
+      cacheDir: scratch,
+      device: opts.device,
+      requireDevice: opts.requireDevice,
+      intraOpNumThreads: opts.intraOpNumThreads,
+      graphOptions,
+    });
     const sessionCreateMs = performance.now() - t2;
 
     const T = Math.max(1, Math.min(opts.promptTokens, spec.maxPositionEmbeddings - opts.decodeTokens));

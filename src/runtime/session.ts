@@ -50,7 +50,8 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
         device,
       };
     } catch (e) {
-      const first = String((e as Error).message ?? e).split('\n')[0];
+      // onnxruntime's message starts with its source location and the failed check; keep the reason
+      const first = String((e as Error).message ?? e).split('\n')[0].replace(/^.*? was false\. /, '');
       if (opts.requireDevice) {
         throw new KvoptError(`--device ${device}!: the device is required but unavailable: ${device === 'cuda' ? CUDA_HINT : WEBGPU_HINT} (${first})`);
       }
