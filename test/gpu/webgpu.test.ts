@@ -48,6 +48,30 @@ test('WebGPU: stories260K greedy (200 tokens from BOS) = CPU provider = naive re
   await cpu.release();
 });
 
+test('WebGPU fp16 (shader-f16): models/tiny fp16 greedy on WebGPU = fp16 on the CPU provider; logits within 0.3 % of max |logit|', { timeout: 300_000 }, async (t) => {
+  if (!needWebgpu(t)) return;
+  const model = await loadModel(join(repoRoot, 'models/tiny'));
+  const doc = JSON.parse(readFileSync(join(repoRoot, 'datasets/retrieval/retrieval.jsonl'), 'utf8').split('\n')[1]).context as string;
+  const prompt = model.tokenizer!.encode(doc, { addBos: true }).slice(0, 96);
+  const fp16 = { precision: 'fp16' as const };
+  const gpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, device: 'webgpu', requireDevice: true, graphOptions: fp16 });
+  const cpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, intraOpNumThreads: 1, graphOptions: fp16 });
+  const a = await gpu.prefill(prompt);
+  const b = await cpu.prefill(prompt);
+  let maxErr = 0;
+  let scale = 0;
+  for (let i = 0; i < a.lastLogits.length; i++) {
+    maxErr = Math.max(maxErr, Math.abs(a.lastLogits[i] - b.lastLogits[i]));
+    scale = Math.max(scale, Math.abs(b.lastLogits[i]));
+  }
+  t.diagnostic(`fp16 WebGPU vs fp16 CPU: max |Δ logit| ${maxErr.toExponential(2)} (max |logit| ${scale.toFixed(1)})`);
+  assert.ok(maxErr < 0.003 * scale, `max |Δ logit| ${maxErr}`);
+  const opts = { maxNewTokens: 16, stopTokens: [] };
+  assert.deepEqual((await gpu.generate(null, prompt, opts)).tokens, (await cpu.generate(null, prompt, opts)).tokens);
+  await gpu.release();
+  await cpu.release();
+});
+
 test('WebGPU: quickstart eval with default workers = the CPU table; prefill logits within 1e-3', { timeout: 400_000 }, async (t) => {
   if (!needWebgpu(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-webgpu-quickstart-'));
