@@ -9,13 +9,14 @@ import { parseDevice, parseDtype, parseIntFlag } from './generate.ts';
 function formatBench(r: BenchResult): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   return [
-    `model                 ${r.model} (${(r.parameters / 1e6).toFixed(2)}M parameters, fp32, ${r.device}${r.threads ? `, ${r.threads} threads` : ''})`,
+    `model                 ${r.model} (${(r.parameters / 1e6).toFixed(2)}M parameters, ${r.dtype}, ${r.device}${r.threads ? `, ${r.threads} threads` : ''})`,
     `graph build           cold ${(r.graphBuildColdMs / 1000).toFixed(2)} s, cached ${r.graphBuildCachedMs.toFixed(1)} ms; session create ${(r.sessionCreateMs / 1000).toFixed(2)} s`,
     `prefill               ${r.prefillTokensPerSec.toFixed(1)} tok/s (${r.promptTokens} tokens)`,
     `decode batch 1        ${r.decodeTokensPerSecBatch1.toFixed(1)} tok/s (${r.decodeTokens} steps; step median ${r.decodeStepMsBatch1.median.toFixed(1)} ms, min ${r.decodeStepMsBatch1.min.toFixed(1)} ms)`,
     `decode batch ${String(r.batch).padEnd(8)} ${r.decodeTokensPerSecBatchN.toFixed(1)} tok/s (total over the batch; step median ${r.decodeStepMsBatchN.median.toFixed(1)} ms, min ${r.decodeStepMsBatchN.min.toFixed(1)} ms)`,
     `peak RSS              ${mb(r.peakRssBytes)}`,
-    `KV bytes per token    ${r.kvBytesPerToken} (2·L·Hkv·hd·4)`,
+    `KV bytes per token    ${r.kvBytesPerToken} (2·L·Hkv·hd·${r.dtype === 'fp16' ? 2 : 4})`,
+    `host↔device per step  ${r.hostDeviceBytesPerStep} bytes = ${(100 * r.hostDeviceFractionOfCache).toFixed(3)} % of the ${mb(r.cacheBytesAtContext)} cache (${r.deviceResidentCache ? 'cache on the device; first step uploads ' + r.hostDeviceBytesFirstStep + ' bytes' : 'host-resident cache: the past goes in every step'})`,
     `load average          ${r.loadAverage.toFixed(1)} (figures from a busy machine are not comparable)`,
     `bandwidth bound       ${r.decodeBoundTokensPerSec.toFixed(1)} tok/s at batch 1 = ${r.memoryBandwidthGBs.toFixed(1)} GB/s (one-thread memcpy) / (${mb(r.weightBytes)} weights + KV)`,
   ].join('\n');

@@ -4,12 +4,14 @@
  *
  * inputs   input_ids [B,q] i64, position_ids [B,q] i64, num_logits [1] i64 (logits of the last n positions),
  *          attn_window [1] i64 (w: attention rows returned for the last w queries; 0 → none),
+ *          stats_keys [1] i64: attn_colsum covers the first stats_keys keys (0 → none),
  *          per layer l: past_key.l / past_value.l [B,Hkv,P_l,hd] f32 (keys after RoPE; P_l independent per
  *          layer, may be 0), kv_bias.l [B,Hkv,1,P_l] f32 (0 attend, −inf masked)
- * outputs  logits [B,n,V]; per layer present_key.l / present_value.l [B,Hkv,P_l+q,hd];
+ * outputs  logits [B,n,V]; per layer present_key.l / present_value.l [B,Hkv,P_l+q,hd], present_bias.l [B,Hkv,1,P_l+q]
+ *          (kv_bias then 0 for the new entries: with present K/V, the next step's past on a device-resident cache);
  *          new_key.l / new_value.l [B,Hkv,q,hd] (just this run's entries, so decode need not copy the past back);
  *          attn_window.l [B,Hq,min(w,q),P_l+q] softmax rows of the last w queries over all keys;
- *          attn_colsum.l [B,Hq,P_l+q] per-key sums of attention over this run's q queries.
+ *          attn_colsum.l [B,Hq,min(P_l+q, stats_keys)] per-key sums of attention over this run's q queries.
  *
  * Attention is written with MatMul/Softmax (not fused contrib ops) so that probabilities can be output and the
  * per-layer bias applied. Query head h = kv·G + g (Hugging Face repeat_kv order), G = Hq / Hkv.
@@ -22,7 +24,7 @@ import { ropeLayout } from './rope.ts';
 import { PrecisionOps } from './precision.ts';
 
 /** Bump when the graph changes, so cached graphs are rebuilt. */
-export const GRAPH_BUILDER_VERSION = 3;
+export const GRAPH_BUILDER_VERSION = 4;
 export const OPSET = 21;
 export const IR_VERSION = 10;
 
@@ -32,10 +34,12 @@ export const ioNames = {
   kvBias: (l: number) => `kv_bias.${l}`,
   presentKey: (l: number) => `present_key.${l}`,
   presentValue: (l: number) => `present_value.${l}`,
+  presentBias: (l: number) => `present_bias.${l}`,
   newKey: (l: number) => `new_key.${l}`,
   newValue: (l: number) => `new_value.${l}`,
   attnWindow: (l: number) => `attn_window.${l}`,
   attnColsum: (l: number) => `attn_colsum.${l}`,
+  statsKeys: 'stats_keys',
 };
 
 /**
@@ -83,6 +87,8 @@ export function buildDecoderGraph(
   const pos = g.input('position_ids', DataType.INT64, ['batch', 'q']);
   const numLogits = g.input('num_logits', DataType.INT64, [1]);
   const attnWindow = g.input('attn_window', DataType.INT64, [1]);
+  // attention column sums cover only the first stats_keys keys (decode with the cache on the device: 0)
+  const statsKeys = g.input(ioNames.statsKeys, DataType.INT64, [1]);
 
   const shapeBQ = g.op('Shape', [ids]); // [2] = (B, q)
   const q1 = g.op('Shape', [ids], { start: aInt(1), end: aInt(2) }); // [1] = (q)
@@ -163,7 +169,9 @@ export function buildDecoderGraph(
       [g.op('Concat', [g.op('Shape', [kvBias], { start: aInt(0), end: aInt(3) }), q1], { axis: aInt(0) })],
       { value: GraphBuilder.floatTensorAttr(0) },
     );
-    const biasAll = g.op('Unsqueeze', [g.op('Concat', [kvBias, newZeros], { axis: aInt(3) }), g.int64([2])]);
+    // present_bias = kv_bias followed by 0 for the new entries: fed back as the next kv_bias by device-resident decode
+    const presentBias = g.opTo(ioNames.presentBias(l), 'Concat', [kvBias, newZeros], { axis: aInt(3) });
+    const biasAll = g.op('Unsqueeze', [presentBias, g.int64([2])]);
     const mask = g.op('Add', [biasAll, causal]); // [B,Hkv,1,q,T]
     const probs5 = g.op('Softmax', [g.op('Add', [scores5, mask])], { axis: aInt(-1) }); // [B,Hkv,G,q,T]
 
@@ -179,9 +187,12 @@ export function buildDecoderGraph(
     const probs4 = g.op('Reshape', [probs5, g.op('Concat', [g.int64([0, H]), q1, g.int64([-1])], { axis: aInt(0) })]);
     const winStart = g.op('Max', [g.op('Sub', [q1, attnWindow]), zero1]);
     g.opTo(ioNames.attnWindow(l), 'Slice', [probs4, winStart, q1, g.int64([2])]);
-    g.opTo(ioNames.attnColsum(l), 'Reshape', [
-      g.op('ReduceSum', [probs5, g.int64([3])], { keepdims: aInt(0) }),
-      g.int64([0, H, -1]),
+    // sliced to the first min(T, stats_keys) keys: decode with a device-resident cache sets 0 (nothing to copy back)
+    g.opTo(ioNames.attnColsum(l), 'Slice', [
+      g.op('Reshape', [g.op('ReduceSum', [probs5, g.int64([3])], { keepdims: aInt(0) }), g.int64([0, H, -1])]),
+      zero1,
+      statsKeys,
+      g.int64([2]),
     ]);
 
     // SwiGLU MLP
@@ -193,10 +204,11 @@ export function buildDecoderGraph(
 
     g.output(ioNames.presentKey(l), kvType, ['batch', Hkv, `total_${l}`, hd]);
     g.output(ioNames.presentValue(l), kvType, ['batch', Hkv, `total_${l}`, hd]);
+    g.output(ioNames.presentBias(l), DataType.FLOAT, ['batch', Hkv, 1, `total_${l}`]);
     g.output(ioNames.newKey(l), kvType, ['batch', Hkv, 'q', hd]);
     g.output(ioNames.newValue(l), kvType, ['batch', Hkv, 'q', hd]);
     g.output(ioNames.attnWindow(l), DataType.FLOAT, ['batch', H, 'window_rows', `total_${l}`]);
-    g.output(ioNames.attnColsum(l), DataType.FLOAT, ['batch', H, `total_${l}`]);
+    g.output(ioNames.attnColsum(l), DataType.FLOAT, ['batch', H, `colsum_${l}`]);
   }
 
   // Logits of the last n = min(num_logits, q) positions

@@ -15,6 +15,8 @@ export interface SessionOptions {
   intraOpNumThreads?: number;
   /** Let idle onnxruntime threads spin-wait (faster only on an otherwise idle machine; default false). */
   spinWait?: boolean;
+  /** WebGPU only: outputs returned as GPU buffers instead of host tensors (device-resident decode). */
+  gpuOutputs?: Record<string, 'gpu-buffer' | 'cpu'>;
   /** Keep onnxruntime's own log output when a GPU provider fails to load (default: only kvopt's one-line message). */
   verboseProviderErrors?: boolean;
 }
@@ -42,11 +44,12 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
   if (opts.intraOpNumThreads) base.intraOpNumThreads = opts.intraOpNumThreads;
   if (device !== 'cpu') {
     const ep: ort.InferenceSession.ExecutionProviderConfig = device === 'cuda' ? { name: 'cuda', deviceId: 0 } : 'webgpu';
+    const gpu: ort.InferenceSession.SessionOptions = device === 'webgpu' && opts.gpuOutputs ? { preferredOutputLocation: opts.gpuOutputs } : {};
     // onnxruntime prints its own multi-line error when a provider library is missing; ours below says what to do.
     if (!opts.verboseProviderErrors) ort.env.logLevel = 'fatal';
     try {
       return {
-        session: await ort.InferenceSession.create(modelPath, { ...base, executionProviders: [ep], logSeverityLevel: opts.verboseProviderErrors ? 2 : 4 }),
+        session: await ort.InferenceSession.create(modelPath, { ...base, ...gpu, executionProviders: [ep], logSeverityLevel: opts.verboseProviderErrors ? 2 : 4 }),
         device,
       };
     } catch (e) {
