@@ -26,6 +26,7 @@ import { Redis } from 'ioredis';
 import { EvaluationCancelled, ExecutorFailed, type SampleExecutor } from '../engine/executor.ts';
 import type { EvaluateSampleResult, EvaluateSampleTask, WorkerMessage } from '../engine/worker.ts';
 import type { Device } from '../runtime/types.ts';
+import type { Precision } from '../graph/llama.ts';
 import {
   aliveKey, ALIVE_TTL_MS, deleteRunKeys, epochKey, refusalsKey, RUNS_KEY, runPrefix, SHARED_QUEUE, workerQueue, workersKey,
   type JobData, type JobResult, type Refusal, type RunAnnouncement, type WorkerInfo,
@@ -40,6 +41,8 @@ export interface QueueRunInfo {
   modelHash: string;
   model: { path: string; tokenizer: string | null };
   device: Device;
+  /** Graph precision of the run (fp32 or fp16). */
+  dtype: Precision;
   data: string[];
   threads: number | null;
 }
@@ -164,6 +167,7 @@ export class QueueCoordinator implements SampleExecutor {
       modelHash: info.modelHash,
       model: info.model,
       device: info.device,
+      dtype: info.dtype,
       data: info.data,
       coordinator: { host: hostname(), pid: process.pid },
       createdAt: new Date().toISOString(),
