@@ -156,6 +156,7 @@ export class QueueCoordinator implements SampleExecutor {
     const runs = await this.conn.hgetall(RUNS_KEY);
     for (const old of Object.keys(runs).filter((t) => t.startsWith(`${runKey}-`))) {
       await this.conn.hdel(RUNS_KEY, old);
+      await this.untilNoClients(old);
       await deleteRunKeys(this.conn, old);
       if (!this.quiet) this.log(`queue: removed what an earlier coordinator of this run left in Redis (${old})`);
     }
@@ -389,6 +390,19 @@ export class QueueCoordinator implements SampleExecutor {
     if (!this.quiet) this.log(`queue: worker ${w.info.id} (${w.info.host}, pid ${w.info.pid}) is gone; ${orphans.length} of its jobs go to other workers`);
   }
 
+  /**
+   * Waits (at most 15 s) until no BullMQ connection of run `token` is left: workers close theirs within
+   * a second or two of the announcement going, and until then they could write the run's keys again.
+   */
+  private async untilNoClients(token: string): Promise<void> {
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const list = await within(2000, this.conn.client('LIST').catch(() => '') as Promise<string>);
+      if (!list || !String(list).includes(`name=${runPrefix(token)}:`)) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   status(): string {
     const live = [...this.workers.values()].filter((w) => w.live && !w.gone).length;
     return `workers ${live}, jobs in flight ${this.inFlight.size}${this.pending.length ? `, waiting ${this.pending.length}` : ''}`;
@@ -413,14 +427,7 @@ export class QueueCoordinator implements SampleExecutor {
     for (const c of this.eventConnections.values()) c.disconnect();
     for (const q of this.queues.values()) await within(2000, q.close().catch(() => {}));
     if (this.started && reachable && this.token) {
-      // Workers close their BullMQ workers within a second of the announcement going; until then they
-      // could touch the run's keys again.
-      const deadline = Date.now() + 10_000;
-      while (Date.now() < deadline) {
-        const list = await within(2000, this.conn.client('LIST').catch(() => '') as Promise<string>);
-        if (!list || !String(list).includes(`name=${runPrefix(this.token)}:`)) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
+      await this.untilNoClients(this.token);
       await within(10_000, deleteRunKeys(this.conn, this.token).catch(() => {}));
     }
     this.conn.disconnect();
