@@ -26,8 +26,9 @@ import { Redis } from 'ioredis';
 import { EvaluationCancelled, ExecutorFailed, type SampleExecutor } from '../engine/executor.ts';
 import type { EvaluateSampleResult, EvaluateSampleTask, WorkerMessage } from '../engine/worker.ts';
 import type { Device } from '../runtime/types.ts';
+import type { Precision } from '../graph/llama.ts';
 import {
-  aliveKey, ALIVE_TTL_MS, epochKey, refusalsKey, RUNS_KEY, runPrefix, SHARED_QUEUE, workerQueue, workersKey,
+  aliveKey, ALIVE_TTL_MS, deleteRunKeys, epochKey, refusalsKey, RUNS_KEY, runPrefix, SHARED_QUEUE, workerQueue, workersKey,
   type JobData, type JobResult, type Refusal, type RunAnnouncement, type WorkerInfo,
 } from './protocol.ts';
 import { checkRedis, describeRedisError, redisOptions } from './redis.ts';
@@ -40,6 +41,8 @@ export interface QueueRunInfo {
   modelHash: string;
   model: { path: string; tokenizer: string | null };
   device: Device;
+  /** Graph precision of the run (fp32 or fp16). */
+  dtype: Precision;
   data: string[];
   threads: number | null;
 }
@@ -90,16 +93,6 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T | undefined> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Deletes every key under `kvopt:<token>:` (SCAN + UNLINK, no KEYS). */
-export async function deleteRunKeys(conn: Redis, token: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await conn.scan(cursor, 'MATCH', `${runPrefix(token)}:*`, 'COUNT', 1000);
-    if (keys.length) await conn.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
 }
 
 export class QueueCoordinator implements SampleExecutor {
@@ -174,6 +167,7 @@ export class QueueCoordinator implements SampleExecutor {
       modelHash: info.modelHash,
       model: info.model,
       device: info.device,
+      dtype: info.dtype,
       data: info.data,
       coordinator: { host: hostname(), pid: process.pid },
       createdAt: new Date().toISOString(),
