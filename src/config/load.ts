@@ -15,7 +15,7 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { KvoptError } from '../util/errors.ts';
-import { METHODS, methodWindow, parseMethod } from '../compress/registry.ts';
+import { METHODS, parseMethod } from '../compress/registry.ts';
 import type { MethodSpec as ResolvedMethod } from '../compress/types.ts';
 import { EVOLKV_DEFAULTS } from '../search/evolkv.ts';
 import { ConfigReader, describeValue, isMapping, type KeyPath, type Mapping } from './reader.ts';
@@ -286,10 +286,11 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
     if (e instanceof KvoptError) r.fail(path, e.message);
     throw e;
   }
-  const w = methodWindow(resolved);
-  if (w > window) {
-    const at = options.window === undefined ? path : [...optPath, 'window'];
-    r.fail(at, `${w} is larger than the prefill observation window (window: ${window}); raise the top-level window`);
+  // An explicit method window may not exceed the top-level one; a default (e.g. SnapKV's 32) raises the
+  // prefill's window instead (the engine records max(window, every method's observation window) rows).
+  const w = options.window;
+  if (typeof w === 'number' && w > window) {
+    r.fail([...optPath, 'window'], `${w} is larger than the prefill observation window (window: ${window}); raise the top-level window`);
   }
   return { name, options, key: methodKey(name, options), resolved };
 }

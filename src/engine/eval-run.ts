@@ -11,7 +11,7 @@ import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
 import { parseMethod } from '../compress/index.ts';
-import { budgetInput, methodInput, RunSession, type Job } from './session.ts';
+import { budgetInput, RunSession, type Job } from './session.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface EvalRunOptions {
@@ -58,7 +58,7 @@ export function planItems(c: ExperimentConfig): PlannedItem[] {
       for (const b of evictsNothing(m) ? [null] : c.budgets) {
         const budget = b ? budgetKey(b) : FULL_METHOD;
         // full keeps everything whatever the budget: give it one larger than any context.
-        out.push({ item: { key: `${setting}|${m.key}|${budget}`, method: methodInput(m), budget: b ? budgetInput(b) : 2 ** 30 }, method: m.key, budget, setting });
+        out.push({ item: { key: `${setting}|${m.key}|${budget}`, method: m.resolved, budget: b ? budgetInput(b) : 2 ** 30 }, method: m.key, budget, setting });
       }
     }
   }

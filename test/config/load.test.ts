@@ -245,8 +245,6 @@ test('methods are resolved once, by the compression registry, when the config is
   assert.deepEqual(snap[1]!.resolved.quantizer, { name: 'kivi', options: { bits: '4', group_size: 32, residual: 128 } });
   // a bad option is the registry's one-line error, at the method's key and line
   assert.throws(() => parseExperiment(MIN + 'methods: [{snapkv: {kernel: 4}}]\n', F, { cwd: CWD }), /x\.yaml: methods\[0\]: method snapkv: kernel must be odd.*\(line 7\)/);
-  // the string option form's window is checked against the prefill window too
-  assert.throws(() => parseExperiment(MIN + "methods: ['snapkv(window=128)']\n", F, { cwd: CWD }), /methods\[0\]: 128 is larger than the prefill observation window \(window: 64\)/);
 });
 
 test('methodKey: sorted options, simple strings bare, anything else as JSON', () => {
