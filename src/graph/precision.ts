@@ -12,7 +12,7 @@
 import { type GraphBuilder, aInt } from './builder.ts';
 import { DataType } from './onnx-proto.ts';
 
-/** Graph precision: fp32 everywhere, or fp16 weights and matmuls with the float32 parts listed above. */
+/** Weight and KV-cache precision of a built graph. */
 export type Precision = 'fp32' | 'fp16';
 
 export class PrecisionOps {
