@@ -36,6 +36,7 @@ export function register(program: Command): void {
     .option('--device <device>', 'cpu (default), cuda or webgpu (webgpu! : no CPU fallback)', parseDevice, { device: 'cpu', required: false } as DeviceRequest)
     .option('--dtype <t>', 'fp32 (default) or fp16 weights and KV cache', parseDtype, 'fp32' as Precision)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
+    .option('--device-bandwidth-gbs <n>', "the GPU's memory bandwidth in GB/s (e.g. 4800 for an H200) for the decode bound", parseIntFlag('--device-bandwidth-gbs', 1))
     .option('--build-only', 'only build the graph (weights streamed into it): build time, data size, peak RSS')
     .option('--bandwidth-mib <n>', 'array size of the memory-bandwidth measurement', parseIntFlag('--bandwidth-mib', 1), 256)
     .addHelpText('after', `
@@ -44,7 +45,7 @@ Examples:
   kvopt bench runtime --model random:100m --prompt-tokens 256 --decode-tokens 16 --batch 10 --json
   kvopt bench runtime --model random:1b --dtype fp16 --build-only          # streamed fp16 build: peak RSS vs fp32 size
   kvopt bench runtime --model random:8b --dtype fp16 --device webgpu! --prompt-tokens 8192 --json   # says first if it cannot fit`)
-    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: DeviceRequest; dtype: Precision; threads?: number; bandwidthMib: number; buildOnly?: boolean }) => {
+    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: DeviceRequest; dtype: Precision; threads?: number; bandwidthMib: number; buildOnly?: boolean; deviceBandwidthGbs?: number }) => {
       const model = await openModel(o.model, { tokenizer: o.tokenizer });
       if (o.buildOnly) {
         const b = benchBuild(model, o.dtype);
@@ -66,6 +67,7 @@ Examples:
         precision: o.dtype,
         intraOpNumThreads: o.threads,
         bandwidthMiB: o.bandwidthMib,
+        deviceBandwidthGBs: o.deviceBandwidthGbs,
       });
       process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatBench(r)) + '\n');
     });

@@ -25,6 +25,8 @@ export interface BenchOptions {
   intraOpNumThreads?: number;
   /** Size of the arrays of the bandwidth measurement (default 256 MiB). */
   bandwidthMiB?: number;
+  /** The device's memory bandwidth (GB/s, e.g. 4800 for an H200): the decode bound uses it instead of host memcpy. */
+  deviceBandwidthGBs?: number;
 }
 
 export interface BenchResult {
@@ -52,6 +54,10 @@ export interface BenchResult {
   memoryBandwidthGBs: number;
   /** Decode tokens/s at batch 1 if every step only read weights + KV at the measured bandwidth. */
   decodeBoundTokensPerSec: number;
+  /** decodeTokensPerSecBatch1 / decodeBoundTokensPerSec. */
+  fractionOfBandwidthBound: number;
+  /** 'device' when --device-bandwidth-gbs gave the bandwidth, else 'host-memcpy'. */
+  bandwidthSource: 'device' | 'host-memcpy';
   /** Graph precision of weights and KV cache. */
   dtype: Precision;
   /**
@@ -193,7 +199,7 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
     const perStep = later.length ? later[later.length >> 1] : (io1[0] ?? 0);
     const cacheBytesAtContext = kvBytesPerToken * (T + Math.floor(opts.decodeTokens / 2));
     const peakRssBytes = process.resourceUsage().maxRSS * 1024; // before the bandwidth arrays
-    const bw = measureCopyBandwidth(opts.bandwidthMiB ?? 256);
+    const bw = opts.deviceBandwidthGBs ?? measureCopyBandwidth(opts.bandwidthMiB ?? 256);
     const avgContext = T + opts.decodeTokens / 2;
     return {
       model: model.source.path,
@@ -217,6 +223,8 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       weightBytes,
       memoryBandwidthGBs: bw,
       decodeBoundTokensPerSec: (bw * 1e9) / (weightBytes + kvBytesPerToken * avgContext),
+      fractionOfBandwidthBound: decode1.tps / ((bw * 1e9) / (weightBytes + kvBytesPerToken * avgContext)),
+      bandwidthSource: opts.deviceBandwidthGBs ? 'device' : 'host-memcpy',
       dtype: graphOptions.precision,
       hostDeviceBytesPerStep: perStep,
       hostDeviceBytesFirstStep: io1[0] ?? 0,
