@@ -18,7 +18,7 @@ import { InferencePool, sizePool, type PoolSizing } from './pool.ts';
 import { EvaluationCancelled, ExecutorFailed, poolExecutor, type SampleExecutor } from './executor.ts';
 import { createProgress, type Progress } from './progress.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
-import type { EvaluateSampleResult, EvaluateSampleTask, LoadSamplesResult, LoadSamplesTask, ModelRef, TaskRef, WorkerMessage } from './worker.ts';
+import type { EvaluateSampleTask, LoadSamplesResult, LoadSamplesTask, ModelRef, TaskRef, WorkerMessage } from './worker.ts';
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 

@@ -8,6 +8,7 @@
  */
 import type { EvalItem, EvaluateOptions } from '../engine/evaluate.ts';
 import type { EvaluateSampleResult, TaskRef, WorkerMessage } from '../engine/worker.ts';
+import type { Redis } from 'ioredis';
 import type { Device } from '../runtime/types.ts';
 import type { Precision } from '../graph/llama.ts';
 import type { Sample } from '../tasks/types.ts';
@@ -80,6 +81,16 @@ export type JobProgress = WorkerMessage;
 export interface JobResult extends EvaluateSampleResult {
   /** The worker that evaluated it: it now holds the sample's prefill. */
   worker: string;
+}
+
+/** Deletes every key under `kvopt:<token>:` (SCAN + UNLINK, never KEYS). */
+export async function deleteRunKeys(conn: Redis, token: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await conn.scan(cursor, 'MATCH', `${runPrefix(token)}:*`, 'COUNT', 1000);
+    if (keys.length) await conn.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
 }
 
 /** A worker id safe in queue and client names. */

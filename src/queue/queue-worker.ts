@@ -24,7 +24,7 @@ import type { EvaluateSampleResult, EvaluateSampleTask, ModelInfoResult, ModelRe
 import type { Device } from '../runtime/types.ts';
 import { isGpuDevice } from '../runtime/device.ts';
 import {
-  aliveKey, LOCK_MS, refusalsKey, RUNS_KEY, runPrefix, safeId, SHARED_QUEUE, STALLED_CHECK_MS, workerQueue, workersKey,
+  aliveKey, deleteRunKeys, LOCK_MS, refusalsKey, RUNS_KEY, runPrefix, safeId, SHARED_QUEUE, STALLED_CHECK_MS, workerQueue, workersKey,
   type JobData, type JobResult, type Refusal, type RunAnnouncement, type WorkerInfo,
 } from './protocol.ts';
 import { checkRedis, redisOptions } from './redis.ts';
@@ -150,6 +150,8 @@ export class QueueWorker {
         if (!(await this.conn.exists(aliveKey(token)))) {
           // Its coordinator died without cleaning up (and no resume came): remove it for everyone.
           await this.conn.hdel(RUNS_KEY, token);
+          await deleteRunKeys(this.conn, token);
+          this.log(`removed run ${token}: its coordinator is gone`);
           continue;
         }
         await this.join(token, JSON.parse(json) as RunAnnouncement);
