@@ -112,7 +112,7 @@ export function killRedis(child: ChildProcess): Promise<void> {
 }
 
 /** A small eval on stories260K: `samples` continuation samples, both settings, two methods × two budgets. */
-export function writeEvalConfig(dir: string, name: string, samples = 4): string {
+export function writeEvalConfig(dir: string, name: string, samples = 4, contextTokens = 160): string {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
@@ -126,7 +126,7 @@ tasks:
     data: ${join(repoRoot, 'datasets/stories260k-samples.jsonl')}
     samples: ${samples}
     seed: 3
-    options: { contextTokens: 160, continuationTokens: 16 }
+    options: { contextTokens: ${contextTokens}, continuationTokens: 16 }
 setting: [question-aware, question-agnostic]
 methods: [snapkv, streaming]
 budgets: [16, 32]
