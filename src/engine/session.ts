@@ -177,8 +177,10 @@ export class RunSession {
       attempt,
     };
     const seen = new Map<string, ItemResult>();
+    let prefillSeen = false;
     const onMessage = (m: WorkerMessage) => {
       if (m.kind === 'prefill') {
+        prefillSeen = true;
         if (m.computed) {
           this.store.recordPrefill({
             runId: this.run.id,
@@ -199,7 +201,9 @@ export class RunSession {
     };
     try {
       const res = await this.executor.evaluate(task, onMessage);
-      // Results whose message had not arrived when the task settled.
+      // What had not arrived as a message when the task settled (the pool closes the port then).
+      const p = res.prefill;
+      if (!prefillSeen) onMessage({ kind: 'prefill', computed: p.computed, ms: p.ms, tokens: p.tokens });
       for (const r of res.results) onMessage({ kind: 'item', result: r });
     } catch (e) {
       if (e instanceof ExecutorFailed) throw e; // the run stops; nothing of this sample is stored
