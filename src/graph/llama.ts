@@ -19,6 +19,7 @@ import type { ModelSpec, ModelWeights } from '../model/spec.ts';
 import { DataType } from './onnx-proto.ts';
 import { GraphBuilder, aInt, aInts } from './builder.ts';
 import { ropeLayout } from './rope.ts';
+import { SelfExtendAttention, type SelfExtendOptions } from './self-extend.ts';
 
 /** Bump when the graph changes, so cached graphs are rebuilt. */
 export const GRAPH_BUILDER_VERSION = 3;
@@ -41,11 +42,13 @@ export const ioNames = {
 export interface GraphOptions {
   /** Only 'fp32' is built today. */
   precision: 'fp32';
+  /** SelfExtend (src/graph/self-extend.ts): adds past_position.l inputs; absent = the plain graph. */
+  selfExtend?: SelfExtendOptions;
 }
 
 export const DEFAULT_GRAPH_OPTIONS: GraphOptions = { precision: 'fp32' };
 
-export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile: string): GraphBuilder {
+export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile: string, options: GraphOptions = DEFAULT_GRAPH_OPTIONS): GraphBuilder {
   const g = new GraphBuilder(externalFile);
   const D = spec.hiddenSize;
   const H = spec.numHeads;
@@ -100,6 +103,7 @@ export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile
   const partner = g.int64(rope.partner);
   const applyRope = (x4: string): string =>
     g.op('Add', [g.op('Mul', [x4, cos]), g.op('Mul', [g.op('Gather', [x4, partner], { axis: aInt(3) }), sinSigned])]);
+  const selfExtend = options.selfExtend ? new SelfExtendAttention(g, spec, options.selfExtend, pos) : null;
 
   for (let l = 0; l < L; l++) {
     const lw = w.layers[l];
@@ -113,7 +117,8 @@ export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile
     const qProj = linear(h, wt('wq', lw.wq, [H * hd, D]), lw.bq ? wt('bq', lw.bq, [H * hd]) : null);
     const kProj = linear(h, wt('wk', lw.wk, [Hkv * hd, D]), lw.bk ? wt('bk', lw.bk, [Hkv * hd]) : null);
     const vProj = linear(h, wt('wv', lw.wv, [Hkv * hd, D]), lw.bv ? wt('bv', lw.bv, [Hkv * hd]) : null);
-    const qRot = applyRope(toHeads(qProj, H)); // [B,H,q,hd]
+    const qHeads = toHeads(qProj, H);
+    const qRot = applyRope(qHeads); // [B,H,q,hd]
     const kNew = g.opTo(ioNames.newKey(l), 'Identity', [applyRope(toHeads(kProj, Hkv))]); // [B,Hkv,q,hd]
     const vNew = g.opTo(ioNames.newValue(l), 'Identity', [toHeads(vProj, Hkv)]);
     const presentK = g.opTo(ioNames.presentKey(l), 'Concat', [pastK, kNew], { axis: aInt(2) }); // [B,Hkv,T,hd]
@@ -129,7 +134,8 @@ export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile
       g.op('MatMul', [qGrouped, g.op('Transpose', [presentK], { perm: aInts([0, 1, 3, 2]) })]),
       scale,
     ]);
-    const scores5 = g.op('Reshape', [scores, g.op('Concat', [g.int64([0, Hkv, G]), q1, g.int64([-1])], { axis: aInt(0) })]);
+    let scores5 = g.op('Reshape', [scores, g.op('Concat', [g.int64([0, Hkv, G]), q1, g.int64([-1])], { axis: aInt(0) })]);
+    if (selfExtend) scores5 = selfExtend.scores(l, { neighbour: scores5, qHeads, presentK, scale, q1 });
 
     // causal [q,T]: key t visible to new token i iff t ≤ P + i
     const rows = g.op('Add', [

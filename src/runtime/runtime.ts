@@ -15,6 +15,7 @@ import * as ort from 'onnxruntime-node';
 import type { LoadedModel, ModelSpec } from '../model/spec.ts';
 import { ensureGraph, type BuiltGraph } from '../graph/cache.ts';
 import { DEFAULT_GRAPH_OPTIONS, ioNames, type GraphOptions } from '../graph/llama.ts';
+import { pastPositionFeed } from './self-extend-feeds.ts';
 import { KvoptError } from '../util/errors.ts';
 import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts';
 import { logProbOf, makeSampler } from './sampling.ts';
@@ -83,12 +84,14 @@ function growLayer(p: PaddedLayer, rows: number, hd: number, extra: number): Pad
   const keys = new Float32Array(rows * cap * hd);
   const values = new Float32Array(rows * cap * hd);
   const bias = new Float32Array(rows * cap).fill(-Infinity);
+  const positions = new Int32Array(rows * cap);
   for (let r = 0; r < rows; r++) {
     keys.set(p.keys.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
     values.set(p.values.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
     bias.set(p.bias.subarray(r * P, (r + 1) * P), r * cap);
+    if (p.positions) positions.set(p.positions.subarray(r * P, (r + 1) * P), r * cap);
   }
-  return { keys, values, bias, length: cap };
+  return { keys, values, bias, length: cap, positions };
 }
 
 interface RawRun {
@@ -106,12 +109,14 @@ export class ModelRuntime {
     private readonly session: ort.InferenceSession,
     /** The device the session runs on (after any fallback to cpu). */
     readonly device: Device,
+    readonly graphOptions: GraphOptions,
   ) {}
 
   static async create(model: LoadedModel, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
-    const graph = ensureGraph(model, opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS, opts.cacheDir);
+    const graphOptions = opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS;
+    const graph = ensureGraph(model, graphOptions, opts.cacheDir);
     const { session, device } = await createSession(graph.modelPath, opts);
-    return new ModelRuntime(model, graph, session, device);
+    return new ModelRuntime(model, graph, session, device, graphOptions);
   }
 
   get spec(): ModelSpec {
@@ -159,6 +164,7 @@ export class ModelRuntime {
       feeds[ioNames.pastValue(l)] = new ort.Tensor('float32', p.values, [B, Hkv, p.length, hd]);
       feeds[ioNames.kvBias(l)] = new ort.Tensor('float32', p.bias, [B, Hkv, 1, p.length]);
     }
+    if (this.graphOptions.selfExtend) Object.assign(feeds, pastPositionFeed(past, B, Hkv));
     const outputs = await this.session.run(feeds, ['logits', ...fetch]);
     const n = outputs.logits.dims[1];
     if (outputs.logits.dims[2] !== V) throw new Error('internal: logits width differs from vocabSize');
@@ -294,7 +300,7 @@ export class ModelRuntime {
     if (!keepCaches) return { logits, caches: [] };
     const out = caches.map((c, b) => ({
       layers: c.layers.map((layer, l) =>
-        appendLayer(layer, r.outputs[ioNames.newKey(l)].data as Float32Array, r.outputs[ioNames.newValue(l)].data as Float32Array, b, q, lens[b], Hkv, hd),
+        appendLayer(layer, r.outputs[ioNames.newKey(l)].data as Float32Array, r.outputs[ioNames.newValue(l)].data as Float32Array, b, q, lens[b], Hkv, hd, c.nextPosition),
       ),
       nextPosition: c.nextPosition + lens[b],
     }));
@@ -323,6 +329,7 @@ export class ModelRuntime {
         layer.keys.set(newK.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
         layer.values.set(newV.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
         layer.bias[row * cap + slot] = 0;
+        if (layer.positions) layer.positions[row * cap + slot] = batch.positions[Math.floor(row / Hkv)];
       }
     }
     for (let b = 0; b < B; b++) batch.positions[b]++;
