@@ -4,6 +4,7 @@ import { benchRuntime, type BenchResult } from '../runtime/bench.ts';
 import { openModel } from '../runtime/model-ref.ts';
 import type { Device } from '../runtime/types.ts';
 import { parseDevice, parseIntFlag } from './generate.ts';
+import { parseSelfExtendFlag, selfExtendGraphOptions, withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 
 function formatBench(r: BenchResult): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -34,12 +35,14 @@ export function register(program: Command): void {
     .option('--device <device>', 'cpu (default), cuda or webgpu', parseDevice, 'cpu' as Device)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
     .option('--bandwidth-mib <n>', 'array size of the memory-bandwidth measurement', parseIntFlag('--bandwidth-mib', 1), 256)
+    .option('--self-extend <G,W>', 'benchmark the SelfExtend graph (group size G, neighbour window W)', (v: string) => parseSelfExtendFlag(v))
     .addHelpText('after', `
 Examples:
+  kvopt bench runtime --model models/tiny --self-extend 8,128 --prompt-tokens 2048 --decode-tokens 16 --json
   kvopt bench runtime --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin
   kvopt bench runtime --model random:100m --prompt-tokens 256 --decode-tokens 16 --batch 10 --json`)
-    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: Device; threads?: number; bandwidthMib: number }) => {
-      const model = await openModel(o.model, { tokenizer: o.tokenizer });
+    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: Device; threads?: number; bandwidthMib: number; selfExtend?: SelfExtendOptions }) => {
+      const model = withSelfExtend(await openModel(o.model, { tokenizer: o.tokenizer }), o.selfExtend, '--self-extend');
       const r = await benchRuntime(model, {
         batch: o.batch,
         promptTokens: o.promptTokens,
@@ -47,6 +50,7 @@ Examples:
         device: o.device,
         intraOpNumThreads: o.threads,
         bandwidthMiB: o.bandwidthMib,
+        graphOptions: selfExtendGraphOptions(o.selfExtend),
       });
       process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatBench(r)) + '\n');
     });

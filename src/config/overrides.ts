@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { KvoptError } from '../util/errors.ts';
 import { DEVICES, type ExperimentConfig } from './schema.ts';
 import { didYouMean } from './suggest.ts';
+import { parseSelfExtendFlag } from '../model/self-extend.ts';
 
 export interface Overrides {
   db?: string;
@@ -17,6 +18,8 @@ export interface Overrides {
   samples?: string | number;
   /** Replaces the run seed, every task seed and the search seed. */
   seed?: string | number;
+  /** `G,W` or `off`: replaces model.self_extend. */
+  selfExtend?: string;
   /** Directory a relative --db is resolved against; default process.cwd(). */
   cwd?: string;
 }
@@ -48,6 +51,7 @@ export function applyOverrides(config: ExperimentConfig, o: Overrides): Experime
     }
     out.model.device = o.device as ExperimentConfig['model']['device'];
   }
+  if (o.selfExtend !== undefined) out.model.selfExtend = [o.selfExtend.trim() === 'off' ? null : parseSelfExtendFlag(o.selfExtend)];
   if (o.samples !== undefined) {
     const n = intFlag('--samples', o.samples, 1, 'a positive integer');
     out.tasks.forEach((t, i) => {

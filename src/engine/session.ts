@@ -7,6 +7,8 @@ import { createHash } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
 import { configHash, resolvedConfigJson } from '../config/hash.ts';
+import { taskVariants } from '../config/self-extend.ts';
+import { selfExtendLabel } from '../model/self-extend.ts';
 import { parseMethod } from '../compress/index.ts';
 import { Store } from '../store/store.ts';
 import type { RunKind, RunRow, SampleSplit } from '../store/types.ts';
@@ -42,10 +44,15 @@ export function budgetInput(b: ConfigBudget): BudgetInput {
   return b.kind === 'tokens' ? b.tokens : { keep: b.keep };
 }
 
-/** The task's name in results: `continuation[essays]` when the config names the same task more than once. */
+const sameSelfExtend = (a: TaskConfig, b: TaskConfig) =>
+  (a.selfExtend ? selfExtendLabel(a.selfExtend) : '') === (b.selfExtend ? selfExtendLabel(b.selfExtend) : '');
+
+/** The task's name in results (`+selfextend(G=8,W=128)` appended for a SelfExtend variant): `continuation[essays]` when the config names the same task more than once. */
 export function taskLabel(task: TaskConfig, all: readonly TaskConfig[]): string {
-  if (all.filter((t) => t.name === task.name).length < 2) return task.name;
-  return `${task.name}[${basename(task.data).replace(/\.[^.]*$/, '')}]`;
+  const se = task.selfExtend ? `+${selfExtendLabel(task.selfExtend)}` : '';
+  const same = all.filter((t) => t.name === task.name && sameSelfExtend(t, task));
+  if (same.length < 2) return task.name + se;
+  return `${task.name}[${basename(task.data).replace(/\.[^.]*$/, '')}]${se}`;
 }
 
 /** A sample of the run with its store id and split. */
@@ -127,13 +134,19 @@ export class RunSession {
     return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true);
   }
 
+  /** The model a task entry runs on (its SelfExtend variant). */
+  private modelFor(task: TaskConfig): ModelRef {
+    return task.selfExtend ? { ...this.model, selfExtend: task.selfExtend } : this.model;
+  }
+
   /** Loads every task's samples (in a worker: some tasks need the tokenizer) and registers them. */
   async loadJobs(split: (task: TaskConfig, index: number, count: number) => SampleSplit): Promise<Job[]> {
     const jobs: Job[] = [];
-    for (const task of this.config.tasks) {
+    const tasks = taskVariants(this.config);
+    for (const task of tasks) {
       const taskRef: TaskRef = { name: task.name, data: task.data, options: task.options };
       const loaded = (await this.pool.run(
-        { kind: 'load-samples', model: this.model, task: taskRef, samples: task.samples ?? undefined, seed: task.seed },
+        { kind: 'load-samples', model: this.modelFor(task), task: taskRef, samples: task.samples ?? undefined, seed: task.seed },
         () => {},
       )) as LoadSamplesResult;
       this.store.setModelHash(this.run.id, loaded.modelHash);
@@ -142,7 +155,7 @@ export class RunSession {
       const splits = loaded.samples.map((_, i) => split(task, i, loaded.samples.length));
       const ids = this.store.registerSamples(
         this.run.id,
-        loaded.samples.map((s, i) => ({ task: taskLabel(task, this.config.tasks), key: s.id, contentHash: contentHash(s), split: splits[i]! })),
+        loaded.samples.map((s, i) => ({ task: taskLabel(task, tasks), key: s.id, contentHash: contentHash(s), split: splits[i]! })),
       );
       loaded.samples.forEach((sample, i) => jobs.push({ task, sample, sampleId: ids[i]!, split: splits[i]! }));
     }
@@ -164,7 +177,7 @@ export class RunSession {
   ): Promise<ItemResult[]> {
     const task: EvaluateSampleTask = {
       kind: 'evaluate',
-      model: this.model,
+      model: this.modelFor(job.task),
       task: { name: job.task.name, data: job.task.data, options: job.task.options },
       sample: job.sample,
       items,

@@ -14,6 +14,7 @@ import type { Device, PrefillRecord } from '../runtime/types.ts';
 import { createTask } from '../tasks/registry.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
+import { withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
 import { PrefillDiskCache, prefillKey } from './prefill-cache.ts';
 
@@ -22,6 +23,8 @@ export interface ModelRef {
   tokenizer?: string | null;
   device: Device;
   threads: number;
+  /** SelfExtend on (model.self_extend variant); absent = off. */
+  selfExtend?: SelfExtendOptions;
 }
 
 export interface TaskRef {
@@ -69,6 +72,8 @@ export interface EvaluateSampleResult {
 interface Loaded {
   key: string;
   model: LoadedModel;
+  /** The weights hash without SelfExtend (the run's model identity). */
+  baseHash: string;
   tokenizer: TextTokenizer;
   runtime: ModelRuntime | null;
 }
@@ -114,15 +119,21 @@ async function getModel(ref: ModelRef): Promise<Loaded> {
   const key = JSON.stringify(ref);
   if (loaded?.key === key) return loaded;
   if (loaded?.runtime) await loaded.runtime.release();
-  const model = await openModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
-  if (!model.tokenizer) throw new KvoptError(`${ref.path}: the model has no tokenizer; give model.tokenizer`);
-  loaded = { key, model, tokenizer: model.tokenizer, runtime: null };
+  const base = await openModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
+  if (!base.tokenizer) throw new KvoptError(`${ref.path}: the model has no tokenizer; give model.tokenizer`);
+  // SelfExtend: extended context and an identity of its own (graphs, prefill records); the run keeps the base hash
+  const model = withSelfExtend(base, ref.selfExtend, 'model.self_extend');
+  loaded = { key, model, baseHash: base.weightsHash, tokenizer: base.tokenizer, runtime: null };
   tasks.clear();
   return loaded;
 }
 
 async function getRuntime(l: Loaded, ref: ModelRef): Promise<ModelRuntime> {
-  l.runtime ??= await ModelRuntime.create(l.model, { device: ref.device, intraOpNumThreads: ref.threads });
+  l.runtime ??= await ModelRuntime.create(l.model, {
+    device: ref.device,
+    intraOpNumThreads: ref.threads,
+    ...(ref.selfExtend ? { graphOptions: { precision: 'fp32' as const, selfExtend: ref.selfExtend } } : {}),
+  });
   return l.runtime;
 }
 
@@ -141,7 +152,7 @@ async function loadSamples(t: LoadSamplesTask): Promise<LoadSamplesResult> {
   const task = getTask(l, t.task);
   const samples = task.load(t.task.data, { samples: t.samples, seed: t.seed });
   const s = l.model.spec;
-  return { samples, modelHash: l.model.weightsHash, numLayers: s.numLayers, numKvHeads: s.numKvHeads, contextLength: s.maxPositionEmbeddings };
+  return { samples, modelHash: l.baseHash, numLayers: s.numLayers, numKvHeads: s.numKvHeads, contextLength: s.maxPositionEmbeddings };
 }
 
 /**

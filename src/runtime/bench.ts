@@ -9,7 +9,7 @@ import type { LoadedModel } from '../model/spec.ts';
 import { parameterCount } from '../model/spec.ts';
 import { mulberry32 } from '../util/mulberry32.ts';
 import { ensureGraph } from '../graph/cache.ts';
-import { DEFAULT_GRAPH_OPTIONS } from '../graph/llama.ts';
+import { DEFAULT_GRAPH_OPTIONS, type GraphOptions } from '../graph/llama.ts';
 import { ModelRuntime } from './runtime.ts';
 import type { Device } from './types.ts';
 
@@ -21,6 +21,8 @@ export interface BenchOptions {
   intraOpNumThreads?: number;
   /** Size of the arrays of the bandwidth measurement (default 256 MiB). */
   bandwidthMiB?: number;
+  /** Graph variant (e.g. SelfExtend on); default the plain fp32 graph. */
+  graphOptions?: GraphOptions;
 }
 
 export interface BenchResult {
@@ -28,6 +30,8 @@ export interface BenchResult {
   parameters: number;
   device: Device;
   threads: number | null;
+  /** Graph options benchmarked (SelfExtend shows here). */
+  graphOptions: GraphOptions;
   graphBuildColdMs: number;
   graphBuildCachedMs: number;
   sessionCreateMs: number;
@@ -72,12 +76,13 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
   const { spec } = model;
   const scratch = mkdtempSync(join(tmpdir(), 'kvopt-bench-'));
   try {
-    const cold = ensureGraph(model, DEFAULT_GRAPH_OPTIONS, scratch);
+    const graphOptions = opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS;
+    const cold = ensureGraph(model, graphOptions, scratch);
     const t1 = performance.now();
-    ensureGraph(model, DEFAULT_GRAPH_OPTIONS, scratch);
+    ensureGraph(model, graphOptions, scratch);
     const cachedMs = performance.now() - t1;
     const t2 = performance.now();
-    const rt = await ModelRuntime.create(model, { cacheDir: scratch, device: opts.device, intraOpNumThreads: opts.intraOpNumThreads });
+    const rt = await ModelRuntime.create(model, { cacheDir: scratch, device: opts.device, intraOpNumThreads: opts.intraOpNumThreads, graphOptions });
     const sessionCreateMs = performance.now() - t2;
 
     const T = Math.max(1, Math.min(opts.promptTokens, spec.maxPositionEmbeddings - opts.decodeTokens));
@@ -118,6 +123,7 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
     const avgContext = T + opts.decodeTokens / 2;
     return {
       model: model.source.path,
+      graphOptions,
       parameters: parameterCount(model.weights),
       device: rt.device,
       threads: opts.intraOpNumThreads ?? null,
