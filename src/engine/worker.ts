@@ -122,7 +122,7 @@ async function getModel(ref: ModelRef): Promise<Loaded> {
   const base = await openModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
   if (!base.tokenizer) throw new KvoptError(`${ref.path}: the model has no tokenizer; give model.tokenizer`);
   // SelfExtend: extended context and an identity of its own (graphs, prefill records); the run keeps the base hash
-  const model = withSelfExtend(base, ref.selfExtend, 'model.self_extend');
+  const model = withSelfExtend(base, ref.selfExtend, 'model.self_extend (--self-extend)');
   loaded = { key, model, baseHash: base.weightsHash, tokenizer: base.tokenizer, runtime: null };
   tasks.clear();
   return loaded;
