@@ -47,13 +47,22 @@ export function budgetInput(b: ConfigBudget): BudgetInput {
 const sameSelfExtend = (a: TaskConfig, b: TaskConfig) =>
   (a.selfExtend ? selfExtendLabel(a.selfExtend) : '') === (b.selfExtend ? selfExtendLabel(b.selfExtend) : '');
 
-/** The task's name in results (`+selfextend(G=8,W=128)` appended for a SelfExtend variant): `continuation[essays]` when the config names the same task more than once. */
+/**
+ * The task's name in results: `continuation[essays]` when the config names the same task more than once,
+ * `continuation[essays](contextTokens=960,...)` when the same data too (its options tell them apart), and
+ * `+selfextend(G=8,W=128)` appended for a SelfExtend variant.
+ */
 export function taskLabel(task: TaskConfig, all: readonly TaskConfig[]): string {
   const se = task.selfExtend ? `+${selfExtendLabel(task.selfExtend)}` : '';
   const same = all.filter((t) => t.name === task.name && sameSelfExtend(t, task));
   if (same.length < 2) return task.name + se;
-  return `${task.name}[${basename(task.data).replace(/\.[^.]*$/, '')}]${se}`;
+  const data = basename(task.data).replace(/\.[^.]*$/, '');
+  const opts = same.filter((t) => basename(t.data).replace(/\.[^.]*$/, '') === data).length < 2 ? '' : optionsLabel(task.options);
+  return `${task.name}[${data}]${opts}${se}`;
 }
+
+const optionsLabel = (o: Record<string, unknown>) =>
+  Object.keys(o).length === 0 ? '(defaults)' : `(${Object.keys(o).sort().map((k) => `${k}=${typeof o[k] === 'object' ? JSON.stringify(o[k]) : String(o[k])}`).join(',')})`;
 
 /** A sample of the run with its store id and split. */
 export interface Job {

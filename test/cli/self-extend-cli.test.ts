@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { parseExperiment } from '../../src/config/load.ts';
 import { configHash } from '../../src/config/hash.ts';
 import { applyOverrides } from '../../src/config/overrides.ts';
+import { taskVariants } from '../../src/config/self-extend.ts';
+import { taskLabel } from '../../src/engine/session.ts';
 import { testCacheDir } from '../runtime/helpers.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -124,4 +126,16 @@ test('generate and bench runtime with --self-extend run past the trained context
   const j = JSON.parse(b.stdout);
   assert.deepEqual(j.graphOptions.selfExtend, { group: 8, window: 128 });
   assert.equal(j.promptTokens, 1500);
+});
+
+test('task labels: variants get +selfextend(...); the same task and data twice are told apart by their options', () => {
+  const c = parseExperiment(
+    yaml('self_extend: [off, {group: 4, window: 128}]', `  - name: retrieval\n    data: ${join(root, 'datasets/retrieval/retrieval.jsonl')}\n    samples: 3\n    options: {x: 1}\n`),
+    'x.yaml',
+  );
+  const tasks = taskVariants(c);
+  assert.deepEqual(
+    tasks.map((t) => taskLabel(t, tasks)),
+    ['retrieval[retrieval](defaults)', 'retrieval[retrieval](x=1)', 'retrieval[retrieval](defaults)+selfextend(G=4,W=128)', 'retrieval[retrieval](x=1)+selfextend(G=4,W=128)'],
+  );
 });
