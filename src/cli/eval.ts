@@ -12,8 +12,9 @@ import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../c
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
 import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
+import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
-interface EvalFlags {
+interface EvalFlags extends QueueFlags {
   config?: string;
   model?: string;
   tokenizer?: string;
@@ -27,6 +28,7 @@ interface EvalFlags {
   db?: string;
   workers?: string;
   device?: string;
+  dtype?: string;
   json?: string;
   csv?: string;
   resume?: boolean;
@@ -89,7 +91,7 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
 export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: string }): void {
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
-    `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills, ` +
+    `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ` +
       `${(r.wallMs / 1000).toFixed(1)} s\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it\n`,
   );
@@ -99,7 +101,7 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
     .description('evaluate compression methods × budgets × tasks; every result goes to SQLite')
     .option('--config <file>', 'experiment YAML (see experiments/)')
@@ -117,13 +119,15 @@ export function register(program: Command): void {
     .option('--batch <n>', 'items decoded together in one batched run', '8')
     .option('--db <file>', 'SQLite database (default results/kvopt.db)')
     .option('--workers <n>', "worker threads ('auto' or a number)")
-    .option('--device <d>', 'cpu | cuda | webgpu')
+    .option('--device <d>', 'cpu | cuda | webgpu; a trailing ! (webgpu!) makes an unavailable GPU an error instead of a CPU fallback')
+    .option('--dtype <t>', 'fp32 | fp16: graph weights and KV cache precision (overrides model.dtype)')
     .option('--self-extend <G,W|off>', 'SelfExtend group size G and neighbour window W (replaces model.self_extend)')
     .option('--resume', 'continue the unfinished run of this config, skipping stored results')
     .option('--no-prefill-cache', 'do not keep prefill records on disk (large models)')
     .option('--json <file>', 'write the result rows as JSON')
     .option('--csv <file>', 'write the result rows as CSV')
-    .option('--quiet', 'no progress output')
+    .option('--quiet', 'no progress output');
+  addQueueOptions(cmd)
     .addHelpText(
       'after',
       `
@@ -133,21 +137,22 @@ Examples:
       --task continuation --data ../shared/data/paul_graham_essays --methods streaming,snapkv,defensivekv \\
       --budgets 0.1,0.2,0.5 --setting both --samples 8 --json results/eval.json
   kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C
+  kvopt eval --config experiments/quickstart.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
+  kvopt eval --config experiments/quickstart.yaml --device webgpu! --dtype fp16   # on the GPU (Vulkan), one worker
   kvopt eval --config experiments/selfextend.yaml             # models/tiny past its context, with and without SelfExtend
-  kvopt eval --model models/tiny --task retrieval --data datasets/retrieval-long/retrieval-1k.jsonl \
+  kvopt eval --model models/tiny --task retrieval --data datasets/retrieval-long/retrieval-1k.jsonl \\
       --methods full,snapkv --budgets 0.1 --self-extend 8,128`,
     )
     .action(async (f: EvalFlags) => {
       let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
-      config = applyOverrides(config, {
-        db: f.db, workers: f.workers, device: f.device, samples: f.config ? f.samples : undefined, seed: f.seed, selfExtend: f.selfExtend,
-      });
+      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.config ? f.samples : undefined, seed: f.seed, selfExtend: f.selfExtend });
       checkForCommand(config, 'eval');
       const fitness = f.fitness as FitnessSource;
       if (!FITNESS_SOURCES.includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);
       const batch = Number(f.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new KvoptError(`--batch: expected a positive integer, got '${f.batch}'`);
-      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness });
+      const queue = await queueFromFlags(f, config.queue, f.quiet);
+      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness, queue: queue ?? undefined });
       printEvalResult(result, f);
       if (result.run.status !== 'complete') process.exitCode = 130;
     });

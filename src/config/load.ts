@@ -66,7 +66,7 @@ export const DEFAULTS = {
 
 const TOP_KEYS = [
   'name', 'description', 'model', 'tasks', 'setting', 'methods', 'budgets', 'search',
-  'workers', 'db', 'chunk_size', 'window', 'seed',
+  'workers', 'db', 'chunk_size', 'window', 'seed', 'queue',
 ];
 const MODEL_KEYS = ['path', 'tokenizer', 'device', 'dtype', 'threads', 'self_extend'];
 const TASK_KEYS = ['name', 'data', 'samples', 'seed', 'heldout', 'options'];
@@ -127,6 +127,10 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
     if (typeof raw.workers !== 'number') r.fail(['workers'], `expected "auto" or a positive integer, got ${describeValue(raw.workers)}`);
     workers = r.integer(raw.workers, ['workers'], 1);
   }
+  const queue = raw.queue == null ? null : r.string(raw.queue, ['queue'], 'a Redis address, redis://host:6379[/db]');
+  if (queue !== null && /\/\/[^/@]*:[^/@]*@/.test(queue)) {
+    r.fail(['queue'], 'a password does not belong in the experiment file (the file is stored with the run); give it with --queue-password-file');
+  }
   const db =
     raw.db == null ? resolve(cwd, DEFAULTS.db) : resolvePath(dir, r.string(raw.db, ['db'], 'a file path'));
 
@@ -140,6 +144,7 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
     budgets,
     search,
     workers,
+    queue,
     db,
     chunkSize,
     window,
@@ -152,6 +157,13 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
 export function resolvePath(dir: string, p: string): string {
   if (p === '~' || p.startsWith('~/')) return join(homedir(), p.slice(1));
   return isAbsolute(p) ? p : resolve(dir, p);
+}
+
+/** `cpu`, `cuda`, `webgpu`, or a GPU with a trailing `!` (required: no CPU fallback). */
+function readDevice(r: ConfigReader, v: unknown, path: KeyPath): { device: ModelConfig['device']; requireDevice: boolean } {
+  if (v == null) return { device: DEFAULTS.device, requireDevice: false };
+  const required = typeof v === 'string' && v.endsWith('!') && v !== 'cpu!';
+  return { device: r.oneOf(required ? (v as string).slice(0, -1) : v, path, DEVICES), requireDevice: required };
 }
 
 function readModel(r: ConfigReader, v: unknown, dir: string): ModelConfig {
@@ -167,7 +179,7 @@ function readModel(r: ConfigReader, v: unknown, dir: string): ModelConfig {
   return {
     path: resolvePath(dir, p),
     tokenizer,
-    device: m.device == null ? DEFAULTS.device : r.oneOf(m.device, [...path, 'device'], DEVICES),
+    ...readDevice(r, m.device, [...path, 'device']),
     dtype: m.dtype == null ? DEFAULTS.dtype : r.oneOf(m.dtype, [...path, 'dtype'], DTYPES),
     threads: m.threads == null ? null : r.integer(m.threads, [...path, 'threads'], 1),
     selfExtend: readSelfExtend(r, m.self_extend, [...path, 'self_extend']),

@@ -53,6 +53,8 @@ export interface ModelConfig {
   path: string; // absolute
   tokenizer: string | null; // absolute; only llama2.c checkpoints need one
   device: Device;
+  /** `device: webgpu!` (or `--device webgpu!`): an unavailable GPU is an error, not a CPU fallback. Not hashed. */
+  requireDevice: boolean;
   dtype: Dtype;
   threads: number | null; // intra-op threads; null = onnxruntime's default (all cores)
   /** `self_extend`: SelfExtend variants, null = off; default [null]. Every task runs once per variant. */
@@ -116,6 +118,8 @@ export interface ExperimentConfig {
   search: SearchConfig | null;
   /** null = 'auto' (the engine picks from the model size and cores). */
   workers: number | null;
+  /** `queue:` the Redis address of a queued run (src/queue), without a password; null: the local pool. */
+  queue: string | null;
   db: string; // absolute
   /** Prefill chunk length, tokens. */
   chunkSize: number;

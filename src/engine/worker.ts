@@ -10,6 +10,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { openModel } from '../runtime/model-ref.ts';
 import type { LoadedModel, TextTokenizer } from '../model/spec.ts';
 import { ModelRuntime } from '../runtime/runtime.ts';
+import { graphOptionsFor, type Precision } from '../graph/llama.ts';
 import type { Device, PrefillRecord } from '../runtime/types.ts';
 import { createTask } from '../tasks/registry.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
@@ -22,6 +23,10 @@ export interface ModelRef {
   path: string;
   tokenizer?: string | null;
   device: Device;
+  /** An unavailable GPU is an error instead of a CPU fallback. */
+  requireDevice?: boolean;
+  /** Graph precision: weights and KV cache (default fp32). */
+  dtype?: Precision;
   threads: number;
   /** SelfExtend on (model.self_extend variant); absent = off. */
   selfExtend?: SelfExtendOptions;
@@ -47,6 +52,16 @@ export interface LoadSamplesResult {
   numLayers: number;
   numKvHeads: number;
   contextLength: number;
+}
+
+/** The weights hash of a model (`kvopt worker` checks it against a queued run's before taking its jobs). */
+export interface ModelInfoTask {
+  kind: 'model-info';
+  model: ModelRef;
+}
+
+export interface ModelInfoResult {
+  modelHash: string;
 }
 
 export interface EvaluateSampleTask {
@@ -131,8 +146,9 @@ async function getModel(ref: ModelRef): Promise<Loaded> {
 async function getRuntime(l: Loaded, ref: ModelRef): Promise<ModelRuntime> {
   l.runtime ??= await ModelRuntime.create(l.model, {
     device: ref.device,
+    requireDevice: ref.requireDevice,
     intraOpNumThreads: ref.threads,
-    ...(ref.selfExtend ? { graphOptions: { precision: 'fp32' as const, selfExtend: ref.selfExtend } } : {}),
+    graphOptions: graphOptionsFor(ref.dtype ?? 'fp32', ref.selfExtend),
   });
   return l.runtime;
 }
@@ -191,9 +207,10 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
 }
 
 /** Errors cross the thread boundary as plain Errors; keep the KvoptError marker in the message. */
-export default async function run(task: (LoadSamplesTask | EvaluateSampleTask) & { port?: MessagePort }): Promise<unknown> {
+export default async function run(task: (LoadSamplesTask | EvaluateSampleTask | ModelInfoTask) & { port?: MessagePort }): Promise<unknown> {
   try {
     if (task.kind === 'load-samples') return await loadSamples(task);
+    if (task.kind === 'model-info') return { modelHash: (await getModel(task.model)).model.weightsHash } satisfies ModelInfoResult;
     return await evaluateSample(task, task.port);
   } catch (e) {
     if (e instanceof KvoptError) throw new Error(`KvoptError: ${e.message}`);

@@ -20,6 +20,7 @@
 import type { ModelSpec } from '../model/spec.ts';
 import { aInt, aInts, type GraphBuilder } from './builder.ts';
 import { DataType } from './onnx-proto.ts';
+import type { PrecisionOps } from './precision.ts';
 import { ropeLayout } from './rope.ts';
 
 /** SelfExtend parameters: group size G ≥ 1 and neighbour window W ≥ 1 (tokens). */
@@ -77,9 +78,10 @@ export class SelfExtendAttention {
   /**
    * The merged SelfExtend logits [B,Hkv,Gq,q,T] of layer l (Gq = query heads per KV head).
    * `neighbour`: the ordinary logits [B,Hkv,Gq,q,T] (true positions), `qHeads`: queries BEFORE RoPE [B,Hq,q,hd],
-   * `presentK`: past + new keys after RoPE at their true positions [B,Hkv,T,hd], `scale`: 1/√hd.
+   * `presentK`: past + new keys after RoPE at their true positions [B,Hkv,T,hd] (KV precision), `scale`: 1/√hd.
+   * The re-rotation runs in float32; the grouped Q·Kᵀ in the graph's precision, like the ordinary one.
    */
-  scores(l: number, args: { neighbour: string; qHeads: string; presentK: string; scale: string; q1: string }): string {
+  scores(l: number, args: { neighbour: string; qHeads: string; presentK: string; scale: string; q1: string; precision: PrecisionOps }): string {
     const g = this.g;
     const { numKvHeads: Hkv, numHeads: H, headDim: hd } = this.spec;
     const Gq = H / Hkv;
@@ -94,13 +96,15 @@ export class SelfExtendAttention {
     // grouped keys: re-rotate by ⌊j/G⌋ − j (positions ≥ 0, so int64 Div is the floor)
     const delta = g.op('Cast', [g.op('Sub', [g.op('Div', [keyPos, this.groupC]), keyPos])], { to: aInt(DataType.FLOAT) });
     const kAngle = g.op('Mul', [g.op('Unsqueeze', [delta, g.int64([-1])]), this.freq]); // [B,Hkv,T,hd]
-    const kGrouped = this.rotate(args.presentK, g.op('Cos', [kAngle]), g.op('Mul', [g.op('Sin', [kAngle]), this.sign]));
+    const p = args.precision;
+    const kGrouped = p.toKv(this.rotate(p.toF32(args.presentK), g.op('Cos', [kAngle]), g.op('Mul', [g.op('Sin', [kAngle]), this.sign])));
     const qGrouped = this.rotate(args.qHeads, this.qCos, this.qSin); // [B,H,q,hd]
 
-    const grouped = g.op('Mul', [
-      g.op('MatMul', [g.op('Reshape', [qGrouped, g.int64([0, Hkv, -1, hd])]), g.op('Transpose', [kGrouped], { perm: aInts([0, 1, 3, 2]) })]),
+    const grouped = p.scores(
+      g.op('Reshape', [qGrouped, g.int64([0, Hkv, -1, hd])]),
+      g.op('Transpose', [kGrouped], { perm: aInts([0, 1, 3, 2]) }),
       args.scale,
-    ]);
+    );
     const grouped5 = g.op('Reshape', [grouped, g.op('Concat', [g.int64([0, Hkv, Gq]), args.q1, g.int64([-1])], { axis: aInt(0) })]);
 
     // neighbour iff i − j < W: [B,1,1,q,1] − [B,Hkv,1,1,T] → [B,Hkv,1,q,T]

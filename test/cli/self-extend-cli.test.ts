@@ -15,7 +15,7 @@ import { parseExperiment } from '../../src/config/load.ts';
 import { configHash } from '../../src/config/hash.ts';
 import { applyOverrides } from '../../src/config/overrides.ts';
 import { taskVariants } from '../../src/config/self-extend.ts';
-import { taskLabel } from '../../src/engine/session.ts';
+import { taskLabel } from '../../src/config/task-label.ts';
 import { testCacheDir } from '../runtime/helpers.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));

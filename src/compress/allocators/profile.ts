@@ -1,21 +1,22 @@
 /**
- * Profile allocation: per-layer budgets from a BudgetProfile file (search/profile.ts; written by `kvopt export`),
+ * Profile allocation: per-layer budgets from a BudgetProfile file (compress/profile-file.ts; written by `kvopt export`),
  * uniform across the heads of a layer. If the requested mean budget differs from the profile's target, the
  * profile is carried to it by EvolKV's transfer (proportional rescaling, completed to the exact mean); a layer
  * budget above T keeps that layer whole.
  * Options: file (required).
  */
 import { statSync } from 'node:fs';
-import { readProfile, type BudgetProfile } from '../../search/profile.ts';
+import { readProfile, type BudgetProfile } from '../profile-file.ts';
 import { transferProfile } from '../../search/transfer.ts';
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { Allocator } from '../types.ts';
 import { uniformAllocator } from './uniform.ts';
 import { KvoptError } from '../../util/errors.ts';
 
-export const profileOptions: OptionSchema = {
+export const profileOptions = {
   file: { type: 'string', default: undefined, doc: 'BudgetProfile JSON/YAML file' },
-};
+} as const satisfies OptionSchema;
+export type ProfileOptions = OptionsOf<typeof profileOptions>;
 
 /**
  * Profiles already read, by path and modification time: a method is built for every compression (every
@@ -37,8 +38,8 @@ function cachedProfile(file: string): BudgetProfile {
   return profile;
 }
 
-export function profileAllocator(opts: Record<string, unknown>): Allocator {
-  const file = opts.file as string;
+export function profileAllocator(opts: ProfileOptions): Allocator {
+  const file = opts.file;
   const profile = cachedProfile(file);
   return {
     ...uniformAllocator(),

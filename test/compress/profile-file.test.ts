@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeProfile, parseProfile, readProfile, serializeProfile, toKvpressRatios, writeProfile } from '../../src/search/profile.ts';
+import { makeProfile, parseProfile, readProfile, serializeProfile, toKvpressRatios, writeProfile } from '../../src/compress/profile-file.ts';
 import { KvoptError } from '../../src/util/errors.ts';
 
 const profile = makeProfile([20, 28, 36, 44], { model: 'stories260K', method: 'snapkv', fitness: 81.5, searchRunId: 3 });
@@ -45,8 +45,8 @@ test('kvpress ratios: 1 − b/T, and kvpress\'s int(T·(1 − r)) gives back exa
   assert.equal(r[5], 0); // more budget than context: nothing removed
   r.forEach((ri, i) => {
     assert.ok(ri >= 0 && ri <= 1); // b = 0 gives 1 (kvpress then keeps int(0) = 0, or 1 since its PR #264)
-    assert.ok(Math.abs(ri - Math.max(0, 1 - layers[i]! / T)) < 1e-12);
-    assert.equal(Math.trunc(T * (1 - ri)), Math.min(layers[i]!, T), `layer ${i}`);
+    assert.ok(Math.abs(ri - Math.max(0, 1 - layers[i] / T)) < 1e-12);
+    assert.equal(Math.trunc(T * (1 - ri)), Math.min(layers[i], T), `layer ${i}`);
   });
   // exhaustive: every budget for a few context lengths survives kvpress's truncation
   for (const len of [7, 100, 333, 4096]) {
