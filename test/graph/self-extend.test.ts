@@ -6,9 +6,14 @@
  * for bit.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { gatherLayer } from '../../src/compress/cache.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { withSelfExtend } from '../../src/model/self-extend.ts';
 import type { ModelSpec } from '../../src/model/spec.ts';
+import { repoRoot } from '../helpers/shared-data.ts';
 import { ModelRuntime } from '../../src/runtime/runtime.ts';
 import type { KvCache } from '../../src/runtime/types.ts';
 import { mulberry32 } from '../../src/util/mulberry32.ts';
@@ -148,4 +153,24 @@ test('SelfExtend after eviction: kept entries keep their original (per-head) pos
   assert.deepEqual(gen[0].tokens, greedy(refQ.past, refQ.logits[6], T + 7), 'decoded tokens, evicted cache');
   assert.deepEqual(gen[1].tokens, greedy(refTail2.past, refTail2.logits[2], 43), 'decoded tokens, full cache');
   await rt.release();
+});
+
+test('SelfExtend in the fp16 graph (float16 KV cache) agrees with fp32 on models/tiny at a 1k prompt', async () => {
+  const se = { group: 8, window: 128 };
+  const model = withSelfExtend(await loadModel(join(repoRoot, 'models/tiny')), se, 'test');
+  const sample = JSON.parse(readFileSync(join(repoRoot, 'datasets/retrieval-long/retrieval-1k.jsonl'), 'utf8').split('\n')[0]!);
+  const prompt = model.tokenizer!.encode(`${sample.context} ${sample.question}`, { addBos: true });
+  assert.ok(prompt.length > 900);
+  const runs = [];
+  for (const precision of ['fp32', 'fp16'] as const) {
+    const rt = await ModelRuntime.create(model, { cacheDir: testCacheDir, intraOpNumThreads: 1, graphOptions: { precision, selfExtend: se } });
+    const rec = await rt.prefill(prompt, { chunkSize: 256 });
+    const gen = await rt.generate(rec.cache, [], { maxNewTokens: 4, lastLogits: [rec.lastLogits] });
+    runs.push({ logits: rec.lastLogits, answer: model.tokenizer!.decode(gen.tokens) });
+    await rt.release();
+  }
+  const scale = Math.max(...runs[0]!.logits.map(Math.abs));
+  assert.ok(maxAbsDiff(runs[0]!.logits, runs[1]!.logits) < 0.003 * scale, `fp16 logits differ by ${maxAbsDiff(runs[0]!.logits, runs[1]!.logits)}`);
+  assert.equal(runs[0]!.answer, sample.answers[0]);
+  assert.equal(runs[1]!.answer, sample.answers[0]);
 });
