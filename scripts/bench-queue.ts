@@ -69,7 +69,7 @@ const stopWorkers = (ws: ChildProcess[]) => Promise.all(ws.map((w) => new Promis
 
 async function coordinator(loaded: LoadSamplesResult, task: TaskRef, runId: number): Promise<QueueCoordinator> {
   const q = await QueueCoordinator.connect(parseQueueUrl(queueUrl), { quiet: true });
-  q.attach({ dbPath: join(tmpdir(), 'kvopt-bench-queue.db'), runId, modelHash: loaded.modelHash, model: { path: model.path, tokenizer: model.tokenizer ?? null }, device: 'cpu', data: [task.data], threads: 1 });
+  q.attach({ dbPath: join(tmpdir(), 'kvopt-bench-queue.db'), runId, modelHash: loaded.modelHash, model: { path: model.path, tokenizer: model.tokenizer ?? null }, device: 'cpu', dtype: 'fp32', data: [task.data], threads: 1 });
   return q;
 }
 
