@@ -10,7 +10,7 @@ import { parseSelfExtendFlag, withSelfExtend, type SelfExtendOptions } from '../
 function formatBench(r: BenchResult): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   return [
-    `model                 ${r.model} (${(r.parameters / 1e6).toFixed(2)}M parameters, ${r.dtype}, ${r.device}${r.threads ? `, ${r.threads} threads` : ''})`,
+    `model                 ${r.model} (${(r.parameters / 1e6).toFixed(2)}M parameters, ${r.dtype}, ${r.device}${r.threads ? `, ${r.threads} threads` : ''}${r.graphOptions.selfExtend ? `, SelfExtend G=${r.graphOptions.selfExtend.group} W=${r.graphOptions.selfExtend.window}` : ''})`,
     `graph build           cold ${(r.graphBuildColdMs / 1000).toFixed(2)} s, cached ${r.graphBuildCachedMs.toFixed(1)} ms; session create ${(r.sessionCreateMs / 1000).toFixed(2)} s`,
     `prefill               ${r.prefillTokensPerSec.toFixed(1)} tok/s (${r.promptTokens} tokens)`,
     `decode batch 1        ${r.decodeTokensPerSecBatch1.toFixed(1)} tok/s (${r.decodeTokens} steps; step median ${r.decodeStepMsBatch1.median.toFixed(1)} ms, min ${r.decodeStepMsBatch1.min.toFixed(1)} ms)`,
