@@ -1,6 +1,7 @@
 /**
  * Markdown table of a SelfExtend `kvopt eval --json` file (experiments/selfextend*.yaml): one row per
- * SelfExtend variant × method × budget, one column per task entry (e.g. retrieval length), mean score.
+ * SelfExtend variant × method × budget, one column per task entry (e.g. retrieval length), mean score
+ * (mean log-likelihood for the continuation task).
  *   node --import tsx scripts/summarize-selfextend.ts results/selfextend.json > results/selfextend.md
  */
 import { readFileSync } from 'node:fs';
@@ -20,7 +21,7 @@ const gw = (v: string) => (v === 'off' ? [0, 0] : (/G=(\d+),W=(\d+)/.exec(v)!.sl
 const variants = [...new Set(rows.map((r) => split(r.task).variant))].sort((a, b) => gw(a)[0]! - gw(b)[0]! || gw(a)[1]! - gw(b)[1]!);
 const methods = [...new Set(rows.map((r) => r.method))];
 const budgets = [...new Set(rows.map((r) => r.budget))].sort((a, b) => (a === 'full' ? -1 : b === 'full' ? 1 : a.localeCompare(b)));
-const cell = (r: Row | undefined) => (r ? `${r.meanScore.toFixed(3)}${r.failed ? ` (${r.failed} failed)` : ''}` : '—');
+const cell = (r: Row | undefined) => (r ? `${(r.metrics?.loglik ?? r.meanScore).toFixed(3)}${r.failed ? ` (${r.failed} failed)` : ''}` : '—');
 const out = [`| SelfExtend | method | budget | ${tasks.join(' | ')} |`, `|---|---|---|${tasks.map(() => '---:').join('|')}|`];
 for (const v of variants) {
   for (const m of methods) {
@@ -32,7 +33,7 @@ for (const v of variants) {
   }
 }
 const n = [...new Set(rows.map((r) => r.n))].join('/');
-out.push('', `mean score per cell; ${n} samples per cell; prompt tokens per task: ${tasks
+out.push('', `mean score (continuation: mean log-likelihood) per cell; ${n} samples per cell; prompt tokens per task: ${tasks
   .map((t) => `${t} ${variants.map((v) => rows.find((r) => r.method === 'full' && split(r.task).task === t && split(r.task).variant === v)?.meanBudgetTokens.toFixed(0) ?? '—').join('/')}`)
   .join('; ')} (variants in row order)`);
 process.stdout.write(out.join('\n') + '\n');
