@@ -59,6 +59,8 @@ interface AcceptedRun {
   announcement: RunAnnouncement;
   model: ModelRef;
   workers: Worker[];
+  /** The workers' command connections, named under the run's prefix so the coordinator sees them go. */
+  connections: Redis[];
 }
 
 /** Counts jobs in flight across the run's two queues and every run. */
@@ -209,7 +211,6 @@ export class QueueWorker {
       return;
     }
     const options = {
-      connection: this.conn,
       prefix: runPrefix(token),
       name: this.id,
       concurrency: this.opts.concurrency,
@@ -217,10 +218,13 @@ export class QueueWorker {
       stalledInterval: STALLED_CHECK_MS,
       maxStalledCount: 3,
     };
-    const run: AcceptedRun = { announcement: a, model, workers: [] };
+    const run: AcceptedRun = { announcement: a, model, workers: [], connections: [] };
     this.accepted.set(token, run);
     for (const name of [SHARED_QUEUE, workerQueue(this.id)]) {
-      const w = new Worker(name, (job: Job<JobData>) => this.process(run, job), options);
+      const connection = this.conn.duplicate({ connectionName: `${runPrefix(token)}:worker:${this.id}` });
+      connection.on('error', () => {});
+      run.connections.push(connection);
+      const w = new Worker(name, (job: Job<JobData>) => this.process(run, job), { ...options, connection });
       w.on('error', () => {}); // connection trouble is reported once by the poller's connection
       run.workers.push(w);
     }
@@ -233,6 +237,7 @@ export class QueueWorker {
     if (!run) return;
     this.accepted.delete(token);
     await Promise.all(run.workers.map((w) => w.close().catch(() => {})));
+    for (const c of run.connections) c.disconnect();
     this.log(`left run ${token}: ${why}`);
   }
 
@@ -286,6 +291,7 @@ export class QueueWorker {
     const runs = [...this.accepted.entries()];
     this.accepted.clear();
     await Promise.all(runs.flatMap(([, r]) => r.workers.map((w) => w.close(force).catch(() => {}))));
+    for (const [, r] of runs) for (const c of r.connections) c.disconnect();
     await Promise.all(runs.map(([token]) => this.conn.hdel(workersKey(token), this.id).catch(() => {})));
     if (!force) await this.pool.close();
     if (this.tempPrefillDir) rmSync(this.prefillDir, { recursive: true, force: true });
