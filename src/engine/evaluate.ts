@@ -19,8 +19,8 @@ import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
-import { compressPrefill, methodWindow, parseMethod, resolveBudget, type BudgetSpec, type MethodInput } from '../compress/index.ts';
-import type { CompressedCache, LayerScores } from '../compress/types.ts';
+import { compressPrefill, methodNeedsValueNorms, methodWindow, parseMethod, resolveBudget, type BudgetSpec, type MethodInput } from '../compress/index.ts';
+import type { CompressedCache } from '../compress/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import type { ContinuationMeta } from '../tasks/continuation.ts';
 import { middleTruncateIds } from '../tasks/truncate.ts';
@@ -104,6 +104,26 @@ export function windowFor(methods: MethodInput[], fallback = 32): number {
   return w || fallback;
 }
 
+/**
+ * Computes the record's value-output norms (once, kept in the record) when one of `methods` reads them;
+ * returns the ms spent (0 when none needed or already there). Methods that fail to parse are skipped here
+ * (their items fail on their own).
+ */
+export async function ensureValueNormsFor(runtime: ModelRuntime, record: PrefillRecord, methods: MethodInput[]): Promise<number> {
+  if (record.valueNorms) return 0;
+  const needed = methods.some((m) => {
+    try {
+      return methodNeedsValueNorms(parseMethod(m));
+    } catch {
+      return false;
+    }
+  });
+  if (!needed) return 0;
+  const t0 = performance.now();
+  await runtime.ensureValueNorms(record);
+  return performance.now() - t0;
+}
+
 export function resolveLayerBudgets(budget: BudgetInput, T: number, L: number): number[] {
   if (typeof budget === 'object' && budget !== null && 'layers' in budget) {
     if (budget.layers.length !== L) throw new KvoptError(`budget profile has ${budget.layers.length} layers, the model has ${L}`);
@@ -135,7 +155,8 @@ export async function evaluateItems(
   const T = record.tokens.length;
   const all: ItemResult[] = [];
   const emit = (r: ItemResult) => (all.push(r), onResult(r));
-  const scoreCache = new Map<string, LayerScores>(); // one scoring per layer for all items of this record
+  // Shared work (the record's value norms) is charged to the first compression, as shared scoring is.
+  let sharedMs = await ensureValueNormsFor(runtime, record, items.map((it) => it.method));
 
   // Continuation: the full-cache logits over the continuation are the reference for top-1 and KL.
   let fullContinuationLogits: Float32Array | null = null;
@@ -151,8 +172,9 @@ export async function evaluateItems(
       const t0 = now();
       try {
         const layerBudgets = resolveLayerBudgets(item.budget, T, spec.numLayers);
-        const cache = compressPrefill(record, spec, weights, parseMethod(item.method), layerBudgets, scoreCache);
-        ready.push({ item, cache, compressMs: now() - t0 });
+        const cache = compressPrefill(record, spec, weights, parseMethod(item.method), layerBudgets);
+        ready.push({ item, cache, compressMs: now() - t0 + sharedMs });
+        sharedMs = 0;
       } catch (e) {
         emit(failedResult(item.key, e instanceof Error ? e.message : String(e)));
       }

@@ -20,6 +20,7 @@ import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts'
 import { logProbOf, makeSampler } from './sampling.ts';
 import { createSession, type SessionOptions } from './session.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
+import { ValueNormRunner } from './value-norms.ts';
 
 export interface RuntimeOptions extends SessionOptions {
   /** Graph build cache folder (default $KVOPT_CACHE_DIR or <repo>/.kvopt-cache/graphs). */
@@ -100,6 +101,10 @@ interface RawRun {
 const i64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
 
 export class ModelRuntime {
+  private valueNormRunner: ValueNormRunner | null = null;
+  /** Threads of the value-norm session (the decoder session's setting). */
+  private intraOpNumThreads: number | undefined;
+
   private constructor(
     readonly model: LoadedModel,
     readonly graph: BuiltGraph,
@@ -111,7 +116,9 @@ export class ModelRuntime {
   static async create(model: LoadedModel, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
     const graph = ensureGraph(model, opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS, opts.cacheDir);
     const { session, device } = await createSession(graph.modelPath, opts);
-    return new ModelRuntime(model, graph, session, device);
+    const rt = new ModelRuntime(model, graph, session, device);
+    rt.intraOpNumThreads = opts.intraOpNumThreads;
+    return rt;
   }
 
   get spec(): ModelSpec {
@@ -124,6 +131,18 @@ export class ModelRuntime {
 
   async release(): Promise<void> {
     await this.session.release();
+    await this.valueNormRunner?.release();
+  }
+
+  /**
+   * The record's value-output norms (L × [Hkv, T], see PrefillRecord.valueNorms), computed once and kept in the
+   * record: CriticalKV / DefensiveKV read them for every budget and candidate.
+   */
+  async ensureValueNorms(record: PrefillRecord): Promise<Float64Array[]> {
+    if (record.valueNorms) return record.valueNorms;
+    this.valueNormRunner ??= await ValueNormRunner.create(this.spec, this.model.weights, this.intraOpNumThreads);
+    record.valueNorms = await this.valueNormRunner.norms(record.cache, record.tokens.length);
+    return record.valueNorms;
   }
 
   /** Every layer of B caches padded to one batch (kv_bias = −inf on the padding), plus `spare` slots. */
