@@ -24,7 +24,8 @@ import type { CompressedCache } from '../compress/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import type { ContinuationMeta } from '../tasks/continuation.ts';
 import { middleTruncateIds } from '../tasks/truncate.ts';
-import { meanKlDivergence, meanLogLikelihood, top1Agreement } from '../tasks/metrics/logits.ts';
+import { logSoftmaxRow } from '../tasks/metrics/logits.ts';
+import { argmax } from '../runtime/sampling.ts';
 import { KvoptError } from '../util/errors.ts';
 
 
@@ -54,6 +55,8 @@ export interface ItemResult {
   kvBytes: number;
   compressMs: number;
   decodeMs: number;
+  /** Time spent turning the decoder's output into metrics (per item; batched work divided evenly). */
+  metricsMs: number;
 }
 
 /** Token ids of one sample's prompt parts. */
@@ -158,12 +161,11 @@ export async function evaluateItems(
   // Shared work (the record's value norms) is charged to the first compression, as shared scoring is.
   let sharedMs = await ensureValueNormsFor(runtime, record, items.map((it) => it.method));
 
-  // Continuation: the full-cache logits over the continuation are the reference for top-1 and KL.
-  let fullContinuationLogits: Float32Array | null = null;
+  // Continuation: the full cache's distributions over the continuation are the reference for top-1 and KL.
   const contIds = prompt.isContinuation ? prompt.answerIds! : null;
   // Tokens decoded through the compressed cache before the answer: the question, in the agnostic setting.
   const decodedPrefix = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
-  if (contIds) fullContinuationLogits = (await continuationLogits(runtime, [record.cache], record.lastLogits, decodedPrefix, contIds))[0]!;
+  const reference = contIds ? continuationReference(await continuationLogits(runtime, [record.cache], record.lastLogits, decodedPrefix, contIds), V, contIds.length) : null;
 
   for (let start = 0; start < items.length; start += opts.batch) {
     const group = items.slice(start, start + opts.batch);
@@ -194,13 +196,25 @@ export async function evaluateItems(
 
     if (contIds) {
       const logits = await continuationLogits(runtime, caches, record.lastLogits, decodedPrefix, contIds);
-      const decodeMs = (now() - t1) / ready.length;
-      ready.forEach((r, i) => {
-        const loglik = meanLogLikelihood(logits[i]!, V, contIds);
-        const top1 = top1Agreement(fullContinuationLogits!, logits[i]!, V);
-        const kl = meanKlDivergence(fullContinuationLogits!, logits[i]!, V);
+      const t2 = now();
+      const decodeMs = (t2 - t1) / ready.length;
+      // Scored in one onnxruntime call (float64, the JS metrics of tasks/metrics/logits.ts are its reference).
+      const m = await runtime.scoreContinuation(logits, ready.length, contIds, reference!.logProbs);
+      const n = contIds.length;
+      const metricsMs = (now() - t2) / ready.length;
+      ready.forEach((r, b) => {
+        let ll = 0;
+        let kl = 0;
+        let agree = 0;
+        for (let t = 0; t < n; t++) {
+          ll += m.targetLogProb[b * n + t]!;
+          kl += m.kl[b * n + t]!;
+          if (m.argmax[b * n + t] === reference!.argmax[t]) agree++;
+        }
+        const loglik = ll / n;
+        const top1 = agree / n;
         const score = opts.fitness === 'fidelity' ? top1 : Math.exp(loglik);
-        emit({ ...base(r), score, metrics: { loglik, top1, kl }, prediction: null, generatedTokens: 0, decodeMs });
+        emit({ ...base(r), score, metrics: { loglik, top1, kl: kl / n }, prediction: null, generatedTokens: 0, decodeMs, metricsMs });
       });
       continue;
     }
@@ -224,6 +238,7 @@ export async function evaluateItems(
           prediction: null,
           generatedTokens: 0,
           decodeMs,
+          metricsMs: 0,
         }),
       );
       continue;
@@ -235,16 +250,20 @@ export async function evaluateItems(
       caches.map(() => decodedPrefix),
       { maxNewTokens: sample.maxNewTokens, chunkSize: opts.chunkSize, lastLogits: caches.map(() => record.lastLogits) },
     );
-    const decodeMs = (now() - t1) / ready.length;
+    const t2 = now();
+    const decodeMs = (t2 - t1) / ready.length;
     ready.forEach((r, i) => {
+      const t3 = now();
       const text = tok.decode(gen[i]!.tokens);
+      const score = task.score(text, sample);
       emit({
         ...base(r),
-        score: task.score(text, sample),
+        score,
         metrics: {},
         prediction: task.postprocess(text),
         generatedTokens: gen[i]!.tokens.length,
         decodeMs,
+        metricsMs: now() - t3,
       });
     });
   }
@@ -252,23 +271,34 @@ export async function evaluateItems(
 }
 
 /**
- * Logits that predict each continuation token, per cache, [n, V] each: `prefix` (the question, when it is
+ * Logits that predict each continuation token, [B, n, V] for B caches: `prefix` (the question, when it is
  * decoded through the compressed cache) and continuation[0..n−2] are fed in one batched run; the row that
  * predicts continuation[0] is the last prefix row, or the prefill's last logits when there is no prefix.
  */
-async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], lastLogits: Float32Array, prefix: number[], cont: number[]): Promise<Float32Array[]> {
+async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], lastLogits: Float32Array, prefix: number[], cont: number[]): Promise<Float32Array> {
   const V = runtime.spec.vocabSize;
   const n = cont.length;
   const feed = [...prefix, ...cont.slice(0, n - 1)];
   const rows = feed.length ? (await runtime.step(caches, caches.map(() => feed), { logits: 'all' })).logits : [];
-  return caches.map((_, b) => {
-    const out = new Float32Array(n * V);
+  const out = new Float32Array(caches.length * n * V);
+  caches.forEach((_, b) => {
     for (let t = 0; t < n; t++) {
       const r = prefix.length + t - 1; // row of `feed` whose next token is cont[t]
-      out.set(r < 0 ? lastLogits : rows[b]!.subarray(r * V, (r + 1) * V), t * V);
+      out.set(r < 0 ? lastLogits : rows[b]!.subarray(r * V, (r + 1) * V), (b * n + t) * V);
     }
-    return out;
   });
+  return out;
+}
+
+/** The full cache's log-probabilities [n, V] (float64, as the reference metrics compute them) and argmax per row. */
+function continuationReference(logits: Float32Array, V: number, n: number): { logProbs: Float64Array; argmax: Int32Array } {
+  const logProbs = new Float64Array(n * V);
+  const top = new Int32Array(n);
+  for (let t = 0; t < n; t++) {
+    logProbs.set(logSoftmaxRow(logits, t * V, V), t * V);
+    top[t] = argmax(logits.subarray(t * V, (t + 1) * V));
+  }
+  return { logProbs, argmax: top };
 }
 
 export function failedResult(key: string, error: string): ItemResult {
@@ -286,5 +316,6 @@ export function failedResult(key: string, error: string): ItemResult {
     kvBytes: 0,
     compressMs: 0,
     decodeMs: 0,
+    metricsMs: 0,
   };
 }

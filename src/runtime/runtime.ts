@@ -21,6 +21,7 @@ import { logProbOf, makeSampler } from './sampling.ts';
 import { createSession, type SessionOptions } from './session.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
 import { ValueNormRunner } from './value-norms.ts';
+import { ContinuationScorer, type ContinuationScores } from './scoring.ts';
 
 export interface RuntimeOptions extends SessionOptions {
   /** Graph build cache folder (default $KVOPT_CACHE_DIR or <repo>/.kvopt-cache/graphs). */
@@ -102,6 +103,7 @@ const i64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt
 
 export class ModelRuntime {
   private valueNormRunner: ValueNormRunner | null = null;
+  private continuationScorer: ContinuationScorer | null = null;
   /** Threads of the value-norm session (the decoder session's setting). */
   private intraOpNumThreads: number | undefined;
 
@@ -132,6 +134,16 @@ export class ModelRuntime {
   async release(): Promise<void> {
     await this.session.release();
     await this.valueNormRunner?.release();
+    await this.continuationScorer?.release();
+  }
+
+  /**
+   * Continuation metrics of B candidates in one onnxruntime call (float64): per position the target's
+   * log-probability, the KL from the reference distribution and the argmax. logits [B, n, V], refLogProbs [n, V].
+   */
+  async scoreContinuation(logits: Float32Array, B: number, targets: readonly number[], refLogProbs: Float64Array): Promise<ContinuationScores> {
+    this.continuationScorer ??= await ContinuationScorer.create(this.spec.vocabSize, this.intraOpNumThreads);
+    return this.continuationScorer.score(logits, B, targets, refLogProbs);
   }
 
   /**
