@@ -40,7 +40,7 @@ interface EvalFlags {
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Parses `--budgets 0.1,0.2,64` into YAML budget values (numbers). */
-function parseBudgetList(s: string): number[] {
+export function parseBudgetList(s: string): number[] {
   return s.split(',').map((x) => {
     const n = Number(x.trim());
     if (x.trim() === '' || !Number.isFinite(n) || n <= 0) {

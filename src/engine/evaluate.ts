@@ -279,7 +279,7 @@ async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], last
   const V = runtime.spec.vocabSize;
   const n = cont.length;
   const feed = [...prefix, ...cont.slice(0, n - 1)];
-  const rows = feed.length ? (await runtime.step(caches, caches.map(() => feed), { logits: 'all' })).logits : [];
+  const rows = feed.length ? (await runtime.step(caches, caches.map(() => feed), { logits: 'all', keepCaches: false })).logits : [];
   const out = new Float32Array(caches.length * n * V);
   caches.forEach((_, b) => {
     for (let t = 0; t < n; t++) {

@@ -39,6 +39,7 @@ export interface PrefillOptions {
 export interface StepResult {
   /** 'last': per sequence [V] after its last token; 'all': per sequence [q_b, V] (row-major). */
   logits: Float32Array[];
+  /** The extended caches; [] when the step was asked not to keep them (keepCaches: false). */
   caches: KvCache[];
 }
 
@@ -291,8 +292,8 @@ export class ModelRuntime {
    * Runs new tokens over B caches in one batched run: tokens[b] continue caches[b] at its nextPosition.
    * Returns logits per sequence and the extended caches (padding dropped; new entries have bias 0).
    */
-  async step(caches: KvCache[], tokens: number[][], opts: { logits?: 'last' | 'all' } = {}): Promise<StepResult> {
-    return this.stepInternal(caches, tokens, opts.logits ?? 'last', true) as Promise<StepResult>;
+  async step(caches: KvCache[], tokens: number[][], opts: { logits?: 'last' | 'all'; keepCaches?: boolean } = {}): Promise<StepResult> {
+    return this.stepInternal(caches, tokens, opts.logits ?? 'last', opts.keepCaches ?? true) as Promise<StepResult>;
   }
 
   private async stepInternal(caches: KvCache[], tokens: number[][], mode: 'last' | 'all', keepCaches: boolean): Promise<StepResult> {
