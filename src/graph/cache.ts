@@ -59,7 +59,7 @@ export function ensureGraph(
   const tmp = join(cacheDir, `${key}.tmp-${process.pid}-${Date.now()}`);
   mkdirSync(tmp);
   try {
-    const g = buildDecoderGraph(model.spec, model.weights, DATA_FILE);
+    const g = buildDecoderGraph(model.spec, model.weights, DATA_FILE, options);
     g.writeExternalData(join(tmp, DATA_FILE));
     const bytes = g.encodeModel({
       opset: OPSET,

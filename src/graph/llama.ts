@@ -6,7 +6,7 @@
  *          attn_window [1] i64 (w: attention rows returned for the last w queries; 0 → none),
  *          per layer l: past_key.l / past_value.l [B,Hkv,P_l,hd] f32 (keys after RoPE; P_l independent per
  *          layer, may be 0), kv_bias.l [B,Hkv,1,P_l] f32 (0 attend, −inf masked)
- * outputs  logits [B,n,V]; per layer present_key.l / present_value.l [B,Hkv,P_l+q,hd];
+ * outputs  logits [B,n,V]; per layer present_key.l / present_value.l [B,Hkv,P_l+q,hd] (GraphOptions.presentOutputs);
  *          new_key.l / new_value.l [B,Hkv,q,hd] (just this run's entries, so decode need not copy the past back);
  *          attn_window.l [B,Hq,min(w,q),P_l+q] softmax rows of the last w queries over all keys;
  *          attn_colsum.l [B,Hq,P_l+q] per-key sums of attention over this run's q queries.
@@ -21,7 +21,7 @@ import { GraphBuilder, aInt, aInts } from './builder.ts';
 import { ropeLayout } from './rope.ts';
 
 /** Bump when the graph changes, so cached graphs are rebuilt. */
-export const GRAPH_BUILDER_VERSION = 3;
+export const GRAPH_BUILDER_VERSION = 4;
 export const OPSET = 21;
 export const IR_VERSION = 10;
 
@@ -41,11 +41,20 @@ export const ioNames = {
 export interface GraphOptions {
   /** Only 'fp32' is built today. */
   precision: 'fp32';
+  /**
+   * true: present_key/present_value = Concat(past, new) are outputs (device-resident caches feed them back).
+   * false: no present outputs; attention scores past and new keys separately, one softmax over both, and the
+   * context is Σ over the two parts, so a run reads the cache once and never copies it (onnxruntime computes
+   * every output even when it is not fetched, node-stack-notes §1.3). The runtime appends new_key/new_value.
+   * Default false.
+   */
+  presentOutputs?: boolean;
 }
 
-export const DEFAULT_GRAPH_OPTIONS: GraphOptions = { precision: 'fp32' };
+/** The CPU path: no cache copy per run. */
+export const DEFAULT_GRAPH_OPTIONS: GraphOptions = { precision: 'fp32', presentOutputs: false };
 
-export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile: string): GraphBuilder {
+export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile: string, opts: GraphOptions = DEFAULT_GRAPH_OPTIONS): GraphBuilder {
   const g = new GraphBuilder(externalFile);
   const D = spec.hiddenSize;
   const H = spec.numHeads;
@@ -116,19 +125,24 @@ export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile
     const qRot = applyRope(toHeads(qProj, H)); // [B,H,q,hd]
     const kNew = g.opTo(ioNames.newKey(l), 'Identity', [applyRope(toHeads(kProj, Hkv))]); // [B,Hkv,q,hd]
     const vNew = g.opTo(ioNames.newValue(l), 'Identity', [toHeads(vProj, Hkv)]);
-    const presentK = g.opTo(ioNames.presentKey(l), 'Concat', [pastK, kNew], { axis: aInt(2) }); // [B,Hkv,T,hd]
-    const presentV = g.opTo(ioNames.presentValue(l), 'Concat', [pastV, vNew], { axis: aInt(2) });
-
-    const T0 = g.op('Gather', [g.op('Shape', [presentK]), g.int64Scalar(2)], { axis: aInt(0) }); // scalar T
-    const T1 = g.op('Shape', [presentK], { start: aInt(2), end: aInt(3) }); // [1]
-    const P0 = g.op('Sub', [T0, q0]);
-
-    // scores [B,Hkv,G,q,T] = (Q_g · Kᵀ) / sqrt(hd)
+    const keysT = (k: string) => g.op('Transpose', [k], { perm: aInts([0, 1, 3, 2]) });
     const qGrouped = g.op('Reshape', [qRot, g.int64([0, Hkv, -1, hd])]); // [B,Hkv,G·q,hd]
-    const scores = g.op('Mul', [
-      g.op('MatMul', [qGrouped, g.op('Transpose', [presentK], { perm: aInts([0, 1, 3, 2]) })]),
-      scale,
-    ]);
+    const P1 = g.op('Shape', [pastK], { start: aInt(2), end: aInt(3) }); // [1] = (P)
+    const T1 = g.op('Add', [P1, q1]); // [1] = (T = P + q)
+    const T0 = g.op('Squeeze', [T1, g.int64([0])]); // scalar T
+    const P0 = g.op('Squeeze', [P1, g.int64([0])]); // scalar P
+
+    // scores [B,Hkv,G·q,T] = (Q_g · Kᵀ) / sqrt(hd), K = past ‖ new
+    let presentV: string | null = null;
+    let rawScores: string;
+    if (opts.presentOutputs) {
+      const presentK = g.opTo(ioNames.presentKey(l), 'Concat', [pastK, kNew], { axis: aInt(2) }); // [B,Hkv,T,hd]
+      presentV = g.opTo(ioNames.presentValue(l), 'Concat', [pastV, vNew], { axis: aInt(2) });
+      rawScores = g.op('MatMul', [qGrouped, keysT(presentK)]);
+    } else {
+      rawScores = g.op('Concat', [g.op('MatMul', [qGrouped, keysT(pastK)]), g.op('MatMul', [qGrouped, keysT(kNew)])], { axis: aInt(3) });
+    }
+    const scores = g.op('Mul', [rawScores, scale]);
     const scores5 = g.op('Reshape', [scores, g.op('Concat', [g.int64([0, Hkv, G]), q1, g.int64([-1])], { axis: aInt(0) })]);
 
     // causal [q,T]: key t visible to new token i iff t ≤ P + i
@@ -149,7 +163,13 @@ export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile
     const probs5 = g.op('Softmax', [g.op('Add', [scores5, mask])], { axis: aInt(-1) }); // [B,Hkv,G,q,T]
 
     const probsG = g.op('Reshape', [probs5, g.op('Concat', [g.int64([0, Hkv, -1]), T1], { axis: aInt(0) })]);
-    const ctx = g.op('MatMul', [probsG, presentV]); // [B,Hkv,G·q,hd]
+    // context [B,Hkv,G·q,hd] = probs · V: one product over past ‖ new, or the sum of the past and new parts
+    const ctx = presentV
+      ? g.op('MatMul', [probsG, presentV])
+      : g.op('Add', [
+          g.op('MatMul', [g.op('Slice', [probsG, zero1, P1, g.int64([3])]), pastV]),
+          g.op('MatMul', [g.op('Slice', [probsG, P1, T1, g.int64([3])]), vNew]),
+        ]);
     const ctx2 = g.op('Reshape', [
       g.op('Transpose', [g.op('Reshape', [ctx, g.int64([0, H, -1, hd])])], { perm: aInts([0, 2, 1, 3]) }),
       g.int64([-1, H * hd]),
@@ -172,8 +192,10 @@ export function buildDecoderGraph(spec: ModelSpec, w: ModelWeights, externalFile
     const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
     x = g.op('Add', [x, linear(act, wt('w_down', lw.wDown, [D, I]), null)]);
 
-    g.output(ioNames.presentKey(l), DataType.FLOAT, ['batch', Hkv, `total_${l}`, hd]);
-    g.output(ioNames.presentValue(l), DataType.FLOAT, ['batch', Hkv, `total_${l}`, hd]);
+    if (opts.presentOutputs) {
+      g.output(ioNames.presentKey(l), DataType.FLOAT, ['batch', Hkv, `total_${l}`, hd]);
+      g.output(ioNames.presentValue(l), DataType.FLOAT, ['batch', Hkv, `total_${l}`, hd]);
+    }
     g.output(ioNames.newKey(l), DataType.FLOAT, ['batch', Hkv, 'q', hd]);
     g.output(ioNames.newValue(l), DataType.FLOAT, ['batch', Hkv, 'q', hd]);
     g.output(ioNames.attnWindow(l), DataType.FLOAT, ['batch', H, 'window_rows', `total_${l}`]);

@@ -229,7 +229,7 @@ export class ModelRuntime {
    */
   async prefill(tokens: number[], opts: PrefillOptions = {}): Promise<PrefillRecord> {
     const t0 = performance.now();
-    const { numLayers: L, numHeads: H, numKvHeads: Hkv, vocabSize: V, maxPositionEmbeddings: ctx } = this.spec;
+    const { numLayers: L, numHeads: H, numKvHeads: Hkv, headDim: hd, vocabSize: V, maxPositionEmbeddings: ctx } = this.spec;
     const T = tokens.length;
     if (T === 0) throw new KvoptError('prefill: the prompt has no tokens');
     if (T > ctx) throw new KvoptError(`prefill: the prompt has ${T} tokens, longer than the model context of ${ctx}`);
@@ -244,7 +244,7 @@ export class ModelRuntime {
     let cache = this.emptyCache();
     let lastLogits = new Float32Array(V);
     const fetch: string[] = [];
-    for (let l = 0; l < L; l++) fetch.push(ioNames.presentKey(l), ioNames.presentValue(l), ioNames.attnColsum(l), ioNames.attnWindow(l));
+    for (let l = 0; l < L; l++) fetch.push(ioNames.newKey(l), ioNames.newValue(l), ioNames.attnColsum(l), ioNames.attnWindow(l));
 
     for (let s = 0; s < T; s += chunkSize) {
       const e = Math.min(s + chunkSize, T);
@@ -267,12 +267,10 @@ export class ModelRuntime {
             }
           }
         }
-        layers.push({
-          keys: r.outputs[ioNames.presentKey(l)].data as Float32Array, // [1, Hkv, e, hd]
-          values: r.outputs[ioNames.presentValue(l)].data as Float32Array,
-          bias: new Float32Array(Hkv * e),
-          length: e,
-        });
+        // the chunk's new entries [1, Hkv, q, hd] after the earlier chunks' (bias 0)
+        const newK = r.outputs[ioNames.newKey(l)].data as Float32Array;
+        const newV = r.outputs[ioNames.newValue(l)].data as Float32Array;
+        layers.push(s === 0 ? { keys: newK, values: newV, bias: new Float32Array(Hkv * e), length: e } : appendLayer(cache.layers[l]!, newK, newV, 0, q, q, Hkv, hd));
       }
       cache = { layers, nextPosition: e };
       if (e === T) lastLogits = r.logits.slice(0, V);
