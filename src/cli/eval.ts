@@ -10,6 +10,7 @@ import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment, parseExperiment } from '../config/load.ts';
 import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../config/schema.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
+import { timingLine } from '../engine/timing.ts';
 import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
 
@@ -88,7 +89,7 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
     `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills, ` +
-      `${(r.wallMs / 1000).toFixed(1)} s\nbudget = tokens kept per KV head per layer (observation window included); ` +
+      `${(r.wallMs / 1000).toFixed(1)} s (${timingLine(r.timing)})\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it\n`,
   );
   const rows = r.results.map((x) => ({ run: r.run.id, ...x }));

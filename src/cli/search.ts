@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment } from '../config/load.ts';
 import { runSearch, type SearchRunResult } from '../engine/search-run.ts';
+import { timingLine } from '../engine/timing.ts';
 import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
 
@@ -28,7 +29,7 @@ export function searchSummary(r: SearchRunResult): string {
   const source = r.profiles.find((p) => p.source === 'search');
   const lines = [
     `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills, ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
-      `(worker time: prefill ${(r.timing.prefillMs / 1000).toFixed(1)} s, compress ${(r.timing.compressMs / 1000).toFixed(1)} s, decode ${(r.timing.decodeMs / 1000).toFixed(1)} s)`,
+      `(${timingLine(r.timing)})`,
   ];
   if (last) lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
   if (source) lines.push(`profile (mean ${source.budget} tokens per KV head per layer): [${source.budgets.join(', ')}]`);

@@ -10,6 +10,7 @@ import type { AverageRow, ResultRow, RunRow } from '../store/types.ts';
 import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
+import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
 import { parseMethod } from '../compress/index.ts';
 import { createProgress } from './progress.ts';
 import { budgetInput, methodInput, RunSession, type Job } from './session.ts';
@@ -32,6 +33,7 @@ export interface EvalRunResult {
   evaluations: number;
   failed: number;
   wallMs: number;
+  timing: RunTiming;
 }
 
 /** An item with what it is stored as. */
@@ -69,6 +71,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
   const byKey = new Map(planned.map((p) => [p.item.key, p]));
   const window = Math.max(config.window, windowFor(planned.map((p) => p.item.method)));
   const options = { fitness: opts.fitness ?? 'task', batch: opts.batch ?? 8, chunkSize: config.chunkSize, window };
+  const timing = emptyTiming(session.sizing.workers);
 
   try {
     const jobs = await session.loadJobs(() => 'eval');
@@ -131,10 +134,11 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
         { ...options, setting },
         (r) => {
           if (done.has(keyOf(job, byKey.get(r.key)!))) return; // stored before the interruption
+          addItemTiming(timing, r);
           save(job, r, attempt);
           progress.tick(1, `${job.sample.id} ${byKey.get(r.key)!.method}`);
         },
-        undefined,
+        (p) => (timing.prefillMs += p.ms),
         attempt,
       );
       return items.filter((_, i) => results[i]!.status === 'failed');
@@ -173,6 +177,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     evaluations: evaluations.filter((e) => e.status === 'ok').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,
     wallMs: Date.now() - t0,
+    timing: { ...timing, wallMs: Date.now() - t0 },
   };
   store.close();
   return result;

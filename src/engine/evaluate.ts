@@ -165,7 +165,7 @@ export async function evaluateItems(
   const contIds = prompt.isContinuation ? prompt.answerIds! : null;
   // Tokens decoded through the compressed cache before the answer: the question, in the agnostic setting.
   const decodedPrefix = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
-  const reference = contIds ? continuationReference(await continuationLogits(runtime, [record.cache], record.lastLogits, decodedPrefix, contIds), V, contIds.length) : null;
+  const reference = contIds ? await continuationReference(runtime, record, decodedPrefix, contIds) : null;
 
   for (let start = 0; start < items.length; start += opts.batch) {
     const group = items.slice(start, start + opts.batch);
@@ -290,15 +290,33 @@ async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], last
   return out;
 }
 
+interface ContinuationReference {
+  logProbs: Float64Array; // [n, V]
+  argmax: Int32Array; // [n]
+}
+
+/** References kept as long as their record: a search scores the same sample every generation. */
+const references = new WeakMap<PrefillRecord, Map<string, ContinuationReference>>();
+
 /** The full cache's log-probabilities [n, V] (float64, as the reference metrics compute them) and argmax per row. */
-function continuationReference(logits: Float32Array, V: number, n: number): { logProbs: Float64Array; argmax: Int32Array } {
+async function continuationReference(runtime: ModelRuntime, record: PrefillRecord, prefix: number[], cont: number[]): Promise<ContinuationReference> {
+  let byTokens = references.get(record);
+  if (!byTokens) references.set(record, (byTokens = new Map()));
+  const key = `${prefix.join(',')}|${cont.join(',')}`;
+  const hit = byTokens.get(key);
+  if (hit) return hit;
+  const V = runtime.spec.vocabSize;
+  const n = cont.length;
+  const logits = await continuationLogits(runtime, [record.cache], record.lastLogits, prefix, cont);
   const logProbs = new Float64Array(n * V);
   const top = new Int32Array(n);
   for (let t = 0; t < n; t++) {
     logProbs.set(logSoftmaxRow(logits, t * V, V), t * V);
     top[t] = argmax(logits.subarray(t * V, (t + 1) * V));
   }
-  return { logProbs, argmax: top };
+  const ref = { logProbs, argmax: top };
+  byTokens.set(key, ref);
+  return ref;
 }
 
 export function failedResult(key: string, error: string): ItemResult {

@@ -19,6 +19,7 @@ import type { GenerationRow, ProfileRow, RunRow } from '../store/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import type { BudgetInput, EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
+import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
 import { createProgress } from './progress.ts';
 import { methodInput, RunSession, type Job } from './session.ts';
 
@@ -41,7 +42,7 @@ export interface SearchRunResult {
   profiles: ProfileRow[];
   comparison: ComparisonRow[];
   prefills: number;
-  timing: { wallMs: number; prefillMs: number; compressMs: number; decodeMs: number };
+  timing: RunTiming;
 }
 
 /** Mean score of each profile over a set of samples, plus per-sample scores (NaN for failures). */
@@ -69,7 +70,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
   const setting: Setting = config.settings[0]!;
   const scorer = methodInput(s.scorer);
   const window = Math.max(config.window, windowFor([scorer]));
-  const timing = { wallMs: 0, prefillMs: 0, compressMs: 0, decodeMs: 0 };
+  const timing = emptyTiming(session.sizing.workers);
   const evalOptions = { setting, fitness: s.fitness, chunkSize: config.chunkSize, window };
 
   /** Scores `items` on every job, samples spread over the workers; per item: mean over samples. */
@@ -88,8 +89,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
         );
         results.forEach((r: ItemResult, i) => {
           perSample[i]![job.sample.id] = r.status === 'ok' ? r.score : NaN;
-          timing.compressMs += r.compressMs;
-          timing.decodeMs += r.decodeMs;
+          addItemTiming(timing, r);
         });
       }
     };
