@@ -11,6 +11,8 @@ import { checkForCommand, loadExperiment, parseExperiment } from '../config/load
 import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../config/schema.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
 import { timingLine } from '../engine/timing.ts';
+import { prefillCacheLine } from '../engine/session.ts';
+import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
 
@@ -35,6 +37,7 @@ interface EvalFlags {
   batch?: string;
   taskOption?: string[];
   prefillCache?: boolean;
+  prefillCacheLimit?: number;
   quiet?: boolean;
 }
 
@@ -89,7 +92,7 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
     `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills, ` +
-      `${(r.wallMs / 1000).toFixed(1)} s (${timingLine(r.timing)})\nbudget = tokens kept per KV head per layer (observation window included); ` +
+      `${(r.wallMs / 1000).toFixed(1)} s (${timingLine(r.timing)})\n${prefillCacheLine(r.prefillCache)}\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it\n`,
   );
   const rows = r.results.map((x) => ({ run: r.run.id, ...x }));
@@ -119,6 +122,7 @@ export function register(program: Command): void {
     .option('--device <d>', 'cpu | cuda | webgpu')
     .option('--resume', 'continue the unfinished run of this config, skipping stored results')
     .option('--no-prefill-cache', 'do not keep prefill records on disk (large models)')
+    .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json <file>', 'write the result rows as JSON')
     .option('--csv <file>', 'write the result rows as CSV')
     .option('--quiet', 'no progress output')
@@ -130,7 +134,8 @@ Examples:
   kvopt eval --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin \\
       --task continuation --data ../shared/data/paul_graham_essays --methods streaming,snapkv,defensivekv \\
       --budgets 0.1,0.2,0.5 --setting both --samples 8 --json results/eval.json
-  kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C`,
+  kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C
+  kvopt eval --config experiments/quickstart.yaml --prefill-cache-limit 500M`,
     )
     .action(async (f: EvalFlags) => {
       let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
@@ -140,7 +145,7 @@ Examples:
       if (!FITNESS_SOURCES.includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);
       const batch = Number(f.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new KvoptError(`--batch: expected a positive integer, got '${f.batch}'`);
-      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness });
+      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, prefillCacheLimit: f.prefillCacheLimit ?? null, batch, fitness });
       printEvalResult(result, f);
       if (result.run.status !== 'complete') process.exitCode = 130;
     });

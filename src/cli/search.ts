@@ -5,6 +5,8 @@ import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment } from '../config/load.ts';
 import { runSearch, type SearchRunResult } from '../engine/search-run.ts';
 import { timingLine } from '../engine/timing.ts';
+import { prefillCacheLine } from '../engine/session.ts';
+import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
 
@@ -19,6 +21,7 @@ interface SearchFlags {
   resume?: boolean;
   json?: string | boolean;
   prefillCache?: boolean;
+  prefillCacheLimit?: number;
   quiet?: boolean;
 }
 
@@ -30,6 +33,7 @@ export function searchSummary(r: SearchRunResult): string {
   const lines = [
     `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills, ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
       `(${timingLine(r.timing)})`,
+    prefillCacheLine(r.prefillCache),
   ];
   if (last) lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
   if (source) lines.push(`profile (mean ${source.budget} tokens per KV head per layer): [${source.budgets.join(', ')}]`);
@@ -58,6 +62,7 @@ export function register(program: Command): void {
     .option('--seed <n>', 'run, task and search seed')
     .option('--resume', 'continue the unfinished search of this config from its last stored generation')
     .option('--no-prefill-cache', 'do not keep prefill records on disk')
+    .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json [file]', 'print (or write to file) the result as JSON')
     .option('--quiet', 'no progress output')
     .addHelpText(
@@ -66,6 +71,7 @@ export function register(program: Command): void {
 Examples:
   kvopt search --config experiments/search-stories260k.yaml
   kvopt search --config experiments/search-stories260k.yaml --resume   # after a kill: same result as uninterrupted
+  kvopt search --config experiments/search-stories260k.yaml --prefill-cache-limit 2G
   kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
     )
     .action(async (f: SearchFlags) => {
@@ -77,7 +83,7 @@ Examples:
         if (config.search) config = { ...config, search: { ...config.search, budget: b } };
       }
       checkForCommand(config, 'search');
-      const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache });
+      const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, prefillCacheLimit: f.prefillCacheLimit ?? null });
       if (f.json === true) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else {
         process.stdout.write(searchSummary(r));

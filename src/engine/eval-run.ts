@@ -13,13 +13,15 @@ import { windowFor } from './evaluate.ts';
 import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
 import { parseMethod } from '../compress/index.ts';
 import { createProgress } from './progress.ts';
-import { budgetInput, methodInput, RunSession, type Job } from './session.ts';
+import { budgetInput, methodInput, RunSession, type Job, type PrefillCacheReport } from './session.ts';
 
 export interface EvalRunOptions {
   resume?: boolean;
   quiet?: boolean;
   /** Keep PrefillRecords on disk beside the database so a resumed run never prefills a sample twice. */
   prefillCache?: boolean;
+  /** Disk budget of the prefill cache in bytes (LRU); null or absent: unlimited. */
+  prefillCacheLimit?: number | null;
   /** Items decoded together per batched run. */
   batch?: number;
   fitness?: FitnessSource;
@@ -34,6 +36,7 @@ export interface EvalRunResult {
   failed: number;
   wallMs: number;
   timing: RunTiming;
+  prefillCache: PrefillCacheReport | null;
 }
 
 /** An item with what it is stored as. */
@@ -178,6 +181,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     failed: evaluations.filter((e) => e.status === 'failed').length,
     wallMs: Date.now() - t0,
     timing: { ...timing, wallMs: Date.now() - t0 },
+    prefillCache: session.prefillCacheReport,
   };
   store.close();
   return result;

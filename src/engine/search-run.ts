@@ -21,12 +21,14 @@ import type { BudgetInput, EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
 import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
 import { createProgress } from './progress.ts';
-import { methodInput, RunSession, type Job } from './session.ts';
+import { methodInput, RunSession, type Job, type PrefillCacheReport } from './session.ts';
 
 export interface SearchRunOptions {
   resume?: boolean;
   quiet?: boolean;
   prefillCache?: boolean;
+  /** Disk budget of the prefill cache in bytes (LRU); null or absent: unlimited. */
+  prefillCacheLimit?: number | null;
 }
 
 export interface ComparisonRow {
@@ -43,6 +45,7 @@ export interface SearchRunResult {
   comparison: ComparisonRow[];
   prefills: number;
   timing: RunTiming;
+  prefillCache: PrefillCacheReport | null;
 }
 
 /** Mean score of each profile over a set of samples, plus per-sample scores (NaN for failures). */
@@ -228,6 +231,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     comparison,
     prefills: store.prefillCount(run.id),
     timing,
+    prefillCache: session.prefillCacheReport,
   };
   store.close();
   return result;

@@ -15,7 +15,7 @@ import { createTask } from '../tasks/registry.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
-import { PrefillDiskCache, prefillKey } from './prefill-cache.ts';
+import { PrefillDiskCache, prefillKey, type PrefillCacheUsage } from './prefill-cache.ts';
 
 export interface ModelRef {
   path: string;
@@ -55,11 +55,15 @@ export interface EvaluateSampleTask {
   options: EvaluateOptions & { window: number };
   /** Folder of the prefill disk cache; null: keep nothing on disk. */
   prefillCacheDir: string | null;
+  /** Disk budget of that folder in bytes (least recently used records deleted first); null: unlimited. */
+  prefillCacheLimit?: number | null;
   /** 1 for the first try of these items, 2 for the retry. */
   attempt: number;
 }
 
-export type WorkerMessage = { kind: 'item'; result: ItemResult } | { kind: 'prefill'; computed: boolean; ms: number; tokens: number };
+export type WorkerMessage =
+  | { kind: 'item'; result: ItemResult }
+  | { kind: 'prefill'; computed: boolean; ms: number; tokens: number; disk?: PrefillCacheUsage };
 
 export interface EvaluateSampleResult {
   results: ItemResult[];
@@ -163,16 +167,17 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const prompt = tokenizeSample(task, t.sample, l.tokenizer, l.model.spec);
   const tokens = prefillTokens(prompt, t.options.setting);
   const key = prefillKey(l.model.weightsHash, tokens, t.options.window);
-  const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir) : null;
+  const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir, t.prefillCacheLimit ?? null) : null;
   let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
   const computed = record === null;
+  let usage: PrefillCacheUsage | undefined;
   if (!record) {
     record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
-    disk?.put(key, record);
+    usage = disk?.put(key, record);
   }
   remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
-  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length } satisfies WorkerMessage);
+  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length, disk: usage } satisfies WorkerMessage);
   const results = await evaluateItems(runtime, l.tokenizer, task, t.sample, prompt, record, t.items, t.options, (result) =>
     port?.postMessage({ kind: 'item', result } satisfies WorkerMessage),
   );
