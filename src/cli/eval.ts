@@ -15,8 +15,9 @@ import { prefillCacheLine } from '../engine/session.ts';
 import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
+import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
-interface EvalFlags {
+interface EvalFlags extends QueueFlags {
   config?: string;
   model?: string;
   tokenizer?: string;
@@ -91,7 +92,7 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
 export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: string }): void {
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
-    `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills, ` +
+    `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ` +
       `${(r.wallMs / 1000).toFixed(1)} s (${timingLine(r.timing)})\n${prefillCacheLine(r.prefillCache)}\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it\n`,
   );
@@ -101,7 +102,7 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
     .description('evaluate compression methods × budgets × tasks; every result goes to SQLite')
     .option('--config <file>', 'experiment YAML (see experiments/)')
@@ -125,7 +126,8 @@ export function register(program: Command): void {
     .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json <file>', 'write the result rows as JSON')
     .option('--csv <file>', 'write the result rows as CSV')
-    .option('--quiet', 'no progress output')
+    .option('--quiet', 'no progress output');
+  addQueueOptions(cmd)
     .addHelpText(
       'after',
       `
@@ -135,6 +137,7 @@ Examples:
       --task continuation --data ../shared/data/paul_graham_essays --methods streaming,snapkv,defensivekv \\
       --budgets 0.1,0.2,0.5 --setting both --samples 8 --json results/eval.json
   kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C
+  kvopt eval --config experiments/quickstart.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
   kvopt eval --config experiments/quickstart.yaml --prefill-cache-limit 500M`,
     )
     .action(async (f: EvalFlags) => {
@@ -145,7 +148,16 @@ Examples:
       if (!FITNESS_SOURCES.includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);
       const batch = Number(f.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new KvoptError(`--batch: expected a positive integer, got '${f.batch}'`);
-      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, prefillCacheLimit: f.prefillCacheLimit ?? null, batch, fitness });
+      const queue = await queueFromFlags(f, config.queue, f.quiet);
+      const result = await runEval(config, {
+        resume: f.resume,
+        quiet: f.quiet,
+        prefillCache: f.prefillCache,
+        prefillCacheLimit: f.prefillCacheLimit ?? null,
+        batch,
+        fitness,
+        queue: queue ?? undefined,
+      });
       printEvalResult(result, f);
       if (result.run.status !== 'complete') process.exitCode = 130;
     });

@@ -1,7 +1,8 @@
 /** kvopt report: figures (SVG, PNG), a self-contained HTML page and paper tables (Markdown, LaTeX) of one stored run. */
+import { parseRunRef } from '../store/run-ref.ts';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { parseRunRef, reportDataFromStore } from '../report/from-store.ts';
+import { reportDataFromStore } from '../report/from-store.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../report/types.ts';
 import { Store } from '../store/store.ts';
 import { KvoptError } from '../util/errors.ts';
@@ -45,7 +46,7 @@ Examples:
       const formats = parseFormats(f.format);
       const ref = parseRunRef(f.run);
       const store = Store.open(f.db, { mustExist: true });
-      let data;
+      let data: ReturnType<typeof reportDataFromStore>;
       let runId: number;
       try {
         runId = store.getRun(ref).id;

@@ -9,8 +9,9 @@ import { prefillCacheLine } from '../engine/session.ts';
 import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
+import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
-interface SearchFlags {
+interface SearchFlags extends QueueFlags {
   config: string;
   db?: string;
   workers?: string;
@@ -31,7 +32,7 @@ export function searchSummary(r: SearchRunResult): string {
   const last = r.generations.at(-1);
   const source = r.profiles.find((p) => p.source === 'search');
   const lines = [
-    `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills, ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
+    `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
       `(${timingLine(r.timing)})`,
     prefillCacheLine(r.prefillCache),
   ];
@@ -50,7 +51,7 @@ export function searchSummary(r: SearchRunResult): string {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('search')
     .description('EvolKV search of per-layer KV budgets (CMA-ES per layer group), resumable')
     .requiredOption('--config <file>', 'experiment YAML with a search: section')
@@ -64,13 +65,15 @@ export function register(program: Command): void {
     .option('--no-prefill-cache', 'do not keep prefill records on disk')
     .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json [file]', 'print (or write to file) the result as JSON')
-    .option('--quiet', 'no progress output')
+    .option('--quiet', 'no progress output');
+  addQueueOptions(cmd)
     .addHelpText(
       'after',
       `
 Examples:
   kvopt search --config experiments/search-stories260k.yaml
   kvopt search --config experiments/search-stories260k.yaml --resume   # after a kill: same result as uninterrupted
+  kvopt search --config experiments/search-stories260k.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
   kvopt search --config experiments/search-stories260k.yaml --prefill-cache-limit 2G
   kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
     )
@@ -83,7 +86,14 @@ Examples:
         if (config.search) config = { ...config, search: { ...config.search, budget: b } };
       }
       checkForCommand(config, 'search');
-      const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, prefillCacheLimit: f.prefillCacheLimit ?? null });
+      const queue = await queueFromFlags(f, config.queue, f.quiet);
+      const r = await runSearch(config, {
+        resume: f.resume,
+        quiet: f.quiet,
+        prefillCache: f.prefillCache,
+        prefillCacheLimit: f.prefillCacheLimit ?? null,
+        queue: queue ?? undefined,
+      });
       if (f.json === true) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else {
         process.stdout.write(searchSummary(r));

@@ -157,7 +157,10 @@ export async function evaluateItems(
   const V = spec.vocabSize;
   const T = record.tokens.length;
   const all: ItemResult[] = [];
-  const emit = (r: ItemResult) => (all.push(r), onResult(r));
+  const emit = (r: ItemResult) => {
+    all.push(r);
+    onResult(r);
+  };
   // Shared work (the record's value norms) is charged to the first compression, as shared scoring is.
   let sharedMs = await ensureValueNormsFor(runtime, record, items.map((it) => it.method));
 
