@@ -37,6 +37,15 @@ export interface EngineBenchOptions {
   skipGemm?: boolean;
 }
 
+/**
+ * Wall time and CPU time (all threads of this process, from process.cpuUsage) of a phase. On a shared machine the
+ * wall-time ratios move with the load of other processes; CPU-time ratios measure this process's own work.
+ */
+export interface Cost {
+  wallMs: number;
+  cpuMs: number;
+}
+
 export interface ItemSplit {
   compressMs: number;
   decodeMs: number;
@@ -51,8 +60,12 @@ export interface MethodBench {
   perItem: ItemSplit;
   /** Budget-independent work of this method done once per prefill (value norms), ms. */
   oncePerPrefillMs: number;
-  /** (prefill + once-per-prefill work + item) / item. */
+  /** (prefill + once-per-prefill work + item) / item, wall time. */
   prefillOnceRatio: number;
+  /** CPU time of the method's items, per item. */
+  cpuMsPerItem: number;
+  /** The same ratio in CPU time (prefill, once-per-prefill work and items), robust to other processes' load. */
+  prefillOnceRatioCpu: number;
   compressShareOfItem: number;
 }
 
@@ -64,14 +77,15 @@ export interface EngineBenchResult {
   threads: number | null;
   contextTokens: number;
   answerTokens: number;
-  prefill: { ms: number; tokensPerSec: number; valueNormsMs: number };
+  prefill: { ms: number; tokensPerSec: number; valueNormsMs: number; cpuMs: number; valueNormsCpuMs: number };
   methods: MethodBench[];
   candidateLoop: {
     candidates: number;
-    scoring: { msPerCandidateBatch1: number; msPerCandidateBatchB: number; speedup: number };
-    generation: { tokens: number; msPerCandidateBatch1: number; msPerCandidateBatchB: number; speedup: number };
+    scoring: { msPerCandidateBatch1: number; msPerCandidateBatchB: number; speedup: number; speedupCpu: number };
+    generation: { tokens: number; msPerCandidateBatch1: number; msPerCandidateBatchB: number; speedup: number; speedupCpu: number };
   };
-  prefillVsGemm: { tokens: number; prefillGflops: number; gemmGflops: number; ratio: number } | null;
+  /** Rates per wall second, and per CPU second (ratioCpu: robust to load). */
+  prefillVsGemm: { tokens: number; prefillGflops: number; gemmGflops: number; ratio: number; ratioCpu: number } | null;
 }
 
 // The continuation path of evaluateItems reads no task, tokenizer or sample text.
@@ -80,6 +94,18 @@ const NO_TOKENIZER = null as never;
 const SAMPLE = { id: 'bench' } as Sample;
 
 const now = () => performance.now();
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** Runs `f` and returns its result with its wall and CPU time. */
+async function measured<T>(f: () => Promise<T>): Promise<{ value: T; cost: Cost }> {
+  const w0 = now();
+  const c0 = cpuNow();
+  const value = await f();
+  return { value, cost: { wallMs: now() - w0, cpuMs: cpuNow() - c0 } };
+}
 
 function randomTokens(n: number, V: number, seed: number): number[] {
   const r = mulberry32(seed);
@@ -99,7 +125,7 @@ export function prefillFlops(spec: ModelSpec, T: number, chunkSize: number): num
 }
 
 /** fp32 GEMM rate of onnxruntime on this machine: a [m, k] × [k, n] MatMul, best of a few runs, GFLOP/s. */
-export async function gemmRate(m: number, k: number, n: number, threads?: number): Promise<number> {
+export async function gemmRate(m: number, k: number, n: number, threads?: number): Promise<{ gflops: number; gflopsPerCpuSecond: number }> {
   const g = new GraphBuilder('unused');
   g.input('a', DataType.FLOAT, [m, k]);
   g.input('b', DataType.FLOAT, [k, n]);
@@ -115,13 +141,15 @@ export async function gemmRate(m: number, k: number, n: number, threads?: number
   const a = new ort.Tensor('float32', Float32Array.from({ length: m * k }, () => r() - 0.5), [m, k]);
   const b = new ort.Tensor('float32', Float32Array.from({ length: k * n }, () => r() - 0.5), [k, n]);
   let best = Infinity;
+  let bestCpu = Infinity;
   for (let rep = 0; rep < 5; rep++) {
-    const t0 = now();
-    await session.run({ a, b });
-    best = Math.min(best, now() - t0);
+    const { cost } = await measured(() => session.run({ a, b }));
+    best = Math.min(best, cost.wallMs);
+    bestCpu = Math.min(bestCpu, cost.cpuMs);
   }
   await session.release();
-  return (2 * m * k * n) / (best / 1000) / 1e9;
+  const flops = 2 * m * k * n;
+  return { gflops: flops / (best / 1000) / 1e9, gflopsPerCpuSecond: flops / (bestCpu / 1000) / 1e9 };
 }
 
 function split(results: ItemResult[], wallMs: number): ItemSplit {
@@ -153,27 +181,32 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
   const warm = await rt.prefill(prompt.contextIds.slice(0, Math.min(T, 64)), { window: 32, chunkSize: o.chunkSize });
   await evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, { ...prompt, contextIds: warm.tokens }, warm, [{ key: 'w', method: 'criticalkv', budget: 0.5 }], { ...opts, batch: 1 });
 
-  let t = now();
-  const rec = await rt.prefill(prompt.contextIds, { window: 32, chunkSize: o.chunkSize });
-  const prefillMs = now() - t;
-  const valueNormsMs = await ensureValueNormsFor(rt, rec, o.methods);
+  const pre = await measured(() => rt.prefill(prompt.contextIds, { window: 32, chunkSize: o.chunkSize }));
+  const rec = pre.value;
+  const prefillMs = pre.cost.wallMs;
+  const norms = await measured(() => ensureValueNormsFor(rt, rec, o.methods));
+  const valueNormsMs = norms.cost.wallMs;
 
   const methods: MethodBench[] = [];
   for (const method of o.methods) {
     const record: PrefillRecord = { ...rec }; // a fresh record object: no scores memoised by earlier methods
     const items: EvalItem[] = o.budgets.map((b, i) => ({ key: `${method}|${i}`, method, budget: b }));
-    t = now();
-    const results = await evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, prompt, record, items, { ...opts, batch: items.length });
-    const wall = now() - t;
+    const run = await measured(() => evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, prompt, record, items, { ...opts, batch: items.length }));
+    const results = run.value;
     failures(results);
-    const perItem = split(results, wall);
-    const once = methodNeedsValueNorms(parseMethod(method)) ? valueNormsMs : 0;
+    const perItem = split(results, run.cost.wallMs);
+    const needsNorms = methodNeedsValueNorms(parseMethod(method));
+    const once = needsNorms ? valueNormsMs : 0;
+    const onceCpu = needsNorms ? norms.cost.cpuMs : 0;
+    const cpuMsPerItem = run.cost.cpuMs / items.length;
     methods.push({
       method,
       items: items.length,
       perItem,
       oncePerPrefillMs: once,
       prefillOnceRatio: (prefillMs + once + perItem.totalMs) / perItem.totalMs,
+      cpuMsPerItem,
+      prefillOnceRatioCpu: (pre.cost.cpuMs + onceCpu + cpuMsPerItem) / cpuMsPerItem,
       compressShareOfItem: perItem.compressMs / perItem.totalMs,
     });
   }
@@ -187,10 +220,10 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
     method: 'snapkv',
     budget: { layers: Array.from({ length: spec.numLayers }, () => Math.round(mean * (0.7 + 0.6 * r()))) },
   }));
-  const timeScoring = async (batch: number) => {
-    const t0 = now();
-    failures(await evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, prompt, rec, candidates, { ...opts, batch }));
-    return (now() - t0) / B;
+  const timeScoring = async (batch: number): Promise<Cost> => {
+    const { value, cost } = await measured(() => evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, prompt, rec, candidates, { ...opts, batch }));
+    failures(value);
+    return { wallMs: cost.wallMs / B, cpuMs: cost.cpuMs / B };
   };
   await timeScoring(B); // warm-up at this batch shape (and scores memoised for both runs)
   const scoringB = await timeScoring(B);
@@ -198,13 +231,14 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
 
   const caches = candidates.map((c) => compressPrefill(rec, spec, model.weights, parseMethod(c.method), resolveLayerBudgets(c.budget, T, spec.numLayers)));
   const gen = { maxNewTokens: o.answer, stopTokens: [] as number[], chunkSize: o.chunkSize };
-  const timeGeneration = async (batch: number) => {
-    const t0 = now();
-    for (let s = 0; s < B; s += batch) {
-      const group = caches.slice(s, s + batch);
-      await rt.generateBatch(group, group.map(() => []), { ...gen, lastLogits: group.map(() => rec.lastLogits) });
-    }
-    return (now() - t0) / B;
+  const timeGeneration = async (batch: number): Promise<Cost> => {
+    const { cost } = await measured(async () => {
+      for (let s = 0; s < B; s += batch) {
+        const group = caches.slice(s, s + batch);
+        await rt.generateBatch(group, group.map(() => []), { ...gen, lastLogits: group.map(() => rec.lastLogits) });
+      }
+    });
+    return { wallMs: cost.wallMs / B, cpuMs: cost.cpuMs / B };
   };
   await rt.generateBatch(caches.slice(0, B), caches.slice(0, B).map(() => []), { ...gen, maxNewTokens: 2, lastLogits: caches.map(() => rec.lastLogits) });
   const generationB = await timeGeneration(B);
@@ -214,11 +248,12 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
   if (!o.skipGemm) {
     const T1 = Math.min(1024, spec.maxPositionEmbeddings);
     const gemm = await gemmRate(T1, spec.hiddenSize, spec.intermediateSize, o.threads);
-    t = now();
-    await rt.prefill(ids.slice(0, T1), { window: 32, chunkSize: Math.max(o.chunkSize, T1) });
-    const ms = now() - t;
-    const prefillGflops = prefillFlops(spec, T1, Math.max(o.chunkSize, T1)) / (ms / 1000) / 1e9;
-    prefillVsGemm = { tokens: T1, prefillGflops, gemmGflops: gemm, ratio: prefillGflops / gemm };
+    const chunk = Math.max(o.chunkSize, T1);
+    const { cost } = await measured(() => rt.prefill(ids.slice(0, T1), { window: 32, chunkSize: chunk }));
+    const flops = prefillFlops(spec, T1, chunk);
+    const prefillGflops = flops / (cost.wallMs / 1000) / 1e9;
+    const perCpu = flops / (cost.cpuMs / 1000) / 1e9;
+    prefillVsGemm = { tokens: T1, prefillGflops, gemmGflops: gemm.gflops, ratio: prefillGflops / gemm.gflops, ratioCpu: perCpu / gemm.gflopsPerCpuSecond };
   }
   await rt.release();
 
@@ -237,12 +272,23 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
     threads: o.threads ?? null,
     contextTokens: T,
     answerTokens: o.answer,
-    prefill: { ms: prefillMs, tokensPerSec: T / (prefillMs / 1000), valueNormsMs },
+    prefill: { ms: prefillMs, tokensPerSec: T / (prefillMs / 1000), valueNormsMs, cpuMs: pre.cost.cpuMs, valueNormsCpuMs: norms.cost.cpuMs },
     methods,
     candidateLoop: {
       candidates: B,
-      scoring: { msPerCandidateBatch1: scoring1, msPerCandidateBatchB: scoringB, speedup: scoring1 / scoringB },
-      generation: { tokens: o.answer, msPerCandidateBatch1: generation1, msPerCandidateBatchB: generationB, speedup: generation1 / generationB },
+      scoring: {
+        msPerCandidateBatch1: scoring1.wallMs,
+        msPerCandidateBatchB: scoringB.wallMs,
+        speedup: scoring1.wallMs / scoringB.wallMs,
+        speedupCpu: scoring1.cpuMs / scoringB.cpuMs,
+      },
+      generation: {
+        tokens: o.answer,
+        msPerCandidateBatch1: generation1.wallMs,
+        msPerCandidateBatchB: generationB.wallMs,
+        speedup: generation1.wallMs / generationB.wallMs,
+        speedupCpu: generation1.cpuMs / generationB.cpuMs,
+      },
     },
     prefillVsGemm,
   };

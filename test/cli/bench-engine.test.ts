@@ -20,6 +20,8 @@ test('kvopt bench engine --json on random:tiny: buckets add up, ratios follow fr
     for (const k of ['compressMs', 'decodeMs', 'metricsMs', 'totalMs']) assert.ok(p[k] >= 0, `${m.method} ${k}`);
     assert.ok(Math.abs(p.compressMs + p.decodeMs + p.metricsMs + p.overheadMs - p.totalMs) < 1e-6);
     assert.ok(Math.abs(m.prefillOnceRatio - (j.prefill.ms + m.oncePerPrefillMs + p.totalMs) / p.totalMs) < 1e-9);
+    const onceCpu = m.method === 'defensivekv' ? j.prefill.valueNormsCpuMs : 0;
+    assert.ok(m.cpuMsPerItem > 0 && Math.abs(m.prefillOnceRatioCpu - (j.prefill.cpuMs + onceCpu + m.cpuMsPerItem) / m.cpuMsPerItem) < 1e-9);
   }
   assert.equal(j.methods[0].oncePerPrefillMs, 0, 'snapkv needs no value norms');
   assert.equal(j.methods[1].oncePerPrefillMs, j.prefill.valueNormsMs, 'defensivekv reads the norms computed once per prefill');
