@@ -293,7 +293,7 @@ async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], last
   return out;
 }
 
-interface ContinuationReference {
+export interface ContinuationReference {
   logProbs: Float64Array; // [n, V]
   argmax: Int32Array; // [n]
 }
@@ -301,8 +301,11 @@ interface ContinuationReference {
 /** References kept as long as their record: a search scores the same sample every generation. */
 const references = new WeakMap<PrefillRecord, Map<string, ContinuationReference>>();
 
-/** The full cache's log-probabilities [n, V] (float64, as the reference metrics compute them) and argmax per row. */
-async function continuationReference(runtime: ModelRuntime, record: PrefillRecord, prefix: number[], cont: number[]): Promise<ContinuationReference> {
+/**
+ * The full cache's log-probabilities [n, V] (float64, as the reference metrics compute them) and argmax per row,
+ * computed once per record, prefix and continuation.
+ */
+export async function continuationReference(runtime: ModelRuntime, record: PrefillRecord, prefix: number[], cont: number[]): Promise<ContinuationReference> {
   let byTokens = references.get(record);
   if (!byTokens) references.set(record, (byTokens = new Map()));
   const key = `${prefix.join(',')}|${cont.join(',')}`;

@@ -20,11 +20,11 @@ test('kvopt bench engine --json on random:tiny: buckets add up, ratios follow fr
     for (const k of ['compressMs', 'decodeMs', 'metricsMs', 'totalMs']) assert.ok(p[k] >= 0, `${m.method} ${k}`);
     assert.ok(Math.abs(p.compressMs + p.decodeMs + p.metricsMs + p.overheadMs - p.totalMs) < 1e-6);
     assert.ok(Math.abs(m.prefillOnceRatio - (j.prefill.ms + m.oncePerPrefillMs + p.totalMs) / p.totalMs) < 1e-9);
-    const onceCpu = m.method === 'defensivekv' ? j.prefill.valueNormsCpuMs : 0;
-    assert.ok(m.cpuMsPerItem > 0 && Math.abs(m.prefillOnceRatioCpu - (j.prefill.cpuMs + onceCpu + m.cpuMsPerItem) / m.cpuMsPerItem) < 1e-9);
+    assert.ok(m.cpuMsPerItem > 0 && Math.abs(m.prefillOnceRatioCpu - (j.prefill.cpuMs + m.oncePerPrefillCpuMs + m.cpuMsPerItem) / m.cpuMsPerItem) < 1e-9);
   }
-  assert.equal(j.methods[0].oncePerPrefillMs, 0, 'snapkv needs no value norms');
-  assert.equal(j.methods[1].oncePerPrefillMs, j.prefill.valueNormsMs, 'defensivekv reads the norms computed once per prefill');
+  // the once-per-prefill work of defensivekv includes the value norms, snapkv's does not
+  assert.ok(j.methods[1].oncePerPrefillMs >= j.prefill.valueNormsMs);
+  assert.ok(j.methods[0].oncePerPrefillCpuMs > 0 && j.methods[1].oncePerPrefillCpuMs >= j.prefill.valueNormsCpuMs);
   const c = j.candidateLoop;
   assert.equal(c.candidates, 3);
   assert.ok(Math.abs(c.scoring.speedup - c.scoring.msPerCandidateBatch1 / c.scoring.msPerCandidateBatchB) < 1e-9);
