@@ -19,19 +19,20 @@
  * Defaults: window 32, kernel 5, mass_threshold 0.9. Paired with head-wise top-k without floor (defensivekv)
  * or the layer-global top-k (layer-defensivekv) by the registry.
  */
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { LayerScores, RecordContext, ScoreContext, Scorer } from '../types.ts';
 import { rankHead } from '../select.ts';
 import { effectiveWindow, pool1d, projectedValueNorms, windowRows } from './attention.ts';
 import { checkKernel } from './snapkv.ts';
 
-export const defensivekvOptions: OptionSchema = {
+export const defensivekvOptions = {
   window: { type: 'int', min: 1, default: 32, doc: 'observation window w (always kept)' },
   kernel: { type: 'int', min: 1, default: 5, doc: 'average-pooling kernel (odd), mass preserving' },
   mass_threshold: { type: 'number', min: 0, max: 1, default: 0.9, doc: 'stage-1 cumulative attention mass' },
   window_bias: { type: 'enum', values: ['window', 'prefix-tail', 'none'], default: 'window', doc: 'mass subtracted from the threshold' },
   stage1_count: { type: 'enum', values: ['reach', 'before'], default: 'reach', doc: "'before' = the reference's one-fewer count" },
-};
+} as const satisfies OptionSchema;
+export type DefensivekvOptions = OptionsOf<typeof defensivekvOptions>;
 
 /** The budget-independent part of a layer (steps 1-6 before the budget cap), shared by every budget. */
 interface Prepared {
@@ -41,10 +42,10 @@ interface Prepared {
   stage1: { order: Int32Array; count: number }[];
 }
 
-export function defensivekvScorer(opts: Record<string, unknown>): Scorer {
-  checkKernel('defensivekv', opts.kernel as number);
-  const kernel = opts.kernel as number;
-  const window = opts.window as number;
+export function defensivekvScorer(opts: DefensivekvOptions): Scorer {
+  checkKernel('defensivekv', opts.kernel);
+  const kernel = opts.kernel;
+  const window = opts.window;
   const prepare = (ctx: RecordContext, layer: number): Prepared => {
     const T = ctx.record.tokens.length;
     const { numHeads: Hq, numKvHeads: Hkv } = ctx.spec;
@@ -95,7 +96,7 @@ export function defensivekvScorer(opts: Record<string, unknown>): Scorer {
     }
 
     // Step 6 (before the cap): the smallest prefix of ā reaching the cumulative mass threshold.
-    const threshold = (opts.mass_threshold as number) - windowBias;
+    const threshold = opts.mass_threshold - windowBias;
     const stage1 = Array.from({ length: Hkv }, (_, k) => {
       let total = 0;
       for (let j = 0; j < P; j++) total += abar[k * P + j]!;
