@@ -240,7 +240,7 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
   const scoringB = await timeScoring(B);
   const scoring1 = await timeScoring(1);
 
-  const caches = candidates.map((c) => compressPrefill(rec, spec, model.weights, parseMethod(c.method), resolveLayerBudgets(c.budget, T, spec.numLayers)));
+  const caches = candidates.map((c) => compressPrefill(rec, spec, model.weights, c.method, resolveLayerBudgets(c.budget, T, spec.numLayers)));
   const gen = { maxNewTokens: o.answer, stopTokens: [] as number[], chunkSize: o.chunkSize };
   const timeGeneration = async (batch: number): Promise<Cost> => {
     const { cost } = await measured(async () => {

@@ -19,8 +19,8 @@ import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
-import { compressPrefill, methodNeedsValueNorms, methodWindow, parseMethod, resolveBudget, type BudgetSpec, type MethodInput } from '../compress/index.ts';
-import type { CompressedCache } from '../compress/types.ts';
+import { compressPrefill, methodNeedsValueNorms, methodWindow, resolveBudget, resolveMethod, type BudgetSpec, type MethodInput } from '../compress/index.ts';
+import type { CompressedCache, MethodSpec } from '../compress/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import type { ContinuationMeta } from '../tasks/continuation.ts';
 import { middleTruncateIds } from '../tasks/truncate.ts';
@@ -35,7 +35,8 @@ export type BudgetInput = BudgetSpec | { layers: number[] };
 export interface EvalItem {
   /** Unique within a sample (the engine uses `${method}|${budget}`). */
   key: string;
-  method: MethodInput;
+  /** Resolved when the config was read (eval), or a method form the worker resolves (search's candidates). */
+  method: MethodSpec | MethodInput;
   budget: BudgetInput;
 }
 
@@ -101,9 +102,9 @@ export function prefillTokens(p: SamplePrompt, setting: Setting): number[] {
 }
 
 /** The largest observation window any of the methods needs (the prefill records that many rows). */
-export function windowFor(methods: MethodInput[], fallback = 32): number {
+export function windowFor(methods: (MethodSpec | MethodInput)[], fallback = 32): number {
   let w = 0;
-  for (const m of methods) w = Math.max(w, methodWindow(parseMethod(m)));
+  for (const m of methods) w = Math.max(w, methodWindow(resolveMethod(m)));
   return w || fallback;
 }
 
@@ -112,11 +113,11 @@ export function windowFor(methods: MethodInput[], fallback = 32): number {
  * returns the ms spent (0 when none needed or already there). Methods that fail to parse are skipped here
  * (their items fail on their own).
  */
-export async function ensureValueNormsFor(runtime: ModelRuntime, record: PrefillRecord, methods: MethodInput[]): Promise<number> {
+export async function ensureValueNormsFor(runtime: ModelRuntime, record: PrefillRecord, methods: (MethodSpec | MethodInput)[]): Promise<number> {
   if (record.valueNorms) return 0;
   const needed = methods.some((m) => {
     try {
-      return methodNeedsValueNorms(parseMethod(m));
+      return methodNeedsValueNorms(resolveMethod(m));
     } catch {
       return false;
     }
@@ -177,7 +178,7 @@ export async function evaluateItems(
       const t0 = now();
       try {
         const layerBudgets = resolveLayerBudgets(item.budget, T, spec.numLayers);
-        const cache = compressPrefill(record, spec, weights, parseMethod(item.method), layerBudgets);
+        const cache = compressPrefill(record, spec, weights, item.method, layerBudgets);
         ready.push({ item, cache, compressMs: now() - t0 + sharedMs });
         sharedMs = 0;
       } catch (e) {

@@ -237,7 +237,8 @@ export function buildDecoderGraph(
   const x3 = g.op('Reshape', [x, g.op('Concat', [shapeBQ, g.int64([D])], { axis: aInt(0) })]); // [B,q,D]
   const last = g.op('Slice', [x3, g.op('Max', [g.op('Sub', [q1, numLogits]), zero1]), q1, g.int64([1])]); // [B,n,D]
   const hFinal = rmsNorm(g.op('Reshape', [last, g.int64([-1, D])]), g.weight('final_norm', w.finalNorm, [D]));
-  const head = w.lmHead ? p.matrix('lm_head', w.lmHead, [V, D]) : embed;
+  const lmHead = w.lmHead; // read once: streamed weights are generated on every read
+  const head = lmHead ? p.matrix('lm_head', lmHead, [V, D]) : embed;
   const logits2 = linear(hFinal, head, null); // [B·n, V]
   g.opTo('logits', 'Reshape', [
     logits2,
