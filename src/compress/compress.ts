@@ -17,7 +17,10 @@ const recordCaches = new WeakMap<PrefillRecord, ScoreCache>();
 /** The score cache that lives as long as `record` (a search reuses a worker's record every generation). */
 export function recordScoreCache(record: PrefillRecord): ScoreCache {
   let c = recordCaches.get(record);
-  if (!c) recordCaches.set(record, (c = new Map()));
+  if (!c) {
+    c = new Map();
+    recordCaches.set(record, c);
+  }
   return c;
 }
 

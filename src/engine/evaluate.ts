@@ -155,7 +155,6 @@ export async function evaluateItems(
   onResult: (r: ItemResult) => void = () => {},
 ): Promise<ItemResult[]> {
   const { spec, weights } = runtime.model;
-  const V = spec.vocabSize;
   const T = record.tokens.length;
   const all: ItemResult[] = [];
   const emit = (r: ItemResult) => {
@@ -308,7 +307,10 @@ const references = new WeakMap<PrefillRecord, Map<string, ContinuationReference>
  */
 export async function continuationReference(runtime: ModelRuntime, record: PrefillRecord, prefix: number[], cont: number[]): Promise<ContinuationReference> {
   let byTokens = references.get(record);
-  if (!byTokens) references.set(record, (byTokens = new Map()));
+  if (!byTokens) {
+    byTokens = new Map();
+    references.set(record, byTokens);
+  }
   const key = `${prefix.join(',')}|${cont.join(',')}`;
   const hit = byTokens.get(key);
   if (hit) return hit;
