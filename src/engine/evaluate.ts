@@ -81,8 +81,13 @@ export interface EvaluateOptions {
 export function tokenizeSample(task: TaskDefinition, sample: Sample, tok: TextTokenizer, spec: ModelSpec): SamplePrompt {
   const meta = sample.meta as unknown as Partial<ContinuationMeta> | undefined;
   if (sample.task === 'continuation' && meta?.contextIds && meta.continuationIds) {
-    const contextIds = tok.bosId !== null ? [tok.bosId, ...meta.contextIds] : [...meta.contextIds];
-    return { contextIds, questionIds: meta.questionIds ?? [], answerIds: meta.continuationIds, isContinuation: true };
+    // A window longer than the model's context keeps its most recent context tokens (the continuation is scored
+    // after as much context as fits; e.g. the plain model beside SelfExtend's extended one).
+    const questionIds = meta.questionIds ?? [];
+    const room = Math.max(1, spec.maxPositionEmbeddings - questionIds.length - meta.continuationIds.length - (tok.bosId !== null ? 1 : 0));
+    const kept = meta.contextIds.length > room ? meta.contextIds.slice(-room) : meta.contextIds;
+    const contextIds = tok.bosId !== null ? [tok.bosId, ...kept] : [...kept];
+    return { contextIds, questionIds, answerIds: meta.continuationIds, isContinuation: true };
   }
   const room = Math.max(16, spec.maxPositionEmbeddings - sample.maxNewTokens - 1); // prompt tokens that fit
   const parts = task.buildPrompt(sample, { tokenizer: tok, maxPromptTokens: room, chatTemplate: task.chatTemplate ? tok.chatTemplate : null });

@@ -22,6 +22,7 @@ import { DataType } from './onnx-proto.ts';
 import { GraphBuilder, aInt, aInts } from './builder.ts';
 import { ropeLayout } from './rope.ts';
 import { PrecisionOps, type Precision } from './precision.ts';
+import { SelfExtendAttention, type SelfExtendOptions } from './self-extend.ts';
 
 /** Bump when the graph changes, so cached graphs are rebuilt. */
 export const GRAPH_BUILDER_VERSION = 5;
@@ -59,11 +60,14 @@ export interface GraphOptions {
    * computes every output even when it is not fetched, node-stack-notes §1.3). The CPU runtime uses false.
    */
   presentOutputs?: boolean;
+  /** SelfExtend (src/graph/self-extend.ts): adds past_position.l inputs; absent = the plain graph. */
+  selfExtend?: SelfExtendOptions;
 }
 
 export const DEFAULT_GRAPH_OPTIONS: GraphOptions = { precision: 'fp32' };
 
-export const graphOptionsFor = (precision: Precision): GraphOptions => ({ precision });
+export const graphOptionsFor = (precision: Precision, selfExtend?: SelfExtendOptions | null): GraphOptions =>
+  selfExtend ? { precision, selfExtend } : { precision };
 
 /**
  * `dataPath`: stream the weights straight into this external data file while building (finish it with
@@ -80,7 +84,8 @@ export function buildDecoderGraph(
   if (dataPath) g.streamExternalData(dataPath);
   const p = new PrecisionOps(g, options.precision);
   const kvType = p.kvType;
-  const withPresent = options.presentOutputs ?? true;
+  // SelfExtend reads the present keys, so it keeps them
+  const withPresent = (options.presentOutputs ?? true) || options.selfExtend !== undefined;
   const D = spec.hiddenSize;
   const H = spec.numHeads;
   const Hkv = spec.numKvHeads;
@@ -135,6 +140,7 @@ export function buildDecoderGraph(
   const partner = g.int64(rope.partner);
   const applyRope = (x4: string): string =>
     g.op('Add', [g.op('Mul', [x4, cos]), g.op('Mul', [g.op('Gather', [x4, partner], { axis: aInt(3) }), sinSigned])]);
+  const selfExtend = options.selfExtend ? new SelfExtendAttention(g, spec, options.selfExtend, pos) : null;
 
   for (let l = 0; l < L; l++) {
     const lw = w.layers[l];
@@ -149,7 +155,8 @@ export function buildDecoderGraph(
     const qProj = linear(h, mat('wq', lw.wq, [H * hd, D]), lw.bq ? wt('bq', lw.bq, [H * hd]) : null);
     const kProj = linear(h, mat('wk', lw.wk, [Hkv * hd, D]), lw.bk ? wt('bk', lw.bk, [Hkv * hd]) : null);
     const vProj = linear(h, mat('wv', lw.wv, [Hkv * hd, D]), lw.bv ? wt('bv', lw.bv, [Hkv * hd]) : null);
-    const qRot = applyRope(toHeads(qProj, H)); // [B,H,q,hd]
+    const qHeads = toHeads(qProj, H);
+    const qRot = applyRope(qHeads); // [B,H,q,hd]
     const kNew = g.opTo(ioNames.newKey(l), 'Identity', [p.toKv(applyRope(toHeads(kProj, Hkv)))]); // [B,Hkv,q,hd]
     const vNew = g.opTo(ioNames.newValue(l), 'Identity', [p.toKv(toHeads(vProj, Hkv))]);
     const P1 = g.op('Shape', [pastK], { start: aInt(2), end: aInt(3) }); // [1] = (P)
@@ -166,7 +173,8 @@ export function buildDecoderGraph(
     const scores = presentK
       ? p.scores(qGrouped, keysT(presentK), scale)
       : g.op('Concat', [p.scores(qGrouped, keysT(pastK), scale), p.scores(qGrouped, keysT(kNew), scale)], { axis: aInt(3) });
-    const scores5 = g.op('Reshape', [scores, g.op('Concat', [g.int64([0, Hkv, G]), q1, g.int64([-1])], { axis: aInt(0) })]);
+    let scores5 = g.op('Reshape', [scores, g.op('Concat', [g.int64([0, Hkv, G]), q1, g.int64([-1])], { axis: aInt(0) })]);
+    if (selfExtend) scores5 = selfExtend.scores(l, { neighbour: scores5, qHeads, presentK: presentK!, scale, q1, precision: p });
 
     // causal [q,T]: key t visible to new token i iff t ≤ P + i
     const rows = g.op('Add', [
