@@ -12,6 +12,7 @@ import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../c
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
 import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
+import { runExitCode } from './run-exit.ts';
 
 interface EvalFlags {
   config?: string;
@@ -141,6 +142,6 @@ Examples:
       if (!Number.isInteger(batch) || batch < 1) throw new KvoptError(`--batch: expected a positive integer, got '${f.batch}'`);
       const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness });
       printEvalResult(result, f);
-      if (result.run.status !== 'complete') process.exitCode = 130;
+      process.exitCode = runExitCode(result.run.status, result.interruptedBy, result.failed, result.evaluations + result.failed);
     });
 }

@@ -6,6 +6,7 @@ import { checkForCommand, loadExperiment } from '../config/load.ts';
 import { runSearch, type SearchRunResult } from '../engine/search-run.ts';
 import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
+import { runExitCode } from './run-exit.ts';
 
 interface SearchFlags {
   config: string;
@@ -82,6 +83,6 @@ Examples:
         process.stdout.write(searchSummary(r));
         if (typeof f.json === 'string') writeFileSync(f.json, JSON.stringify(r, null, 2) + '\n');
       }
-      if (r.run.status !== 'complete') process.exitCode = 130;
+      process.exitCode = runExitCode(r.run.status, r.interruptedBy, 0, 0);
     });
 }

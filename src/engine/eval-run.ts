@@ -32,6 +32,8 @@ export interface EvalRunResult {
   evaluations: number;
   failed: number;
   wallMs: number;
+  /** The signal that interrupted the run, if one did. */
+  interruptedBy: 'SIGINT' | 'SIGTERM' | null;
 }
 
 /** An item with what it is stored as. */
@@ -143,7 +145,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     // As many samples in flight as workers, so an interrupt leaves little to finish.
     let next = 0;
     const lane = async () => {
-      while (!session.pool.stopping && next < work.length) {
+      while (!session.pool.stopping && !session.fatal && next < work.length) {
         const { job, units } = work[next++]!;
         for (const u of units) {
           if (session.pool.stopping) break;
@@ -157,7 +159,10 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     };
     await Promise.all(Array.from({ length: session.sizing.workers }, lane));
     progress.stop();
-    await session.close();
+    session.throwIfFatal();
+    // A run with failed evaluations is not complete: it ends 'failed', and --resume re-runs what failed.
+    const failedNow = store.evaluationsForRun(run.id).filter((e) => e.status === 'failed').length;
+    await session.close(undefined, failedNow > 0 ? 'failed' : 'complete', failedNow > 0 ? `${failedNow} evaluations failed` : undefined);
   } catch (e) {
     await session.close(e);
     throw e;
@@ -173,6 +178,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     evaluations: evaluations.filter((e) => e.status === 'ok').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,
     wallMs: Date.now() - t0,
+    interruptedBy: session.interruptedBy,
   };
   store.close();
   return result;

@@ -6,12 +6,15 @@
 import { createHash } from 'node:crypto';
 import { basename, dirname, join } from 'node:path';
 import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
-import { configHash, resolvedConfigJson } from '../config/hash.ts';
+import { canonicalJson, configHash, resolvedConfigJson } from '../config/hash.ts';
 import { parseMethod } from '../compress/index.ts';
-import { Store } from '../store/store.ts';
+import { DEFAULT_STALE_MS, Store } from '../store/store.ts';
 import type { RunKind, RunRow, SampleSplit } from '../store/types.ts';
 import type { Sample } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
+import { DiskFullError, diskFullError, isDiskFull } from '../util/disk-full.ts';
+import { checkPaths } from '../config/load.ts';
+import { checkDataUnchanged, dataHashes, type DataHashes } from './data-identity.ts';
 import { failedResult, type BudgetInput, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
 import { InferencePool, sizePool, type PoolSizing } from './pool.ts';
 import type { EvaluateSampleResult, EvaluateSampleTask, LoadSamplesResult, LoadSamplesTask, ModelRef, TaskRef, WorkerMessage } from './worker.ts';
@@ -62,6 +65,9 @@ export interface PrefillEventInfo {
   tokens: number;
 }
 
+/** How a run was stopped by a signal: the exit code a shell would show for it. */
+export const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+
 export class RunSession {
   readonly pool: InferencePool<LoadSamplesTask | EvaluateSampleTask, WorkerMessage, unknown>;
   readonly sizing: PoolSizing;
@@ -71,13 +77,30 @@ export class RunSession {
   /** Model facts learnt when the samples are loaded. */
   modelInfo: Omit<LoadSamplesResult, 'samples'> | null = null;
   interrupted = false;
+  /** The signal that interrupted the run (SIGINT from Ctrl-C, SIGTERM from a scheduler). */
+  interruptedBy: 'SIGINT' | 'SIGTERM' | null = null;
+  /**
+   * The error that must stop the run (a full disk, a lost lease, a failed store write): set from message
+   * handlers and timers, which must not throw; lanes stop submitting and the run ends with it.
+   */
+  fatal: unknown = null;
+  /** Prefill records that failed their integrity check (and were recomputed). */
+  readonly rejectedRecords: string[] = [];
+  /** Set when the first sample is handed to a worker: a run that fails before that stored nothing. */
+  private started = false;
   private readonly heartbeat: NodeJS.Timeout;
-  private readonly onSigint = () => {
-    if (this.interrupted) process.exit(130);
+  private readonly onSignal = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (this.interrupted) process.exit(SIGNAL_EXIT[signal]);
     this.interrupted = true;
-    if (!this.quiet) process.stderr.write('\nkvopt: interrupted; finishing the work in flight (Ctrl-C again to abort)\n');
+    this.interruptedBy = signal;
+    if (!this.quiet) {
+      const again = signal === 'SIGINT' ? 'Ctrl-C' : 'SIGTERM';
+      process.stderr.write(`\nkvopt: interrupted (${signal}); finishing the work in flight (${again} again to abort)\n`);
+    }
     this.pool.stopSubmitting();
   };
+  private readonly onSigint = () => this.onSignal('SIGINT');
+  private readonly onSigterm = () => this.onSignal('SIGTERM');
 
   private constructor(
     readonly config: ExperimentConfig,
@@ -85,6 +108,8 @@ export class RunSession {
     readonly run: RunRow,
     readonly quiet: boolean,
     prefillCache: boolean,
+    /** Created by this process (not resumed): removed again if it ends before storing any work. */
+    private readonly fresh: boolean,
   ) {
     this.sizing = sizePool(config.workers ?? 'auto');
     this.pool = new InferencePool({ workers: this.sizing.workers, filename: WORKER_URL, sizing: this.sizing });
@@ -95,36 +120,83 @@ export class RunSession {
       threads: config.model.threads ?? this.sizing.threadsPerWorker,
     };
     this.prefillCacheDir = prefillCache ? join(dirname(config.db), 'prefill-cache') : null;
-    this.heartbeat = setInterval(() => store.heartbeat(run.id), 15_000);
+    this.heartbeat = setInterval(() => this.guard(() => this.checkLease()), Math.min(15_000, Math.max(250, DEFAULT_STALE_MS / 4)));
     process.on('SIGINT', this.onSigint);
+    process.on('SIGTERM', this.onSigterm);
   }
 
   /** Opens the store and creates a run, or takes over the unfinished run of the same config (`resume`). */
   static open(config: ExperimentConfig, kind: RunKind, opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean }): RunSession {
     validateMethods(config);
+    checkPaths(config);
+    const hashes = dataHashes(config);
     const store = Store.open(config.db);
     const hash = configHash(config);
     let run: RunRow;
-    if (opts.resume) {
-      const prev = store.findResumableRun(hash, kind);
-      if (!prev) {
-        store.close();
-        throw new KvoptError(`--resume: ${config.db} holds no unfinished ${kind} run of this config (hash ${hash.slice(0, 12)})`);
+    try {
+      if (opts.resume) {
+        const prev = store.findResumableRun(hash, kind);
+        if (!prev) {
+          const done = store.completedRun(hash, kind);
+          if (done) throw new KvoptError(`--resume: ${kind} run ${done.id} of this config is already complete; nothing to resume`, 0);
+          throw new KvoptError(`--resume: ${config.db} holds no unfinished ${kind} run of this config (hash ${hash.slice(0, 12)})`);
+        }
+        checkDataUnchanged(prev.id, (JSON.parse(prev.configJson) as { dataHashes?: DataHashes }).dataHashes, hashes);
+        run = store.resumeRun(prev.id);
+        if (!opts.quiet) process.stderr.write(`kvopt: resuming ${kind} run ${run.id}\n`);
+      } else {
+        run = store.createRun({
+          experiment: config.name,
+          kind,
+          configJson: canonicalJson({ ...(JSON.parse(resolvedConfigJson(config)) as object), dataHashes: hashes }),
+          configYaml: config.source.text,
+          configHash: hash,
+          modelPath: config.model.path,
+          seed: config.seed,
+        });
       }
-      run = store.resumeRun(prev.id);
-      if (!opts.quiet) process.stderr.write(`kvopt: resuming ${kind} run ${run.id}\n`);
-    } else {
-      run = store.createRun({
-        experiment: config.name,
-        kind,
-        configJson: resolvedConfigJson(config),
-        configYaml: config.source.text,
-        configHash: hash,
-        modelPath: config.model.path,
-        seed: config.seed,
-      });
+    } catch (e) {
+      store.close();
+      if (isDiskFull(e)) throw diskFullError(config.db);
+      throw e;
     }
-    return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true);
+    return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true, !opts.resume);
+  }
+
+  /** Runs `fn` (a store write from a message handler or timer); an error becomes the run's fatal error. */
+  guard(fn: () => void): void {
+    if (this.fatal) return;
+    try {
+      fn();
+    } catch (e) {
+      this.setFatal(e);
+    }
+  }
+
+  setFatal(e: unknown): void {
+    if (this.fatal) return;
+    this.fatal = isDiskFull(e) ? diskFullError(this.config.db) : e;
+    this.pool.stopSubmitting();
+  }
+
+  /** Throws the fatal error, if any (call between units of work). */
+  throwIfFatal(): void {
+    if (this.fatal) throw this.fatal;
+  }
+
+  /** Renews the lease; losing it (another process took the run over) is fatal: nothing more is written. */
+  private checkLease(): void {
+    if (!this.store.heartbeat(this.run.id)) {
+      const now = this.store.getRun(this.run.id);
+      throw new KvoptError(
+        `run ${this.run.id} was taken over by another process (pid ${now.pid ?? '?'} on ${now.host ?? '?'}) while this one was stopped; this one stops without writing more`,
+      );
+    }
+  }
+
+  /** Before each store write: the run is still ours (cheap; a stopped-and-continued process finds out at once). */
+  assertHeld(): void {
+    if (!this.store.holdsRun(this.run.id)) this.checkLease();
   }
 
   /** Loads every task's samples (in a worker: some tasks need the tokenizer) and registers them. */
@@ -172,10 +244,14 @@ export class RunSession {
       prefillCacheDir: this.prefillCacheDir,
       attempt,
     };
+    this.started = true;
     const seen = new Map<string, ItemResult>();
-    const onMessage = (m: WorkerMessage) => {
+    const onMessage = (m: WorkerMessage) => this.guard(() => handle(m));
+    const handle = (m: WorkerMessage) => {
       if (m.kind === 'prefill') {
+        if (m.rejected) this.rejectedRecords.push(m.rejected);
         if (m.computed) {
+          this.assertHeld();
           this.store.recordPrefill({
             runId: this.run.id,
             modelHash: this.modelHash,
@@ -190,27 +266,54 @@ export class RunSession {
         return;
       }
       if (seen.has(m.result.key)) return;
-      seen.set(m.result.key, m.result);
+      this.assertHeld();
       onItem(m.result);
+      seen.set(m.result.key, m.result);
     };
     try {
       const res = (await this.pool.run(task, onMessage)) as EvaluateSampleResult;
       // Results whose message had not arrived when the task settled.
       for (const r of res.results) onMessage({ kind: 'item', result: r });
     } catch (e) {
-      const error = String((e as Error).message ?? e).replace(/^(Error: )?KvoptError: /, '');
-      process.stderr.write(`kvopt: sample ${job.sample.id} failed: ${error}\n`); // even with --quiet: failures matter
+      if (e instanceof DiskFullError) this.setFatal(e); // not the sample's fault: stop, store nothing as failed
+      if (this.fatal) throw this.fatal;
+      const error = e instanceof Error ? e.message : String(e);
+      process.stderr.write(`kvopt: sample ${job.sample.id} failed: ${error.split('\n')[0]}\n`); // even with --quiet: failures matter
       for (const it of items) if (!seen.has(it.key)) onMessage({ kind: 'item', result: failedResult(it.key, error) });
     }
+    this.throwIfFatal();
     return items.map((it) => seen.get(it.key)!);
   }
 
-  /** Ends the run (complete, or interrupted after Ctrl-C) and releases the workers. */
-  async close(error?: unknown): Promise<void> {
+  /**
+   * Ends the run and releases the workers: 'complete'; 'interrupted' after a signal or a full disk (both
+   * resumable as they are); 'failed' with the error otherwise (also resumable once the cause is fixed).
+   * A run created here that stored no work is removed, so `latest` never names a run rejected at once.
+   * Nothing is written after a lost lease: the run belongs to the process that took it over.
+   */
+  async close(error?: unknown, status?: 'complete' | 'failed', message?: string): Promise<void> {
     clearInterval(this.heartbeat);
     process.off('SIGINT', this.onSigint);
-    if (error !== undefined) this.store.finishRun(this.run.id, 'failed', error instanceof Error ? error.message : String(error));
-    else this.store.finishRun(this.run.id, this.interrupted ? 'interrupted' : 'complete');
-    await this.pool.close();
+    process.off('SIGTERM', this.onSigterm);
+    await this.pool.close(); // waits for the tasks in flight, whose results are still stored
+    if (this.rejectedRecords.length) {
+      const n = this.rejectedRecords.length;
+      process.stderr.write(`kvopt: ${n} prefill record${n > 1 ? 's' : ''} failed the integrity check and ${n > 1 ? 'were' : 'was'} recomputed (first: ${this.rejectedRecords[0]})\n`);
+    }
+    const err = error ?? this.fatal ?? undefined;
+    try {
+      if (!this.store.holdsRun(this.run.id)) return;
+      if (err !== undefined && this.fresh && !this.started && !(err instanceof DiskFullError) && this.store.discardEmptyRun(this.run.id)) return;
+      if (err instanceof DiskFullError || (err === undefined && this.interrupted)) {
+        this.store.finishRun(this.run.id, 'interrupted', err instanceof Error ? err.message : `interrupted by ${this.interruptedBy ?? 'a signal'}`);
+      } else if (err !== undefined) {
+        this.store.finishRun(this.run.id, 'failed', err instanceof Error ? err.message : String(err));
+      } else {
+        this.store.finishRun(this.run.id, status ?? 'complete', message ?? null);
+      }
+    } catch (e) {
+      // The run stays 'running' with this pid; once the process is gone it reads as interrupted and resumes.
+      if (!isDiskFull(e)) throw e;
+    }
   }
 }

@@ -16,6 +16,7 @@ import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
 import { PrefillDiskCache, prefillKey } from './prefill-cache.ts';
+import { packWorkerError } from './worker-error.ts';
 
 export interface ModelRef {
   path: string;
@@ -59,7 +60,10 @@ export interface EvaluateSampleTask {
   attempt: number;
 }
 
-export type WorkerMessage = { kind: 'item'; result: ItemResult } | { kind: 'prefill'; computed: boolean; ms: number; tokens: number };
+export type WorkerMessage =
+  | { kind: 'item'; result: ItemResult }
+  /** `rejected`: the disk record failed its integrity check and was recomputed. */
+  | { kind: 'prefill'; computed: boolean; ms: number; tokens: number; rejected?: string };
 
 export interface EvaluateSampleResult {
   results: ItemResult[];
@@ -164,7 +168,9 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const tokens = prefillTokens(prompt, t.options.setting);
   const key = prefillKey(l.model.weightsHash, tokens, t.options.window);
   const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir) : null;
+  const rejectedBefore = PrefillDiskCache.rejected.length;
   let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
+  const rejected = PrefillDiskCache.rejected.length > rejectedBefore ? PrefillDiskCache.rejected.at(-1) : undefined;
   const computed = record === null;
   if (!record) {
     record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
@@ -172,20 +178,19 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   }
   remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
-  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length } satisfies WorkerMessage);
+  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length, rejected } satisfies WorkerMessage);
   const results = await evaluateItems(runtime, l.tokenizer, task, t.sample, prompt, record, t.items, t.options, (result) =>
     port?.postMessage({ kind: 'item', result } satisfies WorkerMessage),
   );
   return { results, prefill };
 }
 
-/** Errors cross the thread boundary as plain Errors; keep the KvoptError marker in the message. */
+/** Errors cross the thread boundary as plain Errors: packed so that their kind survives (worker-error.ts). */
 export default async function run(task: (LoadSamplesTask | EvaluateSampleTask) & { port?: MessagePort }): Promise<unknown> {
   try {
     if (task.kind === 'load-samples') return await loadSamples(task);
     return await evaluateSample(task, task.port);
   } catch (e) {
-    if (e instanceof KvoptError) throw new Error(`KvoptError: ${e.message}`);
-    throw e;
+    throw packWorkerError(e);
   }
 }
