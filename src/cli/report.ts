@@ -1,6 +1,7 @@
 /** kvopt report: figures (SVG, PNG), a self-contained HTML page and paper tables (Markdown, LaTeX) of one stored run. */
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { checkOutputFolder } from './output-path.ts';
 import { parseRunRef, reportDataFromStore } from '../report/from-store.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../report/types.ts';
 import { Store } from '../store/store.ts';
@@ -44,6 +45,7 @@ Examples:
     .action(async (f: ReportFlags) => {
       const formats = parseFormats(f.format);
       const ref = parseRunRef(f.run);
+      if (f.out) checkOutputFolder('--out', f.out);
       const store = Store.open(f.db, { mustExist: true });
       let data;
       let runId: number;

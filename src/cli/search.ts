@@ -7,6 +7,7 @@ import { runSearch, type SearchRunResult } from '../engine/search-run.ts';
 import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
 import { runExitCode } from './run-exit.ts';
+import { checkOutputFile } from './output-path.ts';
 
 interface SearchFlags {
   config: string;
@@ -69,6 +70,7 @@ Examples:
   kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
     )
     .action(async (f: SearchFlags) => {
+      if (typeof f.json === 'string') checkOutputFile('--json', f.json);
       let config = loadExperiment(f.config);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, samples: f.samples, seed: f.seed });
       if (f.budget !== undefined) {

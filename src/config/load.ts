@@ -10,7 +10,7 @@
  * (calibration = samples - heldout); `kvopt eval` scores all of them. Task-specific settings go under
  * `options:`, which the task itself validates.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
@@ -39,6 +39,7 @@ import {
   type TaskFamily,
 } from './schema.ts';
 import { didYouMean } from './suggest.ts';
+import { checkTaskOptions } from '../tasks/options.ts';
 
 export interface ParseOptions {
   /** Method names to accept; default: every method of the compression registry. */
@@ -102,7 +103,13 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
     throw new KvoptError(`${file}: YAML syntax error${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${msg}`);
   }
   const r: ConfigReader = new ConfigReader(file, doc, lines);
-  const js: unknown = doc.toJS({ maxAliasCount: 1000 });
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    // yaml's guard against alias expansion bombs ("billion laughs") throws a ReferenceError.
+    throw new KvoptError(`${file}: YAML aliases expand too much (${(e as Error).message.split('\n')[0]}); expected a plain experiment file`);
+  }
   if (js === null || js === undefined) throw new KvoptError(`${file}: the experiment file is empty`);
   if (!isMapping(js)) r.fail([], `expected a mapping at the top level, got ${describeValue(js)}`);
   const raw: Mapping = js;
@@ -118,9 +125,10 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
   const model = readModel(r, r.required(raw, 'model', [], 'a mapping with at least `path`'), dir);
   const tasks = readTasks(r, r.required(raw, 'tasks', [], 'a list of tasks'), dir, seed);
   const settings = readSettings(r, raw.setting);
-  const methods = readMethods(r, raw.methods, methodNames, window);
+  const methods = readMethods(r, raw.methods, methodNames, window).map((m) => withFileResolved(m, dir));
   const budgets = readBudgets(r, raw.budgets);
-  const search = raw.search == null ? null : readSearch(r, raw.search, methodNames, window, seed);
+  let search = raw.search == null ? null : readSearch(r, raw.search, methodNames, window, seed);
+  if (search) search = { ...search, scorer: withFileResolved(search.scorer, dir) };
   let workers: number | null = null;
   if (raw.workers != null && raw.workers !== 'auto') {
     if (typeof raw.workers !== 'number') r.fail(['workers'], `expected "auto" or a positive integer, got ${describeValue(raw.workers)}`);
@@ -145,6 +153,15 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
     seed,
     source: { file, dir, text },
   };
+}
+
+/**
+ * A method's `file:` option (the profile allocator's budget profile) is a path like any other in the file:
+ * relative to the YAML's folder. The method's key keeps the path as written, so results read the same.
+ */
+function withFileResolved(m: MethodSpec, dir: string): MethodSpec {
+  const file = m.options.file;
+  return typeof file === 'string' && file !== '' ? { ...m, options: { ...m.options, file: resolvePath(dir, file) } } : m;
 }
 
 /** A path from the file: absolute, `~/...`, or relative to `dir` (the YAML file's directory). */
@@ -214,6 +231,7 @@ function readTasks(r: ConfigReader, v: unknown, dir: string, seed: number): Task
       r.fail([...path, 'heldout'], `expected fewer than samples (${samples}), got ${heldout}`);
     }
     const options = t.options == null ? {} : r.mapping(t.options, [...path, 'options']);
+    checkTaskOptions(r, family, options, [...path, 'options'], family === 'needle' ? haystackFolder(resolvePath(dir, data)) : null);
     return {
       name: r.string(t.name, [...path, 'name']),
       family,
@@ -226,6 +244,15 @@ function readTasks(r: ConfigReader, v: unknown, dir: string, seed: number): Task
       baseDir: dir,
     };
   });
+}
+
+/** Needle reads a haystack folder (options required) or a sample file (no options); null: not there yet. */
+function haystackFolder(p: string): boolean | null {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return null;
+  }
 }
 
 function readSettings(r: ConfigReader, v: unknown): Setting[] {
@@ -259,6 +286,9 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
     r.fail(path, `expected a method name or {name: {options}}, got ${describeValue(v)}`);
   }
   // Composed methods ('snapkv+kivi4') and the string option form ('snapkv(window=16)') name their parts.
+  const open = (name.match(/\(/g) ?? []).length;
+  const close = (name.match(/\)/g) ?? []).length;
+  if (open !== close) r.fail(path, `method ${JSON.stringify(name)}: ${open > close ? 'unclosed "("' : 'unmatched ")"'} (expected name(key=value, ...))`, isMapping(v));
   const parts = name.split('+').map((p) => p.replace(/\(.*\)\s*$/, '').trim());
   const unknown = parts.find((p) => !names.includes(p));
   if (unknown !== undefined) {

@@ -1,10 +1,10 @@
 /**
  * The data part of a run's identity: sha256 of every file under each task's `data` path (a file, or the
- * files of a folder, recursively). A run stores them when it starts; `--resume` refuses when any
+ * files of a folder, recursively), and of the budget profiles methods read. A run stores them when it starts; `--resume` refuses when any
  * differs, naming the file, so a resumed run never mixes samples of two versions of a dataset.
  */
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExperimentConfig } from '../config/schema.ts';
 import { KvoptError } from '../util/errors.ts';
@@ -43,6 +43,11 @@ export function dataHashes(config: ExperimentConfig): DataHashes {
     filesUnder(t.data, files);
     if (files.length === 0) out[t.data] = 'missing';
     for (const f of files) out[f] ??= hashFile(f);
+  }
+  // Budget profiles read by the profile allocator are data too.
+  for (const m of [...config.methods, ...(config.search ? [config.search.scorer] : [])]) {
+    const file = m.options.file;
+    if (typeof file === 'string') out[file] ??= existsSync(file) ? hashFile(file) : 'missing';
   }
   return out;
 }

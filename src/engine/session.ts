@@ -51,6 +51,27 @@ export function taskLabel(task: TaskConfig, all: readonly TaskConfig[]): string 
   return `${task.name}[${basename(task.data).replace(/\.[^.]*$/, '')}]`;
 }
 
+/**
+ * Lengths the config asks for that the model cannot hold are errors, not silent truncations: the
+ * observation window, needle context lengths, continuation windows.
+ */
+export function checkFitsContext(config: ExperimentConfig, contextLength: number): void {
+  const f = config.source.file;
+  const ctx = `the model's context (${contextLength} tokens, ${config.model.path})`;
+  if (config.window > contextLength) throw new KvoptError(`${f}: window: ${config.window} is larger than ${ctx}`);
+  config.tasks.forEach((t, i) => {
+    const o = t.options as Record<string, unknown>;
+    if (t.family === 'needle' && Array.isArray(o.lengths)) {
+      const long = (o.lengths as number[]).find((L) => L > contextLength);
+      if (long !== undefined) throw new KvoptError(`${f}: tasks[${i}].options.lengths: ${long} is longer than ${ctx}`);
+    }
+    if (t.family === 'continuation') {
+      const c = ((o.contextTokens as number | undefined) ?? 384) + ((o.continuationTokens as number | undefined) ?? 64);
+      if (c > contextLength) throw new KvoptError(`${f}: tasks[${i}].options: contextTokens + continuationTokens = ${c} is longer than ${ctx}`);
+    }
+  });
+}
+
 /** A sample of the run with its store id and split. */
 export interface Job {
   task: TaskConfig;
@@ -211,6 +232,7 @@ export class RunSession {
       this.store.setModelHash(this.run.id, loaded.modelHash);
       this.modelHash = loaded.modelHash;
       this.modelInfo = { modelHash: loaded.modelHash, numLayers: loaded.numLayers, numKvHeads: loaded.numKvHeads, contextLength: loaded.contextLength };
+      checkFitsContext(this.config, loaded.contextLength);
       const splits = loaded.samples.map((_, i) => split(task, i, loaded.samples.length));
       const ids = this.store.registerSamples(
         this.run.id,
