@@ -86,7 +86,7 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
   const settings = f.setting === 'both' ? ['question-aware', 'question-agnostic'] : (f.setting ?? 'question-aware');
   const doc = {
     name: `eval-${f.task!.replace(/[^A-Za-z0-9]+/g, '-')}`,
-    model: { path: f.model, ...(f.tokenizer ? { tokenizer: f.tokenizer } : {}), ...(f.device ? { device: f.device } : {}) },
+    model: { path: f.model, ...(f.tokenizer ? { tokenizer: f.tokenizer } : {}) }, // --device: applyOverrides, naming the flag
     tasks: [
       {
         name: f.task,

@@ -33,6 +33,8 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .option('--verbose', 'on an unexpected error, print its stack trace')
     .showHelpAfterError('(run with --help for usage)')
+    // commander's own errors on one line (the help hint is the second): "kvopt: unknown option '--x' (did you mean --y?)"
+    .configureOutput({ outputError: (str, write) => write(`kvopt: ${str.replace(/^error: /, '').replace(/\n\(Did you mean/g, ' (did you mean').trim()}\n`) })
     .exitOverride();
   for (const cmd of commands) cmd.register(program);
   return program;
