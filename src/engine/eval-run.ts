@@ -12,6 +12,7 @@ import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
 import { parseMethod } from '../compress/index.ts';
 import { createProgress } from './progress.ts';
+import { asDiskFull } from '../util/disk-full.ts';
 import { budgetInput, methodInput, RunSession, type Job } from './session.ts';
 
 export interface EvalRunOptions {
@@ -165,7 +166,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     await session.close(undefined, failedNow > 0 ? 'failed' : 'complete', failedNow > 0 ? `${failedNow} evaluations failed` : undefined);
   } catch (e) {
     await session.close(e);
-    throw e;
+    throw asDiskFull(e, config.db);
   }
 
   const evaluations = store.evaluationsForRun(run.id);

@@ -119,9 +119,9 @@ export class PrefillDiskCache {
 
   put(key: string, record: PrefillRecord): void {
     const p = this.path(key);
-    mkdirSync(dirname(p), { recursive: true });
     const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
     try {
+      mkdirSync(dirname(p), { recursive: true });
       writeFileFully(tmp, seal(serializePrefill(record)));
       renameSync(tmp, p);
     } catch (e) {

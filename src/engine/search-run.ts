@@ -20,6 +20,7 @@ import { KvoptError } from '../util/errors.ts';
 import type { BudgetInput, EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
 import { createProgress } from './progress.ts';
+import { asDiskFull } from '../util/disk-full.ts';
 import { methodInput, RunSession, type Job } from './session.ts';
 
 export interface SearchRunOptions {
@@ -228,7 +229,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
 
   } catch (e) {
     await session.close(e);
-    throw e;
+    throw asDiskFull(e, config.db);
   }
 
   timing.wallMs = Date.now() - t0;

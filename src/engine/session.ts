@@ -12,7 +12,7 @@ import { DEFAULT_STALE_MS, Store } from '../store/store.ts';
 import type { RunKind, RunRow, SampleSplit } from '../store/types.ts';
 import type { Sample } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
-import { DiskFullError, diskFullError, isDiskFull } from '../util/disk-full.ts';
+import { asDiskFull, DiskFullError, diskFullError, isDiskFull } from '../util/disk-full.ts';
 import { checkPaths } from '../config/load.ts';
 import { checkDataUnchanged, dataHashes, type DataHashes } from './data-identity.ts';
 import { failedResult, type BudgetInput, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
@@ -322,7 +322,7 @@ export class RunSession {
       const n = this.rejectedRecords.length;
       process.stderr.write(`kvopt: ${n} prefill record${n > 1 ? 's' : ''} failed the integrity check and ${n > 1 ? 'were' : 'was'} recomputed (first: ${this.rejectedRecords[0]})\n`);
     }
-    const err = error ?? this.fatal ?? undefined;
+    const err = error === undefined ? (this.fatal ?? undefined) : asDiskFull(error, this.config.db);
     try {
       if (!this.store.holdsRun(this.run.id)) return;
       if (err !== undefined && this.fresh && !this.started && !(err instanceof DiskFullError) && this.store.discardEmptyRun(this.run.id)) return;

@@ -33,7 +33,8 @@ export class WorkerInternalError extends Error {
 /** In the worker: the Error to throw so that its kind survives the thread boundary. */
 export function packWorkerError(e: unknown): Error {
   let p: Packed;
-  if (e instanceof KvoptError) p = { kind: 'kvopt', message: e.message, exitCode: e.exitCode };
+  if (e instanceof DiskFullError) p = { kind: 'disk-full', message: e.message };
+  else if (e instanceof KvoptError) p = { kind: 'kvopt', message: e.message, exitCode: e.exitCode };
   else if (isDiskFull(e)) p = { kind: 'disk-full', message: diskFullMessage(e) };
   else p = { kind: 'internal', message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined };
   return new Error(MARK + JSON.stringify(p));

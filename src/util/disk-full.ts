@@ -24,6 +24,11 @@ export class DiskFullError extends KvoptError {
   }
 }
 
+/** `e` as a DiskFullError naming `path` when it is a full disk seen elsewhere (e.g. SQLITE_FULL); otherwise `e`. */
+export function asDiskFull(e: unknown, path: string): unknown {
+  return isDiskFull(e) && !(e instanceof DiskFullError) ? diskFullError(path) : e;
+}
+
 /** The error to throw for a full disk while writing `path`. */
 export function diskFullError(path: string): DiskFullError {
   return new DiskFullError(diskFullMessage(null, path));
