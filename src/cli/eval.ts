@@ -16,8 +16,9 @@ import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
 import { runExitCode } from './run-exit.ts';
 import { checkOutputFile } from './output-path.ts';
+import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
-interface EvalFlags {
+interface EvalFlags extends QueueFlags {
   config?: string;
   model?: string;
   tokenizer?: string;
@@ -105,7 +106,7 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
 export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: string }): void {
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
-    `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills, ` +
+    `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ` +
       `${(r.wallMs / 1000).toFixed(1)} s\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it\n`,
   );
@@ -115,7 +116,7 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
     .description('evaluate compression methods × budgets × tasks; every result goes to SQLite')
     .option('--config <file>', 'experiment YAML (see experiments/)')
@@ -138,7 +139,8 @@ export function register(program: Command): void {
     .option('--no-prefill-cache', 'do not keep prefill records on disk (large models)')
     .option('--json <file>', 'write the result rows as JSON')
     .option('--csv <file>', 'write the result rows as CSV')
-    .option('--quiet', 'no progress output')
+    .option('--quiet', 'no progress output');
+  addQueueOptions(cmd)
     .addHelpText(
       'after',
       `
@@ -147,7 +149,8 @@ Examples:
   kvopt eval --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin \\
       --task continuation --data ../shared/data/paul_graham_essays --methods streaming,snapkv,defensivekv \\
       --budgets 0.1,0.2,0.5 --setting both --samples 8 --json results/eval.json
-  kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C`,
+  kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C
+  kvopt eval --config experiments/quickstart.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes`,
     )
     .action(async (f: EvalFlags) => {
       if (f.json) checkOutputFile('--json', f.json);
@@ -159,7 +162,8 @@ Examples:
       if (!FITNESS_SOURCES.includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);
       const batch = Number(f.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new KvoptError(`--batch: expected a positive integer, got '${f.batch}'`);
-      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness });
+      const queue = await queueFromFlags(f, config.queue, f.quiet);
+      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness, queue: queue ?? undefined });
       printEvalResult(result, f);
       process.exitCode = runExitCode(result.run.status, result.interruptedBy, result.failed, result.evaluations + result.failed);
     });

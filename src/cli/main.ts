@@ -18,10 +18,11 @@ import * as scoreCommand from './score.ts';
 import * as reportCommand from './report.ts';
 import * as runsCommand from './runs.ts';
 import * as showCommand from './show.ts';
+import * as workerCommand from './worker.ts';
 
 const commands: { register(program: Command): void }[] = [
   evalCommand, searchCommand, exportCommand, regressCommand, scoreCommand, generateCommand, benchCommand,
-  reportCommand, runsCommand, showCommand,
+  reportCommand, runsCommand, showCommand, workerCommand,
 ];
 
 /** A fresh program per call: commander keeps parsed option values on its Command objects. */

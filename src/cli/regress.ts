@@ -10,7 +10,7 @@ import { RunSession } from '../engine/session.ts';
 import { searchSplit } from '../engine/search-run.ts';
 import { windowFor } from '../engine/evaluate.ts';
 import { methodInput } from '../engine/session.ts';
-import { readProfile } from '../search/profile.ts';
+import { readProfile } from '../compress/profile-file.ts';
 import { Store } from '../store/store.ts';
 import { KvoptError } from '../util/errors.ts';
 

@@ -1,8 +1,9 @@
 /** kvopt report: figures (SVG, PNG), a self-contained HTML page and paper tables (Markdown, LaTeX) of one stored run. */
+import { parseRunRef } from '../store/run-ref.ts';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { checkOutputFolder } from './output-path.ts';
-import { parseRunRef, reportDataFromStore } from '../report/from-store.ts';
+import { reportDataFromStore } from '../report/from-store.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../report/types.ts';
 import { Store } from '../store/store.ts';
 import { KvoptError } from '../util/errors.ts';
@@ -47,7 +48,7 @@ Examples:
       const ref = parseRunRef(f.run);
       if (f.out) checkOutputFolder('--out', f.out);
       const store = Store.open(f.db, { mustExist: true });
-      let data;
+      let data: ReturnType<typeof reportDataFromStore>;
       let runId: number;
       try {
         runId = store.getRun(ref).id;

@@ -8,8 +8,9 @@ import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
 import { runExitCode } from './run-exit.ts';
 import { checkOutputFile } from './output-path.ts';
+import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
-interface SearchFlags {
+interface SearchFlags extends QueueFlags {
   config: string;
   db?: string;
   workers?: string;
@@ -29,7 +30,7 @@ export function searchSummary(r: SearchRunResult): string {
   const last = r.generations.at(-1);
   const source = r.profiles.find((p) => p.source === 'search');
   const lines = [
-    `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills, ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
+    `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
       `(worker time: prefill ${(r.timing.prefillMs / 1000).toFixed(1)} s, compress ${(r.timing.compressMs / 1000).toFixed(1)} s, decode ${(r.timing.decodeMs / 1000).toFixed(1)} s)`,
   ];
   if (last) lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
@@ -47,7 +48,7 @@ export function searchSummary(r: SearchRunResult): string {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('search')
     .description('EvolKV search of per-layer KV budgets (CMA-ES per layer group), resumable')
     .requiredOption('--config <file>', 'experiment YAML with a search: section')
@@ -60,13 +61,15 @@ export function register(program: Command): void {
     .option('--resume', 'continue the unfinished search of this config from its last stored generation')
     .option('--no-prefill-cache', 'do not keep prefill records on disk')
     .option('--json [file]', 'print (or write to file) the result as JSON')
-    .option('--quiet', 'no progress output')
+    .option('--quiet', 'no progress output');
+  addQueueOptions(cmd)
     .addHelpText(
       'after',
       `
 Examples:
   kvopt search --config experiments/search-stories260k.yaml
   kvopt search --config experiments/search-stories260k.yaml --resume   # after a kill: same result as uninterrupted
+  kvopt search --config experiments/search-stories260k.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
   kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
     )
     .action(async (f: SearchFlags) => {
@@ -79,7 +82,8 @@ Examples:
         if (config.search) config = { ...config, search: { ...config.search, budget: b } };
       }
       checkForCommand(config, 'search');
-      const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache });
+      const queue = await queueFromFlags(f, config.queue, f.quiet);
+      const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, queue: queue ?? undefined });
       if (f.json === true) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else {
         process.stdout.write(searchSummary(r));

@@ -1,6 +1,7 @@
 /** kvopt show: one stored run in detail, with its method × budget × task table as Markdown. */
+import { parseRunRef } from '../store/run-ref.ts';
 import type { Command } from 'commander';
-import { parseRunRef, reportDataFromStore, runSummaryFromStore, storedRunSummary } from '../report/from-store.ts';
+import { reportDataFromStore, runSummaryFromStore, storedRunSummary } from '../report/from-store.ts';
 import { formatRunDetail } from '../report/runs.ts';
 import { resultsMarkdown } from '../report/tables.ts';
 import { Store } from '../store/store.ts';

@@ -11,9 +11,9 @@ import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
 import { parseMethod } from '../compress/index.ts';
-import { createProgress } from './progress.ts';
 import { asDiskFull } from '../util/disk-full.ts';
 import { budgetInput, methodInput, RunSession, type Job } from './session.ts';
+import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface EvalRunOptions {
   resume?: boolean;
@@ -23,6 +23,8 @@ export interface EvalRunOptions {
   /** Items decoded together per batched run. */
   batch?: number;
   fitness?: FitnessSource;
+  /** Evaluate on remote workers through this queue instead of the local pool. */
+  queue?: QueueCoordinator;
 }
 
 export interface EvalRunResult {
@@ -30,6 +32,8 @@ export interface EvalRunResult {
   results: ResultRow[];
   averages: AverageRow[];
   prefills: number;
+  /** Prefills per prompt (sample × setting) prefilled: 1.0 when no prompt was prefilled twice. */
+  prefillsPerSample: number;
   evaluations: number;
   failed: number;
   wallMs: number;
@@ -125,7 +129,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
       }))
       .filter((w) => w.units.length > 0);
     let total = work.reduce((n, w) => n + w.units.reduce((m, u) => m + u.pending, 0), 0);
-    const progress = createProgress(`eval run ${run.id}`, total, { quiet: opts.quiet });
+    const progress = session.progress(`eval run ${run.id}`, total);
 
     const runUnit = async (job: Job, setting: Setting, items: PlannedItem[], attempt: number) => {
       const results = await session.evaluate(
@@ -152,13 +156,14 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
           if (session.pool.stopping) break;
           const failed = await runUnit(job, u.setting, u.items, 1);
           if (failed.length && !session.pool.stopping) {
-            progress.setTotal((total += failed.length));
+            total += failed.length;
+            progress.setTotal(total);
             await runUnit(job, u.setting, failed, 2); // one retry; what fails again stays stored as failed
           }
         }
       }
     };
-    await Promise.all(Array.from({ length: session.sizing.workers }, lane));
+    await Promise.all(Array.from({ length: session.lanes }, lane));
     progress.stop();
     session.throwIfFatal();
     // A run with failed evaluations is not complete: it ends 'failed', and --resume re-runs what failed.
@@ -176,6 +181,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     results,
     averages: store.averageResults(run.id, results),
     prefills: store.prefillCount(run.id),
+    prefillsPerSample: store.prefillsPerPrompt(run.id),
     evaluations: evaluations.filter((e) => e.status === 'ok').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,
     wallMs: Date.now() - t0,

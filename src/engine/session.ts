@@ -3,8 +3,9 @@
  * tasks' samples through a worker, and evaluating a list of items on one sample (one prefill, every item,
  * results streamed back). The main thread is the single SQLite writer; workers only compute.
  */
-import { createHash } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { taskLabel } from '../config/task-label.ts';
+import { contentHash } from '../tasks/sample-hash.ts';
 import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
 import { canonicalJson, configHash, resolvedConfigJson } from '../config/hash.ts';
 import { parseMethod } from '../compress/index.ts';
@@ -13,15 +14,18 @@ import type { RunKind, RunRow, SampleSplit } from '../store/types.ts';
 import type { Sample } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { asDiskFull, DiskFullError, diskFullError, isDiskFull } from '../util/disk-full.ts';
+import { unpackWorkerError } from './worker-error.ts';
 import { checkPaths } from '../config/load.ts';
 import { checkDataUnchanged, dataHashes, type DataHashes } from './data-identity.ts';
 import { failedResult, type BudgetInput, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
 import { InferencePool, sizePool, type PoolSizing } from './pool.ts';
+import { EvaluationCancelled, ExecutorFailed, poolExecutor, type SampleExecutor } from './executor.ts';
+import { createProgress, type Progress } from './progress.ts';
+import type { QueueCoordinator } from '../queue/coordinator.ts';
 import type { EvaluateSampleResult, EvaluateSampleTask, LoadSamplesResult, LoadSamplesTask, ModelRef, TaskRef, WorkerMessage } from './worker.ts';
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 
-export const contentHash = (s: Sample) => createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 32);
 
 export function methodInput(m: ConfigMethod): EvalItem['method'] {
   return Object.keys(m.options).length ? { [m.name]: m.options as Record<string, string | number | boolean> } : m.name;
@@ -43,12 +47,6 @@ export function validateMethods(config: ExperimentConfig): void {
 
 export function budgetInput(b: ConfigBudget): BudgetInput {
   return b.kind === 'tokens' ? b.tokens : { keep: b.keep };
-}
-
-/** The task's name in results: `continuation[essays]` when the config names the same task more than once. */
-export function taskLabel(task: TaskConfig, all: readonly TaskConfig[]): string {
-  if (all.filter((t) => t.name === task.name).length < 2) return task.name;
-  return `${task.name}[${basename(task.data).replace(/\.[^.]*$/, '')}]`;
 }
 
 /**
@@ -92,6 +90,8 @@ export const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, 
 export class RunSession {
   readonly pool: InferencePool<LoadSamplesTask | EvaluateSampleTask, WorkerMessage, unknown>;
   readonly sizing: PoolSizing;
+  /** Where samples are evaluated: the pool above, or a queue of remote workers (`--queue`). */
+  readonly executor: SampleExecutor;
   readonly model: ModelRef;
   readonly prefillCacheDir: string | null;
   modelHash = '';
@@ -119,6 +119,7 @@ export class RunSession {
       process.stderr.write(`\nkvopt: interrupted (${signal}); finishing the work in flight (${again} again to abort)\n`);
     }
     this.pool.stopSubmitting();
+    this.executor.stopSubmitting();
   };
   private readonly onSigint = () => this.onSignal('SIGINT');
   private readonly onSigterm = () => this.onSignal('SIGTERM');
@@ -131,9 +132,12 @@ export class RunSession {
     prefillCache: boolean,
     /** Created by this process (not resumed): removed again if it ends before storing any work. */
     private readonly fresh: boolean,
+    private readonly queue: QueueCoordinator | null,
   ) {
-    this.sizing = sizePool(config.workers ?? 'auto');
+    // With a queue, the local pool only loads the samples (one worker); remote workers evaluate them.
+    this.sizing = sizePool(queue ? 1 : (config.workers ?? 'auto'));
     this.pool = new InferencePool({ workers: this.sizing.workers, filename: WORKER_URL, sizing: this.sizing });
+    this.executor = queue ?? poolExecutor(this.pool, this.sizing.workers);
     this.model = {
       path: config.model.path,
       tokenizer: config.model.tokenizer,
@@ -147,7 +151,7 @@ export class RunSession {
   }
 
   /** Opens the store and creates a run, or takes over the unfinished run of the same config (`resume`). */
-  static open(config: ExperimentConfig, kind: RunKind, opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean }): RunSession {
+  static open(config: ExperimentConfig, kind: RunKind, opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean; queue?: QueueCoordinator }): RunSession {
     validateMethods(config);
     checkPaths(config);
     const hashes = dataHashes(config);
@@ -181,7 +185,7 @@ export class RunSession {
       if (isDiskFull(e)) throw diskFullError(config.db);
       throw e;
     }
-    return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true, !opts.resume);
+    return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true, !opts.resume, opts.queue ?? null);
   }
 
   /** Runs `fn` (a store write from a message handler or timer); an error becomes the run's fatal error. */
@@ -198,6 +202,7 @@ export class RunSession {
     if (this.fatal) return;
     this.fatal = isDiskFull(e) ? diskFullError(this.config.db) : e;
     this.pool.stopSubmitting();
+    this.executor.stopSubmitting();
   }
 
   /** Throws the fatal error, if any (call between units of work). */
@@ -240,6 +245,15 @@ export class RunSession {
       );
       loaded.samples.forEach((sample, i) => jobs.push({ task, sample, sampleId: ids[i]!, split: splits[i]! }));
     }
+    this.queue?.attach({
+      dbPath: this.config.db,
+      runId: this.run.id,
+      modelHash: this.modelHash,
+      model: { path: this.config.model.path, tokenizer: this.config.model.tokenizer },
+      device: this.config.model.device,
+      data: this.config.tasks.map((t) => t.data),
+      threads: this.config.model.threads,
+    });
     return jobs;
   }
 
@@ -293,10 +307,16 @@ export class RunSession {
       seen.set(m.result.key, m.result);
     };
     try {
-      const res = (await this.pool.run(task, onMessage)) as EvaluateSampleResult;
+      const res = await this.executor.evaluate(task, onMessage);
       // Results whose message had not arrived when the task settled.
       for (const r of res.results) onMessage({ kind: 'item', result: r });
-    } catch (e) {
+    } catch (caught) {
+      const e = unpackWorkerError(caught); // a remote worker's error arrives packed in its message
+      if (e instanceof ExecutorFailed) throw e; // the run stops; nothing of this sample is stored
+      if (e instanceof EvaluationCancelled) {
+        // Never started (the run is stopping): reported as failed to the caller, stored nowhere.
+        return items.map((it) => seen.get(it.key) ?? failedResult(it.key, e.message));
+      }
       if (e instanceof DiskFullError) this.setFatal(e); // not the sample's fault: stop, store nothing as failed
       if (this.fatal) throw this.fatal;
       const error = e instanceof Error ? e.message : String(e);
@@ -317,6 +337,7 @@ export class RunSession {
     clearInterval(this.heartbeat);
     process.off('SIGINT', this.onSigint);
     process.off('SIGTERM', this.onSigterm);
+    if (this.queue) await this.queue.close();
     await this.pool.close(); // waits for the tasks in flight, whose results are still stored
     if (this.rejectedRecords.length) {
       const n = this.rejectedRecords.length;
@@ -337,5 +358,17 @@ export class RunSession {
       // The run stays 'running' with this pid; once the process is gone it reads as interrupted and resumes.
       if (!isDiskFull(e)) throw e;
     }
+  }
+
+  /** How many samples the run loops keep in flight. */
+  get lanes(): number {
+    return this.executor.lanes;
+  }
+
+  /** The run's progress line; with a queue it also shows the connected workers and the jobs in flight. */
+  progress(label: string, total: number): Progress {
+    const p = createProgress(label, total, { quiet: this.quiet });
+    const detail = (d: string) => [this.executor.status(), d].filter(Boolean).join(' | ');
+    return { tick: (n, d = '') => p.tick(n, detail(d)), setTotal: (t) => p.setTotal(t), stop: () => p.stop() };
   }
 }

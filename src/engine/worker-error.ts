@@ -54,3 +54,9 @@ export function unpackWorkerError(e: unknown): unknown {
   if (p.kind === 'disk-full') return new DiskFullError(p.message);
   return new WorkerInternalError(p.message, p.stack);
 }
+
+/** The one-line message of an error a worker (local or remote) threw, unpacked. */
+export function workerErrorMessage(e: unknown): string {
+  const u = unpackWorkerError(e);
+  return u instanceof Error ? u.message : String(u);
+}
