@@ -25,6 +25,11 @@ export function reportError(err: unknown, verbose: boolean): number {
     if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
     return 1;
   }
+  if ((err as { code?: string } | null)?.code === 'SQLITE_BUSY') {
+    // Another process holds the write lock past the busy timeout (e.g. a kvopt stopped inside a transaction).
+    process.stderr.write('kvopt: the database is locked by another process (a kvopt still writing, or one stopped mid-write); try again once it has finished\n');
+    return 1;
+  }
   const message = err instanceof Error ? firstLine(err.message) || err.name : firstLine(String(err));
   if (verbose) {
     process.stderr.write(`kvopt: internal error: ${message}\n${err instanceof Error ? err.stack : ''}\n`);
