@@ -215,7 +215,7 @@ export class RunSession {
     if (!this.store.heartbeat(this.run.id)) {
       const now = this.store.getRun(this.run.id);
       throw new KvoptError(
-        `run ${this.run.id} was taken over by another process (pid ${now.pid ?? '?'} on ${now.host ?? '?'}) while this one was stopped; this one stops without writing more`,
+        `run ${this.run.id} was taken over by another process${now.pid !== null ? ` (pid ${now.pid} on ${now.host})` : ''} while this one was stopped (run status now ${now.status}); this one stops without writing more`,
       );
     }
   }
