@@ -15,29 +15,26 @@ export interface CrashReport {
 
 /**
  * Runs `args` (an eval or search command with --db `db`) under `kills` SIGKILLs scheduled from `seed`,
- * then to completion with --resume. `progress()` reads the database; `total` is its value at the end.
+ * then to completion with --resume. `progress()` reads the database; `total` is its value at the end and
+ * `burst` the most it can grow in one step (a sample's items arrive together).
+ *
+ * The schedule: `kills` thresholds drawn uniformly from [0, total − burst], sorted. Kill i happens once
+ * progress reaches threshold i, plus a random 0–400 ms (so it lands right after a commit, or in the work
+ * that follows); when a restart already stands at its threshold, the kill lands during start-up (model
+ * load, store open, sample registration). No threshold lets a run finish by itself, so every kill happens.
  */
-export async function runWithKills(args: string[], db: string, progress: () => number, total: number, kills: number, seed: number): Promise<CrashReport> {
+export async function runWithKills(args: string[], db: string, progress: () => number, total: number, burst: number, kills: number, seed: number): Promise<CrashReport> {
   const rand = mulberry32(seed);
   const report: CrashReport = { kills: 0, killedAt: [], ended: [] };
   const hasRun = () => countRows(db, 'SELECT COUNT(*) AS n FROM runs') > 0;
-  while (report.kills < kills) {
+  const thresholds = Array.from({ length: kills }, () => Math.floor(rand() * (Math.max(0, total - burst) + 1))).sort((a, b) => a - b);
+  for (const threshold of thresholds) {
     const child = start(hasRun() ? [...args, '--resume'] : args);
-    const now = progress();
-    if (now >= total && rand() < 0.5) {
-      // Everything stored: the kill lands around the end (after the last write, before or after the status).
-      await sleep(rand() * 1500);
-    } else if (rand() < 0.25) {
-      await sleep(rand() * 1200); // during start-up: model load, store open, run creation
-    } else {
-      const target = now + 1 + Math.floor(rand() * Math.max(1, Math.min(4, total - now)));
-      const reached = await waitFor(child, progress, target);
-      if (!reached) {
-        report.ended.push((await child.done).status);
-        if (progress() >= total) break; // finished by itself before its kill point
-        continue;
-      }
-    }
+    if (progress() >= threshold) await sleep(rand() * 1500);
+    else if (!(await waitFor(child, progress, threshold))) {
+      report.ended.push((await child.done).status);
+      continue;
+    } else await sleep(rand() * 400);
     child.signal('SIGKILL');
     const r = await child.done;
     if (r.signal === 'SIGKILL') {
