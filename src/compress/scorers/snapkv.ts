@@ -8,49 +8,50 @@
  * Sum and mean give the same ranking; they differ only in scale (which matters when CriticalKV adds ε).
  */
 import { KvoptError } from '../../util/errors.ts';
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { LayerScores, ScoreContext, Scorer } from '../types.ts';
 import { effectiveWindow, pool1d, reduceGroups, windowRows } from './attention.ts';
 
-export const snapkvOptions: OptionSchema = {
+export const snapkvOptions = {
   window: { type: 'int', min: 1, default: 32, doc: 'observation window w (last prompt queries; always kept)' },
   kernel: { type: 'int', min: 1, default: 7, doc: 'pooling kernel (odd), stride 1, padding kernel//2' },
   pooling: { type: 'enum', values: ['max', 'avg', 'none'], default: 'max', doc: 'pooling along tokens' },
   aggregation: { type: 'enum', values: ['sum', 'mean'], default: 'sum', doc: 'over the window queries' },
   gqa: { type: 'enum', values: ['mean', 'max'], default: 'mean', doc: 'reduction over the query heads of a KV head' },
-};
+} as const satisfies OptionSchema;
+export type SnapkvOptions = OptionsOf<typeof snapkvOptions>;
 
 /** SnapKV's per-KV-head prefix scores [Hkv, P], P = T − w (exported for CriticalKV). */
-export function snapkvPrefixScores(ctx: ScoreContext, layer: number, opts: Record<string, unknown>, w: number): Float64Array {
+export function snapkvPrefixScores(ctx: ScoreContext, layer: number, opts: Pick<SnapkvOptions, 'kernel' | 'pooling' | 'aggregation' | 'gqa'>, w: number): Float64Array {
   const T = ctx.record.tokens.length;
   const P = T - w;
   const { numHeads: Hq, numKvHeads: Hkv } = ctx.spec;
   const A = windowRows(ctx.record, layer, w);
   const perHead = new Float64Array(Hq * P);
-  const kernel = opts.kernel as number;
+  const kernel = opts.kernel;
   for (let h = 0; h < Hq; h++) {
     let v: Float64Array = new Float64Array(P);
     for (let i = 0; i < w; i++) for (let j = 0; j < P; j++) v[j] += A(h, i, j);
     if (opts.aggregation === 'mean') for (let j = 0; j < P; j++) v[j] /= w;
-    if (opts.pooling !== 'none' && kernel > 1) v = pool1d(v, kernel, opts.pooling as 'avg' | 'max');
+    if (opts.pooling !== 'none' && kernel > 1) v = pool1d(v, kernel, opts.pooling);
     perHead.set(v, h * P);
   }
-  return reduceGroups(perHead, Hq, Hkv, P, opts.gqa as 'mean' | 'max');
+  return reduceGroups(perHead, Hq, Hkv, P, opts.gqa);
 }
 
 export function checkKernel(method: string, kernel: number): void {
   if (kernel % 2 === 0) throw new KvoptError(`method ${method}: kernel must be odd for 'same' pooling, got ${kernel}`);
 }
 
-export function snapkvScorer(opts: Record<string, unknown>): Scorer {
-  checkKernel('snapkv', opts.kernel as number);
+export function snapkvScorer(opts: SnapkvOptions): Scorer {
+  checkKernel('snapkv', opts.kernel);
   return {
     name: 'snapkv',
-    window: opts.window as number,
+    window: opts.window,
     score(ctx: ScoreContext, layer: number): LayerScores {
       const T = ctx.record.tokens.length;
       const Hkv = ctx.spec.numKvHeads;
-      const w = effectiveWindow(ctx.record, opts.window as number, 'snapkv');
+      const w = effectiveWindow(ctx.record, opts.window, 'snapkv');
       const P = T - w;
       const prefix = snapkvPrefixScores(ctx, layer, opts, w);
       const scores = new Float64Array(Hkv * T).fill(Infinity);
