@@ -17,7 +17,8 @@ test('eval under 12 random SIGKILLs, each resumed, stores exactly what an uninte
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-crash-eval-'));
   const config = evalConfig(dir, { samples: 6 });
   const clean = join(dir, 'clean', 'k.db');
-  assert.equal(kvoptSync(['eval', '--config', config, '--db', clean, '--quiet']).status, 0);
+  const c = kvoptSync(['eval', '--config', config, '--db', clean, '--quiet']);
+  assert.equal(c.status, 0, c.stderr);
   const expected = storedResults(clean);
   const total = EVALS(clean);
   const db = join(dir, 'killed', 'k.db');
@@ -30,7 +31,8 @@ test('search under 8 random SIGKILLs, each resumed, stores exactly what an unint
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-crash-search-'));
   const config = searchConfig(dir, 3);
   const clean = join(dir, 'clean', 'k.db');
-  assert.equal(kvoptSync(['search', '--config', config, '--db', clean, '--quiet']).status, 0);
+  const c = kvoptSync(['search', '--config', config, '--db', clean, '--quiet']);
+  assert.equal(c.status, 0, c.stderr);
   const expected = storedResults(clean);
   const progress = (db: string) => GENERATIONS(db) + EVALS(db);
   const total = progress(clean);
