@@ -21,7 +21,7 @@ import type { ModelSpec, ModelWeights } from '../model/spec.ts';
 import { DataType } from './onnx-proto.ts';
 import { GraphBuilder, aInt, aInts } from './builder.ts';
 import { ropeLayout } from './rope.ts';
-import { PrecisionOps } from './precision.ts';
+import { PrecisionOps, type Precision } from './precision.ts';
 
 /** Bump when the graph changes, so cached graphs are rebuilt. */
 export const GRAPH_BUILDER_VERSION = 4;
@@ -47,7 +47,7 @@ export const ioNames = {
  * inputs and outputs) in float16, with the matrix products in float16; RMSNorm, RoPE, softmax, the residual
  * stream, kv_bias, the attention statistics and the logits stay float32 (src/graph/precision.ts).
  */
-export type Precision = 'fp32' | 'fp16';
+export type { Precision } from './precision.ts';
 
 /** Options that change the built graph (part of the build-cache key). */
 export interface GraphOptions {

@@ -11,7 +11,9 @@
  */
 import { GraphBuilder, aInt } from './builder.ts';
 import { DataType } from './onnx-proto.ts';
-import type { Precision } from './llama.ts';
+
+/** Weight and KV-cache precision of a built graph. */
+export type Precision = 'fp32' | 'fp16';
 
 export class PrecisionOps {
   readonly half: boolean;

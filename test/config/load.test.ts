@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkForCommand, checkPaths, loadExperiment, parseExperiment } from '../../src/config/load.ts';
 import { budgetKey, methodKey } from '../../src/config/schema.ts';
-import { closest, editDistance } from '../../src/config/suggest.ts';
+import { closest, editDistance } from '../../src/util/suggest.ts';
 import { KvoptError } from '../../src/util/errors.ts';
 
 const F = 'experiments/x.yaml';
