@@ -10,7 +10,7 @@ import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment, parseExperiment } from '../config/load.ts';
 import { FITNESS_SOURCES, TASK_FAMILIES, type ExperimentConfig, type FitnessSource, type TaskFamily } from '../config/schema.ts';
 import { ConfigReader } from '../config/reader.ts';
-import { checkTaskOptions } from '../tasks/options.ts';
+import { checkTaskOptions } from '../config/task-options.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
 import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
@@ -70,7 +70,7 @@ function parseTaskOptions(task: string, list: string[] = []): Record<string, unk
     }
     out[kv.slice(0, eq)] = parsed ?? v;
   }
-  // Checked here too so that the error names the flag (the task's declared options: tasks/options.ts).
+  // Checked here too so that the error names the flag (the task's declared options: config/task-options.ts).
   const family = (task.startsWith('longbench/') ? 'longbench' : task) as TaskFamily;
   if ((TASK_FAMILIES as readonly string[]).includes(family)) checkTaskOptions(new ConfigReader('--task-option'), family, out, []);
   return out;

@@ -2,7 +2,7 @@
  * Output paths given on the command line (--json, --csv, --out, --write-baseline) are checked before any
  * work starts, so a typo does not cost a finished run its output (and a stack trace after it).
  */
-import { accessSync, constants, statSync } from 'node:fs';
+import { accessSync, constants, type Stats, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { KvoptError } from '../util/errors.ts';
 
@@ -10,7 +10,7 @@ import { KvoptError } from '../util/errors.ts';
 export function checkOutputFile(flag: string, path: string): void {
   if (path.trim() === '') throw new KvoptError(`${flag}: expected a file path, got ""`);
   const abs = resolve(path);
-  let st;
+  let st: Stats | null;
   try {
     st = statSync(abs);
   } catch {
@@ -18,7 +18,7 @@ export function checkOutputFile(flag: string, path: string): void {
   }
   if (st?.isDirectory()) throw new KvoptError(`${flag}: ${path} is a folder, expected a file path`);
   const dir = dirname(abs);
-  let dst;
+  let dst: Stats;
   try {
     dst = statSync(dir);
   } catch {
@@ -37,7 +37,7 @@ export function checkOutputFolder(flag: string, path: string): void {
   if (path.trim() === '') throw new KvoptError(`${flag}: expected a folder path, got ""`);
   let p = resolve(path);
   for (;;) {
-    let st;
+    let st: Stats;
     try {
       st = statSync(p);
     } catch {

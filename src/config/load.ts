@@ -39,7 +39,7 @@ import {
   type TaskFamily,
 } from './schema.ts';
 import { didYouMean } from './suggest.ts';
-import { checkTaskOptions } from '../tasks/options.ts';
+import { checkTaskOptions } from './task-options.ts';
 
 export interface ParseOptions {
   /** Method names to accept; default: every method of the compression registry. */

@@ -4,7 +4,7 @@
  * differs, naming the file, so a resumed run never mixes samples of two versions of a dataset.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, type Stats, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExperimentConfig } from '../config/schema.ts';
 import { KvoptError } from '../util/errors.ts';
@@ -15,7 +15,7 @@ export type DataHashes = Record<string, string>;
 const MAX_FILES = 10_000;
 
 function filesUnder(p: string, out: string[]): void {
-  let st;
+  let st: Stats;
   try {
     st = statSync(p);
   } catch {

@@ -13,7 +13,7 @@
  */
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, type Stats, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { diskFullError, isDiskFull } from '../util/disk-full.ts';
@@ -203,7 +203,7 @@ export class Store {
 
   /** The read-only open of `mustExist`: nothing is created, migrated or written (not even an empty file). */
   private static openReadOnly(path: string, opts: OpenOptions): Store {
-    let st;
+    let st: Stats;
     try {
       st = statSync(path);
     } catch {

@@ -5,9 +5,9 @@
  * themselves read the options as their declared TypeScript types and can rely on them.
  * Ranges also keep a run bounded: no option can ask for an unbounded loop or allocation.
  */
-import type { ConfigReader, KeyPath, Mapping } from '../config/reader.ts';
-import { describeValue } from '../config/reader.ts';
-import type { TaskFamily } from '../config/schema.ts';
+import type { ConfigReader, KeyPath, Mapping } from './reader.ts';
+import { describeValue } from './reader.ts';
+import type { TaskFamily } from './schema.ts';
 
 type OptionSpec =
   | { type: 'int'; min: number; max: number }
