@@ -55,7 +55,7 @@ function files(dir: string, out: string[] = []): string[] {
 
 test('search with a sample that always fails: exit 1, one line, run failed, nothing exportable; retried once on a transient fault', { timeout: 300_000 }, () => {
   const dir = tmp('search');
-  const config = searchConfig(dir, 2);
+  const config = searchConfig(dir, 1);
   const cleanDb = join(dir, 'clean.db');
   const clean = kvoptSync(['search', '--config', config, '--db', cleanDb, '--quiet']);
   assert.equal(clean.status, 0, clean.stderr);
