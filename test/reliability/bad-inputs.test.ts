@@ -562,3 +562,15 @@ test('a read-only command does not create, migrate or write a database', async (
   assert.equal(r.code, 0, r.stderr);
   assert.equal((JSON.parse(r.stdout) as unknown[]).length, 2);
 });
+
+test('a run rejected once the model is loaded is removed: latest still names the last good search', async () => {
+  const f = fixtures();
+  const r = await runCli(['search', '--config', f.searchYaml(), '--db', f.db, '--quiet', '--budget', '2']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /search\.budget: .*got 2/);
+  const runs = await runCli(['runs', '--db', f.db, '--json']);
+  assert.deepEqual((JSON.parse(runs.stdout) as { id: number }[]).map((x) => x.id), [2, 1]);
+  const ex = await runCli(['export', '--db', f.db, '--run', 'latest']);
+  assert.equal(ex.code, 0, ex.stderr);
+  assert.equal((JSON.parse(ex.stdout) as { meta: { searchRunId: number } }).meta.searchRunId, 2);
+});
