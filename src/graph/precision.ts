@@ -9,7 +9,7 @@
  *   before its cast, so the scores cannot overflow where the float32 product would not;
  * - RMSNorm, RoPE, softmax, the residual stream, kv_bias, attention statistics and logits stay float32.
  */
-import { GraphBuilder, aInt } from './builder.ts';
+import { type GraphBuilder, aInt } from './builder.ts';
 import { DataType } from './onnx-proto.ts';
 
 /** Weight and KV-cache precision of a built graph. */

@@ -13,8 +13,10 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel, ModelSpec } from '../model/spec.ts';
-import { ensureGraph, type BuiltGraph } from '../graph/cache.ts';
+import { ensureGraph, graphCacheDir, isGraphBuilt, type BuiltGraph } from '../graph/cache.ts';
+import { checkFits } from './memory-plan.ts';
 import { DEFAULT_GRAPH_OPTIONS, ioNames, type GraphOptions } from '../graph/llama.ts';
+import { pastPositionFeed } from './self-extend-feeds.ts';
 import { KvoptError } from '../util/errors.ts';
 import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts';
 import { logProbOf, makeSampler } from './sampling.ts';
@@ -27,6 +29,8 @@ export interface RuntimeOptions extends SessionOptions {
   /** Graph build cache folder (default $KVOPT_CACHE_DIR or <repo>/.kvopt-cache/graphs). */
   cacheDir?: string;
   graphOptions?: GraphOptions;
+  /** Tokens of context the caller will use, for the memory check before building/loading (default min(ctx, 4096)). */
+  contextTokens?: number;
 }
 
 export interface PrefillOptions {
@@ -85,12 +89,14 @@ function growLayer(p: PaddedLayer, rows: number, hd: number, extra: number): Pad
   const keys = new Float32Array(rows * cap * hd);
   const values = new Float32Array(rows * cap * hd);
   const bias = new Float32Array(rows * cap).fill(-Infinity);
+  const positions = new Int32Array(rows * cap);
   for (let r = 0; r < rows; r++) {
     keys.set(p.keys.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
     values.set(p.values.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
     bias.set(p.bias.subarray(r * P, (r + 1) * P), r * cap);
+    if (p.positions) positions.set(p.positions.subarray(r * P, (r + 1) * P), r * cap);
   }
-  return { keys, values, bias, length: cap };
+  return { keys, values, bias, length: cap, positions };
 }
 
 interface RawRun {
@@ -118,16 +124,23 @@ export class ModelRuntime {
 
   static async create(model: LoadedModel, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
     const graphOptions = opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS;
-    const graph = ensureGraph(model, graphOptions, opts.cacheDir);
+    const cacheDir = opts.cacheDir ?? graphCacheDir();
+    // one line before anything large is written or allocated when the model cannot fit (memory-plan.ts)
+    checkFits(model.source.path, model.spec, graphOptions.precision, opts.device ?? 'cpu', opts.contextTokens ?? Math.min(model.spec.maxPositionEmbeddings, 4096), {
+      graphDir: cacheDir,
+      graphBuilt: isGraphBuilt(model, graphOptions, cacheDir),
+    });
+    const graph = ensureGraph(model, graphOptions, cacheDir);
     // WebGPU: present K/V/bias stay on the device (decode feeds them back); the host never reads them there
-    const gpuOutputs = deviceResidentOutputs(model.spec.numLayers);
+    // (SelfExtend feeds every past entry's position each step, so its decode stays on the host path)
+    const gpuOutputs = graphOptions.selfExtend ? undefined : deviceResidentOutputs(model.spec.numLayers);
     const { session, device } = await createSession(graph.modelPath, { ...opts, gpuOutputs });
     return new ModelRuntime(model, graph, session, device, graphOptions);
   }
 
   /** Decode keeps the KV cache on the device between steps (WebGPU); elsewhere caches are host arrays. */
   get deviceResident(): boolean {
-    return this.device === 'webgpu';
+    return this.device === 'webgpu' && !this.graphOptions.selfExtend;
   }
 
   /** Bytes of host tensors fed to / fetched from the session so far (what crosses host↔device on a GPU). */
@@ -185,6 +198,7 @@ export class ModelRuntime {
         feeds[ioNames.kvBias(l)] = new ort.Tensor('float32', p.bias, [B, Hkv, 1, p.length]);
       }
     }
+    if (this.graphOptions.selfExtend) Object.assign(feeds, pastPositionFeed(past as PaddedLayer[], B, Hkv));
     // With per-output locations (WebGPU), onnxruntime-node 1.30 fails or mislabels outputs when a subset is
     // fetched ("Output count mismatch"), so every output is fetched there; the presents stay GPU buffers.
     const outputs = this.deviceResident ? await this.session.run(feeds) : await this.session.run(feeds, ['logits', ...fetch]);
@@ -321,7 +335,7 @@ export class ModelRuntime {
     if (!keepCaches) return { logits, caches: [] };
     const out = caches.map((c, b) => ({
       layers: c.layers.map((layer, l) =>
-        appendLayer(layer, this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), b, q, lens[b], Hkv, hd),
+        appendLayer(layer, this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), b, q, lens[b], Hkv, hd, c.nextPosition),
       ),
       nextPosition: c.nextPosition + lens[b],
     }));
@@ -350,6 +364,7 @@ export class ModelRuntime {
         layer.keys.set(newK.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
         layer.values.set(newV.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
         layer.bias[row * cap + slot] = 0;
+        if (layer.positions) layer.positions[row * cap + slot] = batch.positions[Math.floor(row / Hkv)];
       }
     }
     for (let b = 0; b < B; b++) batch.positions[b]++;
