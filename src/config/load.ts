@@ -126,10 +126,9 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
   const model = readModel(r, r.required(raw, 'model', [], 'a mapping with at least `path`'), dir);
   const tasks = readTasks(r, r.required(raw, 'tasks', [], 'a list of tasks'), dir, seed);
   const settings = readSettings(r, raw.setting);
-  const methods = readMethods(r, raw.methods, methodNames, window).map((m) => withFileResolved(m, dir));
+  const methods = readMethods(r, raw.methods, methodNames, window, dir);
   const budgets = readBudgets(r, raw.budgets);
-  let search = raw.search == null ? null : readSearch(r, raw.search, methodNames, window, seed);
-  if (search) search = { ...search, scorer: withFileResolved(search.scorer, dir) };
+  const search = raw.search == null ? null : readSearch(r, raw.search, methodNames, window, seed, dir);
   let workers: number | null = null;
   if (raw.workers != null && raw.workers !== 'auto') {
     if (typeof raw.workers !== 'number') r.fail(['workers'], `expected "auto" or a positive integer, got ${describeValue(raw.workers)}`);
@@ -159,15 +158,6 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
     seed,
     source: { file, dir, text },
   };
-}
-
-/**
- * A method's `file:` option (the profile allocator's budget profile) is a path like any other in the file:
- * relative to the YAML's folder. The method's key keeps the path as written, so results read the same.
- */
-function withFileResolved(m: MethodSpec, dir: string): MethodSpec {
-  const file = m.options.file;
-  return typeof file === 'string' && file !== '' ? { ...m, options: { ...m.options, file: resolvePath(dir, file) } } : m;
 }
 
 /** A path from the file: absolute, `~/...`, or relative to `dir` (the YAML file's directory). */
@@ -281,7 +271,11 @@ function readSettings(r: ConfigReader, v: unknown): Setting[] {
 }
 
 /** One method entry: `name` or `{name: {options}}` (options may be empty). */
-function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly string[], window: number): MethodSpec {
+/**
+ * One method entry. A `file:` option (the profile allocator's budget profile) is a path like any other in
+ * the file: relative to the YAML's folder (`dir`); the method's key keeps the path as written.
+ */
+function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly string[], window: number, dir: string): MethodSpec {
   let name: string;
   let options: Mapping = {};
   let optPath: KeyPath = path;
@@ -311,6 +305,8 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
   }
   // The one method validator (config files and eval flags alike): the compression registry resolves every
   // option against the method's schema and builds it once, so a bad option fails here, naming its key.
+  const written = options;
+  if (typeof options.file === 'string' && options.file !== '') options = { ...options, file: resolvePath(dir, options.file) };
   let resolved: ResolvedMethod;
   try {
     resolved = parseMethod(Object.keys(options).length ? { [name]: options } : name);
@@ -324,13 +320,13 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
   if (typeof w === 'number' && w > window) {
     r.fail([...optPath, 'window'], `${w} is larger than the prefill observation window (window: ${window}); raise the top-level window`);
   }
-  return { name, options, key: methodKey(name, options), resolved };
+  return { name, options, key: methodKey(name, written), resolved };
 }
 
-function readMethods(r: ConfigReader, v: unknown, names: readonly string[], window: number): MethodSpec[] {
+function readMethods(r: ConfigReader, v: unknown, names: readonly string[], window: number, dir: string): MethodSpec[] {
   if (v == null) return [];
   const list = r.list(v, ['methods'], 'a list of methods (names or {name: {options}})');
-  const out = list.map((m, i) => readMethod(r, m, ['methods', i], names, window));
+  const out = list.map((m, i) => readMethod(r, m, ['methods', i], names, window, dir));
   out.forEach((m, i) => {
     const j = out.findIndex((x) => x.key === m.key);
     if (j !== i) r.fail(['methods', i], `duplicate of methods[${j}] (${m.key})`);
@@ -366,13 +362,13 @@ function readBudgets(r: ConfigReader, v: unknown): BudgetSpec[] {
   return out;
 }
 
-function readSearch(r: ConfigReader, v: unknown, names: readonly string[], window: number, seed: number): SearchConfig {
+function readSearch(r: ConfigReader, v: unknown, names: readonly string[], window: number, seed: number, dir: string): SearchConfig {
   const path: KeyPath = ['search'];
   const s = r.mapping(v, path);
   r.keys(s, path, SEARCH_KEYS);
   const at = (k: string): KeyPath => [...path, k];
   const D = DEFAULTS.search;
-  const scorer = readMethod(r, s.scorer ?? D.scorer, at('scorer'), names, window);
+  const scorer = readMethod(r, s.scorer ?? D.scorer, at('scorer'), names, window, dir);
   if (scorer.name === 'full') r.fail(at('scorer'), 'full keeps every token; per-layer budgets need a scorer such as snapkv');
   const budget = r.integer(r.required(s, 'budget', path, 'a positive integer (target mean tokens per KV head per layer)'), at('budget'), 1);
   let population: number | null = null;

@@ -100,9 +100,13 @@ test('errors keep their kind across the worker boundary', () => {
   assert.equal(unpackWorkerError(plain), plain);
 });
 
+const PROFILE = JSON.stringify({ format: 'kvopt-budget-profile/1', target: 8, layers: [8, 8], meta: {} }, null, 1).replace(/\[\s*8,\s*8\s*\]/, '[8, 8]');
+
 test("a method's file: option is relative to the YAML's folder, whatever the working directory", () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-paths-'));
   mkdirSync(join(dir, 'exp'));
+  writeFileSync(join(dir, 'exp', 'prof.json'), PROFILE);
+  writeFileSync(join(dir, 'prof2.json'), PROFILE);
   const text = `name: p\nmodel: { path: m.bin }\ntasks: [{ name: passkey, data: d.jsonl }]\nmethods: [{ profile: { file: prof.json } }]\nbudgets: [8]\nsearch: { budget: 8, scorer: { snapkv: { allocator: profile, file: ../prof2.json } } }\n`;
   const c = parseExperiment(text, join(dir, 'exp', 'x.yaml'), { cwd: '/' });
   assert.equal(c.methods[0]!.options.file, join(dir, 'exp', 'prof.json'));
@@ -115,7 +119,7 @@ test('data identity: every data file (and profile file) is hashed; a change, rem
   mkdirSync(join(dir, 'hay'));
   writeFileSync(join(dir, 'hay', 'a.txt'), 'alpha');
   writeFileSync(join(dir, 'hay', 'b.txt'), 'beta');
-  writeFileSync(join(dir, 'p.json'), '{}');
+  writeFileSync(join(dir, 'p.json'), PROFILE);
   const text = `name: d\nmodel: { path: m.bin }\ntasks: [{ name: needle, data: hay, options: { lengths: [64], depths: [50] } }]\nmethods: [{ profile: { file: p.json } }]\nbudgets: [8]\n`;
   const c = parseExperiment(text, join(dir, 'x.yaml'));
   const h = dataHashes(c);
@@ -127,7 +131,7 @@ test('data identity: every data file (and profile file) is hashed; a change, rem
   writeFileSync(join(dir, 'hay', 'b.txt'), 'beta');
   writeFileSync(join(dir, 'hay', 'c.txt'), 'gamma');
   assert.throws(() => checkDataUnchanged(1, h, dataHashes(c)), /c\.txt is new since run 1 started/);
-  writeFileSync(join(dir, 'p.json'), '{"layers":[1]}');
+  writeFileSync(join(dir, 'p.json'), PROFILE.replace('[8, 8]', '[6, 10]'));
   assert.throws(() => checkDataUnchanged(1, h, dataHashes(c)), /p\.json changed since run 1 started/);
   checkDataUnchanged(1, undefined, dataHashes(c)); // runs stored before data hashes existed resume as before
 });
