@@ -17,17 +17,14 @@
  * (The reference code drops the shift W − W/G when every query position is below W; then every key is a
  * neighbour, so the grouped logits are never selected and the rule changes nothing here.)
  */
+import type { SelfExtendOptions } from '../model/self-extend.ts';
 import type { ModelSpec } from '../model/spec.ts';
 import { aInt, aInts, type GraphBuilder } from './builder.ts';
 import { DataType } from './onnx-proto.ts';
 import type { PrecisionOps } from './precision.ts';
 import { ropeLayout } from './rope.ts';
 
-/** SelfExtend parameters: group size G ≥ 1 and neighbour window W ≥ 1 (tokens). */
-export interface SelfExtendOptions {
-  group: number;
-  window: number;
-}
+export type { SelfExtendOptions };
 
 /** Graph input of layer l when SelfExtend is on: absolute position of every past entry [B,Hkv,P_l] int64. */
 export const pastPositionName = (l: number): string => `past_position.${l}`;

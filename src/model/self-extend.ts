@@ -7,11 +7,14 @@
  * (prompt truncation, the runtime's context checks); the README advises keeping W + (N − W)/G well below L.
  */
 import { createHash } from 'node:crypto';
-import type { SelfExtendOptions } from '../graph/self-extend.ts';
 import { KvoptError } from '../util/errors.ts';
 import type { LoadedModel, ModelSpec } from './spec.ts';
 
-export type { SelfExtendOptions };
+/** SelfExtend parameters: group size G ≥ 1 and neighbour window W ≥ 1 (tokens). */
+export interface SelfExtendOptions {
+  group: number;
+  window: number;
+}
 
 /** Positions usable with SelfExtend on a model trained at `trained` positions: (L − W)·G + W. */
 export function selfExtendContext(trained: number, se: SelfExtendOptions): number {
