@@ -14,15 +14,18 @@ export async function runCli(argv: string[], opts: { cwd?: string } = {}): Promi
   const w1 = process.stdout.write;
   const w2 = process.stderr.write;
   const cwd = process.cwd();
-  const capture = (sink: string[]) =>
+  // Only what kvopt writes is captured: the test runner reports through the same process.stdout (from
+  // its stream internals), asynchronously, and its output must pass through untouched.
+  const capture = (sink: string[], original: typeof process.stdout.write, stream: NodeJS.WriteStream) =>
     ((chunk: unknown, ...rest: unknown[]) => {
+      if (!/\/src\/|commander/.test(new Error().stack ?? '')) return (original as (...a: unknown[]) => boolean).call(stream, chunk, ...rest);
       sink.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
       const cb = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
       cb?.();
       return true;
     }) as typeof process.stdout.write;
-  process.stdout.write = capture(out);
-  process.stderr.write = capture(err);
+  process.stdout.write = capture(out, w1, process.stdout);
+  process.stderr.write = capture(err, w2, process.stderr);
   try {
     if (opts.cwd) process.chdir(opts.cwd);
     const code = await run(argv);
