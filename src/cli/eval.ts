@@ -8,13 +8,17 @@ import YAML from 'yaml';
 import { splitMethodList } from '../compress/index.ts';
 import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment, parseExperiment } from '../config/load.ts';
-import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../config/schema.ts';
+import { FITNESS_SOURCES, TASK_FAMILIES, type ExperimentConfig, type FitnessSource, type TaskFamily } from '../config/schema.ts';
+import { ConfigReader } from '../config/reader.ts';
+import { checkTaskOptions } from '../config/task-options.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
 import { timingLine } from '../engine/timing.ts';
 import { prefillCacheLine } from '../engine/session.ts';
 import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
+import { runExitCode } from './run-exit.ts';
+import { checkOutputFile } from './output-path.ts';
 import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
 interface EvalFlags extends QueueFlags {
@@ -57,15 +61,29 @@ export function parseBudgetList(s: string): number[] {
   });
 }
 
-function parseTaskOptions(list: string[] = []): Record<string, unknown> {
+function parseTaskOptions(task: string, list: string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const kv of list) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new KvoptError(`--task-option: '${kv}' must be key=value (e.g. contextTokens=384)`);
     const v = kv.slice(eq + 1);
-    out[kv.slice(0, eq)] = YAML.parse(v) ?? v; // numbers and [lists] as YAML, strings otherwise
+    let parsed: unknown;
+    try {
+      parsed = YAML.parse(v, { maxAliasCount: 100 }); // numbers and [lists] as YAML, strings otherwise
+    } catch {
+      parsed = v;
+    }
+    out[kv.slice(0, eq)] = parsed ?? v;
   }
+  // Checked here too so that the error names the flag (the task's declared options: config/task-options.ts).
+  const family = (task.startsWith('longbench/') ? 'longbench' : task) as TaskFamily;
+  if ((TASK_FAMILIES as readonly string[]).includes(family)) checkTaskOptions(new ConfigReader('--task-option'), family, out, []);
   return out;
+}
+
+function samplesFlag(v: string): number {
+  if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1) throw new KvoptError(`--samples: expected a positive integer, got ${JSON.stringify(v)}`);
+  return Number(v);
 }
 
 /** The first form, written as an experiment file so that one validator checks both forms. */
@@ -75,14 +93,14 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
   const settings = f.setting === 'both' ? ['question-aware', 'question-agnostic'] : (f.setting ?? 'question-aware');
   const doc = {
     name: `eval-${f.task!.replace(/[^A-Za-z0-9]+/g, '-')}`,
-    model: { path: f.model, ...(f.tokenizer ? { tokenizer: f.tokenizer } : {}), ...(f.device ? { device: f.device } : {}) },
+    model: { path: f.model, ...(f.tokenizer ? { tokenizer: f.tokenizer } : {}) }, // --device: applyOverrides, naming the flag
     // --self-extend is applied as an override (one parser for both forms)
     tasks: [
       {
         name: f.task,
         data: f.data,
-        ...(f.samples ? { samples: Number(f.samples) } : {}),
-        ...(f.taskOption?.length ? { options: parseTaskOptions(f.taskOption) } : {}),
+        ...(f.samples ? { samples: samplesFlag(f.samples) } : {}),
+        ...(f.taskOption?.length ? { options: parseTaskOptions(f.task!, f.taskOption) } : {}),
       },
     ],
     setting: settings,
@@ -150,6 +168,8 @@ Examples:
   kvopt eval --config experiments/quickstart.yaml --prefill-cache-limit 500M`,
     )
     .action(async (f: EvalFlags) => {
+      if (f.json) checkOutputFile('--json', f.json);
+      if (f.csv) checkOutputFile('--csv', f.csv);
       let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.config ? f.samples : undefined, seed: f.seed, selfExtend: f.selfExtend });
       checkForCommand(config, 'eval');
@@ -168,6 +188,6 @@ Examples:
         queue: queue ?? undefined,
       });
       printEvalResult(result, f);
-      if (result.run.status !== 'complete') process.exitCode = 130;
+      process.exitCode = runExitCode(result.run.status, result.interruptedBy, result.failed, result.evaluations + result.failed);
     });
 }

@@ -9,6 +9,8 @@ import { prefillCacheLine } from '../engine/session.ts';
 import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
+import { runExitCode } from './run-exit.ts';
+import { checkOutputFile } from './output-path.ts';
 import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
 interface SearchFlags extends QueueFlags {
@@ -83,6 +85,7 @@ Examples:
   kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
     )
     .action(async (f: SearchFlags) => {
+      if (typeof f.json === 'string') checkOutputFile('--json', f.json);
       let config = loadExperiment(f.config);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.samples, seed: f.seed, selfExtend: f.selfExtend });
       if (f.budget !== undefined) {
@@ -104,6 +107,6 @@ Examples:
         process.stdout.write(searchSummary(r));
         if (typeof f.json === 'string') writeFileSync(f.json, JSON.stringify(r, null, 2) + '\n');
       }
-      if (r.run.status !== 'complete') process.exitCode = 130;
+      process.exitCode = runExitCode(r.run.status, r.interruptedBy, 0, 0);
     });
 }

@@ -12,6 +12,7 @@ import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
 import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
 import { parseMethod } from '../compress/index.ts';
+import { asDiskFull } from '../util/disk-full.ts';
 import { budgetInput, RunSession, type Job, type PrefillCacheReport } from './session.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
 
@@ -41,6 +42,8 @@ export interface EvalRunResult {
   wallMs: number;
   timing: RunTiming;
   prefillCache: PrefillCacheReport | null;
+  /** The signal that interrupted the run, if one did. */
+  interruptedBy: 'SIGINT' | 'SIGTERM' | null;
 }
 
 /** An item with what it is stored as. */
@@ -154,7 +157,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     // As many samples in flight as workers, so an interrupt leaves little to finish.
     let next = 0;
     const lane = async () => {
-      while (!session.pool.stopping && next < work.length) {
+      while (!session.pool.stopping && !session.fatal && next < work.length) {
         const { job, units } = work[next++]!;
         for (const u of units) {
           if (session.pool.stopping) break;
@@ -169,10 +172,13 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     };
     await Promise.all(Array.from({ length: session.lanes }, lane));
     progress.stop();
-    await session.close();
+    session.throwIfFatal();
+    // A run with failed evaluations is not complete: it ends 'failed', and --resume re-runs what failed.
+    const failedNow = store.evaluationsForRun(run.id).filter((e) => e.status === 'failed').length;
+    await session.close(undefined, failedNow > 0 ? 'failed' : 'complete', failedNow > 0 ? `${failedNow} evaluations failed` : undefined);
   } catch (e) {
     await session.close(e);
-    throw e;
+    throw asDiskFull(e, config.db);
   }
 
   const evaluations = store.evaluationsForRun(run.id);
@@ -188,6 +194,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     wallMs: Date.now() - t0,
     timing: { ...timing, wallMs: Date.now() - t0 },
     prefillCache: session.prefillCacheReport,
+    interruptedBy: session.interruptedBy,
   };
   store.close();
   return result;

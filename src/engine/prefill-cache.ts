@@ -4,12 +4,17 @@
  *
  * File layout (little-endian): magic "KVPF", u32 header length, JSON header, then the float32 arrays
  * back to back in header order, each starting at a 4-byte-aligned offset.
- * Written to a temp file and renamed, so a kill never leaves a partial record.
+ * On disk the record is sealed (record-seal.ts: length + sha256 trailer) and checked on read: a record
+ * that fails the check is treated as absent and recomputed. Written fully (short writes continued),
+ * fsynced, then renamed into place, so a kill or a full disk never leaves a partial record under its name;
+ * a full disk is reported as such (ENOSPC), never renamed into place.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PrefillRecord } from '../runtime/types.ts';
+import { diskFullError, isDiskFull } from '../util/disk-full.ts';
+import { seal, unseal } from './record-seal.ts';
 
 const MAGIC = 0x4650564b; // "KVPF"
 const VERSION = 1;
@@ -120,32 +125,39 @@ export class PrefillDiskCache {
     return join(this.dir, key.slice(0, 2), `${key}.kvpf`);
   }
 
+  /** Paths of records that failed their check and were recomputed (for one note per run). */
+  static rejected: string[] = [];
+
   get(key: string): PrefillRecord | null {
     const p = this.path(key);
     if (!existsSync(p)) return null;
     try {
-      const record = deserializePrefill(readFileSync(p), p);
+      const opened = unseal(readFileSync(p));
+      if ('error' in opened) throw new Error(opened.error);
+      const record = deserializePrefill(opened.body, p);
       if (this.limitBytes !== null) touch(p);
       return record;
-    } catch {
-      return null; // unreadable (e.g. written by another version): treat as absent, it will be recomputed
+    } catch (e) {
+      // Corrupt, cut short, or written by another version: treat as absent; it is recomputed and replaced.
+      PrefillDiskCache.rejected.push(`${p} (${e instanceof Error ? e.message : String(e)})`);
+      return null;
     }
   }
 
   put(key: string, record: PrefillRecord): PrefillCacheUsage {
     const p = this.path(key);
-    const bytes = serializePrefill(record);
+    const bytes = seal(serializePrefill(record));
     if (this.limitBytes !== null && bytes.length > this.limitBytes) return { ...this.evict(this.limitBytes, null), written: false };
-    mkdirSync(dirname(p), { recursive: true });
     const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
-    const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, bytes);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileFully(tmp, bytes);
+      renameSync(tmp, p);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      if (isDiskFull(e)) throw diskFullError(p);
+      throw e;
     }
-    renameSync(tmp, p);
     return { ...this.evict(this.limitBytes, p), written: true };
   }
 
@@ -168,6 +180,21 @@ export class PrefillDiskCache {
       }
     }
     return { bytes, evicted };
+  }
+}
+
+/** Writes every byte (writeSync may write fewer than asked), fsyncs, closes. */
+export function writeFileFully(path: string, bytes: Uint8Array): void {
+  const fd = openSync(path, 'w');
+  try {
+    for (let off = 0; off < bytes.byteLength; ) {
+      const n = writeSync(fd, bytes, off, bytes.byteLength - off);
+      if (n <= 0) throw Object.assign(new Error(`${path}: write made no progress`), { code: 'ENOSPC' });
+      off += n;
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 

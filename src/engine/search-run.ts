@@ -19,6 +19,7 @@ import type { GenerationRow, ProfileRow, RunRow } from '../store/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import type { BudgetInput, EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
+import { asDiskFull } from '../util/disk-full.ts';
 import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
 import { methodInput, RunSession, type Job, type PrefillCacheReport } from './session.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
@@ -50,6 +51,8 @@ export interface SearchRunResult {
   prefillsPerSample: number;
   timing: RunTiming;
   prefillCache: PrefillCacheReport | null;
+  /** The signal that interrupted the run, if one did. */
+  interruptedBy: 'SIGINT' | 'SIGTERM' | null;
 }
 
 /** Mean score of each profile over a set of samples, plus per-sample scores (NaN for failures). */
@@ -80,20 +83,26 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
   const timing = emptyTiming(session.sizing.workers);
   const evalOptions = { setting, fitness: s.fitness, chunkSize: config.chunkSize, window };
 
-  /** Scores `items` on every job, samples spread over the workers; per item: mean over samples. */
+  /**
+   * Scores `items` on every job, samples spread over the workers; per item: mean over samples.
+   * A sample whose evaluation fails is retried once, as eval does; if it fails again the fitness cannot be
+   * computed, and the search stops with an error (the run ends 'failed': no profile, nothing to export)
+   * instead of ranking candidates on what is left. An interrupted call returns early; callers check.
+   */
   const scoreItems = async (items: EvalItem[], jobs: Job[]): Promise<ProfileScores> => {
     const perSample = items.map(() => ({}) as Record<string, number>);
     let next = 0;
+    const evaluate = (job: Job, attempt: number) =>
+      session.evaluate(job, items, { ...evalOptions, batch: items.length }, () => {}, (p) => (timing.prefillMs += p.ms), attempt);
     const lane = async () => {
-      while (next < jobs.length) {
+      while (next < jobs.length && !session.fatal) {
         const job = jobs[next++]!;
-        const results = await session.evaluate(
-          job,
-          items,
-          { ...evalOptions, batch: items.length },
-          () => {},
-          (p) => (timing.prefillMs += p.ms),
-        );
+        let results = await evaluate(job, 1);
+        if (results.some((r) => r.status === 'failed') && !session.interrupted) results = await evaluate(job, 2);
+        const failed = results.find((r) => r.status === 'failed');
+        if (failed && !session.interrupted) {
+          throw new KvoptError(`sample ${job.sample.id} failed twice (${(failed.error ?? 'unknown error').split('\n')[0]}); the search fitness cannot be computed without it`);
+        }
         results.forEach((r: ItemResult, i) => {
           perSample[i]![job.sample.id] = r.status === 'ok' ? r.score : NaN;
           addItemTiming(timing, r);
@@ -101,12 +110,13 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
       }
     };
     await Promise.all(Array.from({ length: Math.min(session.lanes, jobs.length) }, lane));
+    session.throwIfFatal();
     // In sample order, not in the order results came back: float addition is not associative, and the
     // stored per-sample scores then read the same whichever worker finished first.
     const ordered = perSample.map((m) => Object.fromEntries(jobs.map((j) => [j.sample.id, m[j.sample.id]!])));
     const mean = ordered.map((m) => {
       const xs = Object.values(m);
-      return xs.length && xs.every(Number.isFinite) ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+      return xs.length === jobs.length && xs.every(Number.isFinite) ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
     });
     return { mean, perSample: ordered };
   };
@@ -128,6 +138,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     const held = heldout.length ? await scoreItems(items, heldout) : null;
     const methodLabel = (it: (typeof items)[number]) => `${it.label}:${s!.scorer.key}`;
     // The comparison is stored as ordinary evaluations too, so `kvopt report` tables show it.
+    session.assertHeld();
     for (const [set, scores] of [[calibration, cal], [heldout, held]] as const) {
       if (!scores) continue;
       for (const job of set) {
@@ -185,6 +196,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
       const best = told.generationBest >= 0 ? cands[told.generationBest]! : null;
       const heldoutScore = best && heldout.length ? (await scoreItems(profileItems([best.profile]), heldout)).mean[0]! : null;
       const fitness = told.evaluations.map((e) => e.fitness).filter(Number.isFinite).sort((a, b) => a - b);
+      session.assertHeld();
       store.saveGeneration(
         {
           runId: run.id,
@@ -227,7 +239,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
 
   } catch (e) {
     await session.close(e);
-    throw e;
+    throw asDiskFull(e, config.db);
   }
 
   timing.wallMs = Date.now() - t0;
@@ -240,6 +252,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     prefillsPerSample: store.prefillsPerPrompt(run.id),
     timing,
     prefillCache: session.prefillCacheReport,
+    interruptedBy: session.interruptedBy,
   };
   store.close();
   return result;

@@ -18,6 +18,7 @@ import { KvoptError } from '../util/errors.ts';
 import { withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
 import { PrefillDiskCache, prefillKey, type PrefillCacheUsage } from './prefill-cache.ts';
+import { packWorkerError } from './worker-error.ts';
 
 export interface ModelRef {
   path: string;
@@ -81,7 +82,8 @@ export interface EvaluateSampleTask {
 
 export type WorkerMessage =
   | { kind: 'item'; result: ItemResult }
-  | { kind: 'prefill'; computed: boolean; ms: number; tokens: number; disk?: PrefillCacheUsage };
+  /** `rejected`: the disk record failed its integrity check and was recomputed. */
+  | { kind: 'prefill'; computed: boolean; ms: number; tokens: number; disk?: PrefillCacheUsage; rejected?: string };
 
 export interface EvaluateSampleResult {
   results: ItemResult[];
@@ -195,7 +197,9 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const tokens = prefillTokens(prompt, t.options.setting);
   const key = prefillKey(l.model.weightsHash, tokens, t.options.window);
   const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir, t.prefillCacheLimit ?? null) : null;
+  const rejectedBefore = PrefillDiskCache.rejected.length;
   let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
+  const rejected = PrefillDiskCache.rejected.length > rejectedBefore ? PrefillDiskCache.rejected.at(-1) : undefined;
   const computed = record === null;
   let usage: PrefillCacheUsage | undefined;
   if (!record) {
@@ -204,21 +208,20 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   }
   remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
-  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length, disk: usage } satisfies WorkerMessage);
+  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length, disk: usage, rejected } satisfies WorkerMessage);
   const results = await evaluateItems(runtime, l.tokenizer, task, t.sample, prompt, record, t.items, t.options, (result) =>
     port?.postMessage({ kind: 'item', result } satisfies WorkerMessage),
   );
   return { results, prefill };
 }
 
-/** Errors cross the thread boundary as plain Errors; keep the KvoptError marker in the message. */
+/** Errors cross the thread boundary as plain Errors: packed so that their kind survives (worker-error.ts). */
 export default async function run(task: (LoadSamplesTask | EvaluateSampleTask | ModelInfoTask) & { port?: MessagePort }): Promise<unknown> {
   try {
     if (task.kind === 'load-samples') return await loadSamples(task);
     if (task.kind === 'model-info') return { modelHash: (await getModel(task.model)).model.weightsHash } satisfies ModelInfoResult;
     return await evaluateSample(task, task.port);
   } catch (e) {
-    if (e instanceof KvoptError) throw new Error(`KvoptError: ${e.message}`);
-    throw e;
+    throw packWorkerError(e);
   }
 }
