@@ -6,13 +6,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PrefillDiskCache, serializePrefill } from '../../src/engine/prefill-cache.ts';
+import { seal } from '../../src/engine/record-seal.ts';
 import { record } from '../compress/helpers.ts';
+
+/** Bytes a record takes on disk: the serialisation plus its integrity seal. */
+const onDisk = (r: Parameters<typeof serializePrefill>[0]) => seal(serializePrefill(r)).length;
 
 test('prefill cache limit: reads mark use, writes evict the least recently used, oversize records stay in memory', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-pcache-'));
   try {
     const rec = (T: number) => record({ T, window: 2, Hq: 2, Hkv: 1, hd: 4, L: 1 });
-    const size = serializePrefill(rec(40)).length;
+    const size = onDisk(rec(40));
     const cache = new PrefillDiskCache(dir, 3 * size + 10); // room for three records
     for (const k of ['a1', 'b2', 'c3']) {
       assert.deepEqual(cache.put(k, rec(40)), { bytes: (['a1', 'b2', 'c3'].indexOf(k) + 1) * size, evicted: 0, written: true });
@@ -27,7 +31,7 @@ test('prefill cache limit: reads mark use, writes evict the least recently used,
     assert.ok(statSync(cache.path('a1')).size === size);
 
     const big = rec(400);
-    assert.ok(serializePrefill(big).length > 3 * size + 10);
+    assert.ok(onDisk(big) > 3 * size + 10);
     assert.deepEqual(cache.put('e5', big), { bytes: 3 * size, evicted: 0, written: false });
     assert.equal(existsSync(cache.path('e5')), false);
     assert.equal(cache.get('e5'), null);
