@@ -8,10 +8,17 @@ import YAML from 'yaml';
 import { splitMethodList } from '../compress/index.ts';
 import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment, parseExperiment } from '../config/load.ts';
-import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../config/schema.ts';
+import { FITNESS_SOURCES, TASK_FAMILIES, type ExperimentConfig, type FitnessSource, type TaskFamily } from '../config/schema.ts';
+import { ConfigReader } from '../config/reader.ts';
+import { checkTaskOptions } from '../config/task-options.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
+import { timingLine } from '../engine/timing.ts';
+import { prefillCacheLine } from '../engine/session.ts';
+import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
+import { runExitCode } from './run-exit.ts';
+import { checkOutputFile } from './output-path.ts';
 import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
 interface EvalFlags extends QueueFlags {
@@ -36,6 +43,7 @@ interface EvalFlags extends QueueFlags {
   batch?: string;
   taskOption?: string[];
   prefillCache?: boolean;
+  prefillCacheLimit?: number;
   quiet?: boolean;
   selfExtend?: string;
 }
@@ -43,7 +51,7 @@ interface EvalFlags extends QueueFlags {
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Parses `--budgets 0.1,0.2,64` into YAML budget values (numbers). */
-function parseBudgetList(s: string): number[] {
+export function parseBudgetList(s: string): number[] {
   return s.split(',').map((x) => {
     const n = Number(x.trim());
     if (x.trim() === '' || !Number.isFinite(n) || n <= 0) {
@@ -53,15 +61,29 @@ function parseBudgetList(s: string): number[] {
   });
 }
 
-function parseTaskOptions(list: string[] = []): Record<string, unknown> {
+function parseTaskOptions(task: string, list: string[] = []): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const kv of list) {
     const eq = kv.indexOf('=');
     if (eq <= 0) throw new KvoptError(`--task-option: '${kv}' must be key=value (e.g. contextTokens=384)`);
     const v = kv.slice(eq + 1);
-    out[kv.slice(0, eq)] = YAML.parse(v) ?? v; // numbers and [lists] as YAML, strings otherwise
+    let parsed: unknown;
+    try {
+      parsed = YAML.parse(v, { maxAliasCount: 100 }); // numbers and [lists] as YAML, strings otherwise
+    } catch {
+      parsed = v;
+    }
+    out[kv.slice(0, eq)] = parsed ?? v;
   }
+  // Checked here too so that the error names the flag (the task's declared options: config/task-options.ts).
+  const family = (task.startsWith('longbench/') ? 'longbench' : task) as TaskFamily;
+  if ((TASK_FAMILIES as readonly string[]).includes(family)) checkTaskOptions(new ConfigReader('--task-option'), family, out, []);
   return out;
+}
+
+function samplesFlag(v: string): number {
+  if (!/^\s*\d+\s*$/.test(v) || Number(v) < 1) throw new KvoptError(`--samples: expected a positive integer, got ${JSON.stringify(v)}`);
+  return Number(v);
 }
 
 /** The first form, written as an experiment file so that one validator checks both forms. */
@@ -71,14 +93,14 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
   const settings = f.setting === 'both' ? ['question-aware', 'question-agnostic'] : (f.setting ?? 'question-aware');
   const doc = {
     name: `eval-${f.task!.replace(/[^A-Za-z0-9]+/g, '-')}`,
-    model: { path: f.model, ...(f.tokenizer ? { tokenizer: f.tokenizer } : {}), ...(f.device ? { device: f.device } : {}) },
+    model: { path: f.model, ...(f.tokenizer ? { tokenizer: f.tokenizer } : {}) }, // --device: applyOverrides, naming the flag
     // --self-extend is applied as an override (one parser for both forms)
     tasks: [
       {
         name: f.task,
         data: f.data,
-        ...(f.samples ? { samples: Number(f.samples) } : {}),
-        ...(f.taskOption?.length ? { options: parseTaskOptions(f.taskOption) } : {}),
+        ...(f.samples ? { samples: samplesFlag(f.samples) } : {}),
+        ...(f.taskOption?.length ? { options: parseTaskOptions(f.task!, f.taskOption) } : {}),
       },
     ],
     setting: settings,
@@ -92,7 +114,7 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
     `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ` +
-      `${(r.wallMs / 1000).toFixed(1)} s\nbudget = tokens kept per KV head per layer (observation window included); ` +
+      `${(r.wallMs / 1000).toFixed(1)} s (${timingLine(r.timing)})\n${prefillCacheLine(r.prefillCache)}\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it\n`,
   );
   const rows = r.results.map((x) => ({ run: r.run.id, ...x }));
@@ -124,6 +146,7 @@ export function register(program: Command): void {
     .option('--self-extend <G,W|off>', 'SelfExtend group size G and neighbour window W (replaces model.self_extend)')
     .option('--resume', 'continue the unfinished run of this config, skipping stored results')
     .option('--no-prefill-cache', 'do not keep prefill records on disk (large models)')
+    .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json <file>', 'write the result rows as JSON')
     .option('--csv <file>', 'write the result rows as CSV')
     .option('--quiet', 'no progress output');
@@ -141,9 +164,12 @@ Examples:
   kvopt eval --config experiments/quickstart.yaml --device webgpu! --dtype fp16   # on the GPU (Vulkan), one worker
   kvopt eval --config experiments/selfextend.yaml             # models/tiny past its context, with and without SelfExtend
   kvopt eval --model models/tiny --task retrieval --data datasets/retrieval-long/retrieval-1k.jsonl \\
-      --methods full,snapkv --budgets 0.1 --self-extend 8,128`,
+      --methods full,snapkv --budgets 0.1 --self-extend 8,128
+  kvopt eval --config experiments/quickstart.yaml --prefill-cache-limit 500M`,
     )
     .action(async (f: EvalFlags) => {
+      if (f.json) checkOutputFile('--json', f.json);
+      if (f.csv) checkOutputFile('--csv', f.csv);
       let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.config ? f.samples : undefined, seed: f.seed, selfExtend: f.selfExtend });
       checkForCommand(config, 'eval');
@@ -152,8 +178,16 @@ Examples:
       const batch = Number(f.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new KvoptError(`--batch: expected a positive integer, got '${f.batch}'`);
       const queue = await queueFromFlags(f, config.queue, f.quiet);
-      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness, queue: queue ?? undefined });
+      const result = await runEval(config, {
+        resume: f.resume,
+        quiet: f.quiet,
+        prefillCache: f.prefillCache,
+        prefillCacheLimit: f.prefillCacheLimit ?? null,
+        batch,
+        fitness,
+        queue: queue ?? undefined,
+      });
       printEvalResult(result, f);
-      if (result.run.status !== 'complete') process.exitCode = 130;
+      process.exitCode = runExitCode(result.run.status, result.interruptedBy, result.failed, result.evaluations + result.failed);
     });
 }

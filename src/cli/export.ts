@@ -5,6 +5,7 @@ import { makeProfile, serializeProfile, type ProfileExportFormat } from '../comp
 import { writeFileSync } from 'node:fs';
 import { Store } from '../store/store.ts';
 import { KvoptError } from '../util/errors.ts';
+import { checkOutputFile } from './output-path.ts';
 
 interface ExportFlags {
   db: string;
@@ -37,6 +38,7 @@ Examples:
     )
     .action((f: ExportFlags) => {
       if (!FORMATS.includes(f.format)) throw new KvoptError(`--format: expected one of ${FORMATS.join(', ')}, got '${f.format}'`);
+      if (f.out) checkOutputFile('--out', f.out);
       const store = Store.open(f.db, { mustExist: true });
       try {
         const run = store.getRun(parseRunRef(f.run), 'search');
@@ -70,6 +72,15 @@ Examples:
           contextLength = f.contextLength !== undefined ? Number(f.contextLength) : store.meanPrefillTokens(run.id) ?? undefined;
           if (contextLength === undefined || !Number.isInteger(contextLength) || contextLength < 1) {
             throw new KvoptError(`--context-length: expected a positive integer, got '${f.contextLength ?? 'nothing (the run has no prefills)'}'`);
+          }
+        }
+        if (contextLength !== undefined) {
+          // ratio = 1 - budget / T is 0 for every layer whose budget is at least T: a list of zeros says nothing.
+          const over = chosen.budgets.filter((b) => b >= contextLength!).length;
+          if (over > 0) {
+            throw new KvoptError(
+              `--context-length: ${contextLength} tokens is not longer than ${over} of the ${chosen.budgets.length} layer budgets (largest ${Math.max(...chosen.budgets)}); kvpress ratios would be 0 there (expected a prompt length above the budgets)`,
+            );
           }
         }
         const text = serializeProfile(profile, f.format as ProfileExportFormat, { contextLength });

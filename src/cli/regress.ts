@@ -4,6 +4,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
+import { checkOutputFile } from './output-path.ts';
 import type { ExperimentConfig } from '../config/schema.ts';
 import { RunSession } from '../engine/session.ts';
 import { searchSplit } from '../engine/search-run.ts';
@@ -68,6 +69,7 @@ Examples:
       const tolerance = Number(f.tolerance);
       if (!Number.isFinite(tolerance) || tolerance < 0) throw new KvoptError(`--tolerance: expected a number >= 0, got '${f.tolerance}'`);
       if (!f.baseline && !f.writeBaseline) throw new KvoptError('regress: give --baseline FILE (to compare) or --write-baseline FILE (to create one)');
+      if (f.writeBaseline) checkOutputFile('--write-baseline', f.writeBaseline);
       const profile = readProfile(f.profile);
       const runId = Number(profile.meta.searchRunId);
       if (!Number.isInteger(runId)) throw new KvoptError(`${f.profile}: meta.searchRunId is missing; export the profile with kvopt export`);

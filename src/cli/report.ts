@@ -2,6 +2,7 @@
 import { parseRunRef } from '../store/run-ref.ts';
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { checkOutputFolder } from './output-path.ts';
 import { reportDataFromStore } from '../report/from-store.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../report/types.ts';
 import { Store } from '../store/store.ts';
@@ -45,6 +46,7 @@ Examples:
     .action(async (f: ReportFlags) => {
       const formats = parseFormats(f.format);
       const ref = parseRunRef(f.run);
+      if (f.out) checkOutputFolder('--out', f.out);
       const store = Store.open(f.db, { mustExist: true });
       let data: ReturnType<typeof reportDataFromStore>;
       let runId: number;

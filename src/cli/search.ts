@@ -4,8 +4,13 @@ import type { Command } from 'commander';
 import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment } from '../config/load.ts';
 import { runSearch, type SearchRunResult } from '../engine/search-run.ts';
+import { timingLine } from '../engine/timing.ts';
+import { prefillCacheLine } from '../engine/session.ts';
+import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
+import { runExitCode } from './run-exit.ts';
+import { checkOutputFile } from './output-path.ts';
 import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
 interface SearchFlags extends QueueFlags {
@@ -20,6 +25,7 @@ interface SearchFlags extends QueueFlags {
   resume?: boolean;
   json?: string | boolean;
   prefillCache?: boolean;
+  prefillCacheLimit?: number;
   quiet?: boolean;
   selfExtend?: string;
 }
@@ -31,7 +37,8 @@ export function searchSummary(r: SearchRunResult): string {
   const source = r.profiles.find((p) => p.source === 'search');
   const lines = [
     `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
-      `(worker time: prefill ${(r.timing.prefillMs / 1000).toFixed(1)} s, compress ${(r.timing.compressMs / 1000).toFixed(1)} s, decode ${(r.timing.decodeMs / 1000).toFixed(1)} s)`,
+      `(${timingLine(r.timing)})`,
+    prefillCacheLine(r.prefillCache),
   ];
   if (last) lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
   if (source) lines.push(`profile (mean ${source.budget} tokens per KV head per layer): [${source.budgets.join(', ')}]`);
@@ -62,6 +69,7 @@ export function register(program: Command): void {
     .option('--self-extend <G,W|off>', 'SelfExtend group size G and neighbour window W (replaces model.self_extend)')
     .option('--resume', 'continue the unfinished search of this config from its last stored generation')
     .option('--no-prefill-cache', 'do not keep prefill records on disk')
+    .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json [file]', 'print (or write to file) the result as JSON')
     .option('--quiet', 'no progress output');
   addQueueOptions(cmd)
@@ -73,9 +81,11 @@ Examples:
   kvopt search --config experiments/search-stories260k.yaml --resume   # after a kill: same result as uninterrupted
   kvopt search --config experiments/search-stories260k.yaml --self-extend 4,128   # a profile for the extended model
   kvopt search --config experiments/search-stories260k.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
+  kvopt search --config experiments/search-stories260k.yaml --prefill-cache-limit 2G
   kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
     )
     .action(async (f: SearchFlags) => {
+      if (typeof f.json === 'string') checkOutputFile('--json', f.json);
       let config = loadExperiment(f.config);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.samples, seed: f.seed, selfExtend: f.selfExtend });
       if (f.budget !== undefined) {
@@ -85,12 +95,18 @@ Examples:
       }
       checkForCommand(config, 'search');
       const queue = await queueFromFlags(f, config.queue, f.quiet);
-      const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, queue: queue ?? undefined });
+      const r = await runSearch(config, {
+        resume: f.resume,
+        quiet: f.quiet,
+        prefillCache: f.prefillCache,
+        prefillCacheLimit: f.prefillCacheLimit ?? null,
+        queue: queue ?? undefined,
+      });
       if (f.json === true) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else {
         process.stdout.write(searchSummary(r));
         if (typeof f.json === 'string') writeFileSync(f.json, JSON.stringify(r, null, 2) + '\n');
       }
-      if (r.run.status !== 'complete') process.exitCode = 130;
+      process.exitCode = runExitCode(r.run.status, r.interruptedBy, 0, 0);
     });
 }

@@ -10,7 +10,7 @@
  * (calibration = samples - heldout); `kvopt eval` scores all of them. Task-specific settings go under
  * `options:`, which the task itself validates.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
@@ -40,6 +40,7 @@ import {
   type TaskFamily,
 } from './schema.ts';
 import { didYouMean } from './suggest.ts';
+import { checkTaskOptions } from './task-options.ts';
 import { checkSearchSelfExtend, readSelfExtend } from './self-extend.ts';
 
 export interface ParseOptions {
@@ -102,7 +103,13 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
     throw new KvoptError(`${file}: YAML syntax error${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${msg}`);
   }
   const r: ConfigReader = new ConfigReader(file, doc, lines);
-  const js: unknown = doc.toJS({ maxAliasCount: 1000 });
+  let js: unknown;
+  try {
+    js = doc.toJS({ maxAliasCount: 1000 });
+  } catch (e) {
+    // yaml's guard against alias expansion bombs ("billion laughs") throws a ReferenceError.
+    throw new KvoptError(`${file}: YAML aliases expand too much (${(e as Error).message.split('\n')[0]}); expected a plain experiment file`);
+  }
   if (js === null || js === undefined) throw new KvoptError(`${file}: the experiment file is empty`);
   if (!isMapping(js)) r.fail([], `expected a mapping at the top level, got ${describeValue(js)}`);
   const raw: Mapping = js;
@@ -119,9 +126,9 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
   const model = readModel(r, r.required(raw, 'model', [], 'a mapping with at least `path`'), dir);
   const tasks = readTasks(r, r.required(raw, 'tasks', [], 'a list of tasks'), dir, seed);
   const settings = readSettings(r, raw.setting);
-  const methods = readMethods(r, raw.methods, methodNames, window);
+  const methods = readMethods(r, raw.methods, methodNames, window, dir);
   const budgets = readBudgets(r, raw.budgets);
-  const search = raw.search == null ? null : readSearch(r, raw.search, methodNames, window, seed);
+  const search = raw.search == null ? null : readSearch(r, raw.search, methodNames, window, seed, dir);
   let workers: number | null = null;
   if (raw.workers != null && raw.workers !== 'auto') {
     if (typeof raw.workers !== 'number') r.fail(['workers'], `expected "auto" or a positive integer, got ${describeValue(raw.workers)}`);
@@ -228,6 +235,7 @@ function readTasks(r: ConfigReader, v: unknown, dir: string, seed: number): Task
       r.fail([...path, 'heldout'], `expected fewer than samples (${samples}), got ${heldout}`);
     }
     const options = t.options == null ? {} : r.mapping(t.options, [...path, 'options']);
+    checkTaskOptions(r, family, options, [...path, 'options'], family === 'needle' ? haystackFolder(resolvePath(dir, data)) : null);
     return {
       name: r.string(t.name, [...path, 'name']),
       family,
@@ -242,6 +250,15 @@ function readTasks(r: ConfigReader, v: unknown, dir: string, seed: number): Task
   });
 }
 
+/** Needle reads a haystack folder (options required) or a sample file (no options); null: not there yet. */
+function haystackFolder(p: string): boolean | null {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return null;
+  }
+}
+
 function readSettings(r: ConfigReader, v: unknown): Setting[] {
   if (v == null) return [DEFAULTS.setting];
   if (!Array.isArray(v)) return [r.oneOf(v, ['setting'], SETTINGS)];
@@ -254,7 +271,11 @@ function readSettings(r: ConfigReader, v: unknown): Setting[] {
 }
 
 /** One method entry: `name` or `{name: {options}}` (options may be empty). */
-function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly string[], window: number): MethodSpec {
+/**
+ * One method entry. A `file:` option (the profile allocator's budget profile) is a path like any other in
+ * the file: relative to the YAML's folder (`dir`); the method's key keeps the path as written.
+ */
+function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly string[], window: number, dir: string): MethodSpec {
   let name: string;
   let options: Mapping = {};
   let optPath: KeyPath = path;
@@ -273,6 +294,9 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
     r.fail(path, `expected a method name or {name: {options}}, got ${describeValue(v)}`);
   }
   // Composed methods ('snapkv+kivi4') and the string option form ('snapkv(window=16)') name their parts.
+  const open = (name.match(/\(/g) ?? []).length;
+  const close = (name.match(/\)/g) ?? []).length;
+  if (open !== close) r.fail(path, `method ${JSON.stringify(name)}: ${open > close ? 'unclosed "("' : 'unmatched ")"'} (expected name(key=value, ...))`, isMapping(v));
   const parts = name.split('+').map((p) => p.replace(/\(.*\)\s*$/, '').trim());
   const unknown = parts.find((p) => !names.includes(p));
   if (unknown !== undefined) {
@@ -281,6 +305,8 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
   }
   // The one method validator (config files and eval flags alike): the compression registry resolves every
   // option against the method's schema and builds it once, so a bad option fails here, naming its key.
+  const written = options;
+  if (typeof options.file === 'string' && options.file !== '') options = { ...options, file: resolvePath(dir, options.file) };
   let resolved: ResolvedMethod;
   try {
     resolved = parseMethod(Object.keys(options).length ? { [name]: options } : name);
@@ -294,13 +320,13 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
   if (typeof w === 'number' && w > window) {
     r.fail([...optPath, 'window'], `${w} is larger than the prefill observation window (window: ${window}); raise the top-level window`);
   }
-  return { name, options, key: methodKey(name, options), resolved };
+  return { name, options, key: methodKey(name, written), resolved };
 }
 
-function readMethods(r: ConfigReader, v: unknown, names: readonly string[], window: number): MethodSpec[] {
+function readMethods(r: ConfigReader, v: unknown, names: readonly string[], window: number, dir: string): MethodSpec[] {
   if (v == null) return [];
   const list = r.list(v, ['methods'], 'a list of methods (names or {name: {options}})');
-  const out = list.map((m, i) => readMethod(r, m, ['methods', i], names, window));
+  const out = list.map((m, i) => readMethod(r, m, ['methods', i], names, window, dir));
   out.forEach((m, i) => {
     const j = out.findIndex((x) => x.key === m.key);
     if (j !== i) r.fail(['methods', i], `duplicate of methods[${j}] (${m.key})`);
@@ -336,13 +362,13 @@ function readBudgets(r: ConfigReader, v: unknown): BudgetSpec[] {
   return out;
 }
 
-function readSearch(r: ConfigReader, v: unknown, names: readonly string[], window: number, seed: number): SearchConfig {
+function readSearch(r: ConfigReader, v: unknown, names: readonly string[], window: number, seed: number, dir: string): SearchConfig {
   const path: KeyPath = ['search'];
   const s = r.mapping(v, path);
   r.keys(s, path, SEARCH_KEYS);
   const at = (k: string): KeyPath => [...path, k];
   const D = DEFAULTS.search;
-  const scorer = readMethod(r, s.scorer ?? D.scorer, at('scorer'), names, window);
+  const scorer = readMethod(r, s.scorer ?? D.scorer, at('scorer'), names, window, dir);
   if (scorer.name === 'full') r.fail(at('scorer'), 'full keeps every token; per-layer budgets need a scorer such as snapkv');
   const budget = r.integer(r.required(s, 'budget', path, 'a positive integer (target mean tokens per KV head per layer)'), at('budget'), 1);
   let population: number | null = null;

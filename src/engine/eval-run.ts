@@ -10,8 +10,10 @@ import type { AverageRow, ResultRow, RunRow } from '../store/types.ts';
 import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
+import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
 import { parseMethod } from '../compress/index.ts';
-import { budgetInput, RunSession, type Job } from './session.ts';
+import { asDiskFull } from '../util/disk-full.ts';
+import { budgetInput, RunSession, type Job, type PrefillCacheReport } from './session.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface EvalRunOptions {
@@ -19,6 +21,8 @@ export interface EvalRunOptions {
   quiet?: boolean;
   /** Keep PrefillRecords on disk beside the database so a resumed run never prefills a sample twice. */
   prefillCache?: boolean;
+  /** Disk budget of the prefill cache in bytes (LRU); null or absent: unlimited. */
+  prefillCacheLimit?: number | null;
   /** Items decoded together per batched run. */
   batch?: number;
   fitness?: FitnessSource;
@@ -36,6 +40,10 @@ export interface EvalRunResult {
   evaluations: number;
   failed: number;
   wallMs: number;
+  timing: RunTiming;
+  prefillCache: PrefillCacheReport | null;
+  /** The signal that interrupted the run, if one did. */
+  interruptedBy: 'SIGINT' | 'SIGTERM' | null;
 }
 
 /** An item with what it is stored as. */
@@ -73,6 +81,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
   const byKey = new Map(planned.map((p) => [p.item.key, p]));
   const window = Math.max(config.window, windowFor(planned.map((p) => p.item.method)));
   const options = { fitness: opts.fitness ?? 'task', batch: opts.batch ?? 8, chunkSize: config.chunkSize, window };
+  const timing = emptyTiming(session.sizing.workers);
 
   try {
     const jobs = await session.loadJobs(() => 'eval');
@@ -135,10 +144,11 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
         { ...options, setting },
         (r) => {
           if (done.has(keyOf(job, byKey.get(r.key)!))) return; // stored before the interruption
+          addItemTiming(timing, r);
           save(job, r, attempt);
           progress.tick(1, `${job.sample.id} ${byKey.get(r.key)!.method}`);
         },
-        undefined,
+        (p) => (timing.prefillMs += p.ms),
         attempt,
       );
       return items.filter((_, i) => results[i]!.status === 'failed');
@@ -147,7 +157,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     // As many samples in flight as workers, so an interrupt leaves little to finish.
     let next = 0;
     const lane = async () => {
-      while (!session.pool.stopping && next < work.length) {
+      while (!session.pool.stopping && !session.fatal && next < work.length) {
         const { job, units } = work[next++]!;
         for (const u of units) {
           if (session.pool.stopping) break;
@@ -162,10 +172,13 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     };
     await Promise.all(Array.from({ length: session.lanes }, lane));
     progress.stop();
-    await session.close();
+    session.throwIfFatal();
+    // A run with failed evaluations is not complete: it ends 'failed', and --resume re-runs what failed.
+    const failedNow = store.evaluationsForRun(run.id).filter((e) => e.status === 'failed').length;
+    await session.close(undefined, failedNow > 0 ? 'failed' : 'complete', failedNow > 0 ? `${failedNow} evaluations failed` : undefined);
   } catch (e) {
     await session.close(e);
-    throw e;
+    throw asDiskFull(e, config.db);
   }
 
   const evaluations = store.evaluationsForRun(run.id);
@@ -179,6 +192,9 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     evaluations: evaluations.filter((e) => e.status === 'ok').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,
     wallMs: Date.now() - t0,
+    timing: { ...timing, wallMs: Date.now() - t0 },
+    prefillCache: session.prefillCacheReport,
+    interruptedBy: session.interruptedBy,
   };
   store.close();
   return result;

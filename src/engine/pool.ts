@@ -5,7 +5,8 @@
  * Rules from node-stack-notes §5:
  * - a worker is never terminated while a run is in flight (that aborts the process): `close()` waits for
  *   the tasks in flight, and cancellation happens between tasks (`stopSubmitting`);
- * - workers are started with `--import tsx` so they can load the TypeScript sources;
+ * - workers are started with `--import <tsx>` so they can load the TypeScript sources, tsx resolved from
+ *   this package (not from the working directory, which may be anywhere: `npm link`, another project);
  * - each task gets a MessagePort so a worker can stream partial results (one evaluation at a time) while
  *   the task is still running; the main thread stores each one as it arrives.
  */
@@ -14,6 +15,10 @@ import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import { workersForDevice } from '../runtime/device.ts';
 import type { Device } from '../runtime/types.ts';
+import { unpackWorkerError } from './worker-error.ts';
+
+/** tsx's loader as an absolute file URL, resolved from kvopt's own node_modules. */
+const TSX_LOADER = import.meta.resolve('tsx');
 
 export interface PoolOptions {
   /** Number of workers ('auto': one per core, at most `maxAuto`). Each worker holds its own model copy. */
@@ -51,7 +56,7 @@ export class InferencePool<Task extends object, Message, Result> {
       minThreads: opts.sizing.workers,
       maxThreads: opts.sizing.workers,
       idleTimeout: 60_000,
-      execArgv: [...process.execArgv.filter((a) => !a.startsWith('--test')), '--import', 'tsx'],
+      execArgv: [...process.execArgv.filter((a) => !a.startsWith('--test')), '--import', TSX_LOADER],
     });
   }
 
@@ -70,6 +75,9 @@ export class InferencePool<Task extends object, Message, Result> {
     port1.on('message', onMessage);
     const p = this.piscina
       .run({ ...task, port: port2 }, { transferList: [port2] })
+      .catch((e: unknown) => {
+        throw unpackWorkerError(e); // the error's kind (KvoptError, full disk, bug) as the worker threw it
+      })
       .finally(() => {
         port1.close();
         this.inFlight.delete(p);

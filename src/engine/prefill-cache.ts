@@ -4,12 +4,17 @@
  *
  * File layout (little-endian): magic "KVPF", u32 header length, JSON header, then the float32 arrays
  * back to back in header order, each starting at a 4-byte-aligned offset.
- * Written to a temp file and renamed, so a kill never leaves a partial record.
+ * On disk the record is sealed (record-seal.ts: length + sha256 trailer) and checked on read: a record
+ * that fails the check is treated as absent and recomputed. Written fully (short writes continued),
+ * fsynced, then renamed into place, so a kill or a full disk never leaves a partial record under its name;
+ * a full disk is reported as such (ENOSPC), never renamed into place.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PrefillRecord } from '../runtime/types.ts';
+import { diskFullError, isDiskFull } from '../util/disk-full.ts';
+import { seal, unseal } from './record-seal.ts';
 
 const MAGIC = 0x4650564b; // "KVPF"
 const VERSION = 1;
@@ -95,35 +100,134 @@ export function deserializePrefill(buf: Buffer, source = 'prefill record'): Pref
   };
 }
 
-/** A folder of prefill records keyed by `prefillKey`. */
+/** What a write did to the disk budget. */
+export interface PrefillCacheUsage {
+  /** Bytes of records in the folder after the write (and any eviction). */
+  bytes: number;
+  /** Records deleted to stay within the limit. */
+  evicted: number;
+  /** False when the record alone is larger than the limit (kept in memory only). */
+  written: boolean;
+}
+
+/**
+ * A folder of prefill records keyed by `prefillKey`. With a byte limit it is an LRU: a read marks a record as
+ * used (its mtime), and a write deletes the least recently used records until the folder fits.
+ */
 export class PrefillDiskCache {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** Disk budget in bytes (null: unlimited). */
+    readonly limitBytes: number | null = null,
+  ) {}
 
   path(key: string): string {
     return join(this.dir, key.slice(0, 2), `${key}.kvpf`);
   }
 
+  /** Paths of records that failed their check and were recomputed (for one note per run). */
+  static rejected: string[] = [];
+
   get(key: string): PrefillRecord | null {
     const p = this.path(key);
     if (!existsSync(p)) return null;
     try {
-      return deserializePrefill(readFileSync(p), p);
-    } catch {
-      return null; // unreadable (e.g. written by another version): treat as absent, it will be recomputed
+      const opened = unseal(readFileSync(p));
+      if ('error' in opened) throw new Error(opened.error);
+      const record = deserializePrefill(opened.body, p);
+      if (this.limitBytes !== null) touch(p);
+      return record;
+    } catch (e) {
+      // Corrupt, cut short, or written by another version: treat as absent; it is recomputed and replaced.
+      PrefillDiskCache.rejected.push(`${p} (${e instanceof Error ? e.message : String(e)})`);
+      return null;
     }
   }
 
-  put(key: string, record: PrefillRecord): void {
+  put(key: string, record: PrefillRecord): PrefillCacheUsage {
     const p = this.path(key);
-    mkdirSync(dirname(p), { recursive: true });
+    const bytes = seal(serializePrefill(record));
+    if (this.limitBytes !== null && bytes.length > this.limitBytes) return { ...this.evict(this.limitBytes, null), written: false };
     const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
-    const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, serializePrefill(record));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileFully(tmp, bytes);
+      renameSync(tmp, p);
+    } catch (e) {
+      rmSync(tmp, { force: true });
+      if (isDiskFull(e)) throw diskFullError(p);
+      throw e;
     }
-    renameSync(tmp, p);
+    return { ...this.evict(this.limitBytes, p), written: true };
   }
+
+  /** Deletes the least recently used records (never `keep`) until the folder holds at most `limit` bytes. */
+  private evict(limit: number | null, keep: string | null): { bytes: number; evicted: number } {
+    const files = recordFiles(this.dir);
+    let bytes = files.reduce((n, f) => n + f.size, 0);
+    let evicted = 0;
+    if (limit === null) return { bytes, evicted };
+    files.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const f of files) {
+      if (bytes <= limit) break;
+      if (f.path === keep) continue;
+      try {
+        unlinkSync(f.path);
+        bytes -= f.size;
+        evicted++;
+      } catch {
+        // another worker deleted it first
+      }
+    }
+    return { bytes, evicted };
+  }
+}
+
+/** Writes every byte (writeSync may write fewer than asked), fsyncs, closes. */
+export function writeFileFully(path: string, bytes: Uint8Array): void {
+  const fd = openSync(path, 'w');
+  try {
+    for (let off = 0; off < bytes.byteLength; ) {
+      const n = writeSync(fd, bytes, off, bytes.byteLength - off);
+      if (n <= 0) throw Object.assign(new Error(`${path}: write made no progress`), { code: 'ENOSPC' });
+      off += n;
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function touch(path: string): void {
+  try {
+    const t = new Date();
+    utimesSync(path, t, t);
+  } catch {
+    // evicted meanwhile: nothing to mark
+  }
+}
+
+/** Every record of the folder (two levels: <key[0..2]>/<key>.kvpf) with its size and mtime. */
+function recordFiles(dir: string): { path: string; size: number; mtimeMs: number }[] {
+  const out: { path: string; size: number; mtimeMs: number }[] = [];
+  if (!existsSync(dir)) return out;
+  for (const sub of readdirSync(dir)) {
+    const subdir = join(dir, sub);
+    let names: string[];
+    try {
+      names = readdirSync(subdir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.kvpf')) continue;
+      try {
+        const st = statSync(join(subdir, name));
+        out.push({ path: join(subdir, name), size: st.size, mtimeMs: st.mtimeMs });
+      } catch {
+        // deleted meanwhile
+      }
+    }
+  }
+  return out;
 }

@@ -19,13 +19,17 @@ import type { GenerationRow, ProfileRow, RunRow } from '../store/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import type { BudgetInput, EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
-import { methodInput, RunSession, type Job } from './session.ts';
+import { asDiskFull } from '../util/disk-full.ts';
+import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
+import { methodInput, RunSession, type Job, type PrefillCacheReport } from './session.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface SearchRunOptions {
   resume?: boolean;
   quiet?: boolean;
   prefillCache?: boolean;
+  /** Disk budget of the prefill cache in bytes (LRU); null or absent: unlimited. */
+  prefillCacheLimit?: number | null;
   /** Evaluate on remote workers through this queue instead of the local pool. */
   queue?: QueueCoordinator;
 }
@@ -45,7 +49,10 @@ export interface SearchRunResult {
   prefills: number;
   /** Prefills per prompt prefilled: 1.0 when no sample was prefilled twice. */
   prefillsPerSample: number;
-  timing: { wallMs: number; prefillMs: number; compressMs: number; decodeMs: number };
+  timing: RunTiming;
+  prefillCache: PrefillCacheReport | null;
+  /** The signal that interrupted the run, if one did. */
+  interruptedBy: 'SIGINT' | 'SIGTERM' | null;
 }
 
 /** Mean score of each profile over a set of samples, plus per-sample scores (NaN for failures). */
@@ -73,37 +80,43 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
   const setting: Setting = config.settings[0]!;
   const scorer = methodInput(s.scorer);
   const window = Math.max(config.window, windowFor([scorer]));
-  const timing = { wallMs: 0, prefillMs: 0, compressMs: 0, decodeMs: 0 };
+  const timing = emptyTiming(session.sizing.workers);
   const evalOptions = { setting, fitness: s.fitness, chunkSize: config.chunkSize, window };
 
-  /** Scores `items` on every job, samples spread over the workers; per item: mean over samples. */
+  /**
+   * Scores `items` on every job, samples spread over the workers; per item: mean over samples.
+   * A sample whose evaluation fails is retried once, as eval does; if it fails again the fitness cannot be
+   * computed, and the search stops with an error (the run ends 'failed': no profile, nothing to export)
+   * instead of ranking candidates on what is left. An interrupted call returns early; callers check.
+   */
   const scoreItems = async (items: EvalItem[], jobs: Job[]): Promise<ProfileScores> => {
     const perSample = items.map(() => ({}) as Record<string, number>);
     let next = 0;
+    const evaluate = (job: Job, attempt: number) =>
+      session.evaluate(job, items, { ...evalOptions, batch: items.length }, () => {}, (p) => (timing.prefillMs += p.ms), attempt);
     const lane = async () => {
-      while (next < jobs.length) {
+      while (next < jobs.length && !session.fatal) {
         const job = jobs[next++]!;
-        const results = await session.evaluate(
-          job,
-          items,
-          { ...evalOptions, batch: items.length },
-          () => {},
-          (p) => (timing.prefillMs += p.ms),
-        );
+        let results = await evaluate(job, 1);
+        if (results.some((r) => r.status === 'failed') && !session.interrupted) results = await evaluate(job, 2);
+        const failed = results.find((r) => r.status === 'failed');
+        if (failed && !session.interrupted) {
+          throw new KvoptError(`sample ${job.sample.id} failed twice (${(failed.error ?? 'unknown error').split('\n')[0]}); the search fitness cannot be computed without it`);
+        }
         results.forEach((r: ItemResult, i) => {
           perSample[i]![job.sample.id] = r.status === 'ok' ? r.score : NaN;
-          timing.compressMs += r.compressMs;
-          timing.decodeMs += r.decodeMs;
+          addItemTiming(timing, r);
         });
       }
     };
     await Promise.all(Array.from({ length: Math.min(session.lanes, jobs.length) }, lane));
+    session.throwIfFatal();
     // In sample order, not in the order results came back: float addition is not associative, and the
     // stored per-sample scores then read the same whichever worker finished first.
     const ordered = perSample.map((m) => Object.fromEntries(jobs.map((j) => [j.sample.id, m[j.sample.id]!])));
     const mean = ordered.map((m) => {
       const xs = Object.values(m);
-      return xs.length && xs.every(Number.isFinite) ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
+      return xs.length === jobs.length && xs.every(Number.isFinite) ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
     });
     return { mean, perSample: ordered };
   };
@@ -125,6 +138,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     const held = heldout.length ? await scoreItems(items, heldout) : null;
     const methodLabel = (it: (typeof items)[number]) => `${it.label}:${s!.scorer.key}`;
     // The comparison is stored as ordinary evaluations too, so `kvopt report` tables show it.
+    session.assertHeld();
     for (const [set, scores] of [[calibration, cal], [heldout, held]] as const) {
       if (!scores) continue;
       for (const job of set) {
@@ -182,6 +196,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
       const best = told.generationBest >= 0 ? cands[told.generationBest]! : null;
       const heldoutScore = best && heldout.length ? (await scoreItems(profileItems([best.profile]), heldout)).mean[0]! : null;
       const fitness = told.evaluations.map((e) => e.fitness).filter(Number.isFinite).sort((a, b) => a - b);
+      session.assertHeld();
       store.saveGeneration(
         {
           runId: run.id,
@@ -224,7 +239,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
 
   } catch (e) {
     await session.close(e);
-    throw e;
+    throw asDiskFull(e, config.db);
   }
 
   timing.wallMs = Date.now() - t0;
@@ -236,6 +251,8 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     prefills: store.prefillCount(run.id),
     prefillsPerSample: store.prefillsPerPrompt(run.id),
     timing,
+    prefillCache: session.prefillCacheReport,
+    interruptedBy: session.interruptedBy,
   };
   store.close();
   return result;

@@ -17,7 +17,8 @@ import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
-import { PrefillDiskCache, prefillKey } from './prefill-cache.ts';
+import { PrefillDiskCache, prefillKey, type PrefillCacheUsage } from './prefill-cache.ts';
+import { packWorkerError } from './worker-error.ts';
 
 export interface ModelRef {
   path: string;
@@ -73,11 +74,16 @@ export interface EvaluateSampleTask {
   options: EvaluateOptions & { window: number };
   /** Folder of the prefill disk cache; null: keep nothing on disk. */
   prefillCacheDir: string | null;
+  /** Disk budget of that folder in bytes (least recently used records deleted first); null: unlimited. */
+  prefillCacheLimit?: number | null;
   /** 1 for the first try of these items, 2 for the retry. */
   attempt: number;
 }
 
-export type WorkerMessage = { kind: 'item'; result: ItemResult } | { kind: 'prefill'; computed: boolean; ms: number; tokens: number };
+export type WorkerMessage =
+  | { kind: 'item'; result: ItemResult }
+  /** `rejected`: the disk record failed its integrity check and was recomputed. */
+  | { kind: 'prefill'; computed: boolean; ms: number; tokens: number; disk?: PrefillCacheUsage; rejected?: string };
 
 export interface EvaluateSampleResult {
   results: ItemResult[];
@@ -190,30 +196,32 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const prompt = tokenizeSample(task, t.sample, l.tokenizer, l.model.spec);
   const tokens = prefillTokens(prompt, t.options.setting);
   const key = prefillKey(l.model.weightsHash, tokens, t.options.window);
-  const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir) : null;
+  const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir, t.prefillCacheLimit ?? null) : null;
+  const rejectedBefore = PrefillDiskCache.rejected.length;
   let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
+  const rejected = PrefillDiskCache.rejected.length > rejectedBefore ? PrefillDiskCache.rejected.at(-1) : undefined;
   const computed = record === null;
+  let usage: PrefillCacheUsage | undefined;
   if (!record) {
     record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
-    disk?.put(key, record);
+    usage = disk?.put(key, record);
   }
   remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
-  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length } satisfies WorkerMessage);
+  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length, disk: usage, rejected } satisfies WorkerMessage);
   const results = await evaluateItems(runtime, l.tokenizer, task, t.sample, prompt, record, t.items, t.options, (result) =>
     port?.postMessage({ kind: 'item', result } satisfies WorkerMessage),
   );
   return { results, prefill };
 }
 
-/** Errors cross the thread boundary as plain Errors; keep the KvoptError marker in the message. */
+/** Errors cross the thread boundary as plain Errors: packed so that their kind survives (worker-error.ts). */
 export default async function run(task: (LoadSamplesTask | EvaluateSampleTask | ModelInfoTask) & { port?: MessagePort }): Promise<unknown> {
   try {
     if (task.kind === 'load-samples') return await loadSamples(task);
     if (task.kind === 'model-info') return { modelHash: (await getModel(task.model)).model.weightsHash } satisfies ModelInfoResult;
     return await evaluateSample(task, task.port);
   } catch (e) {
-    if (e instanceof KvoptError) throw new Error(`KvoptError: ${e.message}`);
-    throw e;
+    throw packWorkerError(e);
   }
 }

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { InferencePool, sizePool, type PoolSizing } from '../engine/pool.ts';
+import { workerErrorMessage } from '../engine/worker-error.ts';
 import type { EvaluateSampleResult, EvaluateSampleTask, ModelInfoResult, ModelRef, WorkerMessage } from '../engine/worker.ts';
 import type { Device } from '../runtime/types.ts';
 import { isGpuDevice } from '../runtime/device.ts';
@@ -202,7 +203,7 @@ export class QueueWorker {
       const hash = await this.modelHash(model);
       if (hash !== a.modelHash) reason = `model file ${model.path} differs from the run's (weights hash ${hash.slice(0, 12)}… here, ${a.modelHash.slice(0, 12)}… in the run)`;
     } catch (e) {
-      reason = `cannot open the run's model here: ${String((e as Error).message ?? e).replace(/^(Error: )?KvoptError: /, '')}`;
+      reason = `cannot open the run's model here: ${workerErrorMessage(e)}`;
     }
     if (reason) {
       this.refused.add(token);

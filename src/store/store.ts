@@ -13,9 +13,10 @@
  */
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync, type Stats, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { diskFullError, isDiskFull } from '../util/disk-full.ts';
 import { KvoptError } from '../util/errors.ts';
 import { codeVersion } from './code-version.ts';
 import { SCHEMA_VERSION, migrate, schemaVersion } from './migrations.ts';
@@ -43,14 +44,20 @@ import type {
   StoredEvaluation,
 } from './types.ts';
 
-/** A run whose heartbeat is older than this (and whose process cannot be checked) is taken as dead. */
-export const DEFAULT_STALE_MS = 120_000;
+/**
+ * A run whose heartbeat is older than this (and whose process cannot be checked) is taken as dead.
+ * KVOPT_STALE_MS overrides it (tests of a stopped process losing its lease).
+ */
+export const DEFAULT_STALE_MS = Number(process.env.KVOPT_STALE_MS) > 0 ? Number(process.env.KVOPT_STALE_MS) : 120_000;
 
 /** The full-cache method's canonical name: the reference of quality loss. */
 export const FULL_METHOD = 'full';
 
 export interface OpenOptions {
-  /** Fail instead of creating a new database (report/export commands). */
+  /**
+   * Read-only commands (runs, show, report, export, regress): the file must exist and already be a kvopt
+   * database at the current schema; it is opened read-only, never created, migrated or written.
+   */
   mustExist?: boolean;
   /** Clock, ms since epoch (tests). */
   now?: () => number;
@@ -155,9 +162,9 @@ export class Store {
    * schema. A database written by a newer kvopt, or a file that is not SQLite, is a KvoptError naming it.
    */
   static open(path: string, opts: OpenOptions = {}): Store {
+    if (opts.mustExist && path !== ':memory:') return Store.openReadOnly(path, opts);
     const memory = path === ':memory:';
     if (!memory) {
-      if (opts.mustExist && !existsSync(path)) throw new KvoptError(`${path}: no such kvopt database`);
       try {
         mkdirSync(dirname(path), { recursive: true });
       } catch (err) {
@@ -181,6 +188,49 @@ export class Store {
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db);
+    } catch (err) {
+      db.close();
+      if (err instanceof KvoptError) throw err;
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
+        throw new KvoptError(`${path}: not a kvopt database (${(err as Error).message})`);
+      }
+      if (isDiskFull(err)) throw diskFullError(path);
+      throw err;
+    }
+    return new Store(path, db, opts.now ?? Date.now);
+  }
+
+  /** The read-only open of `mustExist`: nothing is created, migrated or written (not even an empty file). */
+  private static openReadOnly(path: string, opts: OpenOptions): Store {
+    let st: Stats;
+    try {
+      st = statSync(path);
+    } catch {
+      throw new KvoptError(`${path}: no such kvopt database`);
+    }
+    if (st.isDirectory()) throw new KvoptError(`${path}: is a folder, expected a kvopt database file`);
+    if (st.size === 0) throw new KvoptError(`${path}: empty file, not a kvopt database`);
+    let db: Db;
+    try {
+      db = new Database(path, { readonly: true, fileMustExist: true, timeout: opts.timeoutMs ?? 10_000 });
+    } catch (err) {
+      throw new KvoptError(`${path}: cannot open the database (${(err as Error).message})`);
+    }
+    try {
+      const version = schemaVersion(db);
+      const hasRuns = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'`).get() !== undefined;
+      if (version === 0 || !hasRuns) throw new KvoptError(`${path}: not a kvopt database (no kvopt tables)`);
+      if (version > SCHEMA_VERSION) {
+        throw new KvoptError(
+          `${path}: database schema version ${version} is newer than this kvopt understands (${SCHEMA_VERSION}); upgrade kvopt or use another --db`,
+        );
+      }
+      if (version < SCHEMA_VERSION) {
+        throw new KvoptError(
+          `${path}: database schema version ${version} is older than this kvopt's (${SCHEMA_VERSION}); a writing command (kvopt eval or search with this --db) upgrades it`,
+        );
+      }
     } catch (err) {
       db.close();
       if (err instanceof KvoptError) throw err;
@@ -275,8 +325,47 @@ export class Store {
     });
   }
 
-  heartbeat(runId: number): void {
-    this.db.prepare(`UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running'`).run(this.now(), runId);
+  /**
+   * Renews this process's lease on a run it holds. False when the lease is lost: another process took
+   * the run over (e.g. while this one was stopped longer than the stale limit); the caller must stop.
+   */
+  heartbeat(runId: number): boolean {
+    const info = this.db
+      .prepare(`UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = 'running' AND pid = ? AND host = ?`)
+      .run(this.now(), runId, process.pid, hostname());
+    return info.changes > 0;
+  }
+
+  /** Whether this process still holds the run (status running, its pid and host). */
+  holdsRun(runId: number): boolean {
+    const r = this.db.prepare('SELECT status, pid, host FROM runs WHERE id = ?').get(runId) as Row | undefined;
+    return r !== undefined && r.status === 'running' && r.pid === process.pid && r.host === hostname();
+  }
+
+  /** The newest complete run of `kind` with this config hash (what `--resume` names when nothing is left to do). */
+  completedRun(configHash: string, kind: RunKind): RunRow | null {
+    const row = this.db
+      .prepare(`${RUN_SELECT} WHERE r.config_hash = ? AND r.kind = ? AND r.status = 'complete' ORDER BY r.id DESC LIMIT 1`)
+      .get(configHash, kind) as Row | undefined;
+    return row ? runFromRow(row) : null;
+  }
+
+  /**
+   * Deletes a run that stored no work (no evaluation, generation or profile), e.g. one rejected right after
+   * it was created, so `latest` never names it. Returns whether it was deleted.
+   */
+  discardEmptyRun(runId: number): boolean {
+    return this.transaction(() => {
+      const work = this.db
+        .prepare(
+          `SELECT (SELECT COUNT(*) FROM evaluations WHERE run_id = ?) + (SELECT COUNT(*) FROM generations WHERE run_id = ?)
+             + (SELECT COUNT(*) FROM profiles WHERE run_id = ?) AS n`,
+        )
+        .get(runId, runId, runId) as Row;
+      if ((work.n as number) > 0) return false;
+      this.db.prepare('DELETE FROM runs WHERE id = ?').run(runId);
+      return true;
+    });
   }
 
   /** Ends a run: 'complete', 'failed' (with the error) or 'interrupted' (e.g. Ctrl-C). */
