@@ -11,6 +11,7 @@ import { checkForCommand, loadExperiment, parseExperiment } from '../config/load
 import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../config/schema.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
 import { KvoptError } from '../util/errors.ts';
+import { parseBootstrap } from '../stats/results.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
 
 interface EvalFlags {
@@ -35,6 +36,8 @@ interface EvalFlags {
   taskOption?: string[];
   prefillCache?: boolean;
   quiet?: boolean;
+  bootstrap?: string;
+  compareTo?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -89,7 +92,7 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
   process.stdout.write(
     `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills, ` +
       `${(r.wallMs / 1000).toFixed(1)} s\nbudget = tokens kept per KV head per layer (observation window included); ` +
-      `loss = 1 - score/score(full), as DefensiveKV reports it\n`,
+      `loss = 1 - score/score(full), as DefensiveKV reports it; [lo, hi] = 95% bootstrap interval over samples\n`,
   );
   const rows = r.results.map((x) => ({ run: r.run.id, ...x }));
   if (f.json) writeFileSync(f.json, JSON.stringify({ run: r.run.id, status: r.run.status, rows, averages: r.averages }, null, 2) + '\n');
@@ -120,6 +123,8 @@ export function register(program: Command): void {
     .option('--no-prefill-cache', 'do not keep prefill records on disk (large models)')
     .option('--json <file>', 'write the result rows as JSON')
     .option('--csv <file>', 'write the result rows as CSV')
+    .option('--bootstrap <n>', 'bootstrap resamples of the 95% intervals (0: no intervals)', '1000')
+    .option('--compare-to <method>', 'reference of the paired differences and win/tie/loss counts', 'full')
     .option('--quiet', 'no progress output')
     .addHelpText(
       'after',
@@ -129,7 +134,12 @@ Examples:
   kvopt eval --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin \\
       --task continuation --data ../shared/data/paul_graham_essays --methods streaming,snapkv,defensivekv \\
       --budgets 0.1,0.2,0.5 --setting both --samples 8 --json results/eval.json
-  kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C`,
+  kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C
+  kvopt eval --config experiments/quickstart.yaml --compare-to defensivekv --bootstrap 2000 --json r.json
+
+Every score, quality loss and paired difference carries a 95% interval from a seeded percentile
+bootstrap over samples (seed: the run seed). DIFF is the mean over samples of score − reference score;
+W/T/L counts the samples where the method scored above / equal to / below the reference.`,
     )
     .action(async (f: EvalFlags) => {
       let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
@@ -139,7 +149,11 @@ Examples:
       if (!FITNESS_SOURCES.includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);
       const batch = Number(f.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new KvoptError(`--batch: expected a positive integer, got '${f.batch}'`);
-      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness });
+      const stats = { resamples: parseBootstrap(f.bootstrap), compareTo: f.compareTo };
+      if (f.compareTo && f.compareTo !== 'full' && !config.methods.some((m) => m.key === f.compareTo)) {
+        throw new KvoptError(`--compare-to: '${f.compareTo}' is not one of the run's methods (${config.methods.map((m) => m.key).join(', ')})`);
+      }
+      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness, stats });
       printEvalResult(result, f);
       if (result.run.status !== 'complete') process.exitCode = 130;
     });

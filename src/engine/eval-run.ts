@@ -6,7 +6,8 @@
 import type { ExperimentConfig } from '../config/schema.ts';
 import { budgetKey } from '../config/schema.ts';
 import { evaluationKeyString, FULL_METHOD } from '../store/store.ts';
-import type { AverageRow, ResultRow, RunRow } from '../store/types.ts';
+import type { RunRow } from '../store/types.ts';
+import { averagesWithIntervals, withIntervals, type AverageRowWithIntervals, type ResultRowWithIntervals, type StatsOptions } from '../stats/results.ts';
 import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
@@ -22,12 +23,14 @@ export interface EvalRunOptions {
   /** Items decoded together per batched run. */
   batch?: number;
   fitness?: FitnessSource;
+  /** Bootstrap intervals of the result rows (resamples, reference method); seeded with the run seed by default. */
+  stats?: StatsOptions;
 }
 
 export interface EvalRunResult {
   run: RunRow;
-  results: ResultRow[];
-  averages: AverageRow[];
+  results: ResultRowWithIntervals[];
+  averages: AverageRowWithIntervals[];
   prefills: number;
   evaluations: number;
   failed: number;
@@ -165,10 +168,11 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
 
   const evaluations = store.evaluationsForRun(run.id);
   const results = store.results(run.id);
+  const stats = { seed: run.seed, ...opts.stats };
   const result: EvalRunResult = {
     run: store.getRun(run.id),
-    results,
-    averages: store.averageResults(run.id, results),
+    results: withIntervals(results, evaluations, stats),
+    averages: averagesWithIntervals(store.averageResults(run.id, results), evaluations, stats),
     prefills: store.prefillCount(run.id),
     evaluations: evaluations.filter((e) => e.status === 'ok').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,
