@@ -149,7 +149,12 @@ test('eval run → report data: rows match the raw evaluations; labels carry the
     assert.ok(close(meanOf(row), want), `layer ${l}: mean over heads = stored budget`);
     assert.ok(close(data.profile!.layerBudgets[l]!, want));
   });
-  assert.equal(data.table!.digits, scoreDigits(rows.map((r) => r.score)));
+  // ~3 significant digits, and enough to tell every two different scores apart
+  const digits = data.table!.digits!;
+  assert.ok(digits >= scoreDigits(rows.map((r) => r.score)));
+  const distinctScores = new Set(rows.map((r) => r.score));
+  assert.equal(new Set([...distinctScores].map((x) => x.toFixed(digits))).size, distinctScores.size);
+  for (const r of rows) if (r.n > 1) assert.ok(r.scoreLo! <= r.score && r.score <= r.scoreHi!, `${r.method} ${r.task}: interval holds the mean`);
 });
 
 test('needle grid from the stored run: length × depth from the sample meta, scores from the evaluations', () => {
@@ -223,7 +228,7 @@ test('kvopt report: every chart of the eval run drawn from the store, with its a
   assert.equal(r.status, 0, r.stderr);
   const written = r.stdout.trim().split('\n');
   const figures = ['budget-profile', 'head-allocation', 'eval-quality', 'eval-loss', 'memory', 'needle'];
-  assert.deepEqual(written.map((p) => basename(p)), ['report.html', ...figures.map((f) => `${f}.svg`), ...figures.map((f) => `${f}.png`), 'report.md', 'results.tex']);
+  assert.deepEqual(written.map((p) => basename(p)), ['report.html', ...figures.map((f) => `${f}.svg`), ...figures.map((f) => `${f}.png`), 'report.md', 'results.tex', 'paired.tex']);
   for (const p of written) assert.ok(existsSync(p), p);
   for (const f of figures) assert.ok(readFileSync(join(out, `${f}.png`)).subarray(0, 4).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47])), `${f}.png`);
   const data = withStore((s) => reportDataFromStore(s, evalRun));
@@ -376,7 +381,14 @@ test('kvopt runs and kvopt show print the history and the results table', () => 
   const loss = ((1 - score / full) * 100).toFixed(1).replace('-', '−');
   // Budgets ascend and the first budget is 32: the first snapkv row is the one at 32.
   const row = show.stdout.split('\n').find((l) => /^\|[ 32]+\| snapkv /.test(l))!;
-  assert.equal(row.split('|')[6]!.trim(), `${score.toFixed(data.table!.digits)} (${loss}%)`);
+  const d = data.table!.digits!;
+  const cell = data.evalRows!.find((r) => r.method === 'snapkv' && r.budgetLabel === '32' && r.task === 'needle (q-aware)')!;
+  const pct = (x: number) => (x * 100).toFixed(1).replace('-', '−');
+  assert.equal(
+    row.split('|')[6]!.trim(),
+    `${score.toFixed(d)} [${cell.scoreLo!.toFixed(d)}, ${cell.scoreHi!.toFixed(d)}] (${loss}% [${pct(cell.lossLo!)}, ${pct(cell.lossHi!)}])`,
+  );
+  assert.ok(cell.scoreLo! <= score && score <= cell.scoreHi!);
 
   const json = kvopt('show', '--db', db, '--run', 'latest', '--json');
   assert.equal(json.status, 0, json.stderr);
