@@ -6,6 +6,9 @@ import { checkForCommand, loadExperiment } from '../config/load.ts';
 import { runSearch, type SearchRunResult } from '../engine/search-run.ts';
 import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
+import { comparisonStats } from '../stats/comparison.ts';
+import { digitsToSeparate, formatDifference, formatEstimate } from '../stats/format.ts';
+import { parseBootstrap } from '../stats/results.ts';
 
 interface SearchFlags {
   config: string;
@@ -19,11 +22,12 @@ interface SearchFlags {
   json?: string | boolean;
   prefillCache?: boolean;
   quiet?: boolean;
+  bootstrap: string;
 }
 
 const f4 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(4));
 
-export function searchSummary(r: SearchRunResult): string {
+export function searchSummary(r: SearchRunResult, resamples?: number): string {
   const last = r.generations.at(-1);
   const source = r.profiles.find((p) => p.source === 'search');
   const lines = [
@@ -33,11 +37,24 @@ export function searchSummary(r: SearchRunResult): string {
   if (last) lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
   if (source) lines.push(`profile (mean ${source.budget} tokens per KV head per layer): [${source.budgets.join(', ')}]`);
   if (r.comparison.length) {
-    lines.push('', 'same mean budget, same inner method; scores on calibration and held-out samples:');
+    const st = comparisonStats(r.comparison, { resamples, seed: r.run.seed });
+    const d = digitsToSeparate(r.comparison.flatMap((c) => [c.calibration, c.heldout]), 4);
+    const dd = digitsToSeparate(st.map((c) => c.heldoutDiff?.value), 4);
+    const verdict = (x: (typeof st)[number]['heldoutDiff']) =>
+      !x ? '' : x.lo === null ? 'no interval' : x.lo > 0 ? 'EvolKV better' : x.hi! < 0 ? 'EvolKV worse' : 'not distinguishable from 0';
+    lines.push('', 'same mean budget, same inner method; mean score [95% CI] on calibration and held-out samples;');
+    lines.push('EVOLKV − X: paired difference on the held-out samples [95% CI], W/T/L = samples EvolKV scored above/equal/below:');
     lines.push(
       formatTextTable(
-        [{ title: 'BUDGET', right: true }, { title: 'ALLOCATION' }, { title: 'CALIBRATION', right: true }, { title: 'HELD-OUT', right: true }],
-        r.comparison.map((c) => [String(c.budget), c.allocation, f4(c.calibration), f4(c.heldout)]),
+        [
+          { title: 'BUDGET', right: true }, { title: 'ALLOCATION' }, { title: 'CALIBRATION', right: true }, { title: 'HELD-OUT', right: true },
+          { title: 'EVOLKV − X (HELD-OUT)', right: true }, { title: 'W/T/L', right: true }, { title: 'CONCLUSION' },
+        ],
+        st.map((c) => [
+          String(c.budget), c.allocation, formatEstimate(c.calibration, d), formatEstimate(c.heldout, d),
+          formatDifference(c.heldoutDiff, dd), c.heldoutDiff ? `${c.heldoutDiff.wins}/${c.heldoutDiff.ties}/${c.heldoutDiff.losses}` : '',
+          verdict(c.heldoutDiff),
+        ]),
       ).trimEnd(),
     );
   }
@@ -58,6 +75,7 @@ export function register(program: Command): void {
     .option('--resume', 'continue the unfinished search of this config from its last stored generation')
     .option('--no-prefill-cache', 'do not keep prefill records on disk')
     .option('--json [file]', 'print (or write to file) the result as JSON')
+    .option('--bootstrap <n>', 'bootstrap resamples of the 95% intervals (0: no intervals)', '1000')
     .option('--quiet', 'no progress output')
     .addHelpText(
       'after',
@@ -76,11 +94,13 @@ Examples:
         if (config.search) config = { ...config, search: { ...config.search, budget: b } };
       }
       checkForCommand(config, 'search');
+      const resamples = parseBootstrap(f.bootstrap);
       const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache });
-      if (f.json === true) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      const json = () => JSON.stringify({ ...r, comparisonStats: comparisonStats(r.comparison, { resamples, seed: r.run.seed }) }, null, 2) + '\n';
+      if (f.json === true) process.stdout.write(json());
       else {
-        process.stdout.write(searchSummary(r));
-        if (typeof f.json === 'string') writeFileSync(f.json, JSON.stringify(r, null, 2) + '\n');
+        process.stdout.write(searchSummary(r, resamples));
+        if (typeof f.json === 'string') writeFileSync(f.json, json());
       }
       if (r.run.status !== 'complete') process.exitCode = 130;
     });
