@@ -7,7 +7,9 @@ import type { Command } from 'commander';
 import YAML from 'yaml';
 import { splitMethodList } from '../compress/index.ts';
 import { applyOverrides } from '../config/overrides.ts';
-import { checkForCommand, loadExperiment, parseExperiment } from '../config/load.ts';
+import { checkForCommand, parseExperiment } from '../config/load.ts';
+import { loadWithFlags, noteRunFlags } from './config-flags.ts';
+import { tokenBudgets, windowWarnings } from './budget-warnings.ts';
 import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../config/schema.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
 import { KvoptError } from '../util/errors.ts';
@@ -136,15 +138,29 @@ Examples:
       --budgets 0.1,0.2,0.5 --setting both --samples 8 --json results/eval.json
   kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C
   kvopt eval --config experiments/quickstart.yaml --compare-to defensivekv --bootstrap 2000 --json r.json
+  kvopt eval --config experiments/quickstart.yaml --methods snapkv,adakv --budgets 24,64   # flags override the file
+
+Flags given with --config override the file's keys; each override is printed as a note naming the key.
 
 Every score, quality loss and paired difference carries a 95% interval from a seeded percentile
 bootstrap over samples (seed: the run seed). DIFF is the mean over samples of score − reference score;
 W/T/L counts the samples where the method scored above / equal to / below the reference.`,
     )
     .action(async (f: EvalFlags) => {
-      let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
+      // With --config, every flag given overrides the file, with a note naming the key (cli/config-flags.ts).
+      let config = f.config
+        ? loadWithFlags(f.config, {
+            model: f.model, tokenizer: f.tokenizer, task: f.task, data: f.data,
+            taskOptions: f.taskOption?.length ? parseTaskOptions(f.taskOption) : undefined,
+            methods: f.methods !== undefined ? splitMethodList(f.methods) : undefined,
+            budgets: f.budgets !== undefined ? parseBudgetList(f.budgets) : undefined,
+            setting: f.setting,
+          })
+        : configFromFlags(f);
+      if (f.config) noteRunFlags(f.config, f);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, samples: f.config ? f.samples : undefined, seed: f.seed });
       checkForCommand(config, 'eval');
+      for (const w of windowWarnings(config, tokenBudgets(config))) process.stderr.write(w + '\n');
       const fitness = f.fitness as FitnessSource;
       if (!FITNESS_SOURCES.includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);
       const batch = Number(f.batch);

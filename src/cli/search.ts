@@ -6,6 +6,8 @@ import { checkForCommand, loadExperiment } from '../config/load.ts';
 import { runSearch, type SearchRunResult } from '../engine/search-run.ts';
 import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
+import { noteRunFlags } from './config-flags.ts';
+import { windowWarnings } from './budget-warnings.ts';
 import { comparisonStats } from '../stats/comparison.ts';
 import { digitsToSeparate, formatDifference, formatEstimate } from '../stats/format.ts';
 import { parseBootstrap } from '../stats/results.ts';
@@ -87,6 +89,8 @@ Examples:
     )
     .action(async (f: SearchFlags) => {
       let config = loadExperiment(f.config);
+      noteRunFlags(f.config, f);
+      if (f.budget !== undefined) process.stderr.write(`kvopt: note: --budget overrides search.budget of ${f.config}\n`);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, samples: f.samples, seed: f.seed });
       if (f.budget !== undefined) {
         const b = Number(f.budget);
@@ -94,6 +98,11 @@ Examples:
         if (config.search) config = { ...config, search: { ...config.search, budget: b } };
       }
       checkForCommand(config, 'search');
+      if (config.search) {
+        // The searched and transfer budgets inside the scorer's window: every layer would keep only recent tokens.
+        const s = config.search;
+        for (const w of windowWarnings(config, [s.budget, ...s.transfer], [s.scorer])) process.stderr.write(w + '\n');
+      }
       const resamples = parseBootstrap(f.bootstrap);
       const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache });
       const json = () => JSON.stringify({ ...r, comparisonStats: comparisonStats(r.comparison, { resamples, seed: r.run.seed }) }, null, 2) + '\n';
