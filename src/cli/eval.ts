@@ -89,6 +89,13 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
   return parseExperiment(YAML.stringify(doc), 'command line');
 }
 
+/** A metric name with what it means where that is a choice the user made (GSM8K's match mode). */
+function describeMetric(m: string): string {
+  if (m === 'gsm8k_flexible' || m === 'gsm8k_strict') return `${m} (match: exact, as lm-evaluation-harness)`;
+  if (m.startsWith('gsm8k_') && m.endsWith('_numeric')) return `${m} (match: numeric, "72.0" = "72")`;
+  return m;
+}
+
 export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: string }): void {
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
@@ -96,8 +103,9 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
       `${(r.wallMs / 1000).toFixed(1)} s\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it; [lo, hi] = 95% bootstrap interval over samples\n`,
   );
+  process.stdout.write(`metric: ${Object.entries(r.metrics).map(([t, m]) => `${t} = ${m.map(describeMetric).join(', ')}`).join('; ')}\n`);
   const rows = r.results.map((x) => ({ run: r.run.id, ...x }));
-  if (f.json) writeFileSync(f.json, JSON.stringify({ run: r.run.id, status: r.run.status, rows, averages: r.averages }, null, 2) + '\n');
+  if (f.json) writeFileSync(f.json, JSON.stringify({ run: r.run.id, status: r.run.status, metrics: r.metrics, rows, averages: r.averages }, null, 2) + '\n');
   if (f.csv) writeFileSync(f.csv, resultsCsv(r.results));
 }
 

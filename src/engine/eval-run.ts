@@ -31,6 +31,8 @@ export interface EvalRunResult {
   run: RunRow;
   results: ResultRowWithIntervals[];
   averages: AverageRowWithIntervals[];
+  /** Metric of each task as stored with its results (e.g. gsm8k → gsm8k_flexible: exact match). */
+  metrics: Record<string, string[]>;
   prefills: number;
   evaluations: number;
   failed: number;
@@ -61,6 +63,13 @@ export function planItems(c: ExperimentConfig): PlannedItem[] {
       }
     }
   }
+  return out;
+}
+
+/** Distinct metric names per task label, from the stored evaluations. */
+function metricsByTask(evals: readonly { task: string; metric: string | null }[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const e of evals) if (e.metric && !(out[e.task] ??= []).includes(e.metric)) out[e.task]!.push(e.metric);
   return out;
 }
 
@@ -173,6 +182,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     run: store.getRun(run.id),
     results: withIntervals(results, evaluations, stats),
     averages: averagesWithIntervals(store.averageResults(run.id, results), evaluations, stats),
+    metrics: metricsByTask(evaluations),
     prefills: store.prefillCount(run.id),
     evaluations: evaluations.filter((e) => e.status === 'ok').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,
