@@ -104,6 +104,11 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
       `loss = 1 - score/score(full), as DefensiveKV reports it; [lo, hi] = 95% bootstrap interval over samples\n`,
   );
   process.stdout.write(`metric: ${Object.entries(r.metrics).map(([t, m]) => `${t} = ${m.map(describeMetric).join(', ')}`).join('; ')}\n`);
+  const kivi = [...new Set(r.results.map((x) => x.method).filter((m) => m.includes('kivi')))];
+  if (kivi.length) {
+    const storage = kivi.map((m) => `${m}: ${/storage=(fp\d+)/.exec(m)?.[1] ?? 'fp16'}`).join(', ');
+    process.stdout.write(`KIVI bytes: packed codes; scales, minima and full-precision residual counted as ${storage} (option storage=fp16|fp32)\n`);
+  }
   const rows = r.results.map((x) => ({ run: r.run.id, ...x }));
   if (f.json) writeFileSync(f.json, JSON.stringify({ run: r.run.id, status: r.run.status, metrics: r.metrics, rows, averages: r.averages }, null, 2) + '\n');
   if (f.csv) writeFileSync(f.csv, resultsCsv(r.results));
