@@ -2,7 +2,9 @@
 // Runs every test/**/*.test.ts with node's test runner under tsx.
 // Node 20's --test does not expand globs, so the files are listed here.
 // Usage: npm test [-- substring ...]   (only files whose path contains a substring)
-import { readdirSync, statSync } from 'node:fs';
+// The whole suite (no substring, as CI runs it) starts with the linter: `biome lint` with biome.jsonc.
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -21,8 +23,19 @@ if (chosen.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
+if (filters.length === 0) {
+  const lint = spawnSync(process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'lint', '.'], { cwd: root, stdio: 'inherit' });
+  if (lint.status !== 0) {
+    console.error('biome lint failed (see above); `npm run lint` reruns it, `npx biome lint --write .` applies its safe fixes');
+    process.exit(lint.status ?? 1);
+  }
+}
+// Graph builds go to a folder of this test run, never into the checkout (a test may still choose its own).
+const cacheDir = process.env.KVOPT_CACHE_DIR ? null : mkdtempSync(join(tmpdir(), 'kvopt-test-graphs-'));
 const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...chosen], {
   cwd: root,
   stdio: 'inherit',
+  env: cacheDir ? { ...process.env, KVOPT_CACHE_DIR: cacheDir } : process.env,
 });
+if (cacheDir) rmSync(cacheDir, { recursive: true, force: true });
 process.exit(r.status ?? 1);

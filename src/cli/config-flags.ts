@@ -32,6 +32,7 @@ export interface RunFlags {
   device?: string;
   samples?: string;
   seed?: string;
+  queue?: string | boolean;
 }
 
 const note = (flag: string, key: string, file: string) => `kvopt: note: ${flag} overrides ${key} of ${file}\n`;
@@ -86,7 +87,7 @@ export function loadWithFlags(file: string, f: ContentFlags, out: (s: string) =>
 export function noteRunFlags(file: string, f: RunFlags, out: (s: string) => void = (s) => process.stderr.write(s)): void {
   const keys: [keyof RunFlags, string, string][] = [
     ['db', '--db', 'db'], ['workers', '--workers', 'workers'], ['device', '--device', 'model.device'],
-    ['samples', '--samples', 'tasks[].samples'], ['seed', '--seed', 'seed (and every task and search seed)'],
+    ['samples', '--samples', 'tasks[].samples'], ['seed', '--seed', 'seed (and every task and search seed)'], ['queue', '--queue', 'queue'],
   ];
   for (const [k, flag, key] of keys) if (f[k] !== undefined) out(note(flag, key, file));
 }

@@ -15,8 +15,9 @@ import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
 import { KvoptError } from '../util/errors.ts';
 import { parseBootstrap } from '../stats/results.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
+import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
-interface EvalFlags {
+interface EvalFlags extends QueueFlags {
   config?: string;
   model?: string;
   tokenizer?: string;
@@ -99,7 +100,7 @@ function describeMetric(m: string): string {
 export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: string }): void {
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
-    `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills, ` +
+    `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ` +
       `${(r.wallMs / 1000).toFixed(1)} s\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it; [lo, hi] = 95% bootstrap interval over samples\n`,
   );
@@ -115,7 +116,7 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
     .description('evaluate compression methods × budgets × tasks; every result goes to SQLite')
     .option('--config <file>', 'experiment YAML (see experiments/)')
@@ -140,7 +141,8 @@ export function register(program: Command): void {
     .option('--csv <file>', 'write the result rows as CSV')
     .option('--bootstrap <n>', 'bootstrap resamples of the 95% intervals (0: no intervals)', '1000')
     .option('--compare-to <method>', 'reference of the paired differences and win/tie/loss counts', 'full')
-    .option('--quiet', 'no progress output')
+    .option('--quiet', 'no progress output');
+  addQueueOptions(cmd)
     .addHelpText(
       'after',
       `
@@ -150,6 +152,7 @@ Examples:
       --task continuation --data ../shared/data/paul_graham_essays --methods streaming,snapkv,defensivekv \\
       --budgets 0.1,0.2,0.5 --setting both --samples 8 --json results/eval.json
   kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C
+  kvopt eval --config experiments/quickstart.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
   kvopt eval --config experiments/quickstart.yaml --compare-to defensivekv --bootstrap 2000 --json r.json
   kvopt eval --config experiments/quickstart.yaml --methods snapkv,adakv --budgets 24,64   # flags override the file
 
@@ -182,7 +185,8 @@ W/T/L counts the samples where the method scored above / equal to / below the re
       if (f.compareTo && f.compareTo !== 'full' && !config.methods.some((m) => m.key === f.compareTo)) {
         throw new KvoptError(`--compare-to: '${f.compareTo}' is not one of the run's methods (${config.methods.map((m) => m.key).join(', ')})`);
       }
-      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness, stats });
+      const queue = await queueFromFlags(f, config.queue, f.quiet);
+      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness, stats, queue: queue ?? undefined });
       printEvalResult(result, f);
       if (result.run.status !== 'complete') process.exitCode = 130;
     });

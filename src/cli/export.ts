@@ -1,6 +1,7 @@
 /** kvopt export: write a searched budget profile for use elsewhere (the `profile` allocator reads it back). */
+import { parseRunRef } from '../store/run-ref.ts';
 import type { Command } from 'commander';
-import { makeProfile, serializeProfile, type ProfileExportFormat } from '../search/profile.ts';
+import { makeProfile, serializeProfile, type ProfileExportFormat } from '../compress/profile-file.ts';
 import { writeFileSync } from 'node:fs';
 import { Store } from '../store/store.ts';
 import { KvoptError } from '../util/errors.ts';
@@ -15,13 +16,6 @@ interface ExportFlags {
 }
 
 const FORMATS = ['json', 'yaml', 'csv', 'kvpress'];
-
-export function runRef(v: string): number | 'latest' {
-  if (v === 'latest') return 'latest';
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new KvoptError(`--run: expected a run id or 'latest', got '${v}'`);
-  return n;
-}
 
 export function register(program: Command): void {
   program
@@ -45,7 +39,7 @@ Examples:
       if (!FORMATS.includes(f.format)) throw new KvoptError(`--format: expected one of ${FORMATS.join(', ')}, got '${f.format}'`);
       const store = Store.open(f.db, { mustExist: true });
       try {
-        const run = store.getRun(runRef(f.run), 'search');
+        const run = store.getRun(parseRunRef(f.run), 'search');
         const profiles = store.profiles(run.id);
         if (profiles.length === 0) throw new KvoptError(`run ${run.id} has no finished profile yet (status ${run.status}); finish it with kvopt search --resume`);
         let chosen = profiles.find((p) => p.source === 'search') ?? profiles[0]!;

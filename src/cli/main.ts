@@ -16,6 +16,7 @@ import * as scoreCommand from './score.ts';
 import * as reportCommand from './report.ts';
 import * as runsCommand from './runs.ts';
 import * as showCommand from './show.ts';
+import * as workerCommand from './worker.ts';
 
 const program = new Command();
 program
@@ -27,7 +28,7 @@ program
 
 const commands: { register(program: Command): void }[] = [
   evalCommand, searchCommand, exportCommand, regressCommand, scoreCommand, generateCommand, benchCommand,
-  reportCommand, runsCommand, showCommand,
+  reportCommand, runsCommand, showCommand, workerCommand,
 ];
 for (const cmd of commands) cmd.register(program);
 

@@ -9,7 +9,7 @@ import { checkForCommand, loadExperiment } from '../config/load.ts';
 import { applyOverrides } from '../config/overrides.ts';
 import type { ExperimentConfig } from '../config/schema.ts';
 import { baselineOf, judge, measureProfile, readBaseline, type RegressVerdict } from '../engine/regress.ts';
-import { readProfile } from '../search/profile.ts';
+import { readProfile } from '../compress/profile-file.ts';
 import { parseBootstrap } from '../stats/results.ts';
 import { Store } from '../store/store.ts';
 import { KvoptError } from '../util/errors.ts';

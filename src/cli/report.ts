@@ -1,7 +1,8 @@
 /** kvopt report: figures (SVG, PNG), a self-contained HTML page and paper tables (Markdown, LaTeX) of one stored run. */
+import { parseRunRef } from '../store/run-ref.ts';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { parseRunKind, parseRunRef, reportDataFromStore, resolveReportRun } from '../report/from-store.ts';
+import { parseRunKind, reportDataFromStore, resolveReportRun } from '../report/from-store.ts';
 import { parseBootstrap } from '../stats/results.ts';
 import { REPORT_FORMATS, type ReportFormat } from '../report/types.ts';
 import { Store } from '../store/store.ts';
@@ -56,7 +57,7 @@ Examples:
       const kind = parseRunKind(f.kind);
       const stats = { resamples: parseBootstrap(f.bootstrap), compareTo: f.compareTo };
       const store = Store.open(f.db, { mustExist: true });
-      let data;
+      let data: ReturnType<typeof reportDataFromStore>;
       let runId: number;
       try {
         runId = resolveReportRun(store, ref, kind).id;

@@ -11,8 +11,9 @@ import { windowWarnings } from './budget-warnings.ts';
 import { comparisonStats } from '../stats/comparison.ts';
 import { digitsToSeparate, formatDifference, formatEstimate } from '../stats/format.ts';
 import { parseBootstrap } from '../stats/results.ts';
+import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
-interface SearchFlags {
+interface SearchFlags extends QueueFlags {
   config: string;
   db?: string;
   workers?: string;
@@ -33,7 +34,7 @@ export function searchSummary(r: SearchRunResult, resamples?: number): string {
   const last = r.generations.at(-1);
   const source = r.profiles.find((p) => p.source === 'search');
   const lines = [
-    `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills, ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
+    `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
       `(worker time: prefill ${(r.timing.prefillMs / 1000).toFixed(1)} s, compress ${(r.timing.compressMs / 1000).toFixed(1)} s, decode ${(r.timing.decodeMs / 1000).toFixed(1)} s)`,
   ];
   if (last) lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
@@ -64,7 +65,7 @@ export function searchSummary(r: SearchRunResult, resamples?: number): string {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('search')
     .description('EvolKV search of per-layer KV budgets (CMA-ES per layer group), resumable')
     .requiredOption('--config <file>', 'experiment YAML with a search: section')
@@ -78,13 +79,15 @@ export function register(program: Command): void {
     .option('--no-prefill-cache', 'do not keep prefill records on disk')
     .option('--json [file]', 'print (or write to file) the result as JSON')
     .option('--bootstrap <n>', 'bootstrap resamples of the 95% intervals (0: no intervals)', '1000')
-    .option('--quiet', 'no progress output')
+    .option('--quiet', 'no progress output');
+  addQueueOptions(cmd)
     .addHelpText(
       'after',
       `
 Examples:
   kvopt search --config experiments/search-stories260k.yaml
   kvopt search --config experiments/search-stories260k.yaml --resume   # after a kill: same result as uninterrupted
+  kvopt search --config experiments/search-stories260k.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
   kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
     )
     .action(async (f: SearchFlags) => {
@@ -104,7 +107,8 @@ Examples:
         for (const w of windowWarnings(config, [s.budget, ...s.transfer], [s.scorer])) process.stderr.write(w + '\n');
       }
       const resamples = parseBootstrap(f.bootstrap);
-      const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache });
+      const queue = await queueFromFlags(f, config.queue, f.quiet);
+      const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, queue: queue ?? undefined });
       const json = () => JSON.stringify({ ...r, comparisonStats: comparisonStats(r.comparison, { resamples, seed: r.run.seed }) }, null, 2) + '\n';
       if (f.json === true) process.stdout.write(json());
       else {

@@ -1,6 +1,7 @@
 /** kvopt show: one stored run in detail, with its method × budget × task table as Markdown. */
+import { parseRunRef } from '../store/run-ref.ts';
 import type { Command } from 'commander';
-import { parseRunKind, parseRunRef, reportDataFromStore, resolveReportRun, runSummaryFromStore, storedRunSummary } from '../report/from-store.ts';
+import { parseRunKind, reportDataFromStore, resolveReportRun, runSummaryFromStore, storedRunSummary } from '../report/from-store.ts';
 import { parseBootstrap, withIntervals } from '../stats/results.ts';
 import { formatRunDetail } from '../report/runs.ts';
 import { pairedMarkdown, resultsMarkdown } from '../report/tables.ts';

@@ -1,7 +1,7 @@
 /**
  * Budgets (design.md §4.3): tokens kept per KV head per layer, the observation window included.
  * A budget is an integer ≥ 1 (tokens), a number in (0, 1) or { keep: f } (fraction of the context T).
- * Per-layer BudgetProfile files (the bridge to search) are read and written by search/profile.ts.
+ * Per-layer BudgetProfile files (the bridge to search) are read and written by compress/profile-file.ts.
  */
 import { KvoptError } from '../util/errors.ts';
 

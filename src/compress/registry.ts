@@ -43,22 +43,28 @@ import type { Allocator, MethodSpec, Quantizer, Scorer } from './types.ts';
 
 type Opts = Record<string, unknown>;
 interface Entry<T> { schema: OptionSchema; create(opts: Opts): T }
+/** What a scorer needs from the prefill: the rows of observation-window attention it reads (0: none). */
+interface ScorerEntry extends Entry<Scorer> { observationWindow?(opts: Opts): number }
+/** headWise: the allocator gives the KV heads of a layer different budgets (reports draw its head heatmap). */
+interface AllocatorEntry extends Entry<Allocator> { headWise?: boolean }
 
-export const SCORERS: Record<string, Entry<Scorer>> = {
+const optionWindow = (opts: Opts) => opts.window as number;
+
+export const SCORERS: Record<string, ScorerEntry> = {
   full: { schema: fullOptions, create: fullScorer },
   streaming: { schema: streamingOptions, create: streamingScorer },
   h2o: { schema: h2oOptions, create: h2oScorer },
-  snapkv: { schema: snapkvOptions, create: snapkvScorer },
-  criticalkv: { schema: criticalkvOptions, create: criticalkvScorer },
-  defensivekv: { schema: defensivekvOptions, create: defensivekvScorer },
+  snapkv: { schema: snapkvOptions, create: snapkvScorer, observationWindow: optionWindow },
+  criticalkv: { schema: criticalkvOptions, create: criticalkvScorer, observationWindow: optionWindow },
+  defensivekv: { schema: defensivekvOptions, create: defensivekvScorer, observationWindow: optionWindow },
 };
 
-export const ALLOCATORS: Record<string, Entry<Allocator>> = {
+export const ALLOCATORS: Record<string, AllocatorEntry> = {
   all: { schema: allOptions, create: allAllocator },
   uniform: { schema: uniformOptions, create: uniformAllocator },
   pyramid: { schema: pyramidOptions, create: pyramidAllocator },
-  adakv: { schema: adakvOptions, create: adakvAllocator },
-  'layer-global': { schema: layerGlobalOptions, create: layerGlobalAllocator },
+  adakv: { schema: adakvOptions, create: adakvAllocator, headWise: true },
+  'layer-global': { schema: layerGlobalOptions, create: layerGlobalAllocator, headWise: true },
   profile: { schema: profileOptions, create: profileAllocator },
 };
 
@@ -227,7 +233,12 @@ export function parseMethod(input: MethodInput): MethodSpec {
  * (the engine takes the max over its methods). 0 for methods that read no window rows.
  */
 export function methodWindow(m: MethodSpec): number {
-  return ['snapkv', 'criticalkv', 'defensivekv'].includes(m.scorer.name) ? (m.scorer.options.window as number) : 0;
+  return SCORERS[m.scorer.name]?.observationWindow?.(m.scorer.options) ?? 0;
+}
+
+/** Whether a method's allocator gives the KV heads of a layer different budgets (declared in ALLOCATORS). */
+export function isHeadWise(m: MethodSpec): boolean {
+  return ALLOCATORS[m.allocator.name]?.headWise === true;
 }
 
 /** The three stage instances of a MethodSpec (reads the profile file for the profile allocator). */

@@ -65,7 +65,7 @@ export const DEFAULTS = {
 
 const TOP_KEYS = [
   'name', 'description', 'model', 'tasks', 'setting', 'methods', 'budgets', 'search',
-  'workers', 'db', 'chunk_size', 'window', 'seed',
+  'workers', 'db', 'chunk_size', 'window', 'seed', 'queue',
 ];
 const MODEL_KEYS = ['path', 'tokenizer', 'device', 'dtype', 'threads'];
 const TASK_KEYS = ['name', 'data', 'samples', 'seed', 'heldout', 'options'];
@@ -126,6 +126,10 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
     if (typeof raw.workers !== 'number') r.fail(['workers'], `expected "auto" or a positive integer, got ${describeValue(raw.workers)}`);
     workers = r.integer(raw.workers, ['workers'], 1);
   }
+  const queue = raw.queue == null ? null : r.string(raw.queue, ['queue'], 'a Redis address, redis://host:6379[/db]');
+  if (queue !== null && /\/\/[^/@]*:[^/@]*@/.test(queue)) {
+    r.fail(['queue'], 'a password does not belong in the experiment file (the file is stored with the run); give it with --queue-password-file');
+  }
   const db =
     raw.db == null ? resolve(cwd, DEFAULTS.db) : resolvePath(dir, r.string(raw.db, ['db'], 'a file path'));
 
@@ -139,6 +143,7 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
     budgets,
     search,
     workers,
+    queue,
     db,
     chunkSize,
     window,

@@ -111,6 +111,8 @@ export interface ExperimentConfig {
   search: SearchConfig | null;
   /** null = 'auto' (the engine picks from the model size and cores). */
   workers: number | null;
+  /** `queue:` the Redis address of a queued run (src/queue), without a password; null: the local pool. */
+  queue: string | null;
   db: string; // absolute
   /** Prefill chunk length, tokens. */
   chunkSize: number;

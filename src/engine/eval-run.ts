@@ -12,8 +12,8 @@ import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
 import { parseMethod } from '../compress/index.ts';
-import { createProgress } from './progress.ts';
 import { budgetInput, methodInput, RunSession, type Job } from './session.ts';
+import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface EvalRunOptions {
   resume?: boolean;
@@ -25,6 +25,8 @@ export interface EvalRunOptions {
   fitness?: FitnessSource;
   /** Bootstrap intervals of the result rows (resamples, reference method); seeded with the run seed by default. */
   stats?: StatsOptions;
+  /** Evaluate on remote workers through this queue instead of the local pool. */
+  queue?: QueueCoordinator;
 }
 
 export interface EvalRunResult {
@@ -34,6 +36,8 @@ export interface EvalRunResult {
   /** Metric of each task as stored with its results (e.g. gsm8k → gsm8k_flexible: exact match). */
   metrics: Record<string, string[]>;
   prefills: number;
+  /** Prefills per prompt (sample × setting) prefilled: 1.0 when no prompt was prefilled twice. */
+  prefillsPerSample: number;
   evaluations: number;
   failed: number;
   wallMs: number;
@@ -134,7 +138,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
       }))
       .filter((w) => w.units.length > 0);
     let total = work.reduce((n, w) => n + w.units.reduce((m, u) => m + u.pending, 0), 0);
-    const progress = createProgress(`eval run ${run.id}`, total, { quiet: opts.quiet });
+    const progress = session.progress(`eval run ${run.id}`, total);
 
     const runUnit = async (job: Job, setting: Setting, items: PlannedItem[], attempt: number) => {
       const results = await session.evaluate(
@@ -161,13 +165,14 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
           if (session.pool.stopping) break;
           const failed = await runUnit(job, u.setting, u.items, 1);
           if (failed.length && !session.pool.stopping) {
-            progress.setTotal((total += failed.length));
+            total += failed.length;
+            progress.setTotal(total);
             await runUnit(job, u.setting, failed, 2); // one retry; what fails again stays stored as failed
           }
         }
       }
     };
-    await Promise.all(Array.from({ length: session.sizing.workers }, lane));
+    await Promise.all(Array.from({ length: session.lanes }, lane));
     progress.stop();
     await session.close();
   } catch (e) {
@@ -184,6 +189,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     averages: averagesWithIntervals(store.averageResults(run.id, results), evaluations, stats),
     metrics: metricsByTask(evaluations),
     prefills: store.prefillCount(run.id),
+    prefillsPerSample: store.prefillsPerPrompt(run.id),
     evaluations: evaluations.filter((e) => e.status === 'ok').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,
     wallMs: Date.now() - t0,

@@ -134,7 +134,10 @@ export async function evaluateItems(
   const V = spec.vocabSize;
   const T = record.tokens.length;
   const all: ItemResult[] = [];
-  const emit = (r: ItemResult) => (all.push(r), onResult(r));
+  const emit = (r: ItemResult) => {
+    all.push(r);
+    onResult(r);
+  };
   const scoreCache = new Map<string, LayerScores>(); // one scoring per layer for all items of this record
 
   // Continuation: the full-cache logits over the continuation are the reference for top-1 and KL.

@@ -36,6 +36,11 @@ export function prefillKey(modelHash: string, tokens: readonly number[], window:
 
 export function serializePrefill(r: PrefillRecord): Buffer {
   const arrays: Float32Array[] = [];
+  /** Queues an array for the payload; its length goes into the header. */
+  const stored = (a: Float32Array) => {
+    arrays.push(a);
+    return a.length;
+  };
   const header: Header = {
     version: VERSION,
     tokens: r.tokens,
@@ -46,9 +51,9 @@ export function serializePrefill(r: PrefillRecord): Buffer {
       arrays.push(l.keys, l.values, l.bias);
       return { length: l.length, keys: l.keys.length, values: l.values.length, bias: l.bias.length };
     }),
-    windowAttention: r.windowAttention.map((a) => (arrays.push(a), a.length)),
-    attentionColumnSums: r.attentionColumnSums.map((a) => (arrays.push(a), a.length)),
-    lastLogits: (arrays.push(r.lastLogits), r.lastLogits.length),
+    windowAttention: r.windowAttention.map(stored),
+    attentionColumnSums: r.attentionColumnSums.map(stored),
+    lastLogits: stored(r.lastLogits),
   };
   let json = Buffer.from(JSON.stringify(header));
   const pad = (4 - ((8 + json.length) % 4)) % 4;
@@ -74,7 +79,10 @@ export function deserializePrefill(buf: Buffer, source = 'prefill record'): Pref
   // One aligned copy of the payload, then views into it.
   const payload = new Float32Array(new Uint8Array(buf.subarray(8 + hlen)).buffer);
   let off = 0;
-  const take = (n: number) => payload.subarray(off, (off += n));
+  const take = (n: number) => {
+    off += n;
+    return payload.subarray(off - n, off);
+  };
   const layers = header.layers.map((l) => ({ keys: take(l.keys), values: take(l.values), bias: take(l.bias), length: l.length }));
   return {
     tokens: header.tokens,

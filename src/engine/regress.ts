@@ -10,12 +10,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExperimentConfig } from '../config/schema.ts';
-import type { BudgetProfile } from '../search/profile.ts';
+import type { BudgetProfile } from '../compress/profile-file.ts';
 import { pairedDifference, type PairedDifference } from '../stats/bootstrap.ts';
 import { KvoptError } from '../util/errors.ts';
 import { windowFor } from './evaluate.ts';
 import { searchSplit } from './search-run.ts';
-import { contentHash, methodInput, RunSession } from './session.ts';
+import { contentHash } from '../tasks/sample-hash.ts';
+import { methodInput, RunSession } from './session.ts';
 
 export const BASELINE_FORMAT = 'kvopt-regress-baseline/2';
 const BASELINE_FORMAT_V1 = 'kvopt-regress-baseline/1';

@@ -19,13 +19,15 @@ import type { GenerationRow, ProfileRow, RunRow } from '../store/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import type { BudgetInput, EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
-import { createProgress } from './progress.ts';
 import { methodInput, RunSession, type Job } from './session.ts';
+import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface SearchRunOptions {
   resume?: boolean;
   quiet?: boolean;
   prefillCache?: boolean;
+  /** Evaluate on remote workers through this queue instead of the local pool. */
+  queue?: QueueCoordinator;
 }
 
 export interface ComparisonRow {
@@ -43,6 +45,8 @@ export interface SearchRunResult {
   profiles: ProfileRow[];
   comparison: ComparisonRow[];
   prefills: number;
+  /** Prefills per prompt prefilled: 1.0 when no sample was prefilled twice. */
+  prefillsPerSample: number;
   timing: { wallMs: number; prefillMs: number; compressMs: number; decodeMs: number };
 }
 
@@ -95,12 +99,15 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
         });
       }
     };
-    await Promise.all(Array.from({ length: Math.min(session.sizing.workers, jobs.length) }, lane));
-    const mean = perSample.map((m) => {
+    await Promise.all(Array.from({ length: Math.min(session.lanes, jobs.length) }, lane));
+    // In sample order, not in the order results came back: float addition is not associative, and the
+    // stored per-sample scores then read the same whichever worker finished first.
+    const ordered = perSample.map((m) => Object.fromEntries(jobs.map((j) => [j.sample.id, m[j.sample.id]!])));
+    const mean = ordered.map((m) => {
       const xs = Object.values(m);
       return xs.length && xs.every(Number.isFinite) ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
     });
-    return { mean, perSample };
+    return { mean, perSample: ordered };
   };
   const profileItems = (profiles: number[][]): EvalItem[] => profiles.map((p, i) => ({ key: `c${i}`, method: scorer, budget: { layers: p } }));
   const comparison: ComparisonRow[] = [];
@@ -169,7 +176,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
           restarts: s.restarts,
         });
     const p0 = search.progress();
-    const progress = createProgress(`search run ${run.id}`, p0.totalGenerations, { quiet: opts.quiet });
+    const progress = session.progress(`search run ${run.id}`, p0.totalGenerations);
     progress.tick(p0.globalGeneration);
 
     while (!search.done() && !session.interrupted) {
@@ -234,6 +241,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     profiles: store.profiles(run.id),
     comparison,
     prefills: store.prefillCount(run.id),
+    prefillsPerSample: store.prefillsPerPrompt(run.id),
     timing,
   };
   store.close();

@@ -3,8 +3,9 @@
  * tasks' samples through a worker, and evaluating a list of items on one sample (one prefill, every item,
  * results streamed back). The main thread is the single SQLite writer; workers only compute.
  */
-import { createHash } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { taskLabel } from '../config/task-label.ts';
+import { contentHash } from '../tasks/sample-hash.ts';
 import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
 import { configHash, resolvedConfigJson } from '../config/hash.ts';
 import { parseMethod } from '../compress/index.ts';
@@ -14,11 +15,13 @@ import type { Sample } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { failedResult, type BudgetInput, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
 import { InferencePool, sizePool, type PoolSizing } from './pool.ts';
+import { EvaluationCancelled, ExecutorFailed, poolExecutor, type SampleExecutor } from './executor.ts';
+import { createProgress, type Progress } from './progress.ts';
+import type { QueueCoordinator } from '../queue/coordinator.ts';
 import type { EvaluateSampleResult, EvaluateSampleTask, LoadSamplesResult, LoadSamplesTask, ModelRef, TaskRef, WorkerMessage } from './worker.ts';
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 
-export const contentHash = (s: Sample) => createHash('sha256').update(JSON.stringify(s)).digest('hex').slice(0, 32);
 
 export function methodInput(m: ConfigMethod): EvalItem['method'] {
   return Object.keys(m.options).length ? { [m.name]: m.options as Record<string, string | number | boolean> } : m.name;
@@ -42,12 +45,6 @@ export function budgetInput(b: ConfigBudget): BudgetInput {
   return b.kind === 'tokens' ? b.tokens : { keep: b.keep };
 }
 
-/** The task's name in results: `continuation[essays]` when the config names the same task more than once. */
-export function taskLabel(task: TaskConfig, all: readonly TaskConfig[]): string {
-  if (all.filter((t) => t.name === task.name).length < 2) return task.name;
-  return `${task.name}[${basename(task.data).replace(/\.[^.]*$/, '')}]`;
-}
-
 /** A sample of the run with its store id and split. */
 export interface Job {
   task: TaskConfig;
@@ -64,6 +61,8 @@ export interface PrefillEventInfo {
 
 export class RunSession {
   readonly pool: InferencePool<LoadSamplesTask | EvaluateSampleTask, WorkerMessage, unknown>;
+  /** Where samples are evaluated: the pool above, or a queue of remote workers (`--queue`). */
+  readonly executor: SampleExecutor;
   readonly sizing: PoolSizing;
   readonly model: ModelRef;
   readonly prefillCacheDir: string | null;
@@ -77,6 +76,7 @@ export class RunSession {
     this.interrupted = true;
     if (!this.quiet) process.stderr.write('\nkvopt: interrupted; finishing the work in flight (Ctrl-C again to abort)\n');
     this.pool.stopSubmitting();
+    this.executor.stopSubmitting();
   };
 
   private constructor(
@@ -85,9 +85,12 @@ export class RunSession {
     readonly run: RunRow,
     readonly quiet: boolean,
     prefillCache: boolean,
+    private readonly queue: QueueCoordinator | null,
   ) {
-    this.sizing = sizePool(config.workers ?? 'auto');
+    // With a queue, the local pool only loads the samples (one worker); remote workers evaluate them.
+    this.sizing = sizePool(queue ? 1 : (config.workers ?? 'auto'));
     this.pool = new InferencePool({ workers: this.sizing.workers, filename: WORKER_URL, sizing: this.sizing });
+    this.executor = queue ?? poolExecutor(this.pool, this.sizing.workers);
     this.model = {
       path: config.model.path,
       tokenizer: config.model.tokenizer,
@@ -100,7 +103,7 @@ export class RunSession {
   }
 
   /** Opens the store and creates a run, or takes over the unfinished run of the same config (`resume`). */
-  static open(config: ExperimentConfig, kind: RunKind, opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean }): RunSession {
+  static open(config: ExperimentConfig, kind: RunKind, opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean; queue?: QueueCoordinator }): RunSession {
     validateMethods(config);
     const store = Store.open(config.db);
     const hash = configHash(config);
@@ -124,7 +127,7 @@ export class RunSession {
         seed: config.seed,
       });
     }
-    return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true);
+    return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true, opts.queue ?? null);
   }
 
   /** Loads every task's samples (in a worker: some tasks need the tokenizer) and registers them. */
@@ -146,6 +149,15 @@ export class RunSession {
       );
       loaded.samples.forEach((sample, i) => jobs.push({ task, sample, sampleId: ids[i]!, split: splits[i]! }));
     }
+    this.queue?.attach({
+      dbPath: this.config.db,
+      runId: this.run.id,
+      modelHash: this.modelHash,
+      model: { path: this.config.model.path, tokenizer: this.config.model.tokenizer },
+      device: this.config.model.device,
+      data: this.config.tasks.map((t) => t.data),
+      threads: this.config.model.threads,
+    });
     return jobs;
   }
 
@@ -194,10 +206,15 @@ export class RunSession {
       onItem(m.result);
     };
     try {
-      const res = (await this.pool.run(task, onMessage)) as EvaluateSampleResult;
+      const res = await this.executor.evaluate(task, onMessage);
       // Results whose message had not arrived when the task settled.
       for (const r of res.results) onMessage({ kind: 'item', result: r });
     } catch (e) {
+      if (e instanceof ExecutorFailed) throw e; // the run stops; nothing of this sample is stored
+      if (e instanceof EvaluationCancelled) {
+        // Never started (the run is stopping): reported as failed to the caller, stored nowhere.
+        return items.map((it) => seen.get(it.key) ?? failedResult(it.key, e.message));
+      }
       const error = String((e as Error).message ?? e).replace(/^(Error: )?KvoptError: /, '');
       process.stderr.write(`kvopt: sample ${job.sample.id} failed: ${error}\n`); // even with --quiet: failures matter
       for (const it of items) if (!seen.has(it.key)) onMessage({ kind: 'item', result: failedResult(it.key, error) });
@@ -211,6 +228,19 @@ export class RunSession {
     process.off('SIGINT', this.onSigint);
     if (error !== undefined) this.store.finishRun(this.run.id, 'failed', error instanceof Error ? error.message : String(error));
     else this.store.finishRun(this.run.id, this.interrupted ? 'interrupted' : 'complete');
+    if (this.queue) await this.queue.close();
     await this.pool.close();
+  }
+
+  /** How many samples the run loops keep in flight. */
+  get lanes(): number {
+    return this.executor.lanes;
+  }
+
+  /** The run's progress line; with a queue it also shows the connected workers and the jobs in flight. */
+  progress(label: string, total: number): Progress {
+    const p = createProgress(label, total, { quiet: this.quiet });
+    const detail = (d: string) => [this.executor.status(), d].filter(Boolean).join(' | ');
+    return { tick: (n, d = '') => p.tick(n, detail(d)), setTotal: (t) => p.setTotal(t), stop: () => p.stop() };
   }
 }

@@ -46,6 +46,16 @@ export interface LoadSamplesResult {
   contextLength: number;
 }
 
+/** The weights hash of a model (`kvopt worker` checks it against a queued run's before taking its jobs). */
+export interface ModelInfoTask {
+  kind: 'model-info';
+  model: ModelRef;
+}
+
+export interface ModelInfoResult {
+  modelHash: string;
+}
+
 export interface EvaluateSampleTask {
   kind: 'evaluate';
   model: ModelRef;
@@ -180,9 +190,10 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
 }
 
 /** Errors cross the thread boundary as plain Errors; keep the KvoptError marker in the message. */
-export default async function run(task: (LoadSamplesTask | EvaluateSampleTask) & { port?: MessagePort }): Promise<unknown> {
+export default async function run(task: (LoadSamplesTask | EvaluateSampleTask | ModelInfoTask) & { port?: MessagePort }): Promise<unknown> {
   try {
     if (task.kind === 'load-samples') return await loadSamples(task);
+    if (task.kind === 'model-info') return { modelHash: (await getModel(task.model)).model.weightsHash } satisfies ModelInfoResult;
     return await evaluateSample(task, task.port);
   } catch (e) {
     if (e instanceof KvoptError) throw new Error(`KvoptError: ${e.message}`);

@@ -118,7 +118,7 @@ export function writeLlama2cCheckpoint(path: string, spec: ModelSpec, w: ModelWe
   const freqImag = new Float32Array(freqReal.length);
   for (let p = 0; p < spec.maxPositionEmbeddings; p++) {
     for (let i = 0; i < hd / 2; i++) {
-      const a = p * Math.pow(10000, (-2 * i) / hd);
+      const a = p * 10000 ** ((-2 * i) / hd);
       freqReal[p * (hd / 2) + i] = Math.cos(a);
       freqImag[p * (hd / 2) + i] = Math.sin(a);
     }

@@ -3,7 +3,6 @@
  * O(1) (no denormals, no saturation), reproducible from a seed on every platform.
  */
 import type { LayerWeights, ModelSpec, ModelWeights } from './spec.ts';
-import { mulberry32 } from '../util/mulberry32.ts';
 
 /** A small default Llama (GQA 4/2, half-split RoPE, untied, no bias); override any field. */
 export function tinySpec(overrides: Partial<ModelSpec> = {}): ModelSpec {

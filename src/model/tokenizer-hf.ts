@@ -13,6 +13,7 @@ import { Tokenizer } from '@huggingface/tokenizers';
 import { KvoptError } from '../util/errors.ts';
 import type { TextTokenizer } from './spec.ts';
 
+// biome-ignore lint/suspicious/noExplicitAny: tokenizer.json is untyped input; each field is checked where it is read
 type Json = Record<string, any>;
 
 const CHUNK_CHARS = 512; // target chunk length; chunks only end at safe boundaries

@@ -12,8 +12,9 @@
  *   content hash, so a file edited since the run is not misread).
  */
 import { existsSync, statSync } from 'node:fs';
-import { buildMethod, parseMethod, pyramidSchedule, type MethodInput } from '../compress/index.ts';
-import { contentHash, taskLabel } from '../engine/session.ts';
+import { buildMethod, isHeadWise, parseMethod, pyramidSchedule, type MethodInput } from '../compress/index.ts';
+import { taskLabel } from '../config/task-label.ts';
+import { contentHash } from '../tasks/sample-hash.ts';
 import type { TaskConfig } from '../config/schema.ts';
 import type { Store } from '../store/store.ts';
 import { FULL_METHOD } from '../store/store.ts';
@@ -26,13 +27,7 @@ import { digitsToSeparate } from '../stats/format.ts';
 import { withIntervals, type ResultRowWithIntervals, type StatsOptions } from '../stats/results.ts';
 import { distinct, mean } from './validate.ts';
 
-/** `--run` value: a positive integer id or 'latest'. */
-export function parseRunRef(v: string): number | 'latest' {
-  if (v === 'latest') return 'latest';
-  const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 1) throw new KvoptError(`--run: expected a run id or 'latest', got '${v}'`);
-  return n;
-}
+export { parseRunRef } from '../store/run-ref.ts';
 
 /** The store's run summary as the report layer shows it (ISO times, seconds). */
 export function runSummaryFromStore(r: StoreRunSummary): RunSummary {
@@ -470,8 +465,6 @@ function needleTaskCells(store: Store, run: RunRow, config: StoredConfig, task: 
 
 // ---- the whole report ---------------------------------------------------------------------------------
 
-const HEAD_WISE_ALLOCATORS = ['adakv', 'layer-global'];
-
 /**
  * The per-head allocation of one head-wise method, averaged over its ok evaluations at its middle budget
  * (first setting): per-layer bars and the [layer][KV head] heatmap. undefined when none was stored.
@@ -497,7 +490,7 @@ function meanTokens(evals: readonly StoredEvaluation[], budget: string): number 
 function headWiseMethods(methods: readonly string[]): string[] {
   return methods.filter((m) => {
     try {
-      return HEAD_WISE_ALLOCATORS.includes(parseMethod(m).allocator.name);
+      return isHeadWise(parseMethod(m));
     } catch {
       return false; // a label such as evolkv:snapkv is not a method string
     }

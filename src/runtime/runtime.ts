@@ -269,7 +269,6 @@ export class ModelRuntime {
     if (caches.length === 0 || caches.length !== tokens.length) {
       throw new KvoptError(`step: ${caches.length} caches but ${tokens.length} token lists (need the same number, at least 1)`);
     }
-    const B = caches.length;
     const lens = tokens.map((t) => t.length);
     caches.forEach((c, b) => {
       if (lens[b] === 0) throw new KvoptError(`step: sequence ${b} has no new tokens`);
@@ -349,7 +348,7 @@ export class ModelRuntime {
     if (!(temperature >= 0)) throw new KvoptError(`generate: temperature must be >= 0, got ${temperature}`);
     const stop = new Set(opts.stopTokens ?? (eosTokenId !== null ? [eosTokenId] : []));
     const chunkSize = opts.chunkSize ?? 512;
-    let current = caches.map((c) => c ?? this.emptyCache());
+    const current = caches.map((c) => c ?? this.emptyCache());
     const logits: Float32Array[] = new Array(B);
 
     // Feed the prompts: one batched run when they all fit in a chunk, else chunk by chunk per sequence.
@@ -364,7 +363,10 @@ export class ModelRuntime {
     const toFeed = [...Array(B).keys()].filter((b) => fed[b]);
     if (toFeed.length > 0 && Math.max(...toFeed.map((b) => promptTokens[b].length)) <= chunkSize) {
       const r = await this.step(toFeed.map((b) => current[b]), toFeed.map((b) => promptTokens[b]));
-      toFeed.forEach((b, i) => ((current[b] = r.caches[i]), (logits[b] = r.logits[i])));
+      toFeed.forEach((b, i) => {
+        current[b] = r.caches[i];
+        logits[b] = r.logits[i];
+      });
     } else {
       for (const b of toFeed) {
         for (let s = 0; s < promptTokens[b].length; s += chunkSize) {

@@ -94,7 +94,12 @@ export function completeBudget(profile: ArrayLike<number>, target: number, bound
     .sort((x, y) => (Math.abs(y.frac - x.frac) > 1e-9 ? y.frac - x.frac : x.i - y.i));
   for (let r = 0; remainder > 0 && r < order.length; r++, remainder--) b[order[r]!.i]! += 1;
   // Floating error can only leave |remainder| tiny; correct it deterministically (never happens for sane inputs).
-  for (let i = 0; remainder < 0 && i < L; i++) if (b[i]! > lo) (b[i]! -= 1), remainder++;
+  for (let i = 0; remainder < 0 && i < L; i++) {
+    if (b[i] > lo) {
+      b[i] -= 1;
+      remainder++;
+    }
+  }
   if (remainder !== 0) throw new Error(`budget completion: internal rounding error (${remainder} left)`);
   return b;
 }

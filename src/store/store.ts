@@ -432,6 +432,17 @@ export class Store {
   }
 
   /** The most times any one prompt was prefilled for the same model, setting and window (1 = prefill once held). */
+  /** Prefills of the run per distinct prompt prefilled (1.0: none twice; 0 when nothing was prefilled). */
+  prefillsPerPrompt(runId: number): number {
+    const r = this.db
+      .prepare(
+        `SELECT COUNT(*) AS n, COUNT(DISTINCT model_hash || '|' || content_hash || '|' || setting || '|' || window) AS p
+         FROM prefills WHERE run_id = ?`,
+      )
+      .get(runId) as Row;
+    return (r.p as number) ? (r.n as number) / (r.p as number) : 0;
+  }
+
   maxPrefillsPerPrompt(runId?: number): number {
     const r = this.db
       .prepare(

@@ -46,7 +46,7 @@ export interface ContinuationMeta {
 
 /** Documents of a .txt file, a folder of .txt files or a JSONL of {text}: [name, text][]. */
 export function readDocuments(path: string): [string, string][] {
-  let st;
+  let st: ReturnType<typeof statSync>;
   try {
     st = statSync(path);
   } catch (e) {

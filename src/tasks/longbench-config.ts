@@ -194,5 +194,5 @@ export type LongBenchDataset = keyof typeof LONGBENCH_DATASETS;
 export const LONGBENCH_DATASET_NAMES = Object.keys(LONGBENCH_DATASETS) as LongBenchDataset[];
 
 export function isLongBenchDataset(name: string): name is LongBenchDataset {
-  return Object.prototype.hasOwnProperty.call(LONGBENCH_DATASETS, name);
+  return Object.hasOwn(LONGBENCH_DATASETS, name);
 }

@@ -5,6 +5,7 @@ export interface TextColumn {
 }
 
 /** Control characters would break the alignment (and a terminal): shown as spaces. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: replacing control characters is the point
 export const oneLine = (s: string) => s.replace(/[\u0000-\u001f\u007f]/g, ' ');
 
 export function formatTextTable(columns: readonly TextColumn[], rows: readonly (readonly string[])[]): string {

@@ -83,4 +83,14 @@ test('kvopt bench runtime --json on random:tiny reports consistent figures', () 
     assert.ok(j[k] > 0, `${k} = ${j[k]}`);
   }
   assert.equal(j.weightBytes, j.parameters * 4);
+  // tinySpec by hand: embed 64·32; per layer wq 32·32, wk 32·16, wv 32·16, wo 32·32, gate/up/down 3·32·48,
+  // two norms 2·32; final norm 32; untied lm head 64·32
+  assert.equal(j.parameters, 64 * 32 + 2 * (1024 + 512 + 512 + 1024 + 3 * 1536 + 64) + 32 + 64 * 32);
+  // the roofline: bandwidth over the bytes one step reads (weights + KV at the mean context 24 + 3/2)
+  assert.ok(Math.abs(j.decodeBoundTokensPerSec - (j.memoryBandwidthGBs * 1e9) / (j.weightBytes + 256 * 25.5)) <= 1e-9 * j.decodeBoundTokensPerSec);
+  // tokens/s over the loop cannot beat every step being the fastest one
+  for (const [tps, steps, b] of [[j.decodeTokensPerSecBatch1, j.decodeStepMsBatch1, 1], [j.decodeTokensPerSecBatchN, j.decodeStepMsBatchN, 2]]) {
+    assert.ok(steps.min > 0 && steps.min <= steps.median, JSON.stringify(steps));
+    assert.ok(tps <= (b * 1000) / steps.min * (1 + 1e-9), `${tps} tokens/s vs fastest step ${steps.min} ms`);
+  }
 });

@@ -80,7 +80,7 @@ test('uniform and profile allocators: per-layer counts from the budgets, profile
   const u = compressPrefill(rec, sp, wt, 'snapkv(window=8)', [10, 20, 30]);
   assert.deepEqual(u.kept.map((l) => l.map((h) => h.length)), [[10, 10], [20, 20], [30, 30]]);
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-profile-'));
-  // The file format is search/profile.ts's (what `kvopt export` writes); its own tests cover parsing errors.
+  // The file format is compress/profile-file.ts's (what `kvopt export` writes); its own tests cover parsing errors.
   const fmt = 'kvopt-budget-profile/1';
   writeFileSync(join(dir, 'p.json'), JSON.stringify({ format: fmt, layers: [12, 6, 24], target: 14, meta: { by: 'test' } }));
   writeFileSync(join(dir, 'p.yaml'), `format: ${fmt}\nlayers: [12, 6, 24]\ntarget: 14\n`);

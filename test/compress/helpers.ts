@@ -13,7 +13,7 @@ export function spec(o: { L: number; Hq: number; Hkv: number; hd: number; D?: nu
 }
 
 /** Weights where only wo matters (the scorers read nothing else). wo: per layer [D, Hq*hd]. */
-export function weights(s: ModelSpec, wo: Float32Array[]): ModelWeights {
+export function weights(_s: ModelSpec, wo: Float32Array[]): ModelWeights {
   const z = new Float32Array(0);
   return {
     embed: z, finalNorm: z, lmHead: null,
@@ -82,7 +82,7 @@ export function record(p: RecordParts): PrefillRecord {
 /** A random but well-formed record: causal softmax-like window rows, positive column sums, N(0,1)-ish K/V. */
 export function randomRecord(seed: number, o: { L: number; Hq: number; Hkv: number; hd: number; T: number; window: number }): PrefillRecord {
   const r = mulberry32(seed);
-  const { L, Hq, Hkv, hd, T, window: w } = o;
+  const { L, Hq, T, window: w } = o;
   const rec = record({ ...o });
   for (let l = 0; l < L; l++) {
     const a = rec.windowAttention[l]!;
@@ -129,10 +129,32 @@ export function checkKiviLayer(
   const levels = 2 ** bits - 1;
   let maxErr = 0;
   let changed = 0;
-  const note = (err: number, bound: number, what: string) => {
-    if (!(err <= bound / 2 + 1e-6)) throw new Error(`${what}: error ${err} > scale/2 = ${bound / 2}`);
-    maxErr = Math.max(maxErr, err);
-    if (err > 0) changed++;
+  /**
+   * One quantised group: with lo = min, scale = (max − min)/(2^b − 1) of the originals, every dequantised value
+   * is lo + q·scale for an integer code q in [0, 2^b − 1] (it fits in b bits and lies on the grid), within
+   * scale/2 of its original; the group's minimum and maximum are represented exactly by codes 0 and 2^b − 1.
+   */
+  const checkGroup = (xs: number[], ys: number[], what: string) => {
+    const lo = Math.min(...xs);
+    const hi = Math.max(...xs);
+    const scale = (hi - lo) / levels;
+    xs.forEach((x, i) => {
+      const y = ys[i]!;
+      const err = Math.abs(y - x);
+      if (!(err <= scale / 2 + 1e-6)) throw new Error(`${what}: error ${err} > scale/2 = ${scale / 2}`);
+      if (scale === 0) {
+        if (y !== lo) throw new Error(`${what}: constant group must dequantise to ${lo}, got ${y}`);
+      } else {
+        const q = (y - lo) / scale;
+        const code = Math.round(q);
+        if (Math.abs(q - code) > 1e-3) throw new Error(`${what}: ${y} is not on the ${bits}-bit grid (code ${q})`);
+        if (code < 0 || code > levels) throw new Error(`${what}: code ${code} does not fit in ${bits} bits`);
+        if (x === lo && code !== 0) throw new Error(`${what}: the group minimum must get code 0, got ${code}`);
+        if (x === hi && code !== levels) throw new Error(`${what}: the group maximum must get code ${levels}, got ${code}`);
+      }
+      maxErr = Math.max(maxErr, err);
+      if (err > 0) changed++;
+    });
   };
   for (let h = 0; h < Hkv; h++) {
     const at = (t: number, c: number) => (h * n + t) * hd + c;
@@ -141,23 +163,17 @@ export function checkKiviLayer(
       for (let t0 = 0; t0 < n; t0 += group) {
         const ts = Array.from({ length: Math.min(group, n - t0) }, (_, i) => t0 + i);
         const xs = ts.map((t) => orig.keys[at(t, c)]!);
-        const scale = (Math.max(...xs) - Math.min(...xs)) / levels;
-        for (const t of ts) {
-          const err = Math.abs(got.keys[at(t, c)]! - orig.keys[at(t, c)]!);
-          if (t < nqK) note(err, scale, `key h${h} t${t} c${c}`);
-          else if (err !== 0) throw new Error(`key residual h${h} t${t} changed`);
-        }
+        const ys = ts.map((t) => got.keys[at(t, c)]!);
+        if (t0 < nqK) checkGroup(xs, ys, `key h${h} t${t0}.. c${c}`);
+        else if (xs.some((x, i) => x !== ys[i])) throw new Error(`key residual h${h} t${t0}.. changed`);
       }
     for (let t = 0; t < n; t++)
       for (let c0 = 0; c0 < hd; c0 += group) {
         const cs = Array.from({ length: Math.min(group, hd - c0) }, (_, i) => c0 + i);
         const xs = cs.map((c) => orig.values[at(t, c)]!);
-        const scale = (Math.max(...xs) - Math.min(...xs)) / levels;
-        for (const c of cs) {
-          const err = Math.abs(got.values[at(t, c)]! - orig.values[at(t, c)]!);
-          if (t < n - R) note(err, scale, `value h${h} t${t} c${c}`);
-          else if (err !== 0) throw new Error(`value residual h${h} t${t} changed`);
-        }
+        const ys = cs.map((c) => got.values[at(t, c)]!);
+        if (t < n - R) checkGroup(xs, ys, `value h${h} t${t} c${c0}..`);
+        else if (xs.some((x, i) => x !== ys[i])) throw new Error(`value residual h${h} t${t} changed`);
       }
   }
   return { maxErr, changed };

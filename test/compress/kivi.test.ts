@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compressPrefill } from '../../src/compress/compress.ts';
-import { kiviLayerBytes } from '../../src/compress/quantizers/kivi.ts';
+import { kiviLayerBytes, quantizeGroup } from '../../src/compress/quantizers/kivi.ts';
 import { parseMethod } from '../../src/compress/registry.ts';
 import { checkKiviLayer, randomRecord, randomWo, spec, weights } from './helpers.ts';
 
@@ -41,9 +41,24 @@ test('kivi16 reproduces the full cache exactly (eviction too: snapkv+kivi16 = sn
   assert.deepEqual(b.layers, a.layers);
 });
 
+test('quantizeGroup: 2^b − 1 levels between min and max (hand-computed cases)', () => {
+  // bits 2: levels 3, scale 10/3; (x − 0)/scale = 0, 0.3, 0.6, 0.9, 3 → codes 0, 0, 1, 1, 3
+  const x = Float32Array.from([0, 1, 2, 3, 10]);
+  assert.equal(quantizeGroup(x, 0, 1, 5, 2), 10 / 3);
+  assert.deepEqual(Array.from(x), Array.from(Float32Array.from([0, 0, 10 / 3, 10 / 3, 10])));
+  // bits 1: two levels (min and max only); stride 2 touches every other entry
+  const y = Float32Array.from([-1, 7, 0.4, 7, 2, 7]);
+  quantizeGroup(y, 0, 2, 3, 1);
+  assert.deepEqual(Array.from(y), [-1, 7, -1, 7, 2, 7]);
+  // a constant group keeps its value
+  const z = Float32Array.from([5, 5, 5]);
+  assert.equal(quantizeGroup(z, 0, 1, 3, 4), 0);
+  assert.deepEqual(Array.from(z), [5, 5, 5]);
+});
+
 for (const bits of [2, 4]) {
   for (const R of [128, 32]) {
-    test(`kivi${bits} residual ${R}: every value within scale/2 of the original, residual exact, fewer bytes`, () => {
+    test(`kivi${bits} residual ${R}: codes fit in b bits, dequantised values on the grid within scale/2, residual exact, fewer bytes`, () => {
       const m = parseMethod(`kivi(bits=${bits},residual=${R})`);
       const q = compressPrefill(rec, sp, wt, m, [T, T]);
       let maxErr = 0;

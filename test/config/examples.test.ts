@@ -34,7 +34,7 @@ test('every path the examples name exists (shared data: KVOPT_SHARED_DATA or ../
   for (const f of files) {
     const c = loadExperiment(join(dir, f), { cwd: root });
     for (const p of [c.model.path, c.model.tokenizer, ...c.tasks.map((t) => t.data)]) {
-      if (p !== null && p.startsWith(resolve(root, '../shared/data') + '/')) {
+      if (p?.startsWith(resolve(root, '../shared/data') + '/')) {
         // Re-root on KVOPT_SHARED_DATA so a CI layout with the data elsewhere is checked too.
         const there = join(shared, p.slice(resolve(root, '../shared/data').length));
         assert.ok(existsSync(there), `${f}: ${there} does not exist`);

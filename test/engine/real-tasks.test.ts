@@ -8,9 +8,24 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
-import { scorePrediction } from '../../src/tasks/metrics/index.ts';
 import { sharedDataPath } from '../helpers/shared-data.ts';
 import { kvopt } from './cli-run.ts';
+
+/**
+ * ROUGE-1 F as the Python `rouge` package computes it, written out independently of src/tasks/metrics: sentences
+ * split on '.', empty ones dropped; words split on whitespace (a blank sentence is one empty word); DISTINCT
+ * unigrams; P = |E∩R|/|E|, R = |E∩R|/|R|, F = 2PR/(P + R + 1e-8); 0 when a side has no sentence.
+ */
+function rouge1(prediction: string, gold: string): number {
+  const unigrams = (t: string) => new Set(t.split('.').filter((x) => x.length > 0).flatMap((x) => x.trim().split(/\s+/)));
+  if (!prediction.split('.').some((x) => x.length > 0) || !gold.split('.').some((x) => x.length > 0)) return 0;
+  const e = unigrams(prediction);
+  const r = unigrams(gold);
+  const overlap = [...e].filter((w) => r.has(w)).length;
+  const p = overlap / e.size;
+  const rec = overlap / r.size;
+  return (2 * p * rec) / (p + rec + 1e-8);
+}
 
 test('LongBench (3 files), GSM8K and a needle grid run through kvopt eval; stored scores are the metrics of stored predictions', { timeout: 600_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-real-tasks-'));
@@ -63,9 +78,11 @@ window: 32
   assert.equal(retrieval.length, 4);
   for (const e of retrieval) assert.equal(e.metric, 'retrieval_zh');
   const needle = evals.filter((e) => e.task === 'needle');
+  const answer = 'The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.';
   for (const e of needle) {
-    const answers = ['The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.'];
-    assert.equal(e.score, scorePrediction(e.metric as never, e.prediction!, answers));
+    assert.equal(e.metric, 'rouge1');
+    assert.ok(Math.abs(e.score! - rouge1(e.prediction!, answer)) < 1e-12, `needle: stored ${e.score}, rouge1 ${rouge1(e.prediction!, answer)} of "${e.prediction}"`);
   }
+  assert.ok(needle.some((e) => e.score! > 0), 'some needle predictions share words with the answer');
   store.close();
 });

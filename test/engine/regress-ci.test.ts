@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
 import { judge, type RegressBaseline, type RegressMeasurement } from '../../src/engine/regress.ts';
-import { readProfile } from '../../src/search/profile.ts';
+import { readProfile } from '../../src/compress/profile-file.ts';
 import { repoRoot } from './cli-run.ts';
 import { sharedDataPath } from '../helpers/shared-data.ts';
 

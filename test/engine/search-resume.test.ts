@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
-import { readProfile } from '../../src/search/profile.ts';
+import { readProfile } from '../../src/compress/profile-file.ts';
 import { sharedDataPath } from '../helpers/shared-data.ts';
 import { count, killWhen, kvopt, repoRoot } from './cli-run.ts';
 

@@ -117,7 +117,7 @@ test('Llama-3 rope scaling: high frequencies kept, low divided by factor, medium
     ropeScaling: { factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192 },
   });
   const f = naiveInvFreq(spec);
-  const base = (i: number) => Math.pow(500000, (-2 * i) / 128);
+  const base = (i: number) => 500000 ** ((-2 * i) / 128);
   assert.equal(f[0], 1); // wavelen 2π < 2048
   assert.ok(Math.abs(f[63] - base(63) / 8) < 1e-15); // wavelen ≈ 2.5e6 > 8192
   // i = 32: wavelen = 2π·500000^(64/128) ≈ 4443 lies between 8192/4 and 8192/1: smooth = (8192/4443 − 1)/3 ≈ 0.281.

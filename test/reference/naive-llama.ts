@@ -43,7 +43,7 @@ function rmsNorm(v: Float64Array, g: Float32Array, eps: number): Float64Array {
 export function naiveInvFreq(spec: ModelSpec): Float64Array {
   const hd = spec.headDim;
   const f = new Float64Array(hd / 2);
-  for (let i = 0; i < hd / 2; i++) f[i] = Math.pow(spec.ropeTheta, (-2 * i) / hd);
+  for (let i = 0; i < hd / 2; i++) f[i] = spec.ropeTheta ** ((-2 * i) / hd);
   const s = spec.ropeScaling;
   if (s) {
     const lowFreqWavelen = s.originalMaxPositionEmbeddings / s.lowFreqFactor;
@@ -78,7 +78,11 @@ export function naiveRope(v: Float64Array, off: number, hd: number, p: number, i
   }
 }
 
-export function naiveForward(spec: ModelSpec, w: ModelWeights, tokens: number[], positions?: number[]): NaiveOutput {
+/**
+ * `visible(t, s)`: whether query t attends to key s (s <= t); default all. An evicted cache entry is a key hidden
+ * from every query after the prefill (the prefill itself ran with full attention).
+ */
+export function naiveForward(spec: ModelSpec, w: ModelWeights, tokens: number[], positions?: number[], visible?: (t: number, s: number) => boolean): NaiveOutput {
   const T = tokens.length;
   const D = spec.hiddenSize;
   const I = spec.intermediateSize;
@@ -141,6 +145,10 @@ export function naiveForward(spec: ModelSpec, w: ModelWeights, tokens: number[],
         const scores = new Float64Array(t + 1);
         let max = -Infinity;
         for (let s = 0; s <= t; s++) {
+          if (visible && !visible(t, s)) {
+            scores[s] = -Infinity;
+            continue;
+          }
           let dot = 0;
           for (let d = 0; d < hd; d++) dot += q[t][h * hd + d] * k[s][g * hd + d];
           scores[s] = dot * scale;

@@ -10,19 +10,18 @@ export interface SvgNode {
 }
 
 const ENTITIES: Record<string, string> = { '&lt;': '<', '&gt;': '>', '&amp;': '&', '&quot;': '"', '&#39;': "'", '&apos;': "'" };
-const unescape = (s: string) => s.replace(/&(lt|gt|amp|quot|apos|#39);/g, (m) => ENTITIES[m]!);
+const unescapeEntities = (s: string) => s.replace(/&(lt|gt|amp|quot|apos|#39);/g, (m) => ENTITIES[m]!);
 
 export function parseSvg(svg: string): SvgNode {
   const root: SvgNode = { tag: '#root', attrs: {}, children: [], text: '' };
   const stack = [root];
   const re = /<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+="[^"]*")*)\s*(\/?)>|([^<]+)|(<)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(svg)) !== null) {
+  for (const m of svg.matchAll(re)) {
     const [, close, tag, attrText, selfClose, text, stray] = m;
     const top = stack[stack.length - 1]!;
     if (stray) throw new Error(`unparsable "<" at ${m.index}: ${svg.slice(m.index, m.index + 40)}`);
     if (text !== undefined) {
-      top.text += unescape(text);
+      top.text += unescapeEntities(text);
       continue;
     }
     if (close) {
@@ -31,7 +30,7 @@ export function parseSvg(svg: string): SvgNode {
       continue;
     }
     const attrs: Record<string, string> = {};
-    for (const a of attrText!.matchAll(/([\w:.-]+)="([^"]*)"/g)) attrs[a[1]!] = unescape(a[2]!);
+    for (const a of attrText!.matchAll(/([\w:.-]+)="([^"]*)"/g)) attrs[a[1]!] = unescapeEntities(a[2]!);
     const node: SvgNode = { tag: tag!, attrs, children: [], text: '' };
     top.children.push(node);
     if (!selfClose) stack.push(node);

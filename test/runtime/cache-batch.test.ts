@@ -114,7 +114,7 @@ test('a batch of different caches in one run == separate runs (logits and return
   const caches = [
     recA.cache,
     gather(recA.cache, Hkv, hd, (l) => (l === 0 ? range(20) : l === 1 ? [0, 4, 8, 12, 16, 19] : [2, 3, 18, 19])),
-    mask(gather(recB.cache, Hkv, hd, (l, h) => (h === 0 ? range(10) : [0, 1, 2, 3, 4, 5, 6, 7, 11, 12])), Hkv, (l, h) => (h === 1 ? [2, 3] : [])),
+    mask(gather(recB.cache, Hkv, hd, (_l, h) => (h === 0 ? range(10) : [0, 1, 2, 3, 4, 5, 6, 7, 11, 12])), Hkv, (_l, h) => (h === 1 ? [2, 3] : [])),
   ];
   const tokens = [randomTokens(3, V, 8), randomTokens(1, V, 9), randomTokens(2, V, 10)];
   for (const mode of ['all', 'last'] as const) {

@@ -1,6 +1,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KvoptError } from '../../src/util/errors.ts';
 import { LONGBENCH_DATASETS, LONGBENCH_DATASET_NAMES } from '../../src/tasks/longbench-config.ts';
 import { buildLongBenchPrompt, formatTemplate, loadLongBench, longBenchTask, splitTemplate } from '../../src/tasks/longbench.ts';
 import { middleTruncateIds } from '../../src/tasks/truncate.ts';
@@ -105,5 +108,25 @@ test('first-line rule applies to trec-style tasks only', () => {
 });
 
 test('bad JSONL lines name file, line and field', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kvopt-longbench-bad-'));
+  const good = { _id: 'a', context: 'c', input: 'q', answers: ['x'], all_classes: null, length: 3, language: 'en' };
+  const cases: [string, string, RegExp][] = [
+    ['not-json', `${JSON.stringify(good)}\n{"context": `, /bad\.jsonl:2: not valid JSON/],
+    ['array', `${JSON.stringify(good)}\n\n[1, 2]`, /bad\.jsonl:3: expected a JSON object per line/],
+    ['context', JSON.stringify({ ...good, context: 7 }), /bad\.jsonl:1: field "context" must be a string, got number 7/],
+    ['input', JSON.stringify({ ...good, input: undefined }), /bad\.jsonl:1: field "input" must be a string/],
+    ['answers', JSON.stringify({ ...good, answers: 'x' }), /bad\.jsonl:1: field "answers"/],
+    ['length', JSON.stringify({ ...good, length: 'long' }), /bad\.jsonl:1: field "length"/],
+  ];
+  for (const [name, text, re] of cases) {
+    const file = join(dir, name, 'bad.jsonl');
+    mkdirSync(join(dir, name));
+    writeFileSync(file, text);
+    assert.throws(() => loadLongBench(file, 'hotpotqa'), (e: unknown) => e instanceof KvoptError && re.test((e as Error).message) && (e as Error).message.includes(file), name);
+  }
+  // classification datasets need all_classes
+  const trec = join(dir, 'trec.jsonl');
+  writeFileSync(trec, JSON.stringify(good));
+  assert.throws(() => loadLongBench(trec, 'trec'), /trec\.jsonl:1: field "all_classes" must be a list of strings for trec/);
   assert.throws(() => longBenchTask('nope'), /unknown LongBench dataset "nope"/);
 });

@@ -1,12 +1,12 @@
 /**
- * Profile allocation: per-layer budgets from a BudgetProfile file (search/profile.ts; written by `kvopt export`),
+ * Profile allocation: per-layer budgets from a BudgetProfile file (compress/profile-file.ts; written by `kvopt export`),
  * uniform across the heads of a layer. If the requested mean budget differs from the profile's target, the
  * profile is carried to it by EvolKV's transfer (proportional rescaling, completed to the exact mean); a layer
  * budget above T keeps that layer whole.
  * Options: file (required).
  */
 import { statSync } from 'node:fs';
-import { readProfile, type BudgetProfile } from '../../search/profile.ts';
+import { readProfile, type BudgetProfile } from '../profile-file.ts';
 import { transferProfile } from '../../search/transfer.ts';
 import type { OptionSchema } from '../options.ts';
 import type { Allocator } from '../types.ts';

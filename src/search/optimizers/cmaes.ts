@@ -17,25 +17,13 @@
  * Restarts (IPOP, Auger & Hansen 2005): optional. When `restarts` > 0 and the run stalls (shouldStop),
  * the next ask() starts a fresh run from x0 with σ0 and twice the population.
  */
-import { Rng, type RngState } from '../rng.ts';
 import { jacobiEigen } from './jacobi.ts';
-import {
-  bestFromJson,
-  bestToJson,
-  boundsFromJson,
-  copyBest,
-  boundsToJson,
-  checkOptions,
-  checkTold,
-  rankDescending,
-  type BestPoint,
-  type Optimizer,
-  type OptimizerOptions,
-  type OptimizerStateJson,
-  updateBest,
-} from './types.ts';
+import { type OptionsJson, optionsFromJson, Sampler, vectorsFromJson } from './sampler.ts';
+import type { OptimizerOptions, OptimizerStateJson } from './types.ts';
 
-export interface CmaesOptions extends OptimizerOptions {
+export interface CmaesOptions extends OptimizerOptions, CmaesOwnOptions {}
+
+interface CmaesOwnOptions {
   /** Redraws of an out-of-bounds candidate before clipping it. Default 20. */
   maxResample?: number;
   /** IPOP restarts allowed (each doubles λ). Default 0. */
@@ -91,55 +79,43 @@ interface CmaesRunState {
   history: number[];
 }
 
-const STATE_KIND = 'cmaes';
+/** The run's state as JSON (history's −Infinity, a NaN generation, stored as null). */
+interface CmaesRunJson {
+  lambda: number;
+  mean: number[];
+  sigma: number;
+  C: number[];
+  B: number[];
+  D: number[];
+  pSigma: number[];
+  pc: number[];
+  runGeneration: number;
+  eigenGeneration: number;
+  history: (number | null)[];
+}
 
-export class Cmaes implements Optimizer {
-  readonly kind = STATE_KIND;
-  readonly dimension: number;
-  private readonly x0: Float64Array;
-  private readonly sigma0: number;
-  private readonly lambda0: number;
-  private readonly lower: Float64Array;
-  private readonly upper: Float64Array;
+export class Cmaes extends Sampler {
+  readonly kind = 'cmaes';
   private readonly maxResample: number;
   private readonly restartsAllowed: number;
   private readonly tolX: number;
   private readonly tolFun: number;
-  private readonly seed: number;
-  private rng: Rng;
   private run: CmaesRunState;
   private restartsDone = 0;
-  private gen = 0;
-  private evals = 0;
-  private pending: Float64Array[] | null = null;
-  private pendingY: Float64Array[] | null = null; // (x − m)/σ of each pending candidate
-  private bestPoint: BestPoint | null = null;
+  /** (x − m)/σ of each pending candidate (what the update learns from; differs from the draw when clipped). */
+  private pendingY: Float64Array[] | null = null;
 
   constructor(options: CmaesOptions) {
-    const { n, lambda, lower, upper } = checkOptions(options);
-    this.dimension = n;
-    this.x0 = Float64Array.from(options.x0);
-    this.sigma0 = options.sigma0;
-    this.lambda0 = lambda;
-    this.lower = lower;
-    this.upper = upper;
+    super(options);
     this.maxResample = options.maxResample ?? 20;
     this.restartsAllowed = options.restarts ?? 0;
     this.tolX = options.tolX ?? 1e-12;
     this.tolFun = options.tolFun ?? 1e-12;
-    this.seed = options.seed;
-    this.rng = Rng.fromSeed(options.seed);
-    this.run = this.freshRun(lambda);
+    this.run = this.freshRun(this.lambda0);
   }
 
-  get populationSize(): number {
+  override get populationSize(): number {
     return this.run.lambda;
-  }
-  get generation(): number {
-    return this.gen;
-  }
-  get evaluations(): number {
-    return this.evals;
   }
   /** Current step size σ and mean (for reports and tests). */
   get sigma(): number {
@@ -173,12 +149,11 @@ export class Cmaes implements Optimizer {
   }
 
   private inBounds(x: Float64Array): boolean {
-    for (let i = 0; i < x.length; i++) if (x[i]! < this.lower[i]! || x[i]! > this.upper[i]!) return false;
+    for (let i = 0; i < x.length; i++) if (x[i] < this.lower[i] || x[i] > this.upper[i]) return false;
     return true;
   }
 
-  ask(): Float64Array[] {
-    if (this.pending) return this.pending.map((x) => Float64Array.from(x));
+  protected sample(): Float64Array[] {
     if (this.restartsDone < this.restartsAllowed && this.runStalled()) {
       this.restartsDone++;
       this.run = this.freshRun(this.run.lambda * 2);
@@ -192,12 +167,12 @@ export class Cmaes implements Optimizer {
     for (let k = 0; k < lambda; k++) {
       const x = new Float64Array(n);
       for (let attempt = 0; ; attempt++) {
-        for (let i = 0; i < n; i++) z[i] = D[i]! * this.rng.normal();
+        for (let i = 0; i < n; i++) z[i] = D[i] * this.rng.normal();
         for (let i = 0; i < n; i++) {
           let s = 0;
-          for (let j = 0; j < n; j++) s += B[i * n + j]! * z[j]!;
+          for (let j = 0; j < n; j++) s += B[i * n + j] * z[j];
           y[i] = s;
-          x[i] = mean[i]! + sigma * s;
+          x[i] = mean[i] + sigma * s;
         }
         if (this.inBounds(x) || attempt >= this.maxResample) break;
       }
@@ -205,51 +180,42 @@ export class Cmaes implements Optimizer {
       if (this.inBounds(x)) {
         yk.set(y);
       } else {
-        for (let i = 0; i < n; i++) {
-          x[i] = Math.min(this.upper[i]!, Math.max(this.lower[i]!, x[i]!));
-          yk[i] = (x[i]! - mean[i]!) / sigma;
-        }
+        this.clip(x);
+        for (let i = 0; i < n; i++) yk[i] = (x[i] - mean[i]) / sigma;
       }
       xs.push(x);
       ys.push(yk);
     }
-    this.pending = xs;
     this.pendingY = ys;
-    return xs.map((x) => Float64Array.from(x));
+    return xs;
   }
 
-  tell(candidates: readonly ArrayLike<number>[], fitness: readonly number[]): void {
-    checkTold(this.pending, candidates, fitness, 'cmaes');
+  protected learn(_xs: Float64Array[], fitness: readonly number[], order: number[]): void {
     const n = this.dimension;
     const r = this.run;
     const { mu, weights, muEff, cSigma, dSigma, cc, c1, cMu, chiN } = cmaesConstants(n, r.lambda);
-    const order = rankDescending(fitness);
-    const ys = this.pendingY!;
-    const xs = this.pending!;
-
-    // best-so-far bookkeeping (NaN never becomes best)
-    const top = order[0]!;
-    this.bestPoint = updateBest(this.bestPoint, xs, fitness, top, this.gen);
+    const ys = this.pendingY as Float64Array[];
+    const top = order[0];
 
     // y_w = Σ w_i y_{i:λ};  m ← m + σ y_w
     const yw = new Float64Array(n);
     for (let i = 0; i < mu; i++) {
-      const yi = ys[order[i]!]!;
-      for (let j = 0; j < n; j++) yw[j] += weights[i]! * yi[j]!;
+      const yi = ys[order[i]];
+      for (let j = 0; j < n; j++) yw[j] += weights[i] * yi[j];
     }
-    for (let j = 0; j < n; j++) r.mean[j] += r.sigma * yw[j]!;
+    for (let j = 0; j < n; j++) r.mean[j] += r.sigma * yw[j];
 
     // C^{-1/2} y_w = B D^{-1} Bᵀ y_w
     const tmp = new Float64Array(n);
     for (let j = 0; j < n; j++) {
       let s = 0;
-      for (let i = 0; i < n; i++) s += r.B[i * n + j]! * yw[i]!;
-      tmp[j] = s / r.D[j]!;
+      for (let i = 0; i < n; i++) s += r.B[i * n + j] * yw[i];
+      tmp[j] = s / r.D[j];
     }
     const invSqrtCyw = new Float64Array(n);
     for (let i = 0; i < n; i++) {
       let s = 0;
-      for (let j = 0; j < n; j++) s += r.B[i * n + j]! * tmp[j]!;
+      for (let j = 0; j < n; j++) s += r.B[i * n + j] * tmp[j];
       invSqrtCyw[i] = s;
     }
 
@@ -257,8 +223,8 @@ export class Cmaes implements Optimizer {
     const csn = Math.sqrt(cSigma * (2 - cSigma) * muEff);
     let normPs = 0;
     for (let i = 0; i < n; i++) {
-      r.pSigma[i] = (1 - cSigma) * r.pSigma[i]! + csn * invSqrtCyw[i]!;
-      normPs += r.pSigma[i]! * r.pSigma[i]!;
+      r.pSigma[i] = (1 - cSigma) * r.pSigma[i] + csn * invSqrtCyw[i];
+      normPs += r.pSigma[i] * r.pSigma[i];
     }
     normPs = Math.sqrt(normPs);
 
@@ -268,7 +234,7 @@ export class Cmaes implements Optimizer {
 
     // p_c ← (1−c_c) p_c + h_σ √(c_c(2−c_c)μ_eff) y_w
     const ccn = Math.sqrt(cc * (2 - cc) * muEff);
-    for (let i = 0; i < n; i++) r.pc[i] = (1 - cc) * r.pc[i]! + hSigma * ccn * yw[i]!;
+    for (let i = 0; i < n; i++) r.pc[i] = (1 - cc) * r.pc[i] + hSigma * ccn * yw[i];
 
     // C ← (1 − c_1 − c_μ + (1−h_σ) c_1 c_c(2−c_c)) C + c_1 p_c p_cᵀ + c_μ Σ w_i y_i y_iᵀ
     const decay = 1 - c1 - cMu + (1 - hSigma) * c1 * cc * (2 - cc);
@@ -276,10 +242,10 @@ export class Cmaes implements Optimizer {
       for (let j = 0; j <= i; j++) {
         let rankMu = 0;
         for (let k = 0; k < mu; k++) {
-          const yk = ys[order[k]!]!;
-          rankMu += weights[k]! * yk[i]! * yk[j]!;
+          const yk = ys[order[k]];
+          rankMu += weights[k] * yk[i] * yk[j];
         }
-        const v = decay * r.C[i * n + j]! + c1 * r.pc[i]! * r.pc[j]! + cMu * rankMu;
+        const v = decay * r.C[i * n + j] + c1 * r.pc[i] * r.pc[j] + cMu * rankMu;
         r.C[i * n + j] = v;
         r.C[j * n + i] = v;
       }
@@ -293,14 +259,11 @@ export class Cmaes implements Optimizer {
     const every = Math.max(1, Math.floor(1 / (10 * n * (c1 + cMu))));
     if (r.runGeneration - r.eigenGeneration >= every) this.updateEigen();
 
-    const bestNow = Number.isNaN(fitness[top]!) ? -Infinity : fitness[top]!;
+    const bestNow = Number.isNaN(fitness[top]) ? -Infinity : fitness[top];
     r.history.push(bestNow);
     const keep = 10 + Math.ceil((30 * n) / r.lambda);
     if (r.history.length > keep) r.history.splice(0, r.history.length - keep);
 
-    this.gen++;
-    this.evals += candidates.length;
-    this.pending = null;
     this.pendingY = null;
   }
 
@@ -308,7 +271,7 @@ export class Cmaes implements Optimizer {
     const n = this.dimension;
     const r = this.run;
     const { values, vectors } = jacobiEigen(r.C, n);
-    for (let i = 0; i < n; i++) r.D[i] = Math.sqrt(Math.max(values[i]!, 1e-300));
+    for (let i = 0; i < n; i++) r.D[i] = Math.sqrt(Math.max(values[i], 1e-300));
     r.B.set(vectors);
     r.eigenGeneration = r.runGeneration;
   }
@@ -318,9 +281,9 @@ export class Cmaes implements Optimizer {
     const r = this.run;
     if (r.runGeneration === 0) return false;
     let maxSd = 0;
-    for (let i = 0; i < n; i++) maxSd = Math.max(maxSd, Math.sqrt(r.C[i * n + i]!));
+    for (let i = 0; i < n; i++) maxSd = Math.max(maxSd, Math.sqrt(r.C[i * n + i]));
     let maxPc = 0;
-    for (let i = 0; i < n; i++) maxPc = Math.max(maxPc, Math.abs(r.pc[i]!));
+    for (let i = 0; i < n; i++) maxPc = Math.max(maxPc, Math.abs(r.pc[i]));
     if (r.sigma * maxSd < this.tolX && r.sigma * maxPc < this.tolX) return true;
     const maxD = Math.max(...r.D);
     const minD = Math.min(...r.D);
@@ -334,76 +297,35 @@ export class Cmaes implements Optimizer {
   }
 
   /** True when the current run stalled and no restart is left. */
-  shouldStop(): boolean {
+  override shouldStop(): boolean {
     return this.runStalled() && this.restartsDone >= this.restartsAllowed;
   }
 
-  best(): BestPoint | null {
-    return copyBest(this.bestPoint);
+  protected extraOptions() {
+    return { maxResample: this.maxResample, restarts: this.restartsAllowed, tolX: this.tolX, tolFun: this.tolFun };
   }
 
-  state(): OptimizerStateJson {
+  protected extraState() {
     const r = this.run;
-    return {
-      kind: STATE_KIND,
-      version: 1,
-      options: {
-        x0: Array.from(this.x0),
-        sigma0: this.sigma0,
-        populationSize: this.lambda0,
-        lower: boundsToJson(this.lower),
-        upper: boundsToJson(this.upper),
-        seed: this.seed,
-        maxResample: this.maxResample,
-        restarts: this.restartsAllowed,
-        tolX: this.tolX,
-        tolFun: this.tolFun,
-      },
-      rng: this.rng.state(),
-      run: {
-        lambda: r.lambda,
-        mean: Array.from(r.mean),
-        sigma: r.sigma,
-        C: Array.from(r.C),
-        B: Array.from(r.B),
-        D: Array.from(r.D),
-        pSigma: Array.from(r.pSigma),
-        pc: Array.from(r.pc),
-        runGeneration: r.runGeneration,
-        eigenGeneration: r.eigenGeneration,
-        history: r.history.map((f) => (Number.isFinite(f) ? f : null)),
-      },
-      restartsDone: this.restartsDone,
-      generation: this.gen,
-      evaluations: this.evals,
-      pending: this.pending ? this.pending.map((x) => Array.from(x)) : null,
-      pendingY: this.pendingY ? this.pendingY.map((x) => Array.from(x)) : null,
-      best: bestToJson(this.bestPoint),
+    const run: CmaesRunJson = {
+      lambda: r.lambda,
+      mean: Array.from(r.mean),
+      sigma: r.sigma,
+      C: Array.from(r.C),
+      B: Array.from(r.B),
+      D: Array.from(r.D),
+      pSigma: Array.from(r.pSigma),
+      pc: Array.from(r.pc),
+      runGeneration: r.runGeneration,
+      eigenGeneration: r.eigenGeneration,
+      history: r.history.map((f) => (Number.isFinite(f) ? f : null)),
     };
+    return { run, restartsDone: this.restartsDone, pendingY: this.pendingY ? this.pendingY.map((y) => Array.from(y)) : null };
   }
 
-  static fromState(state: OptimizerStateJson): Cmaes {
-    if (state?.kind !== STATE_KIND || state.version !== 1) throw new Error(`cmaes state: expected kind "cmaes" version 1, got ${state?.kind} ${state?.version}`);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const s = state as any;
-    const o = s.options;
-    const lower = boundsFromJson(o.lower, -Infinity);
-    const upper = boundsFromJson(o.upper, Infinity);
-    const hasBounds = lower.some(Number.isFinite) || upper.some(Number.isFinite);
-    const opt = new Cmaes({
-      x0: o.x0,
-      sigma0: o.sigma0,
-      populationSize: o.populationSize,
-      bounds: hasBounds ? { lower: Array.from(lower), upper: Array.from(upper) } : undefined,
-      seed: o.seed,
-      maxResample: o.maxResample,
-      restarts: o.restarts,
-      tolX: o.tolX,
-      tolFun: o.tolFun,
-    });
-    opt.rng = Rng.fromState(s.rng as RngState);
+  protected restoreExtra(s: { run: CmaesRunJson; restartsDone: number; pendingY: number[][] | null }): void {
     const r = s.run;
-    opt.run = {
+    this.run = {
       lambda: r.lambda,
       mean: Float64Array.from(r.mean),
       sigma: r.sigma,
@@ -414,14 +336,16 @@ export class Cmaes implements Optimizer {
       pc: Float64Array.from(r.pc),
       runGeneration: r.runGeneration,
       eigenGeneration: r.eigenGeneration,
-      history: r.history.map((f: number | null) => (f === null ? -Infinity : f)),
+      history: r.history.map((f) => (f === null ? -Infinity : f)),
     };
-    opt.restartsDone = s.restartsDone;
-    opt.gen = s.generation;
-    opt.evals = s.evaluations;
-    opt.pending = s.pending ? s.pending.map((x: number[]) => Float64Array.from(x)) : null;
-    opt.pendingY = s.pendingY ? s.pendingY.map((x: number[]) => Float64Array.from(x)) : null;
-    opt.bestPoint = bestFromJson(s.best);
-    return opt;
+    this.restartsDone = s.restartsDone;
+    this.pendingY = vectorsFromJson(s.pendingY);
+  }
+
+  static fromState(state: OptimizerStateJson): Cmaes {
+    return Sampler.restore(state, 'cmaes', (o) => {
+      const own = o as OptionsJson & CmaesOwnOptions;
+      return new Cmaes({ ...optionsFromJson(o), maxResample: own.maxResample, restarts: own.restarts, tolX: own.tolX, tolFun: own.tolFun });
+    });
   }
 }

@@ -7,26 +7,12 @@
  *   then gaussian mutation of each coordinate with probability `mutationRate` by σ0·N(0,1); clipped to the bounds.
  * Fitness is maximised. Elites are re-evaluated (the engine's fitness may be noisy; the GA does not cache).
  */
-import { Rng, type RngState } from '../rng.ts';
-import {
-  bestFromJson,
-  bestToJson,
-  boundsFromJson,
-  copyBest,
-  boundsToJson,
-  checkOptions,
-  checkTold,
-  fitnessFromJson,
-  fitnessToJson,
-  rankDescending,
-  type BestPoint,
-  type Optimizer,
-  type OptimizerOptions,
-  type OptimizerStateJson,
-  updateBest,
-} from './types.ts';
+import { fitnessFromJson, fitnessToJson, type OptionsJson, optionsFromJson, rankDescending, Sampler, vectorsFromJson } from './sampler.ts';
+import type { OptimizerOptions, OptimizerStateJson } from './types.ts';
 
-export interface GaOptions extends OptimizerOptions {
+export interface GaOptions extends OptimizerOptions, GaOwnOptions {}
+
+interface GaOwnOptions {
   /** Individuals copied unchanged into the next generation. Default 1. */
   elite?: number;
   /** Tournament size. Default 2. */
@@ -37,174 +23,93 @@ export interface GaOptions extends OptimizerOptions {
   mutationRate?: number;
 }
 
-const STATE_KIND = 'ga';
-
-export class GeneticAlgorithm implements Optimizer {
-  readonly kind = STATE_KIND;
-  readonly dimension: number;
-  readonly populationSize: number;
-  private readonly x0: Float64Array;
-  private readonly sigma0: number;
-  private readonly lower: Float64Array;
-  private readonly upper: Float64Array;
+export class GeneticAlgorithm extends Sampler {
+  readonly kind = 'ga';
   private readonly elite: number;
   private readonly tournament: number;
   private readonly alpha: number;
   private readonly mutationRate: number;
-  private readonly seed: number;
-  private rng: Rng;
-  private gen = 0;
-  private evals = 0;
   /** The last evaluated generation and its fitness (parents of the next). */
   private parents: Float64Array[] | null = null;
   private parentFitness: number[] | null = null;
-  private pending: Float64Array[] | null = null;
-  private bestPoint: BestPoint | null = null;
 
   constructor(options: GaOptions) {
-    const { n, lambda, lower, upper } = checkOptions(options);
-    this.dimension = n;
-    this.populationSize = lambda;
-    this.x0 = Float64Array.from(options.x0);
-    this.sigma0 = options.sigma0;
-    this.lower = lower;
-    this.upper = upper;
+    super(options);
+    const lambda = this.populationSize;
     this.elite = options.elite ?? 1;
     this.tournament = options.tournament ?? 2;
     this.alpha = options.alpha ?? 0.5;
-    this.mutationRate = options.mutationRate ?? 1 / n;
-    this.seed = options.seed;
+    this.mutationRate = options.mutationRate ?? 1 / this.dimension;
     if (!Number.isInteger(this.elite) || this.elite < 0 || this.elite >= lambda) throw new Error(`ga: elite must be an integer in [0, ${lambda - 1}]`);
     if (!Number.isInteger(this.tournament) || this.tournament < 1) throw new Error('ga: tournament must be an integer >= 1');
-    this.rng = Rng.fromSeed(options.seed);
   }
 
-  get generation(): number {
-    return this.gen;
-  }
-  get evaluations(): number {
-    return this.evals;
-  }
-
-  private clip(x: Float64Array): Float64Array {
-    for (let i = 0; i < x.length; i++) x[i] = Math.min(this.upper[i]!, Math.max(this.lower[i]!, x[i]!));
-    return x;
-  }
-
-  private select(): Float64Array {
-    const fit = this.parentFitness!;
-    const key = (i: number) => (Number.isNaN(fit[i]!) ? -Infinity : fit[i]!);
+  /** Tournament selection: the fittest of `tournament` uniform draws (NaN loses; ties → lower index). */
+  private select(parents: Float64Array[], fit: number[]): Float64Array {
+    const key = (i: number) => (Number.isNaN(fit[i]) ? -Infinity : fit[i]);
     let winner = this.rng.int(fit.length);
     for (let t = 1; t < this.tournament; t++) {
       const c = this.rng.int(fit.length);
       if (key(c) > key(winner) || (key(c) === key(winner) && c < winner)) winner = c;
     }
-    return this.parents![winner]!;
+    return parents[winner];
   }
 
-  ask(): Float64Array[] {
-    if (this.pending) return this.pending.map((x) => Float64Array.from(x));
+  protected sample(): Float64Array[] {
     const n = this.dimension;
     const out: Float64Array[] = [];
-    if (!this.parents) {
+    const { parents, parentFitness } = this;
+    if (!parents || !parentFitness) {
       out.push(Float64Array.from(this.x0));
       while (out.length < this.populationSize) {
         const x = new Float64Array(n);
-        for (let i = 0; i < n; i++) x[i] = this.x0[i]! + this.sigma0 * this.rng.normal();
+        for (let i = 0; i < n; i++) x[i] = this.x0[i] + this.sigma0 * this.rng.normal();
         out.push(this.clip(x));
       }
-    } else {
-      const order = rankDescending(this.parentFitness!);
-      for (let e = 0; e < this.elite; e++) out.push(Float64Array.from(this.parents[order[e]!]!));
-      while (out.length < this.populationSize) {
-        const a = this.select();
-        const b = this.select();
-        const x = new Float64Array(n);
-        for (let i = 0; i < n; i++) {
-          const lo = Math.min(a[i]!, b[i]!);
-          const hi = Math.max(a[i]!, b[i]!);
-          const d = hi - lo;
-          x[i] = lo - this.alpha * d + this.rng.uniform() * (1 + 2 * this.alpha) * d;
-          if (this.rng.uniform() < this.mutationRate) x[i] += this.sigma0 * this.rng.normal();
-        }
-        out.push(this.clip(x));
-      }
+      return out;
     }
-    this.pending = out;
-    return out.map((x) => Float64Array.from(x));
+    const order = rankDescending(parentFitness);
+    for (let e = 0; e < this.elite; e++) out.push(Float64Array.from(parents[order[e]]));
+    while (out.length < this.populationSize) {
+      const a = this.select(parents, parentFitness);
+      const b = this.select(parents, parentFitness);
+      const x = new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        // BLX-α: uniform in [lo − α·d, hi + α·d]
+        const lo = Math.min(a[i], b[i]);
+        const hi = Math.max(a[i], b[i]);
+        const d = hi - lo;
+        x[i] = lo - this.alpha * d + this.rng.uniform() * (1 + 2 * this.alpha) * d;
+        if (this.rng.uniform() < this.mutationRate) x[i] += this.sigma0 * this.rng.normal();
+      }
+      out.push(this.clip(x));
+    }
+    return out;
   }
 
-  tell(candidates: readonly ArrayLike<number>[], fitness: readonly number[]): void {
-    checkTold(this.pending, candidates, fitness, 'ga');
-    const order = rankDescending(fitness);
-    const top = order[0]!;
-    this.bestPoint = updateBest(this.bestPoint, this.pending!, fitness, top, this.gen);
-    this.parents = this.pending;
+  protected learn(xs: Float64Array[], fitness: readonly number[]): void {
+    this.parents = xs;
     this.parentFitness = [...fitness];
-    this.pending = null;
-    this.gen++;
-    this.evals += fitness.length;
   }
 
-  best(): BestPoint | null {
-    return copyBest(this.bestPoint);
+  protected extraOptions() {
+    return { elite: this.elite, tournament: this.tournament, alpha: this.alpha, mutationRate: this.mutationRate };
   }
-
-  shouldStop(): boolean {
-    return false;
-  }
-
-  state(): OptimizerStateJson {
+  protected extraState() {
     return {
-      kind: STATE_KIND,
-      version: 1,
-      options: {
-        x0: Array.from(this.x0),
-        sigma0: this.sigma0,
-        populationSize: this.populationSize,
-        lower: boundsToJson(this.lower),
-        upper: boundsToJson(this.upper),
-        seed: this.seed,
-        elite: this.elite,
-        tournament: this.tournament,
-        alpha: this.alpha,
-        mutationRate: this.mutationRate,
-      },
-      rng: this.rng.state(),
-      generation: this.gen,
-      evaluations: this.evals,
       parents: this.parents ? this.parents.map((x) => Array.from(x)) : null,
       parentFitness: this.parentFitness ? this.parentFitness.map(fitnessToJson) : null,
-      pending: this.pending ? this.pending.map((x) => Array.from(x)) : null,
-      best: bestToJson(this.bestPoint),
     };
+  }
+  protected restoreExtra(s: { parents?: number[][] | null; parentFitness?: (number | null)[] | null }): void {
+    this.parents = vectorsFromJson(s.parents ?? null);
+    this.parentFitness = s.parentFitness ? s.parentFitness.map(fitnessFromJson) : null;
   }
 
   static fromState(state: OptimizerStateJson): GeneticAlgorithm {
-    if (state?.kind !== STATE_KIND || state.version !== 1) throw new Error(`ga state: expected kind "ga" version 1, got ${state?.kind} ${state?.version}`);
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    const s = state as any;
-    const o = s.options;
-    const lower = boundsFromJson(o.lower, -Infinity);
-    const upper = boundsFromJson(o.upper, Infinity);
-    const ga = new GeneticAlgorithm({
-      x0: o.x0,
-      sigma0: o.sigma0,
-      populationSize: o.populationSize,
-      bounds: { lower: Array.from(lower), upper: Array.from(upper) },
-      seed: o.seed,
-      elite: o.elite,
-      tournament: o.tournament,
-      alpha: o.alpha,
-      mutationRate: o.mutationRate,
+    return Sampler.restore(state, 'ga', (o) => {
+      const own = o as OptionsJson & GaOwnOptions;
+      return new GeneticAlgorithm({ ...optionsFromJson(o), elite: own.elite, tournament: own.tournament, alpha: own.alpha, mutationRate: own.mutationRate });
     });
-    ga.rng = Rng.fromState(s.rng as RngState);
-    ga.gen = s.generation;
-    ga.evals = s.evaluations;
-    ga.parents = s.parents ? s.parents.map((x: number[]) => Float64Array.from(x)) : null;
-    ga.parentFitness = s.parentFitness ? s.parentFitness.map(fitnessFromJson) : null;
-    ga.pending = s.pending ? s.pending.map((x: number[]) => Float64Array.from(x)) : null;
-    ga.bestPoint = bestFromJson(s.best);
-    return ga;
   }
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { makeProfile, parseProfile, readProfile, serializeProfile, toKvpressRatios, writeProfile } from '../../src/search/profile.ts';
+import { makeProfile, parseProfile, readProfile, serializeProfile, toKvpressRatios, writeProfile } from '../../src/compress/profile-file.ts';
 import { KvoptError } from '../../src/util/errors.ts';
 
 const profile = makeProfile([20, 28, 36, 44], { model: 'stories260K', method: 'snapkv', fitness: 81.5, searchRunId: 3 });
