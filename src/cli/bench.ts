@@ -2,19 +2,21 @@
 import type { Command } from 'commander';
 import { benchRuntime, type BenchResult } from '../runtime/bench.ts';
 import { openModel } from '../runtime/model-ref.ts';
-import type { Device } from '../runtime/types.ts';
-import { parseDevice, parseIntFlag } from './generate.ts';
+import type { DeviceRequest } from '../runtime/device.ts';
+import type { Precision } from '../graph/llama.ts';
+import { parseDevice, parseDtype, parseIntFlag } from './generate.ts';
 
 function formatBench(r: BenchResult): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   return [
-    `model                 ${r.model} (${(r.parameters / 1e6).toFixed(2)}M parameters, fp32, ${r.device}${r.threads ? `, ${r.threads} threads` : ''})`,
+    `model                 ${r.model} (${(r.parameters / 1e6).toFixed(2)}M parameters, ${r.dtype}, ${r.device}${r.threads ? `, ${r.threads} threads` : ''})`,
     `graph build           cold ${(r.graphBuildColdMs / 1000).toFixed(2)} s, cached ${r.graphBuildCachedMs.toFixed(1)} ms; session create ${(r.sessionCreateMs / 1000).toFixed(2)} s`,
     `prefill               ${r.prefillTokensPerSec.toFixed(1)} tok/s (${r.promptTokens} tokens)`,
     `decode batch 1        ${r.decodeTokensPerSecBatch1.toFixed(1)} tok/s (${r.decodeTokens} steps; step median ${r.decodeStepMsBatch1.median.toFixed(1)} ms, min ${r.decodeStepMsBatch1.min.toFixed(1)} ms)`,
     `decode batch ${String(r.batch).padEnd(8)} ${r.decodeTokensPerSecBatchN.toFixed(1)} tok/s (total over the batch; step median ${r.decodeStepMsBatchN.median.toFixed(1)} ms, min ${r.decodeStepMsBatchN.min.toFixed(1)} ms)`,
     `peak RSS              ${mb(r.peakRssBytes)}`,
-    `KV bytes per token    ${r.kvBytesPerToken} (2·L·Hkv·hd·4)`,
+    `KV bytes per token    ${r.kvBytesPerToken} (2·L·Hkv·hd·${r.dtype === 'fp16' ? 2 : 4})`,
+    `host↔device per step  ${r.hostDeviceBytesPerStep} bytes = ${(100 * r.hostDeviceFractionOfCache).toFixed(3)} % of the ${mb(r.cacheBytesAtContext)} cache (${r.deviceResidentCache ? 'cache on the device; first step uploads ' + r.hostDeviceBytesFirstStep + ' bytes' : 'host-resident cache: the past goes in every step'})`,
     `load average          ${r.loadAverage.toFixed(1)} (figures from a busy machine are not comparable)`,
     `bandwidth bound       ${r.decodeBoundTokensPerSec.toFixed(1)} tok/s at batch 1 = ${r.memoryBandwidthGBs.toFixed(1)} GB/s (one-thread memcpy) / (${mb(r.weightBytes)} weights + KV)`,
   ].join('\n');
@@ -31,20 +33,23 @@ export function register(program: Command): void {
     .option('--batch <n>', 'batch size of the batched decode', parseIntFlag('--batch', 1), 10)
     .option('--prompt-tokens <n>', 'prompt length for prefill', parseIntFlag('--prompt-tokens', 1), 256)
     .option('--decode-tokens <n>', 'decode steps', parseIntFlag('--decode-tokens', 1), 32)
-    .option('--device <device>', 'cpu (default), cuda or webgpu', parseDevice, 'cpu' as Device)
+    .option('--device <device>', 'cpu (default), cuda or webgpu (webgpu! : no CPU fallback)', parseDevice, { device: 'cpu', required: false } as DeviceRequest)
+    .option('--dtype <t>', 'fp32 (default) or fp16 weights and KV cache', parseDtype, 'fp32' as Precision)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
     .option('--bandwidth-mib <n>', 'array size of the memory-bandwidth measurement', parseIntFlag('--bandwidth-mib', 1), 256)
     .addHelpText('after', `
 Examples:
   kvopt bench runtime --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin
   kvopt bench runtime --model random:100m --prompt-tokens 256 --decode-tokens 16 --batch 10 --json`)
-    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: Device; threads?: number; bandwidthMib: number }) => {
+    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: DeviceRequest; dtype: Precision; threads?: number; bandwidthMib: number }) => {
       const model = await openModel(o.model, { tokenizer: o.tokenizer });
       const r = await benchRuntime(model, {
         batch: o.batch,
         promptTokens: o.promptTokens,
         decodeTokens: o.decodeTokens,
-        device: o.device,
+        device: o.device.device,
+        requireDevice: o.device.required,
+        precision: o.dtype,
         intraOpNumThreads: o.threads,
         bandwidthMiB: o.bandwidthMib,
       });

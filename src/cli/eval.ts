@@ -31,6 +31,7 @@ interface EvalFlags extends QueueFlags {
   db?: string;
   workers?: string;
   device?: string;
+  dtype?: string;
   json?: string;
   csv?: string;
   resume?: boolean;
@@ -134,7 +135,8 @@ export function register(program: Command): void {
     .option('--batch <n>', 'items decoded together in one batched run', '8')
     .option('--db <file>', 'SQLite database (default results/kvopt.db)')
     .option('--workers <n>', "worker threads ('auto' or a number)")
-    .option('--device <d>', 'cpu | cuda | webgpu')
+    .option('--device <d>', 'cpu | cuda | webgpu; a trailing ! (webgpu!) makes an unavailable GPU an error instead of a CPU fallback')
+    .option('--dtype <t>', 'fp32 | fp16: graph weights and KV cache precision (overrides model.dtype)')
     .option('--resume', 'continue the unfinished run of this config, skipping stored results')
     .option('--no-prefill-cache', 'do not keep prefill records on disk (large models)')
     .option('--json <file>', 'write the result rows as JSON')
@@ -153,6 +155,7 @@ Examples:
       --budgets 0.1,0.2,0.5 --setting both --samples 8 --json results/eval.json
   kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C
   kvopt eval --config experiments/quickstart.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
+  kvopt eval --config experiments/quickstart.yaml --device webgpu! --dtype fp16   # on the GPU (Vulkan), one worker
   kvopt eval --config experiments/quickstart.yaml --compare-to defensivekv --bootstrap 2000 --json r.json
   kvopt eval --config experiments/quickstart.yaml --methods snapkv,adakv --budgets 24,64   # flags override the file
 
@@ -174,7 +177,7 @@ W/T/L counts the samples where the method scored above / equal to / below the re
           })
         : configFromFlags(f);
       if (f.config) noteRunFlags(f.config, f);
-      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, samples: f.config ? f.samples : undefined, seed: f.seed });
+      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.config ? f.samples : undefined, seed: f.seed });
       checkForCommand(config, 'eval');
       for (const w of windowWarnings(config, tokenBudgets(config))) process.stderr.write(w + '\n');
       const fitness = f.fitness as FitnessSource;

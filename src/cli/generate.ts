@@ -3,7 +3,8 @@ import type { Command } from 'commander';
 import { KvoptError } from '../util/errors.ts';
 import { openModel } from '../runtime/model-ref.ts';
 import { ModelRuntime } from '../runtime/runtime.ts';
-import type { Device } from '../runtime/types.ts';
+import { parseDeviceRequest, type DeviceRequest } from '../runtime/device.ts';
+import { graphOptionsFor, type Precision } from '../graph/llama.ts';
 
 export function parseIntFlag(flag: string, min: number) {
   return (v: string): number => {
@@ -13,8 +14,14 @@ export function parseIntFlag(flag: string, min: number) {
   };
 }
 
-export function parseDevice(v: string): Device {
-  if (v !== 'cpu' && v !== 'cuda' && v !== 'webgpu') throw new KvoptError(`--device must be cpu, cuda or webgpu, got '${v}'`);
+/** `--device cpu|cuda|webgpu`, with a trailing ! to make an unavailable GPU an error. */
+export function parseDevice(v: string): DeviceRequest {
+  return parseDeviceRequest(v, '--device');
+}
+
+/** `--dtype fp32|fp16`. */
+export function parseDtype(v: string): Precision {
+  if (v !== 'fp32' && v !== 'fp16') throw new KvoptError(`--dtype: expected fp32 or fp16, got '${v}'`);
   return v;
 }
 
@@ -32,7 +39,8 @@ export function register(program: Command): void {
       return t;
     }, 0)
     .option('--seed <s>', 'sampling seed', parseIntFlag('--seed', 0), 0)
-    .option('--device <device>', 'cpu (default), cuda or webgpu (falls back to cpu with a message)', parseDevice, 'cpu' as Device)
+    .option('--device <device>', 'cpu (default), cuda or webgpu (falls back to cpu with a message; webgpu! makes that an error)', parseDevice, { device: 'cpu', required: false } as DeviceRequest)
+    .option('--dtype <t>', 'fp32 (default) or fp16: graph weights and KV cache precision', parseDtype, 'fp32' as Precision)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
     .addHelpText(
       'after',
@@ -40,9 +48,10 @@ export function register(program: Command): void {
 Examples:
   kvopt generate --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin --prompt "Once upon a time"
   kvopt generate --model ./Llama-3.2-1B --prompt "The capital of France is" --max-new-tokens 20
-  kvopt generate --model model.gguf --temperature 0.8 --seed 3 --device cuda`,
+  kvopt generate --model model.gguf --temperature 0.8 --seed 3 --device cuda
+  kvopt generate --model ./Llama-3.2-1B --prompt "Hello" --device webgpu! --dtype fp16`,
     )
-    .action(async (o: { model: string; tokenizer?: string; prompt: string; maxNewTokens: number; temperature: number; seed: number; device: Device; threads?: number }) => {
+    .action(async (o: { model: string; tokenizer?: string; prompt: string; maxNewTokens: number; temperature: number; seed: number; device: DeviceRequest; dtype: Precision; threads?: number }) => {
       const model = await openModel(o.model, { tokenizer: o.tokenizer });
       const tok = model.tokenizer;
       if (!tok) throw new KvoptError(`--model ${o.model} has no tokenizer; pass --tokenizer PATH`);
@@ -53,7 +62,12 @@ Examples:
       }
       const ctx = model.spec.maxPositionEmbeddings;
       if (prompt.length > ctx) throw new KvoptError(`--prompt has ${prompt.length} tokens, longer than the model context of ${ctx}`);
-      const rt = await ModelRuntime.create(model, { device: o.device, intraOpNumThreads: o.threads });
+      const rt = await ModelRuntime.create(model, {
+        device: o.device.device,
+        requireDevice: o.device.required,
+        intraOpNumThreads: o.threads,
+        graphOptions: graphOptionsFor(o.dtype),
+      });
       const res = await rt.generate(null, prompt, {
         maxNewTokens: Math.min(o.maxNewTokens, ctx - prompt.length),
         temperature: o.temperature,

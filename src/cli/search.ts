@@ -18,6 +18,7 @@ interface SearchFlags extends QueueFlags {
   db?: string;
   workers?: string;
   device?: string;
+  dtype?: string;
   samples?: string;
   seed?: string;
   budget?: string;
@@ -72,7 +73,8 @@ export function register(program: Command): void {
     .option('--db <file>', 'SQLite database (overrides the file)')
     .option('--budget <n>', 'target mean budget (overrides search.budget; run once per budget to search again at each)')
     .option('--workers <n>', "worker threads ('auto' or a number)")
-    .option('--device <d>', 'cpu | cuda | webgpu')
+    .option('--device <d>', 'cpu | cuda | webgpu; a trailing ! (webgpu!) makes an unavailable GPU an error instead of a CPU fallback')
+    .option('--dtype <t>', 'fp32 | fp16: graph weights and KV cache precision (overrides model.dtype)')
     .option('--samples <n>', 'samples per task (calibration + held-out)')
     .option('--seed <n>', 'run, task and search seed')
     .option('--resume', 'continue the unfinished search of this config from its last stored generation')
@@ -94,7 +96,7 @@ Examples:
       let config = loadExperiment(f.config);
       noteRunFlags(f.config, f);
       if (f.budget !== undefined) process.stderr.write(`kvopt: note: --budget overrides search.budget of ${f.config}\n`);
-      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, samples: f.samples, seed: f.seed });
+      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.samples, seed: f.seed });
       if (f.budget !== undefined) {
         const b = Number(f.budget);
         if (!Number.isInteger(b) || b < 1) throw new KvoptError(`--budget: expected a positive integer (tokens per KV head per layer), got '${f.budget}'`);

@@ -13,6 +13,15 @@ export type OptionKind =
 export type OptionSpec = OptionKind & { default: unknown; doc: string };
 export type OptionSchema = Record<string, OptionSpec>;
 
+/** The value type an option resolves to: numbers for int/number, the literal values of an enum, else string. */
+type OptionValue<S extends OptionSpec> = S extends { type: 'int' | 'number' } ? number : S extends { type: 'enum'; values: readonly (infer V)[] } ? V : string;
+
+/**
+ * A method's options, typed from its schema (declared `as const satisfies OptionSchema` beside the method):
+ * what resolveOptions returns for that schema, every key present (defaults filled, values converted).
+ */
+export type OptionsOf<S extends OptionSchema> = { readonly [K in keyof S]: OptionValue<S[K]> };
+
 function convert(owner: string, key: string, spec: OptionSpec, raw: unknown): unknown {
   const where = `method ${owner}: option ${key}`;
   switch (spec.type) {

@@ -85,7 +85,7 @@ export function parseProfile(text: string, file: string, format: ProfileFileForm
 
 function parseCsv(text: string, file: string): BudgetProfile {
   const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
-  if (lines.length === 0 || lines[0]!.replace(/\s/g, '') !== 'layer,budget') throw new KvoptError(`${file}: line 1: expected the header "layer,budget"`);
+  if (lines.length === 0 || lines[0].replace(/\s/g, '') !== 'layer,budget') throw new KvoptError(`${file}: line 1: expected the header "layer,budget"`);
   const layers: number[] = [];
   lines.slice(1).forEach((line, k) => {
     const cells = line.split(',').map((c) => c.trim());

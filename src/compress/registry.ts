@@ -31,7 +31,7 @@ import { layerGlobalAllocator, layerGlobalOptions } from './allocators/layer-glo
 import { profileAllocator, profileOptions } from './allocators/profile.ts';
 import { pyramidAllocator, pyramidOptions } from './allocators/pyramid.ts';
 import { uniformAllocator, uniformOptions } from './allocators/uniform.ts';
-import { resolveOptions, type OptionSchema } from './options.ts';
+import { type OptionSchema, type OptionsOf, resolveOptions } from './options.ts';
 import { kiviOptions, kiviQuantizer } from './quantizers/kivi.ts';
 import { criticalkvOptions, criticalkvScorer } from './scorers/criticalkv.ts';
 import { defensivekvOptions, defensivekvScorer } from './scorers/defensivekv.ts';
@@ -48,28 +48,42 @@ interface ScorerEntry extends Entry<Scorer> { observationWindow?(opts: Opts): nu
 /** headWise: the allocator gives the KV heads of a layer different budgets (reports draw its head heatmap). */
 interface AllocatorEntry extends Entry<Allocator> { headWise?: boolean }
 
-const optionWindow = (opts: Opts) => opts.window as number;
+/**
+ * Typed registry entries: the factory (and each declared need) takes exactly the options its schema declares.
+ * The one conversion: resolveOptions has filled every key of `schema` with a checked value of its kind.
+ */
+const typed = <S extends OptionSchema>(_schema: S, opts: Opts) => opts as OptionsOf<S>;
+function stage<S extends OptionSchema, T>(schema: S, create: (opts: OptionsOf<S>) => T): Entry<T> {
+  return { schema, create: (opts) => create(typed(schema, opts)) };
+}
+function scorer<S extends OptionSchema>(schema: S, create: (opts: OptionsOf<S>) => Scorer, needs: { observationWindow?(opts: OptionsOf<S>): number } = {}): ScorerEntry {
+  const window = needs.observationWindow;
+  return { ...stage(schema, create), ...(window ? { observationWindow: (opts: Opts) => window(typed(schema, opts)) } : {}) };
+}
+function allocator<S extends OptionSchema>(schema: S, create: (opts: OptionsOf<S>) => Allocator, needs: { headWise?: boolean } = {}): AllocatorEntry {
+  return { ...stage(schema, create), ...needs };
+}
 
 export const SCORERS: Record<string, ScorerEntry> = {
-  full: { schema: fullOptions, create: fullScorer },
-  streaming: { schema: streamingOptions, create: streamingScorer },
-  h2o: { schema: h2oOptions, create: h2oScorer },
-  snapkv: { schema: snapkvOptions, create: snapkvScorer, observationWindow: optionWindow },
-  criticalkv: { schema: criticalkvOptions, create: criticalkvScorer, observationWindow: optionWindow },
-  defensivekv: { schema: defensivekvOptions, create: defensivekvScorer, observationWindow: optionWindow },
+  full: scorer(fullOptions, fullScorer),
+  streaming: scorer(streamingOptions, streamingScorer),
+  h2o: scorer(h2oOptions, h2oScorer),
+  snapkv: scorer(snapkvOptions, snapkvScorer, { observationWindow: (o) => o.window }),
+  criticalkv: scorer(criticalkvOptions, criticalkvScorer, { observationWindow: (o) => o.window }),
+  defensivekv: scorer(defensivekvOptions, defensivekvScorer, { observationWindow: (o) => o.window }),
 };
 
 export const ALLOCATORS: Record<string, AllocatorEntry> = {
-  all: { schema: allOptions, create: allAllocator },
-  uniform: { schema: uniformOptions, create: uniformAllocator },
-  pyramid: { schema: pyramidOptions, create: pyramidAllocator },
-  adakv: { schema: adakvOptions, create: adakvAllocator, headWise: true },
-  'layer-global': { schema: layerGlobalOptions, create: layerGlobalAllocator, headWise: true },
-  profile: { schema: profileOptions, create: profileAllocator },
+  all: allocator(allOptions, allAllocator),
+  uniform: allocator(uniformOptions, uniformAllocator),
+  pyramid: allocator(pyramidOptions, pyramidAllocator),
+  adakv: allocator(adakvOptions, adakvAllocator, { headWise: true }),
+  'layer-global': allocator(layerGlobalOptions, layerGlobalAllocator, { headWise: true }),
+  profile: allocator(profileOptions, profileAllocator),
 };
 
 export const QUANTIZERS: Record<string, Entry<Quantizer>> = {
-  kivi: { schema: kiviOptions, create: kiviQuantizer },
+  kivi: stage(kiviOptions, kiviQuantizer),
 };
 
 interface Preset { scorer: string; allocator: string; scorerDefaults?: Opts; allocatorDefaults?: Opts; quantizer?: Opts }
@@ -127,7 +141,7 @@ function parsePart(part: string, whole: string): { name: string; options: Opts }
       options[kv.slice(0, eq).trim()] = kv.slice(eq + 1).trim();
     }
   }
-  return { name: m[1]!.toLowerCase(), options };
+  return { name: m[1].toLowerCase(), options };
 }
 
 function canonical(name: string, options: Opts): string {
@@ -144,7 +158,7 @@ export function parseMethod(input: MethodInput): MethodSpec {
     whole = input;
     parts = input.split('+').map((p) => parsePart(p, input));
   } else if (typeof input === 'object' && input !== null && !Array.isArray(input) && Object.keys(input).length === 1) {
-    const [key, value] = Object.entries(input)[0]!;
+    const [key, value] = Object.entries(input)[0];
     whole = key;
     if (value !== null && value !== undefined && (typeof value !== 'object' || Array.isArray(value))) {
       throw new KvoptError(`method ${key}: options must be a mapping of option names to values`);
@@ -158,11 +172,11 @@ export function parseMethod(input: MethodInput): MethodSpec {
   for (const p of parts) {
     if (!METHODS[p.name]) throw new KvoptError(`unknown method '${p.name}' in '${whole}' (valid methods: ${validNames()})`);
   }
-  const isQuant = (n: string) => METHODS[n]!.quantizer !== undefined;
-  let evict = parts[0]!;
+  const isQuant = (n: string) => METHODS[n].quantizer !== undefined;
+  let evict = parts[0];
   let quant: { name: string; options: Opts } | undefined;
   if (parts.length === 2) {
-    quant = parts[1]!;
+    quant = parts[1];
     if (isQuant(evict.name) || !isQuant(quant.name)) {
       throw new KvoptError(`method '${whole}': compose as <eviction>+<quantiser>, e.g. snapkv+kivi4`);
     }
@@ -170,7 +184,7 @@ export function parseMethod(input: MethodInput): MethodSpec {
     quant = evict;
     evict = { name: 'full', options: {} };
   }
-  const preset = METHODS[evict.name]!;
+  const preset = METHODS[evict.name];
   const evictGiven: Opts = { ...evict.options };
   const quantGiven: Opts = { ...(quant?.options ?? {}) };
 
@@ -189,8 +203,8 @@ export function parseMethod(input: MethodInput): MethodSpec {
   }
   if (!SCORERS[scorerName]) throw new KvoptError(`method ${evict.name}: unknown scorer '${scorerName}' (valid: ${Object.keys(SCORERS).join(', ')})`);
   if (!ALLOCATORS[allocName]) throw new KvoptError(`method ${evict.name}: unknown allocator '${allocName}' (valid: ${Object.keys(ALLOCATORS).join(', ')})`);
-  const sSchema = SCORERS[scorerName]!.schema;
-  const aSchema = ALLOCATORS[allocName]!.schema;
+  const sSchema = SCORERS[scorerName].schema;
+  const aSchema = ALLOCATORS[allocName].schema;
   const qSchema = quant ? QUANTIZERS.kivi!.schema : {};
   const sGiven: Opts = {};
   const aGiven: Opts = {};
@@ -210,7 +224,7 @@ export function parseMethod(input: MethodInput): MethodSpec {
   const sDefaults = scorerName === preset.scorer ? Object.fromEntries(Object.entries(preset.scorerDefaults ?? {}).filter(([k]) => k in sSchema)) : {};
   const sOpts = resolveOptions(`${evict.name} (scorer ${scorerName})`, sSchema, { ...sDefaults, ...sGiven });
   const aOpts = resolveOptions(`${evict.name} (allocator ${allocName})`, aSchema, { ...(preset.allocatorDefaults ?? {}), ...aGiven });
-  const qOpts = quant ? resolveOptions(quant.name, qSchema, { ...METHODS[quant.name]!.quantizer, ...quantGiven }) : null;
+  const qOpts = quant ? resolveOptions(quant.name, qSchema, { ...METHODS[quant.name].quantizer, ...quantGiven }) : null;
 
   const evictLabelOpts: Opts = { ...evict.options, ...Object.fromEntries(Object.entries(shared).filter(([k]) => !(k in qSchema))) };
   if (scorerName !== preset.scorer) evictLabelOpts.scorer = scorerName;

@@ -158,6 +158,13 @@ export function resolvePath(dir: string, p: string): string {
   return isAbsolute(p) ? p : resolve(dir, p);
 }
 
+/** `cpu`, `cuda`, `webgpu`, or a GPU with a trailing `!` (required: no CPU fallback). */
+function readDevice(r: ConfigReader, v: unknown, path: KeyPath): { device: ModelConfig['device']; requireDevice: boolean } {
+  if (v == null) return { device: DEFAULTS.device, requireDevice: false };
+  const required = typeof v === 'string' && v.endsWith('!') && v !== 'cpu!';
+  return { device: r.oneOf(required ? (v as string).slice(0, -1) : v, path, DEVICES), requireDevice: required };
+}
+
 function readModel(r: ConfigReader, v: unknown, dir: string): ModelConfig {
   const path: KeyPath = ['model'];
   const m = r.mapping(v, path, 'a mapping with at least `path`');
@@ -171,7 +178,7 @@ function readModel(r: ConfigReader, v: unknown, dir: string): ModelConfig {
   return {
     path: resolvePath(dir, p),
     tokenizer,
-    device: m.device == null ? DEFAULTS.device : r.oneOf(m.device, [...path, 'device'], DEVICES),
+    ...readDevice(r, m.device, [...path, 'device']),
     dtype: m.dtype == null ? DEFAULTS.dtype : r.oneOf(m.dtype, [...path, 'dtype'], DTYPES),
     threads: m.threads == null ? null : r.integer(m.threads, [...path, 'threads'], 1),
   };

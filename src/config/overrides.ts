@@ -1,18 +1,22 @@
 /**
- * Command-line flags that override the experiment file (design.md §4.6a): --db, --workers, --device,
+ * Command-line flags that override the experiment file (design.md §4.6a): --db, --workers, --device, --dtype,
  * --samples, --seed. Flag values arrive as strings from commander; errors name the flag.
  * A relative --db resolves against the working directory (as any command-line path does).
  */
 import { resolve } from 'node:path';
 import { KvoptError } from '../util/errors.ts';
-import { DEVICES, type ExperimentConfig } from './schema.ts';
+import { DTYPES, type ExperimentConfig } from './schema.ts';
+import { parseDeviceRequest } from '../runtime/device.ts';
 import { didYouMean } from './suggest.ts';
 
 export interface Overrides {
   db?: string;
   /** 'auto' or a positive integer. */
   workers?: string | number;
+  /** cpu, cuda or webgpu; a trailing ! makes an unavailable GPU an error. */
   device?: string;
+  /** fp32 or fp16 (graph weights and KV cache). */
+  dtype?: string;
   /** Samples per task (every task). */
   samples?: string | number;
   /** Replaces the run seed, every task seed and the search seed. */
@@ -43,10 +47,15 @@ export function applyOverrides(config: ExperimentConfig, o: Overrides): Experime
     out.workers = o.workers === 'auto' ? null : intFlag('--workers', o.workers, 1, '"auto" or a positive integer');
   }
   if (o.device !== undefined) {
-    if (!(DEVICES as readonly string[]).includes(o.device)) {
-      throw new KvoptError(`--device: expected one of ${DEVICES.join(', ')}, got ${JSON.stringify(o.device)}${didYouMean(o.device, DEVICES)}`);
+    const req = parseDeviceRequest(o.device, '--device');
+    out.model.device = req.device;
+    out.model.requireDevice = req.required;
+  }
+  if (o.dtype !== undefined) {
+    if (!(DTYPES as readonly string[]).includes(o.dtype)) {
+      throw new KvoptError(`--dtype: expected one of ${DTYPES.join(', ')}, got ${JSON.stringify(o.dtype)}${didYouMean(o.dtype, DTYPES)}`);
     }
-    out.model.device = o.device as ExperimentConfig['model']['device'];
+    out.model.dtype = o.dtype as ExperimentConfig['model']['dtype'];
   }
   if (o.samples !== undefined) {
     const n = intFlag('--samples', o.samples, 1, 'a positive integer');

@@ -52,6 +52,8 @@ export interface ModelConfig {
   path: string; // absolute
   tokenizer: string | null; // absolute; only llama2.c checkpoints need one
   device: Device;
+  /** `device: webgpu!` (or `--device webgpu!`): an unavailable GPU is an error, not a CPU fallback. Not hashed. */
+  requireDevice: boolean;
   dtype: Dtype;
   threads: number | null; // intra-op threads; null = onnxruntime's default (all cores)
 }

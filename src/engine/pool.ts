@@ -12,6 +12,8 @@
 import { availableParallelism } from 'node:os';
 import { MessageChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { workersForDevice } from '../runtime/device.ts';
+import type { Device } from '../runtime/types.ts';
 
 export interface PoolOptions {
   /** Number of workers ('auto': one per core, at most `maxAuto`). Each worker holds its own model copy. */
@@ -23,14 +25,19 @@ export interface PoolOptions {
 
 export interface PoolSizing {
   workers: number;
+  /** Set when a GPU device reduced the workers asked for (runtime/device.ts: one GPU thread per process). */
+  reducedFrom?: number;
   /** onnxruntime intra-op threads per worker, so workers × threads ≈ cores. */
   threadsPerWorker: number;
 }
 
-export function sizePool(workers: number | 'auto', maxAuto = 2): PoolSizing {
+export function sizePool(workers: number | 'auto', maxAuto = 2, device: Device = 'cpu'): PoolSizing {
   const cores = availableParallelism();
-  const n = workers === 'auto' ? Math.max(1, Math.min(cores, maxAuto)) : Math.max(1, Math.floor(workers));
-  return { workers: n, threadsPerWorker: Math.max(1, Math.floor(cores / n)) };
+  const asked = workers === 'auto' ? Math.max(1, Math.min(cores, maxAuto)) : Math.max(1, Math.floor(workers));
+  const n = workersForDevice(device, asked);
+  const sizing: PoolSizing = { workers: n, threadsPerWorker: Math.max(1, Math.floor(cores / n)) };
+  if (n < asked && workers !== 'auto') sizing.reducedFrom = asked;
+  return sizing;
 }
 
 export class InferencePool<Task extends object, Message, Result> {

@@ -18,7 +18,7 @@ import { InferencePool, sizePool, type PoolSizing } from './pool.ts';
 import { EvaluationCancelled, ExecutorFailed, poolExecutor, type SampleExecutor } from './executor.ts';
 import { createProgress, type Progress } from './progress.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
-import type { EvaluateSampleResult, EvaluateSampleTask, LoadSamplesResult, LoadSamplesTask, ModelRef, TaskRef, WorkerMessage } from './worker.ts';
+import type { EvaluateSampleTask, LoadSamplesResult, LoadSamplesTask, ModelRef, TaskRef, WorkerMessage } from './worker.ts';
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 
@@ -88,13 +88,20 @@ export class RunSession {
     private readonly queue: QueueCoordinator | null,
   ) {
     // With a queue, the local pool only loads the samples (one worker); remote workers evaluate them.
-    this.sizing = sizePool(queue ? 1 : (config.workers ?? 'auto'));
+    this.sizing = sizePool(queue ? 1 : (config.workers ?? 'auto'), undefined, config.model.device);
+    if (this.sizing.reducedFrom && !quiet) {
+      process.stderr.write(
+        `kvopt: --device ${config.model.device}: 1 worker instead of ${this.sizing.reducedFrom} (one GPU session per process; several WebGPU threads crash onnxruntime-node)\n`,
+      );
+    }
     this.pool = new InferencePool({ workers: this.sizing.workers, filename: WORKER_URL, sizing: this.sizing });
     this.executor = queue ?? poolExecutor(this.pool, this.sizing.workers);
     this.model = {
       path: config.model.path,
       tokenizer: config.model.tokenizer,
       device: config.model.device,
+      requireDevice: config.model.requireDevice,
+      dtype: config.model.dtype,
       threads: config.model.threads ?? this.sizing.threadsPerWorker,
     };
     this.prefillCacheDir = prefillCache ? join(dirname(config.db), 'prefill-cache') : null;
@@ -155,6 +162,7 @@ export class RunSession {
       modelHash: this.modelHash,
       model: { path: this.config.model.path, tokenizer: this.config.model.tokenizer },
       device: this.config.model.device,
+      dtype: this.config.model.dtype,
       data: this.config.tasks.map((t) => t.data),
       threads: this.config.model.threads,
     });

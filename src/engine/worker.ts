@@ -10,6 +10,7 @@ import type { MessagePort } from 'node:worker_threads';
 import { openModel } from '../runtime/model-ref.ts';
 import type { LoadedModel, TextTokenizer } from '../model/spec.ts';
 import { ModelRuntime } from '../runtime/runtime.ts';
+import { graphOptionsFor, type Precision } from '../graph/llama.ts';
 import type { Device, PrefillRecord } from '../runtime/types.ts';
 import { createTask } from '../tasks/registry.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
@@ -21,6 +22,10 @@ export interface ModelRef {
   path: string;
   tokenizer?: string | null;
   device: Device;
+  /** An unavailable GPU is an error instead of a CPU fallback. */
+  requireDevice?: boolean;
+  /** Graph precision: weights and KV cache (default fp32). */
+  dtype?: Precision;
   threads: number;
 }
 
@@ -132,7 +137,12 @@ async function getModel(ref: ModelRef): Promise<Loaded> {
 }
 
 async function getRuntime(l: Loaded, ref: ModelRef): Promise<ModelRuntime> {
-  l.runtime ??= await ModelRuntime.create(l.model, { device: ref.device, intraOpNumThreads: ref.threads });
+  l.runtime ??= await ModelRuntime.create(l.model, {
+    device: ref.device,
+    requireDevice: ref.requireDevice,
+    intraOpNumThreads: ref.threads,
+    graphOptions: graphOptionsFor(ref.dtype ?? 'fp32'),
+  });
   return l.runtime;
 }
 

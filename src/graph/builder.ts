@@ -4,6 +4,7 @@
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { AttrType, DataType, ModelProto } from './onnx-proto.ts';
+import { toF16Checked } from './half-weights.ts';
 
 export type Dim = number | string; // a fixed size or a symbolic (dim_param) name
 export type Attr =
@@ -35,6 +36,7 @@ export class GraphBuilder {
   private externalEnd = 0;
   private counter = 0;
   private readonly int64Cache = new Map<string, string>();
+  private sinkFd: number | null = null;
 
   /** `externalFile`: file name (relative to the model) that holds the weights. */
   constructor(readonly externalFile: string) {}
@@ -82,24 +84,63 @@ export class GraphBuilder {
     return to;
   }
 
-  /** A float32 weight stored in the external data file. */
-  weight(name: string, data: Float32Array, dims: number[]): string {
+  /**
+   * A weight stored in the external data file: float32, or float16 (`half`) converted here with a range check
+   * (a value beyond ±65504 is an error naming the tensor, never a silent ±Inf). `data` may be a list of chunks
+   * (row blocks in order) so a large tensor never exists whole in float32.
+   */
+  weight(name: string, data: Float32Array | Iterable<Float32Array>, dims: number[], half = false): string {
     const offset = Math.ceil(this.externalEnd / ALIGN) * ALIGN;
-    const bytes = bytesOf(data);
-    this.external.push({ bytes, offset });
-    this.externalEnd = offset + bytes.byteLength;
+    const expected = dims.reduce((a, b) => a * b, 1) * (half ? 2 : 4);
+    let length = 0;
+    const chunks = data instanceof Float32Array ? [data] : data;
+    for (const chunk of chunks) {
+      // a streamed source may reuse its chunk buffer: buffered mode keeps a copy of float32 chunks then
+      const bytes = half ? bytesOf(toF16Checked(chunk, name)) : chunks === data && this.sinkFd === null ? bytesOf(chunk).slice() : bytesOf(chunk);
+      this.putExternal(bytes, offset + length);
+      length += bytes.byteLength;
+    }
+    if (length !== expected) throw new Error(`internal: weight ${name} has ${length} bytes, dims ${dims.join('x')} need ${expected}`);
+    this.externalEnd = offset + length;
     this.initializers.push({
       name,
       dims,
-      data_type: DataType.FLOAT,
+      data_type: half ? DataType.FLOAT16 : DataType.FLOAT,
       data_location: 1,
       external_data: [
         { key: 'location', value: this.externalFile },
         { key: 'offset', value: String(offset) },
-        { key: 'length', value: String(bytes.byteLength) },
+        { key: 'length', value: String(length) },
       ],
     });
     return name;
+  }
+
+  /**
+   * Writes external data straight to `path` from now on (each weight as it is added), so building a graph never
+   * holds more than one weight chunk; `finishExternalData()` closes the file. Without it, weights are kept
+   * until `writeExternalData`.
+   */
+  streamExternalData(path: string): void {
+    if (this.external.length > 0 || this.sinkFd !== null) throw new Error('internal: streamExternalData must be called before any weight');
+    this.sinkFd = openSync(path, 'w');
+  }
+
+  /** Closes the streamed external data file; returns its size in bytes. */
+  finishExternalData(): number {
+    if (this.sinkFd === null) throw new Error('internal: finishExternalData without streamExternalData');
+    closeSync(this.sinkFd);
+    this.sinkFd = null;
+    return this.externalEnd;
+  }
+
+  private putExternal(bytes: Uint8Array, offset: number): void {
+    if (this.sinkFd === null) {
+      this.external.push({ bytes, offset });
+      return;
+    }
+    let written = 0;
+    while (written < bytes.byteLength) written += writeSync(this.sinkFd, bytes, written, bytes.byteLength - written, offset + written);
   }
 
   /** An inline int64 constant (deduplicated). */

@@ -59,8 +59,9 @@ export function ensureGraph(
   const tmp = join(cacheDir, `${key}.tmp-${process.pid}-${Date.now()}`);
   mkdirSync(tmp);
   try {
-    const g = buildDecoderGraph(model.spec, model.weights, DATA_FILE);
-    g.writeExternalData(join(tmp, DATA_FILE));
+    // weights stream into the data file as the graph is built (an fp16 graph never holds an fp32 copy)
+    const g = buildDecoderGraph(model.spec, model.weights, DATA_FILE, options, join(tmp, DATA_FILE));
+    g.finishExternalData();
     const bytes = g.encodeModel({
       opset: OPSET,
       irVersion: IR_VERSION,

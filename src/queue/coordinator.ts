@@ -26,8 +26,9 @@ import { Redis } from 'ioredis';
 import { EvaluationCancelled, ExecutorFailed, type SampleExecutor } from '../engine/executor.ts';
 import type { EvaluateSampleResult, EvaluateSampleTask, WorkerMessage } from '../engine/worker.ts';
 import type { Device } from '../runtime/types.ts';
+import type { Precision } from '../graph/llama.ts';
 import {
-  aliveKey, ALIVE_TTL_MS, epochKey, refusalsKey, RUNS_KEY, runPrefix, SHARED_QUEUE, workerQueue, workersKey,
+  aliveKey, ALIVE_TTL_MS, deleteRunKeys, epochKey, refusalsKey, RUNS_KEY, runPrefix, SHARED_QUEUE, workerQueue, workersKey,
   type JobData, type JobResult, type Refusal, type RunAnnouncement, type WorkerInfo,
 } from './protocol.ts';
 import { checkRedis, describeRedisError, redisOptions } from './redis.ts';
@@ -40,6 +41,8 @@ export interface QueueRunInfo {
   modelHash: string;
   model: { path: string; tokenizer: string | null };
   device: Device;
+  /** Graph precision of the run (fp32 or fp16). */
+  dtype: Precision;
   data: string[];
   threads: number | null;
 }
@@ -92,16 +95,6 @@ async function within<T>(ms: number, p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** Deletes every key under `kvopt:<token>:` (SCAN + UNLINK, no KEYS). */
-export async function deleteRunKeys(conn: Redis, token: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await conn.scan(cursor, 'MATCH', `${runPrefix(token)}:*`, 'COUNT', 1000);
-    if (keys.length) await conn.unlink(...keys);
-    cursor = next;
-  } while (cursor !== '0');
-}
-
 export class QueueCoordinator implements SampleExecutor {
   readonly lanes = 1024;
   private conn: Redis;
@@ -124,7 +117,6 @@ export class QueueCoordinator implements SampleExecutor {
   private waitingSince: number | null = null;
   private waitingNoticed = false;
   private seq = 0;
-  private completed = 0;
 
   private constructor(
     readonly target: QueueTarget,
@@ -175,6 +167,7 @@ export class QueueCoordinator implements SampleExecutor {
       modelHash: info.modelHash,
       model: info.model,
       device: info.device,
+      dtype: info.dtype,
       data: info.data,
       coordinator: { host: hostname(), pid: process.pid },
       createdAt: new Date().toISOString(),
@@ -233,7 +226,7 @@ export class QueueCoordinator implements SampleExecutor {
       const p = this.pending[i]!;
       const ownerId = this.owners.get(p.prompt);
       const owner = ownerId ? this.workers.get(ownerId) : undefined;
-      if (owner && owner.live && !owner.gone) {
+      if (owner?.live && !owner.gone) {
         if (owner.assigned >= owner.info.concurrency + PREFETCH) {
           i++; // waits for its owner
           continue;
@@ -285,7 +278,6 @@ export class QueueCoordinator implements SampleExecutor {
       if (w) w.assigned--;
     }
     if (result) {
-      this.completed++;
       if (result.worker) this.owners.set(f.entry.prompt, result.worker);
       f.entry.resolve(result);
     } else {

@@ -8,7 +8,9 @@
  */
 import type { EvalItem, EvaluateOptions } from '../engine/evaluate.ts';
 import type { EvaluateSampleResult, TaskRef, WorkerMessage } from '../engine/worker.ts';
+import type { Redis } from 'ioredis';
 import type { Device } from '../runtime/types.ts';
+import type { Precision } from '../graph/llama.ts';
 import type { Sample } from '../tasks/types.ts';
 
 /** The one key outside any run: token → RunAnnouncement (JSON) of every run in progress. */
@@ -40,6 +42,8 @@ export interface RunAnnouncement {
   /** The model as the coordinator names it; a worker may hold the same file elsewhere (`kvopt worker --model`). */
   model: { path: string; tokenizer: string | null };
   device: Device;
+  /** Graph precision (absent from announcements of older coordinators: fp32). */
+  dtype?: Precision;
   /** Task data files and folders of the run: the only data paths a job may name. */
   data: string[];
   coordinator: { host: string; pid: number };
@@ -77,6 +81,16 @@ export type JobProgress = WorkerMessage;
 export interface JobResult extends EvaluateSampleResult {
   /** The worker that evaluated it: it now holds the sample's prefill. */
   worker: string;
+}
+
+/** Deletes every key under `kvopt:<token>:` (SCAN + UNLINK, never KEYS). */
+export async function deleteRunKeys(conn: Redis, token: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await conn.scan(cursor, 'MATCH', `${runPrefix(token)}:*`, 'COUNT', 1000);
+    if (keys.length) await conn.unlink(...keys);
+    cursor = next;
+  } while (cursor !== '0');
 }
 
 /** A worker id safe in queue and client names. */

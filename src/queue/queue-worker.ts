@@ -22,8 +22,9 @@ import { Redis } from 'ioredis';
 import { InferencePool, sizePool, type PoolSizing } from '../engine/pool.ts';
 import type { EvaluateSampleResult, EvaluateSampleTask, ModelInfoResult, ModelRef, WorkerMessage } from '../engine/worker.ts';
 import type { Device } from '../runtime/types.ts';
+import { isGpuDevice } from '../runtime/device.ts';
 import {
-  aliveKey, LOCK_MS, refusalsKey, RUNS_KEY, runPrefix, safeId, SHARED_QUEUE, STALLED_CHECK_MS, workerQueue, workersKey,
+  aliveKey, deleteRunKeys, LOCK_MS, refusalsKey, RUNS_KEY, runPrefix, safeId, SHARED_QUEUE, STALLED_CHECK_MS, workerQueue, workersKey,
   type JobData, type JobResult, type Refusal, type RunAnnouncement, type WorkerInfo,
 } from './protocol.ts';
 import { checkRedis, redisOptions } from './redis.ts';
@@ -100,7 +101,7 @@ export class QueueWorker {
 
   private constructor(private readonly opts: QueueWorkerOptions) {
     this.id = safeId(opts.name ?? `${hostname()}.${process.pid}`);
-    this.sizing = sizePool(opts.workers);
+    this.sizing = sizePool(opts.workers, undefined, opts.device ?? 'cpu');
     this.pool = new InferencePool({ workers: this.sizing.workers, filename: WORKER_URL, sizing: this.sizing });
     this.slots = new Slots(opts.concurrency);
     this.tempPrefillDir = opts.prefillCache === null;
@@ -149,6 +150,8 @@ export class QueueWorker {
         if (!(await this.conn.exists(aliveKey(token)))) {
           // Its coordinator died without cleaning up (and no resume came): remove it for everyone.
           await this.conn.hdel(RUNS_KEY, token);
+          await deleteRunKeys(this.conn, token);
+          this.log(`removed run ${token}: its coordinator is gone`);
           continue;
         }
         await this.join(token, JSON.parse(json) as RunAnnouncement);
@@ -185,9 +188,14 @@ export class QueueWorker {
       path: this.opts.model ?? a.model.path,
       tokenizer: this.opts.model ? this.opts.tokenizer : (this.opts.tokenizer ?? a.model.tokenizer),
       device: this.opts.device ?? a.device,
+      dtype: a.dtype ?? 'fp32',
       threads: this.sizing.threadsPerWorker,
     };
     let reason: string | null = null;
+    // one GPU session per process (runtime/device.ts): a many-thread worker cannot take a GPU run
+    if (isGpuDevice(model.device) && this.sizing.workers > 1) {
+      reason = `the run is on ${model.device} and this worker has ${this.sizing.workers} threads; GPU runs need a worker with --workers 1 or --device ${model.device}`;
+    }
     try {
       const hash = await this.modelHash(model);
       if (hash !== a.modelHash) reason = `model file ${model.path} differs from the run's (weights hash ${hash.slice(0, 12)}… here, ${a.modelHash.slice(0, 12)}… in the run)`;

@@ -58,13 +58,14 @@ export function describeRedisError(t: QueueTarget, e: unknown): string {
  */
 export async function checkRedis(t: QueueTarget, field = '--queue'): Promise<void> {
   const r = new Redis({ ...redisOptions(t), lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 5000 });
-  r.on('error', () => {}); // reported through the awaited calls below
+  let socketError: unknown = null; // the cause; connect() itself only says "Connection is closed."
+  r.on('error', (e) => (socketError ??= e));
   try {
     try {
       await r.connect();
       await r.ping();
     } catch (e) {
-      throw new KvoptError(`${field}: ${describeRedisError(t, e)}`);
+      throw new KvoptError(`${field}: ${describeRedisError(t, socketError ?? e)}`);
     }
     const info = String(await r.info('server'));
     const version = /redis_version:([\d.]+)/.exec(info)?.[1] ?? '0.0.0';

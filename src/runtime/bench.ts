@@ -9,7 +9,7 @@ import type { LoadedModel } from '../model/spec.ts';
 import { parameterCount } from '../model/spec.ts';
 import { mulberry32 } from '../util/mulberry32.ts';
 import { ensureGraph } from '../graph/cache.ts';
-import { DEFAULT_GRAPH_OPTIONS } from '../graph/llama.ts';
+import { graphOptionsFor, type Precision } from '../graph/llama.ts';
 import { ModelRuntime } from './runtime.ts';
 import type { Device } from './types.ts';
 
@@ -18,6 +18,8 @@ export interface BenchOptions {
   promptTokens: number;
   decodeTokens: number;
   device?: Device;
+  requireDevice?: boolean;
+  precision?: Precision;
   intraOpNumThreads?: number;
   /** Size of the arrays of the bandwidth measurement (default 256 MiB). */
   bandwidthMiB?: number;
@@ -48,6 +50,22 @@ export interface BenchResult {
   memoryBandwidthGBs: number;
   /** Decode tokens/s at batch 1 if every step only read weights + KV at the measured bandwidth. */
   decodeBoundTokensPerSec: number;
+  /** Graph precision of weights and KV cache. */
+  dtype: Precision;
+  /**
+   * Bytes crossing host↔device per decode step at batch 1 (median over the steps after the first; feeds and
+   * outputs that are host tensors). With the cache on the device (WebGPU) this is ids, positions and logits; with
+   * host-resident I/O (CPU, CUDA) it is the whole past cache in and this step's entries out.
+   */
+  hostDeviceBytesPerStep: number;
+  /** The first decode step's bytes (uploads the cache once when it stays on the device). */
+  hostDeviceBytesFirstStep: number;
+  /** KV cache bytes at the decode context (batch 1, graph precision). */
+  cacheBytesAtContext: number;
+  /** hostDeviceBytesPerStep / cacheBytesAtContext. */
+  hostDeviceFractionOfCache: number;
+  /** true when decode keeps the cache on the device between steps. */
+  deviceResidentCache: boolean;
 }
 
 /**
@@ -72,12 +90,19 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
   const { spec } = model;
   const scratch = mkdtempSync(join(tmpdir(), 'kvopt-bench-'));
   try {
-    const cold = ensureGraph(model, DEFAULT_GRAPH_OPTIONS, scratch);
+    const graphOptions = graphOptionsFor(opts.precision ?? 'fp32');
+    const cold = ensureGraph(model, graphOptions, scratch);
     const t1 = performance.now();
-    ensureGraph(model, DEFAULT_GRAPH_OPTIONS, scratch);
+    ensureGraph(model, graphOptions, scratch);
     const cachedMs = performance.now() - t1;
     const t2 = performance.now();
-    const rt = await ModelRuntime.create(model, { cacheDir: scratch, device: opts.device, intraOpNumThreads: opts.intraOpNumThreads });
+    const rt = await ModelRuntime.create(model, {
+      cacheDir: scratch,
+      device: opts.device,
+      requireDevice: opts.requireDevice,
+      intraOpNumThreads: opts.intraOpNumThreads,
+      graphOptions,
+    });
     const sessionCreateMs = performance.now() - t2;
 
     const T = Math.max(1, Math.min(opts.promptTokens, spec.maxPositionEmbeddings - opts.decodeTokens));
@@ -88,6 +113,7 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
     const prefillTps = T / (rec.ms / 1000);
 
     /** tokens/s over the whole loop, and the median and fastest step (contention on a shared CPU shows in the gap). */
+    const ioSteps: number[] = [];
     const decode = async (B: number): Promise<{ tps: number; medianMs: number; minMs: number }> => {
       const caches = Array.from({ length: B }, () => rec.cache);
       const prompts = caches.map(() => []);
@@ -95,11 +121,16 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       // warm-up: the first runs at a new batch size allocate
       await rt.generateBatch(caches, prompts, { maxNewTokens: 3, stopTokens: [], lastLogits });
       const steps: number[] = [];
+      ioSteps.length = 0;
+      const ioTotal = () => rt.io.hostToDevice + rt.io.deviceToHost;
+      let io0 = ioTotal();
       let t0 = performance.now();
       const onStep = () => {
         const now = performance.now();
         steps.push(now - t0);
         t0 = now;
+        ioSteps.push(ioTotal() - io0);
+        io0 = ioTotal();
       };
       // decodeTokens + 1 tokens = decodeTokens runs (the last token is sampled, never fed)
       await rt.generateBatch(caches, prompts, { maxNewTokens: opts.decodeTokens + 1, stopTokens: [], lastLogits, onStep });
@@ -108,11 +139,16 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       return { tps: (B * steps.length) / (total / 1000), medianMs: steps[steps.length >> 1], minMs: steps[0] };
     };
     const decode1 = await decode(1);
+    const io1 = [...ioSteps];
     const decodeN = await decode(opts.batch);
     await rt.release();
 
-    const kvBytesPerToken = 2 * spec.numLayers * spec.numKvHeads * spec.headDim * 4;
-    const weightBytes = parameterCount(model.weights) * 4;
+    const bpe = graphOptions.precision === 'fp16' ? 2 : 4;
+    const kvBytesPerToken = 2 * spec.numLayers * spec.numKvHeads * spec.headDim * bpe;
+    const weightBytes = parameterCount(model.weights) * bpe;
+    const later = io1.slice(1).sort((a, b) => a - b);
+    const perStep = later.length ? later[later.length >> 1] : (io1[0] ?? 0);
+    const cacheBytesAtContext = kvBytesPerToken * (T + Math.floor(opts.decodeTokens / 2));
     const peakRssBytes = process.resourceUsage().maxRSS * 1024; // before the bandwidth arrays
     const bw = measureCopyBandwidth(opts.bandwidthMiB ?? 256);
     const avgContext = T + opts.decodeTokens / 2;
@@ -138,6 +174,12 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       weightBytes,
       memoryBandwidthGBs: bw,
       decodeBoundTokensPerSec: (bw * 1e9) / (weightBytes + kvBytesPerToken * avgContext),
+      dtype: graphOptions.precision,
+      hostDeviceBytesPerStep: perStep,
+      hostDeviceBytesFirstStep: io1[0] ?? 0,
+      cacheBytesAtContext,
+      hostDeviceFractionOfCache: perStep / cacheBytesAtContext,
+      deviceResidentCache: rt.deviceResident,
     };
   } finally {
     rmSync(scratch, { recursive: true, force: true });

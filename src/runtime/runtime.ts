@@ -19,6 +19,8 @@ import { KvoptError } from '../util/errors.ts';
 import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts';
 import { logProbOf, makeSampler } from './sampling.ts';
 import { createSession, type SessionOptions } from './session.ts';
+import { KvCodec } from './kv-codec.ts';
+import { DeviceDecodeCache, deviceResidentOutputs, hostBytes, releaseDeviceOutputs } from './device-cache.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
 
 export interface RuntimeOptions extends SessionOptions {
@@ -100,19 +102,36 @@ interface RawRun {
 const i64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
 
 export class ModelRuntime {
+  /** Host-side KV caches are float32; this converts at the graph boundary when the graph's cache is float16. */
+  private readonly kv: KvCodec;
+
   private constructor(
     readonly model: LoadedModel,
     readonly graph: BuiltGraph,
     private readonly session: ort.InferenceSession,
     /** The device the session runs on (after any fallback to cpu). */
     readonly device: Device,
-  ) {}
+    readonly graphOptions: GraphOptions,
+  ) {
+    this.kv = new KvCodec(graphOptions.precision);
+  }
 
   static async create(model: LoadedModel, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
-    const graph = ensureGraph(model, opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS, opts.cacheDir);
-    const { session, device } = await createSession(graph.modelPath, opts);
-    return new ModelRuntime(model, graph, session, device);
+    const graphOptions = opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS;
+    const graph = ensureGraph(model, graphOptions, opts.cacheDir);
+    // WebGPU: present K/V/bias stay on the device (decode feeds them back); the host never reads them there
+    const gpuOutputs = deviceResidentOutputs(model.spec.numLayers);
+    const { session, device } = await createSession(graph.modelPath, { ...opts, gpuOutputs });
+    return new ModelRuntime(model, graph, session, device, graphOptions);
   }
+
+  /** Decode keeps the KV cache on the device between steps (WebGPU); elsewhere caches are host arrays. */
+  get deviceResident(): boolean {
+    return this.device === 'webgpu';
+  }
+
+  /** Bytes of host tensors fed to / fetched from the session so far (what crosses host↔device on a GPU). */
+  readonly io = { runs: 0, hostToDevice: 0, deviceToHost: 0 };
 
   get spec(): ModelSpec {
     return this.model.spec;
@@ -142,8 +161,8 @@ export class ModelRuntime {
     };
   }
 
-  /** One graph run over B sequences (tokens already padded to a common q, past already padded per layer). */
-  private async run(past: PaddedLayer[], tokens: number[][], positions: number[][], numLogits: number, window: number, fetch: string[]): Promise<RawRun> {
+  /** One graph run over B sequences (tokens already padded to a common q, past already padded per layer or on the device). */
+  private async run(past: PaddedLayer[] | DeviceDecodeCache, tokens: number[][], positions: number[][], numLogits: number, window: number, fetch: string[]): Promise<RawRun> {
     const { numKvHeads: Hkv, headDim: hd, numLayers: L, vocabSize: V } = this.spec;
     const B = tokens.length;
     const q = tokens[0].length;
@@ -152,14 +171,27 @@ export class ModelRuntime {
       position_ids: i64(positions.flat(), [B, q]),
       num_logits: i64([numLogits], [1]),
       attn_window: i64([window], [1]),
+      [ioNames.statsKeys]: i64([Number.MAX_SAFE_INTEGER], [1]), // all keys
     };
-    for (let l = 0; l < L; l++) {
-      const p = past[l];
-      feeds[ioNames.pastKey(l)] = new ort.Tensor('float32', p.keys, [B, Hkv, p.length, hd]);
-      feeds[ioNames.pastValue(l)] = new ort.Tensor('float32', p.values, [B, Hkv, p.length, hd]);
-      feeds[ioNames.kvBias(l)] = new ort.Tensor('float32', p.bias, [B, Hkv, 1, p.length]);
+    const deviceDecode = past instanceof DeviceDecodeCache;
+    if (deviceDecode) {
+      past.addFeeds(feeds);
+      feeds[ioNames.statsKeys] = i64([0], [1]); // the scorers never see decode statistics: nothing to copy back
+    } else {
+      for (let l = 0; l < L; l++) {
+        const p = past[l];
+        feeds[ioNames.pastKey(l)] = this.kv.tensor(p.keys, [B, Hkv, p.length, hd]);
+        feeds[ioNames.pastValue(l)] = this.kv.tensor(p.values, [B, Hkv, p.length, hd]);
+        feeds[ioNames.kvBias(l)] = new ort.Tensor('float32', p.bias, [B, Hkv, 1, p.length]);
+      }
     }
-    const outputs = await this.session.run(feeds, ['logits', ...fetch]);
+    // With per-output locations (WebGPU), onnxruntime-node 1.30 fails or mislabels outputs when a subset is
+    // fetched ("Output count mismatch"), so every output is fetched there; the presents stay GPU buffers.
+    const outputs = this.deviceResident ? await this.session.run(feeds) : await this.session.run(feeds, ['logits', ...fetch]);
+    this.io.runs++;
+    this.io.hostToDevice += hostBytes(Object.values(feeds));
+    this.io.deviceToHost += hostBytes(Object.values(outputs));
+    if (this.deviceResident && !deviceDecode) releaseDeviceOutputs(outputs);
     const n = outputs.logits.dims[1];
     if (outputs.logits.dims[2] !== V) throw new Error('internal: logits width differs from vocabSize');
     return { logits: outputs.logits.data as Float32Array, n, outputs };
@@ -197,7 +229,7 @@ export class ModelRuntime {
    */
   async prefill(tokens: number[], opts: PrefillOptions = {}): Promise<PrefillRecord> {
     const t0 = performance.now();
-    const { numLayers: L, numHeads: H, numKvHeads: Hkv, vocabSize: V, maxPositionEmbeddings: ctx } = this.spec;
+    const { numLayers: L, numHeads: H, numKvHeads: Hkv, headDim: hd, vocabSize: V, maxPositionEmbeddings: ctx } = this.spec;
     const T = tokens.length;
     if (T === 0) throw new KvoptError('prefill: the prompt has no tokens');
     if (T > ctx) throw new KvoptError(`prefill: the prompt has ${T} tokens, longer than the model context of ${ctx}`);
@@ -212,7 +244,8 @@ export class ModelRuntime {
     let cache = this.emptyCache();
     let lastLogits = new Float32Array(V);
     const fetch: string[] = [];
-    for (let l = 0; l < L; l++) fetch.push(ioNames.presentKey(l), ioNames.presentValue(l), ioNames.attnColsum(l), ioNames.attnWindow(l));
+    // new_key/new_value (appended here), not present_*: on WebGPU the presents are device buffers
+    for (let l = 0; l < L; l++) fetch.push(ioNames.newKey(l), ioNames.newValue(l), ioNames.attnColsum(l), ioNames.attnWindow(l));
 
     for (let s = 0; s < T; s += chunkSize) {
       const e = Math.min(s + chunkSize, T);
@@ -235,12 +268,7 @@ export class ModelRuntime {
             }
           }
         }
-        layers.push({
-          keys: r.outputs[ioNames.presentKey(l)].data as Float32Array, // [1, Hkv, e, hd]
-          values: r.outputs[ioNames.presentValue(l)].data as Float32Array,
-          bias: new Float32Array(Hkv * e),
-          length: e,
-        });
+        layers.push(appendLayer(cache.layers[l], this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), 0, q, q, Hkv, hd));
       }
       cache = { layers, nextPosition: e };
       if (e === T) lastLogits = r.logits.slice(0, V);
@@ -293,7 +321,7 @@ export class ModelRuntime {
     if (!keepCaches) return { logits, caches: [] };
     const out = caches.map((c, b) => ({
       layers: c.layers.map((layer, l) =>
-        appendLayer(layer, r.outputs[ioNames.newKey(l)].data as Float32Array, r.outputs[ioNames.newValue(l)].data as Float32Array, b, q, lens[b], Hkv, hd),
+        appendLayer(layer, this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), b, q, lens[b], Hkv, hd),
       ),
       nextPosition: c.nextPosition + lens[b],
     }));
@@ -316,8 +344,8 @@ export class ModelRuntime {
       const layer = batch.layers[l];
       const cap = layer.length;
       const slot = batch.used[l]++;
-      const newK = r.outputs[ioNames.newKey(l)].data as Float32Array; // [B, Hkv, 1, hd]
-      const newV = r.outputs[ioNames.newValue(l)].data as Float32Array;
+      const newK = this.kv.read(r.outputs[ioNames.newKey(l)]); // [B, Hkv, 1, hd]
+      const newV = this.kv.read(r.outputs[ioNames.newValue(l)]);
       for (let row = 0; row < B * Hkv; row++) {
         layer.keys.set(newK.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
         layer.values.set(newV.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
@@ -325,6 +353,15 @@ export class ModelRuntime {
       }
     }
     for (let b = 0; b < B; b++) batch.positions[b]++;
+    return tokens.map((_, b) => r.logits.slice(b * V, (b + 1) * V));
+  }
+
+  /** One decode token per row with the cache on the device: only ids/positions go up, only logits come down. */
+  private async stepOnDevice(dev: DeviceDecodeCache, batch: DecodeBatch, tokens: number[]): Promise<Float32Array[]> {
+    const V = this.spec.vocabSize;
+    const r = await this.run(dev, tokens.map((t) => [t]), batch.positions.map((p) => [p]), 1, 0, []);
+    dev.advance(r.outputs);
+    for (let b = 0; b < tokens.length; b++) batch.positions[b]++;
     return tokens.map((_, b) => r.logits.slice(b * V, (b + 1) * V));
   }
 
@@ -378,9 +415,28 @@ export class ModelRuntime {
     }
 
     const samplers = caches.map(() => makeSampler(temperature, opts.seed ?? 0));
-    const results: GenerateResult[] = caches.map(() => ({ tokens: [], stopReason: 'length' }));
     // Decode with the batch padded once; finished rows ride along with a dummy token (their outputs are ignored).
-    const batch = this.decodeBatch(current, Math.min(Math.max(opts.maxNewTokens - 1, 1), DECODE_SPARE_SLOTS));
+    // On WebGPU the padded batch is uploaded once and its cache then stays on the device (DeviceDecodeCache).
+    const batch = this.decodeBatch(current, this.deviceResident ? 0 : Math.min(Math.max(opts.maxNewTokens - 1, 1), DECODE_SPARE_SLOTS));
+    const onDevice = this.deviceResident ? new DeviceDecodeCache(batch.layers, B, this.spec.numKvHeads, this.spec.headDim, this.kv) : null;
+    try {
+      return await this.decodeLoop(batch, onDevice, logits, samplers, stop, ctx, opts, B);
+    } finally {
+      onDevice?.dispose();
+    }
+  }
+
+  private async decodeLoop(
+    batch: DecodeBatch,
+    onDevice: DeviceDecodeCache | null,
+    logits: Float32Array[],
+    samplers: ((l: Float32Array) => number)[],
+    stop: Set<number>,
+    ctx: number,
+    opts: GenerateOptions,
+    B: number,
+  ): Promise<GenerateResult[]> {
+    const results: GenerateResult[] = samplers.map(() => ({ tokens: [], stopReason: 'length' }));
     const done = new Array<boolean>(B).fill(false);
     for (;;) {
       for (let b = 0; b < B; b++) {
@@ -401,7 +457,8 @@ export class ModelRuntime {
         done[b] = false;
       }
       if (done.every(Boolean)) break;
-      const stepLogits = await this.stepPadded(batch, results.map((res, b) => (done[b] ? 0 : res.tokens.at(-1)!)));
+      const next = results.map((res, b) => (done[b] ? 0 : res.tokens.at(-1)!));
+      const stepLogits = onDevice ? await this.stepOnDevice(onDevice, batch, next) : await this.stepPadded(batch, next);
       for (let b = 0; b < B; b++) if (!done[b]) logits[b] = stepLogits[b];
       opts.onStep?.();
     }

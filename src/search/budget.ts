@@ -38,7 +38,7 @@ export function evolkvFitness(taskScore: number, meanBudget: number, target: num
 
 export function mean(values: ArrayLike<number>): number {
   let s = 0;
-  for (let i = 0; i < values.length; i++) s += values[i]!;
+  for (let i = 0; i < values.length; i++) s += values[i];
   return s / values.length;
 }
 
@@ -89,10 +89,10 @@ export function completeBudget(profile: ArrayLike<number>, target: number, bound
   let remainder = T - b.reduce((a, v) => a + v, 0);
   const order = real
     .map((v, i) => ({ i, frac: v - Math.floor(v) }))
-    .filter(({ i }) => b[i]! < hi)
+    .filter(({ i }) => b[i] < hi)
     // fractions equal up to rounding noise (1e-9 tokens) count as ties: the lower layer index wins
     .sort((x, y) => (Math.abs(y.frac - x.frac) > 1e-9 ? y.frac - x.frac : x.i - y.i));
-  for (let r = 0; remainder > 0 && r < order.length; r++, remainder--) b[order[r]!.i]! += 1;
+  for (let r = 0; remainder > 0 && r < order.length; r++, remainder--) b[order[r].i] += 1;
   // Floating error can only leave |remainder| tiny; correct it deterministically (never happens for sane inputs).
   for (let i = 0; remainder < 0 && i < L; i++) {
     if (b[i] > lo) {

@@ -254,7 +254,7 @@ export class EvolKvSearch {
     const c = this.o.target;
     return this.optimizer.ask().map((x, index) => {
       const profile = [...this.base];
-      for (let i = start; i < end; i++) profile[i] = this.clipBudget(Math.round(x[i - start]! * c));
+      for (let i = start; i < end; i++) profile[i] = this.clipBudget(Math.round(x[i - start] * c));
       return {
         index,
         group: this.group,
@@ -279,7 +279,7 @@ export class EvolKvSearch {
     const candidates = this.ask();
     if (taskScores.length !== candidates.length) throw new Error(`evolkv: tell() needs ${candidates.length} task scores, got ${taskScores.length}`);
     const evaluations: EvolKvEvaluation[] = candidates.map((cand, i) => {
-      const f = taskScores[i]!;
+      const f = taskScores[i];
       if (typeof f !== 'number' || f === Infinity || f === -Infinity) throw new Error(`evolkv: task score ${i} must be finite or NaN, got ${f}`);
       return { index: i, profile: cand.profile, ...this.fitnessOf(cand.profile, f) };
     });
@@ -290,11 +290,11 @@ export class EvolKvSearch {
     let generationBest = -1;
     for (const e of evaluations) {
       if (Number.isNaN(e.fitness)) continue;
-      if (generationBest < 0 || e.fitness > evaluations[generationBest]!.fitness) generationBest = e.index;
+      if (generationBest < 0 || e.fitness > evaluations[generationBest].fitness) generationBest = e.index;
     }
     let improved = false;
     if (generationBest >= 0) {
-      const e = evaluations[generationBest]!;
+      const e = evaluations[generationBest];
       if (this.bestEntry === null || e.fitness > this.bestEntry.fitness) {
         this.bestEntry = {
           profile: [...e.profile],

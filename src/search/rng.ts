@@ -50,7 +50,7 @@ export class Rng {
     if (!Number.isInteger(seed)) throw new Error(`rng seed must be an integer, got ${seed}`);
     const next = splitmix32(seed);
     const s = [next(), next(), next(), next()];
-    if ((s[0]! | s[1]! | s[2]! | s[3]!) === 0) s[0] = 1; // the all-zero state is a fixed point
+    if ((s[0] | s[1] | s[2] | s[3]) === 0) s[0] = 1; // the all-zero state is a fixed point
     return new Rng(s, null);
   }
 

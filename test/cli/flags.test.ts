@@ -74,7 +74,7 @@ test('eval from flags alone: --setting, --samples, --seed, --task-option, --fitn
 
   // --csv: a header and one row per (setting, method, budget) with the stored mean score
   const lines = readFileSync(csv, 'utf8').trim().split('\n');
-  const header = lines[0]!.split(',');
+  const header = lines[0].split(',');
   assert.ok(header.includes('method') && header.includes('n'), lines[0]);
   const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [header[i], v])));
   assert.deepEqual(rows.map((r) => r.method).sort(), ['full', 'snapkv', 'streaming']);

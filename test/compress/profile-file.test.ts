@@ -45,8 +45,8 @@ test('kvpress ratios: 1 − b/T, and kvpress\'s int(T·(1 − r)) gives back exa
   assert.equal(r[5], 0); // more budget than context: nothing removed
   r.forEach((ri, i) => {
     assert.ok(ri >= 0 && ri <= 1); // b = 0 gives 1 (kvpress then keeps int(0) = 0, or 1 since its PR #264)
-    assert.ok(Math.abs(ri - Math.max(0, 1 - layers[i]! / T)) < 1e-12);
-    assert.equal(Math.trunc(T * (1 - ri)), Math.min(layers[i]!, T), `layer ${i}`);
+    assert.ok(Math.abs(ri - Math.max(0, 1 - layers[i] / T)) < 1e-12);
+    assert.equal(Math.trunc(T * (1 - ri)), Math.min(layers[i], T), `layer ${i}`);
   });
   // exhaustive: every budget for a few context lengths survives kvpress's truncation
   for (const len of [7, 100, 333, 4096]) {

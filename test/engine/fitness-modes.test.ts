@@ -47,9 +47,9 @@ const logSoftmaxAt = (row: Float32Array, i: number) => {
   for (const v of row) max = Math.max(max, v);
   let sum = 0;
   for (const v of row) sum += Math.exp(v - max);
-  return row[i]! - max - Math.log(sum);
+  return row[i] - max - Math.log(sum);
 };
-const argmax = (row: Float32Array) => row.reduce((best, v, i) => (v > row[best]! ? i : best), 0);
+const argmax = (row: Float32Array) => row.reduce((best, v, i) => (v > row[best] ? i : best), 0);
 
 test('likelihood fitness: stored scores equal exp(mean log p(gold answer)) of the naive model, full and StreamingLLM caches, both settings', { timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-fitness-likelihood-'));
@@ -76,7 +76,7 @@ test('likelihood fitness: stored scores equal exp(mean log p(gold answer)) of th
       for (const [method, visible] of [['full', undefined], ['streaming', streamingVisible(P, BUDGET)]] as const) {
         const { logits } = naiveForward(model.spec, model.weights, tokens, undefined, visible);
         const at = ctx.length + q.length - 1; // the row that predicts ans[0]
-        const mean = ans.reduce((a, id, i) => a + logSoftmaxAt(logits[at + i]!, id), 0) / ans.length;
+        const mean = ans.reduce((a, id, i) => a + logSoftmaxAt(logits[at + i], id), 0) / ans.length;
         const got = stored.get(`${s.id} ${setting} ${method}`)!;
         assert.ok(Math.abs(got - Math.exp(mean)) <= 1e-4 * Math.exp(mean), `${s.id} ${setting} ${method}: stored ${got}, naive ${Math.exp(mean)}`);
       }
@@ -112,7 +112,7 @@ test('fidelity fitness: stored scores equal the top-1 agreement of naive compres
     const at = ctx.length + m.questionIds.length - 1;
     const full = naiveForward(model.spec, model.weights, tokens).logits;
     const kept = naiveForward(model.spec, model.weights, tokens, undefined, streamingVisible(ctx.length, BUDGET)).logits;
-    const agree = cont.filter((_, i) => argmax(full[at + i]!) === argmax(kept[at + i]!)).length / cont.length;
+    const agree = cont.filter((_, i) => argmax(full[at + i]) === argmax(kept[at + i])).length / cont.length;
     assert.equal(stored.get(`${s.id} question-agnostic full`), 1);
     assert.equal(stored.get(`${s.id} question-agnostic streaming`), agree, `${s.id}: stored ${stored.get(`${s.id} question-agnostic streaming`)}, naive ${agree}`);
     if (agree < 1) below++;

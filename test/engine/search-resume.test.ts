@@ -101,6 +101,23 @@ test('search: SIGKILL during a generation, --resume, same generations, profile a
   const profRows = sc.evaluationsForRun(sc.getRun('latest').id).filter((r) => r.method.startsWith('profile'));
   assert.ok(profRows.length > 0);
   for (const r of profRows) assert.deepEqual(r.budgetProfile, profileA.budgets);
+  // The search's comparison row for its profile is what an independent `kvopt eval` of the exported profile
+  // scores on the same calibration and held-out samples (another pipeline: eval run, other batches).
+  const splitOf = new Map<string, string>();
+  const sa2 = Store.open(dbA);
+  for (const x of sa2.samplesForRun(sa2.getRun('latest').id)) splitOf.set(x.key, x.split);
+  sa2.close();
+  const keyOf = new Map(sc.samplesForRun(sc.getRun('latest').id).map((x) => [x.id, x.key]));
+  const evalMean = (split: string) => {
+    const xs = profRows.filter((r) => splitOf.get(keyOf.get(r.sampleId)!) === split).map((r) => r.score!);
+    assert.equal(xs.length, split === 'heldout' ? 1 : 3);
+    return xs.reduce((a, b) => a + b, 0) / xs.length;
+  };
+  const row = ra.comparison.find((c: { budget: number; allocation: string }) => c.budget === 24 && c.allocation === 'evolkv');
+  assert.ok(Math.abs(row.calibration - evalMean('calibration')) <= 1e-5 * row.calibration, `${row.calibration} vs ${evalMean('calibration')}`);
+  assert.ok(Math.abs(row.heldout - evalMean('heldout')) <= 1e-5 * row.heldout, `${row.heldout} vs ${evalMean('heldout')}`);
+  // the searched profile's stored fitness is the best calibration fitness of the generations
+  assert.equal(profileA.fitness, Math.max(...ra.generations.map((g: { bestFitness: number }) => g.bestFitness)));
   sc.close();
 
   // regress: a baseline from now passes; a baseline far above fails with exit 1 and a readable diff.

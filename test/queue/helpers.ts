@@ -17,8 +17,9 @@ export function redisCli(args: string[]): string {
 }
 
 /** Keys of a test database under `kvopt:` (everything a run leaves behind). */
-export function kvoptKeys(url: { port: number; db: number }): string[] {
-  return redisCli(['-p', String(url.port), '-n', String(url.db), '--scan', '--pattern', 'kvopt:*']).split('\n').filter(Boolean);
+export function kvoptKeys(url: { port: number; db: number; password?: string }): string[] {
+  const auth = url.password ? ['-a', url.password, '--no-auth-warning'] : [];
+  return redisCli(['-p', String(url.port), ...auth, '-n', String(url.db), '--scan', '--pattern', 'kvopt:*']).split('\n').filter(Boolean);
 }
 
 export interface Proc {

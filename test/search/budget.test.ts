@@ -85,7 +85,7 @@ test('completion, random profiles: exact sum, bounds, each layer within 1 token 
     const ref = referenceReal(k, c * L, lo, hi);
     b.forEach((v, i) => {
       assert.ok(Number.isInteger(v) && v >= lo && v <= hi);
-      assert.ok(Math.abs(v - ref[i]!) < 1 + 1e-6, `trial ${trial} layer ${i}: ${v} vs ${ref[i]}`);
+      assert.ok(Math.abs(v - ref[i]) < 1 + 1e-6, `trial ${trial} layer ${i}: ${v} vs ${ref[i]}`);
     });
   }
 });

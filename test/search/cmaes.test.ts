@@ -20,7 +20,7 @@ type Fn = (x: Float64Array) => number;
 const sphere: Fn = (x) => x.reduce((a, v) => a + v * v, 0);
 const rosenbrock: Fn = (x) => {
   let s = 0;
-  for (let i = 0; i < x.length - 1; i++) s += 100 * (x[i]! ** 2 - x[i + 1]!) ** 2 + (1 - x[i]!) ** 2;
+  for (let i = 0; i < x.length - 1; i++) s += 100 * (x[i] ** 2 - x[i + 1]) ** 2 + (1 - x[i]) ** 2;
   return s;
 };
 /** Random orthogonal matrix (Gram-Schmidt of seeded normals), row-major. */
@@ -31,11 +31,11 @@ function randomRotation(n: number, seed: number): Float64Array {
     const v = Array.from({ length: n }, () => rng.normal());
     for (let j = 0; j < i; j++) {
       let d = 0;
-      for (let k = 0; k < n; k++) d += v[k]! * q[j * n + k]!;
-      for (let k = 0; k < n; k++) v[k]! -= d * q[j * n + k]!;
+      for (let k = 0; k < n; k++) d += v[k] * q[j * n + k];
+      for (let k = 0; k < n; k++) v[k] -= d * q[j * n + k];
     }
     const norm = Math.hypot(...v);
-    for (let k = 0; k < n; k++) q[i * n + k] = v[k]! / norm;
+    for (let k = 0; k < n; k++) q[i * n + k] = v[k] / norm;
   }
   return q;
 }
@@ -45,7 +45,7 @@ function rotatedEllipsoid(n: number, seed: number): Fn {
     let s = 0;
     for (let i = 0; i < n; i++) {
       let y = 0;
-      for (let k = 0; k < n; k++) y += R[i * n + k]! * x[k]!;
+      for (let k = 0; k < n; k++) y += R[i * n + k] * x[k];
       s += 1e6 ** (i / (n - 1)) * y * y;
     }
     return s;
@@ -73,19 +73,19 @@ test('Jacobi eigendecomposition: A v = λ v, V orthonormal, against a 2x2 closed
   for (let j = 0; j < n; j++) {
     for (let i = 0; i < n; i++) {
       let av = 0;
-      for (let k = 0; k < n; k++) av += a[i * n + k]! * vectors[k * n + j]!;
-      assert.ok(Math.abs(av - values[j]! * vectors[i * n + j]!) < 1e-10);
+      for (let k = 0; k < n; k++) av += a[i * n + k] * vectors[k * n + j];
+      assert.ok(Math.abs(av - values[j] * vectors[i * n + j]) < 1e-10);
     }
     for (let j2 = 0; j2 < n; j2++) {
       let d = 0;
-      for (let k = 0; k < n; k++) d += vectors[k * n + j]! * vectors[k * n + j2]!;
+      for (let k = 0; k < n; k++) d += vectors[k * n + j] * vectors[k * n + j2];
       assert.ok(Math.abs(d - (j === j2 ? 1 : 0)) < 1e-12);
     }
   }
-  for (let j = 1; j < n; j++) assert.ok(values[j]! >= values[j - 1]!);
+  for (let j = 1; j < n; j++) assert.ok(values[j] >= values[j - 1]);
   // [[2,1],[1,2]] has eigenvalues 1 and 3
   const e2 = jacobiEigen([2, 1, 1, 2], 2);
-  assert.ok(Math.abs(e2.values[0]! - 1) < 1e-14 && Math.abs(e2.values[1]! - 3) < 1e-14);
+  assert.ok(Math.abs(e2.values[0] - 1) < 1e-14 && Math.abs(e2.values[1] - 3) < 1e-14);
 });
 
 test('strategy constants for n = 10, λ = 10 match the tutorial formulas computed by hand', () => {

@@ -11,7 +11,7 @@ const L = 20;
 const c = 32;
 // ramp 16 → 48 (mean 32): bottom layers need less, top layers more
 const ideal = Array.from({ length: L }, (_, i) => 16 + (32 * i) / (L - 1));
-const task = (p: readonly number[]) => 100 - p.reduce((a, v, i) => a + Math.abs(v - ideal[i]!), 0) / L;
+const task = (p: readonly number[]) => 100 - p.reduce((a, v, i) => a + Math.abs(v - ideal[i]), 0) / L;
 const options: EvolKvOptions = { layers: L, target: c, minBudget: 4, maxBudget: 128, seed: 7, generations: 15 };
 
 function runToEnd(search: EvolKvSearch, restore?: (s: EvolKvSearch, step: number) => EvolKvSearch): EvolKvSearch {
@@ -36,7 +36,7 @@ test('groups, populations and candidate profiles follow Algorithm 1', () => {
     assert.equal(cd.profile.length, L);
     assert.ok(cd.profile.every(Number.isInteger));
     assert.deepEqual(cd.profile.slice(8), new Array(12).fill(32)); // groups not reached stay at c
-    cd.profile.slice(0, 8).forEach((b, i) => assert.equal(b, Math.min(128, Math.max(4, Math.round(cd.x[i]! * c)))));
+    cd.profile.slice(0, 8).forEach((b, i) => assert.equal(b, Math.min(128, Math.max(4, Math.round(cd.x[i] * c)))));
   }
   assert.deepEqual(s.ask(), cands, 'ask() is idempotent until tell()');
   // the x spread matches σ0 = 0.3 around x0 = 1 (loosely: 80 draws)
@@ -50,7 +50,7 @@ test('fitness uses the current group mean for CacheScore (or all layers on reque
   const cands = s.ask();
   const res = s.tell(cands.map(() => 50));
   res.evaluations.forEach((e, i) => {
-    const gMean = cands[i]!.profile.slice(0, 8).reduce((a, b) => a + b, 0) / 8;
+    const gMean = cands[i].profile.slice(0, 8).reduce((a, b) => a + b, 0) / 8;
     assert.equal(e.meanBudget, gMean);
     assert.equal(e.cacheScore, cacheScore(gMean, c, 0.2));
     assert.equal(e.fitness, 50 * (1 + 0.3 * e.cacheScore));
@@ -58,7 +58,7 @@ test('fitness uses the current group mean for CacheScore (or all layers on reque
   const all = new EvolKvSearch({ ...options, cacheScoreScope: 'all' });
   const ca = all.ask();
   const ra = all.tell(ca.map(() => 50));
-  assert.equal(ra.evaluations[0]!.meanBudget, ca[0]!.profile.reduce((a, b) => a + b, 0) / L);
+  assert.equal(ra.evaluations[0].meanBudget, ca[0].profile.reduce((a, b) => a + b, 0) / L);
 });
 
 test('the global best is never reset; the next group starts from it; the final profile beats uniform at the exact mean', () => {

@@ -28,15 +28,15 @@ test('ga: elitism carries the best of a generation unchanged into the next', () 
   const xs = ga.ask();
   const fit = xs.map((x) => -sphere(x));
   ga.tell(xs, fit);
-  const order = fit.map((_, i) => i).sort((p, q) => fit[q]! - fit[p]!);
+  const order = fit.map((_, i) => i).sort((p, q) => fit[q] - fit[p]);
   const next = ga.ask();
-  assert.deepEqual(next[0], xs[order[0]!]);
-  assert.deepEqual(next[1], xs[order[1]!]);
+  assert.deepEqual(next[0], xs[order[0]]);
+  assert.deepEqual(next[1], xs[order[1]]);
 });
 
 test('ga beats random search on a 4-D sphere at equal evaluations (median of 5 seeds)', () => {
   const bestAfter = (kind: 'ga' | 'random', seed: number) => -drive(createOptimizer(kind, { ...base, seed }), 60).best()!.fitness;
-  const med = (v: number[]) => v.sort((a, b) => a - b)[2]!;
+  const med = (v: number[]) => v.sort((a, b) => a - b)[2];
   const ga = med([1, 2, 3, 4, 5].map((s) => bestAfter('ga', s)));
   const rs = med([1, 2, 3, 4, 5].map((s) => bestAfter('random', s)));
   assert.ok(ga < rs, `ga ${ga} vs random ${rs}`);
@@ -46,12 +46,12 @@ test('ga beats random search on a 4-D sphere at equal evaluations (median of 5 s
 test('random with distribution "uniform" covers the box; "gaussian" stays near x0', () => {
   const uni = new RandomSearch({ ...base, populationSize: 400, distribution: 'uniform' });
   const xs = uni.ask().slice(1);
-  const m = xs.reduce((a, x) => a + x[0]!, 0) / xs.length;
+  const m = xs.reduce((a, x) => a + x[0], 0) / xs.length;
   assert.ok(Math.abs(m) < 0.25, `uniform mean ${m}`); // box [-2, 2]: mean 0
-  assert.ok(xs.some((x) => x[0]! < -1.5) && xs.some((x) => x[0]! > 1.5));
+  assert.ok(xs.some((x) => x[0] < -1.5) && xs.some((x) => x[0] > 1.5));
   const gau = new RandomSearch({ ...base, populationSize: 400 });
   const g = gau.ask().slice(1);
-  const sd = Math.sqrt(g.reduce((a, x) => a + (x[2]! - base.x0[2]!) ** 2, 0) / g.length);
+  const sd = Math.sqrt(g.reduce((a, x) => a + (x[2] - base.x0[2]) ** 2, 0) / g.length);
   assert.ok(Math.abs(sd - 0.5) < 0.08, `gaussian sd ${sd}`);
   assert.throws(() => new RandomSearch({ x0: [0], sigma0: 1, seed: 1, distribution: 'uniform' }), /finite bounds/);
 });

@@ -9,14 +9,14 @@ test('xoshiro128** matches a hand-stepped reference from a known state', () => {
   const rotl = (x: bigint, k: bigint) => ((x << k) | (x >> (32n - k))) & M;
   const ref: number[] = [];
   for (let i = 0; i < 5; i++) {
-    ref.push(Number((rotl((s[1]! * 5n) & M, 7n) * 9n) & M));
-    const t = (s[1]! << 9n) & M;
-    s[2] ^= s[0]!;
-    s[3] ^= s[1]!;
-    s[1] ^= s[2]!;
-    s[0] ^= s[3]!;
+    ref.push(Number((rotl((s[1] * 5n) & M, 7n) * 9n) & M));
+    const t = (s[1] << 9n) & M;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
     s[2] ^= t;
-    s[3] = rotl(s[3]!, 11n);
+    s[3] = rotl(s[3], 11n);
   }
   const rng = Rng.fromState({ s: [1, 2, 3, 4], spare: null });
   assert.deepEqual(Array.from({ length: 5 }, () => rng.nextU32()), ref);

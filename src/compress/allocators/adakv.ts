@@ -9,13 +9,14 @@
  * plain head-wise top-k DefensiveKV uses. The scorer is chosen by the method (adakv: SnapKV, window 32,
  * kernel 7, max pooling, GQA mean).
  */
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import { flatTopCounts, forcedCount, largestRemainder } from '../select.ts';
 import type { AllocationInput, Allocator } from '../types.ts';
 
-export const adakvOptions: OptionSchema = {
+export const adakvOptions = {
   alpha: { type: 'number', min: 0, max: 1, default: 0.2, doc: 'uniform floor share of every head budget' },
-};
+} as const satisfies OptionSchema;
+export type AdakvOptions = OptionsOf<typeof adakvOptions>;
 
 /** Head counts for one layer: flattened top-(Hkv·B) shares, then the α floor. */
 export function headwiseCounts(scores: Float64Array, Hkv: number, T: number, B: number, alpha: number): Int32Array {
@@ -29,8 +30,8 @@ export function headwiseCounts(scores: Float64Array, Hkv: number, T: number, B: 
   return Int32Array.from(prefix, (v, h) => Math.min(T, v + f[h]!));
 }
 
-export function adakvAllocator(opts: Record<string, unknown>): Allocator {
-  const alpha = opts.alpha as number;
+export function adakvAllocator(opts: AdakvOptions): Allocator {
+  const alpha = opts.alpha;
   return {
     name: 'adakv',
     needsScores: true,

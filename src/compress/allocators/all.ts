@@ -1,8 +1,9 @@
 /** Keep everything (the `full` method and plain KIVI): every head of every layer keeps all T tokens. */
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { AllocationInput, Allocator } from '../types.ts';
 
-export const allOptions: OptionSchema = {};
+export const allOptions = {} as const satisfies OptionSchema;
+export type AllOptions = OptionsOf<typeof allOptions>;
 
 export function allAllocator(): Allocator {
   return {

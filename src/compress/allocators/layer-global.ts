@@ -7,11 +7,12 @@
  * are kept in every layer; the reference gives them that layer's max score, so a layer whose max is low can lose
  * its own window in the global top-k. No options.
  */
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import { flatTopCounts } from '../select.ts';
 import type { AllocationInput, Allocator } from '../types.ts';
 
-export const layerGlobalOptions: OptionSchema = {};
+export const layerGlobalOptions = {} as const satisfies OptionSchema;
+export type LayerGlobalOptions = OptionsOf<typeof layerGlobalOptions>;
 
 export function layerGlobalAllocator(): Allocator {
   return {

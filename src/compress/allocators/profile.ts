@@ -8,14 +8,15 @@
 import { statSync } from 'node:fs';
 import { readProfile, type BudgetProfile } from '../profile-file.ts';
 import { transferProfile } from '../../search/transfer.ts';
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { Allocator } from '../types.ts';
 import { uniformAllocator } from './uniform.ts';
 import { KvoptError } from '../../util/errors.ts';
 
-export const profileOptions: OptionSchema = {
+export const profileOptions = {
   file: { type: 'string', default: undefined, doc: 'BudgetProfile JSON/YAML file' },
-};
+} as const satisfies OptionSchema;
+export type ProfileOptions = OptionsOf<typeof profileOptions>;
 
 /**
  * Profiles already read, by path and modification time: a method is built for every compression (every
@@ -37,8 +38,8 @@ function cachedProfile(file: string): BudgetProfile {
   return profile;
 }
 
-export function profileAllocator(opts: Record<string, unknown>): Allocator {
-  const file = opts.file as string;
+export function profileAllocator(opts: ProfileOptions): Allocator {
+  const file = opts.file;
   const profile = cachedProfile(file);
   return {
     ...uniformAllocator(),

@@ -12,15 +12,16 @@
  * rule "T < 2(B − w) → uniform SnapKV budget" (the default 'clamp' keeps the pyramid, clamped as above).
  * Defaults: β = 20 (paper, KVCache-Factory, kvpress).
  */
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import { largestRemainder } from '../select.ts';
 import type { Allocator } from '../types.ts';
 import { uniformAllocator } from './uniform.ts';
 
-export const pyramidOptions: OptionSchema = {
+export const pyramidOptions = {
   beta: { type: 'number', min: 1, default: 20, doc: 'top-layer budget = B′ // beta' },
   fallback: { type: 'enum', values: ['clamp', 'uniform'], default: 'clamp', doc: "infeasible pyramid: clamp it, or use KVCache-Factory's uniform rule" },
-};
+} as const satisfies OptionSchema;
+export type PyramidOptions = OptionsOf<typeof pyramidOptions>;
 
 /** Per-layer budgets (window included) of the pyramid for mean budget B; exported for tests and reports. */
 export function pyramidSchedule(L: number, B: number, T: number, w: number, beta: number, fallback: 'clamp' | 'uniform'): number[] {
@@ -39,7 +40,7 @@ export function pyramidSchedule(L: number, B: number, T: number, w: number, beta
   return largestRemainder(x, Math.round(L * Bp)).map((v) => v + w);
 }
 
-export function pyramidAllocator(opts: Record<string, unknown>): Allocator {
+export function pyramidAllocator(opts: PyramidOptions): Allocator {
   return {
     ...uniformAllocator(),
     name: 'pyramid',
@@ -48,7 +49,7 @@ export function pyramidAllocator(opts: Record<string, unknown>): Allocator {
     layerBudgets(requested: number[], T: number, window: number) {
       const L = requested.length;
       const B = requested.reduce((a, b) => a + b, 0) / L;
-      return pyramidSchedule(L, B, T, window, opts.beta as number, opts.fallback as 'clamp' | 'uniform');
+      return pyramidSchedule(L, B, T, window, opts.beta, opts.fallback);
     },
   };
 }

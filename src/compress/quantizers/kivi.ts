@@ -16,17 +16,18 @@
  * Defaults: bits 2, group_size 32, residual 128 (KIVI LongBench docs; example.py uses residual 32).
  */
 import { KvoptError } from '../../util/errors.ts';
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { Quantizer } from '../types.ts';
 import type { LayerCache } from '../../runtime/types.ts';
 import { FP32_BYTES, paddedLayerBytes } from '../cache.ts';
 
-export const kiviOptions: OptionSchema = {
+export const kiviOptions = {
   bits: { type: 'enum', values: ['2', '4', '8', '16'], default: '2', doc: 'bits per key/value code (16 = passthrough)' },
   group_size: { type: 'int', min: 1, default: 32, doc: 'tokens per key group / channels per value group' },
   residual: { type: 'int', min: 0, default: 128, doc: 'R: full-precision recent tokens (multiple of group_size)' },
   storage: { type: 'enum', values: ['fp16', 'fp32'], default: 'fp16', doc: 'dtype the byte count assumes for scales, minima and the residual (fp16: the KIVI paper)' },
-};
+} as const satisfies OptionSchema;
+export type KiviOptions = OptionsOf<typeof kiviOptions>;
 
 /** Bytes of one scale, min or residual element in a storage dtype. */
 export const STORAGE_BYTES: Record<string, number> = { fp16: 2, fp32: FP32_BYTES };
@@ -73,10 +74,10 @@ export function kiviLayerBytes(lengths: ArrayLike<number>, hd: number, bits: num
   return Hkv * (keyBytes + valueBytes);
 }
 
-export function kiviQuantizer(opts: Record<string, unknown>): Quantizer {
+export function kiviQuantizer(opts: KiviOptions): Quantizer {
   const bits = Number(opts.bits);
-  const group = opts.group_size as number;
-  const R = opts.residual as number;
+  const group = opts.group_size;
+  const R = opts.residual;
   const storage = STORAGE_BYTES[String(opts.storage ?? 'fp16')]!;
   if (R % group !== 0) throw new KvoptError(`method kivi: residual ${R} must be a multiple of group_size ${group}`);
   return {

@@ -11,28 +11,29 @@
  * formula, then the two stages inside each head (kvpress CriticalAdaKVPress does the same two stages but
  * floors by forcing each head's top int(α·n) tokens instead of b_h = round(c_h(1−α) + αB′)).
  */
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { LayerScores, ScoreContext, Scorer } from '../types.ts';
 import { effectiveWindow, valueOutputNorms } from './attention.ts';
 import { checkKernel, snapkvOptions, snapkvPrefixScores } from './snapkv.ts';
 
-export const criticalkvOptions: OptionSchema = {
+export const criticalkvOptions = {
   ...snapkvOptions,
   aggregation: { ...snapkvOptions.aggregation!, default: 'mean' },
   first_stage_ratio: { type: 'number', min: 0, max: 1, default: 0.5, doc: 'share of a head budget chosen by attention alone' },
   epsilon: { type: 'number', min: 0, default: 1e-4, doc: 'added to the score before multiplying by the norm' },
-};
+} as const satisfies OptionSchema;
+export type CriticalkvOptions = OptionsOf<typeof criticalkvOptions>;
 
-export function criticalkvScorer(opts: Record<string, unknown>): Scorer {
-  checkKernel('criticalkv', opts.kernel as number);
-  const eps = opts.epsilon as number;
+export function criticalkvScorer(opts: CriticalkvOptions): Scorer {
+  checkKernel('criticalkv', opts.kernel);
+  const eps = opts.epsilon;
   return {
     name: 'criticalkv',
-    window: opts.window as number,
+    window: opts.window,
     score(ctx: ScoreContext, layer: number): LayerScores {
       const T = ctx.record.tokens.length;
       const Hkv = ctx.spec.numKvHeads;
-      const w = effectiveWindow(ctx.record, opts.window as number, 'criticalkv');
+      const w = effectiveWindow(ctx.record, opts.window, 'criticalkv');
       const P = T - w;
       const base = snapkvPrefixScores(ctx, layer, opts, w);
       const norms = valueOutputNorms(ctx.record, ctx.spec, ctx.weights, layer, P);
@@ -44,7 +45,7 @@ export function criticalkvScorer(opts: Record<string, unknown>): Scorer {
           rerank[h * T + j] = (base[h * P + j]! + eps) * norms[h * P + j]!;
         }
       }
-      return { scores, secondStage: { rerank, firstStageRatio: opts.first_stage_ratio as number } };
+      return { scores, secondStage: { rerank, firstStageRatio: opts.first_stage_ratio } };
     },
   };
 }

@@ -19,32 +19,33 @@
  * Defaults: window 32, kernel 5, mass_threshold 0.9. Paired with head-wise top-k without floor (defensivekv)
  * or the layer-global top-k (layer-defensivekv) by the registry.
  */
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { LayerScores, ScoreContext, Scorer } from '../types.ts';
 import { rankHead } from '../select.ts';
 import { effectiveWindow, pool1d, valueOutputNorms, windowRows } from './attention.ts';
 import { checkKernel } from './snapkv.ts';
 
-export const defensivekvOptions: OptionSchema = {
+export const defensivekvOptions = {
   window: { type: 'int', min: 1, default: 32, doc: 'observation window w (always kept)' },
   kernel: { type: 'int', min: 1, default: 5, doc: 'average-pooling kernel (odd), mass preserving' },
   mass_threshold: { type: 'number', min: 0, max: 1, default: 0.9, doc: 'stage-1 cumulative attention mass' },
   window_bias: { type: 'enum', values: ['window', 'prefix-tail', 'none'], default: 'window', doc: 'mass subtracted from the threshold' },
   stage1_count: { type: 'enum', values: ['reach', 'before'], default: 'reach', doc: "'before' = the reference's one-fewer count" },
-};
+} as const satisfies OptionSchema;
+export type DefensivekvOptions = OptionsOf<typeof defensivekvOptions>;
 
-export function defensivekvScorer(opts: Record<string, unknown>): Scorer {
-  checkKernel('defensivekv', opts.kernel as number);
-  const kernel = opts.kernel as number;
+export function defensivekvScorer(opts: DefensivekvOptions): Scorer {
+  checkKernel('defensivekv', opts.kernel);
+  const kernel = opts.kernel;
   return {
     name: 'defensivekv',
     usesBudget: true, // recent part / stage-1 cap follow the budget
-    window: opts.window as number,
+    window: opts.window,
     score(ctx: ScoreContext, layer: number): LayerScores {
       const T = ctx.record.tokens.length;
       const { numHeads: Hq, numKvHeads: Hkv } = ctx.spec;
       const G = Hq / Hkv;
-      const w = effectiveWindow(ctx.record, opts.window as number, 'defensivekv');
+      const w = effectiveWindow(ctx.record, opts.window, 'defensivekv');
       const P = T - w;
       const A = windowRows(ctx.record, layer, w);
       const scores = new Float64Array(Hkv * T).fill(Infinity);
@@ -90,7 +91,7 @@ export function defensivekvScorer(opts: Record<string, unknown>): Scorer {
       }
 
       // Step 6: stage-1 cumulative-mass protection.
-      const threshold = (opts.mass_threshold as number) - windowBias;
+      const threshold = opts.mass_threshold - windowBias;
       const cap = Math.max(0, Math.min(P, ctx.layerBudgets[layer]! - w));
       for (let k = 0; k < Hkv; k++) {
         let total = 0;

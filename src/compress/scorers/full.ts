@@ -3,10 +3,11 @@
  * kept whatever the budget (the reference every quality loss is measured against; with a quantiser it gives
  * plain KIVI-2/4).
  */
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { LayerScores, ScoreContext, Scorer } from '../types.ts';
 
-export const fullOptions: OptionSchema = {};
+export const fullOptions = {} as const satisfies OptionSchema;
+export type FullOptions = OptionsOf<typeof fullOptions>;
 
 export function fullScorer(): Scorer {
   return {

@@ -7,16 +7,17 @@
  * ObservedAttentionPress; H2O itself is MHA).
  */
 import { KvoptError } from '../../util/errors.ts';
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { LayerScores, ScoreContext, Scorer } from '../types.ts';
 import { reduceGroups } from './attention.ts';
 
-export const h2oOptions: OptionSchema = {
+export const h2oOptions = {
   recent: { type: 'string', default: 'half', doc: "recent tokens always kept: 'half' (floor(B/2)) or an integer" },
   gqa: { type: 'enum', values: ['mean', 'max'], default: 'mean', doc: 'reduction over the query heads of a KV head' },
-};
+} as const satisfies OptionSchema;
+export type H2oOptions = OptionsOf<typeof h2oOptions>;
 
-export function h2oScorer(opts: Record<string, unknown>): Scorer {
+export function h2oScorer(opts: H2oOptions): Scorer {
   const recentOpt = String(opts.recent);
   const fixed = recentOpt === 'half' ? null : Number(recentOpt);
   if (fixed !== null && !(Number.isInteger(fixed) && fixed >= 0)) {
@@ -30,7 +31,7 @@ export function h2oScorer(opts: Record<string, unknown>): Scorer {
       const T = ctx.record.tokens.length;
       const { numHeads: Hq, numKvHeads: Hkv } = ctx.spec;
       const sums = Float64Array.from(ctx.record.attentionColumnSums[layer]!); // [Hq, T]
-      const scores = reduceGroups(sums, Hq, Hkv, T, opts.gqa as 'mean' | 'max');
+      const scores = reduceGroups(sums, Hq, Hkv, T, opts.gqa);
       const recent = Math.min(T, fixed ?? Math.floor(ctx.layerBudgets[layer]! / 2));
       for (let h = 0; h < Hkv; h++) for (let j = T - recent; j < T; j++) scores[h * T + j] = Infinity;
       return { scores };

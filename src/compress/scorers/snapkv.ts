@@ -11,11 +11,11 @@
  * Sum and mean give the same ranking; they differ only in scale (which matters when CriticalKV adds ε).
  */
 import { KvoptError } from '../../util/errors.ts';
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { LayerScores, ScoreContext, Scorer } from '../types.ts';
 import { effectiveWindow, pool1d, reduceGroups, windowRows } from './attention.ts';
 
-export const snapkvOptions: OptionSchema = {
+export const snapkvOptions = {
   window: { type: 'int', min: 1, default: 32, doc: 'observation window w (last prompt queries; always kept)' },
   kernel: { type: 'int', min: 1, default: 7, doc: 'pooling kernel (odd), stride 1, padding kernel//2' },
   pooling: { type: 'enum', values: ['max', 'avg', 'none'], default: 'max', doc: 'pooling along tokens' },
@@ -25,28 +25,29 @@ export const snapkvOptions: OptionSchema = {
     type: 'enum', values: ['pool-then-group', 'group-then-pool'], default: 'pool-then-group',
     doc: "pool per query head then reduce the group (kvpress) or reduce the group then pool (AdaKV's reference; adakv's default)",
   },
-};
+} as const satisfies OptionSchema;
+export type SnapkvOptions = OptionsOf<typeof snapkvOptions>;
 
 /** SnapKV's per-KV-head prefix scores [Hkv, P], P = T − w (exported for CriticalKV). */
-export function snapkvPrefixScores(ctx: ScoreContext, layer: number, opts: Record<string, unknown>, w: number): Float64Array {
+export function snapkvPrefixScores(ctx: ScoreContext, layer: number, opts: Pick<SnapkvOptions, 'kernel' | 'pooling' | 'aggregation' | 'gqa' | 'gqa_order'>, w: number): Float64Array {
   const T = ctx.record.tokens.length;
   const P = T - w;
   const { numHeads: Hq, numKvHeads: Hkv } = ctx.spec;
   const A = windowRows(ctx.record, layer, w);
   const perHead = new Float64Array(Hq * P);
-  const kernel = opts.kernel as number;
+  const kernel = opts.kernel;
   const pooled = opts.pooling !== 'none' && kernel > 1;
   const groupFirst = opts.gqa_order === 'group-then-pool';
   for (let h = 0; h < Hq; h++) {
     let v: Float64Array = new Float64Array(P);
     for (let i = 0; i < w; i++) for (let j = 0; j < P; j++) v[j] += A(h, i, j);
     if (opts.aggregation === 'mean') for (let j = 0; j < P; j++) v[j] /= w;
-    if (pooled && !groupFirst) v = pool1d(v, kernel, opts.pooling as 'avg' | 'max');
+    if (pooled && !groupFirst) v = pool1d(v, kernel, opts.pooling);
     perHead.set(v, h * P);
   }
-  const grouped = reduceGroups(perHead, Hq, Hkv, P, opts.gqa as 'mean' | 'max');
+  const grouped = reduceGroups(perHead, Hq, Hkv, P, opts.gqa);
   if (!pooled || !groupFirst) return grouped;
-  for (let k = 0; k < Hkv; k++) grouped.set(pool1d(grouped.subarray(k * P, (k + 1) * P), kernel, opts.pooling as 'avg' | 'max'), k * P);
+  for (let k = 0; k < Hkv; k++) grouped.set(pool1d(grouped.subarray(k * P, (k + 1) * P), kernel, opts.pooling), k * P);
   return grouped;
 }
 
@@ -54,15 +55,15 @@ export function checkKernel(method: string, kernel: number): void {
   if (kernel % 2 === 0) throw new KvoptError(`method ${method}: kernel must be odd for 'same' pooling, got ${kernel}`);
 }
 
-export function snapkvScorer(opts: Record<string, unknown>): Scorer {
-  checkKernel('snapkv', opts.kernel as number);
+export function snapkvScorer(opts: SnapkvOptions): Scorer {
+  checkKernel('snapkv', opts.kernel);
   return {
     name: 'snapkv',
-    window: opts.window as number,
+    window: opts.window,
     score(ctx: ScoreContext, layer: number): LayerScores {
       const T = ctx.record.tokens.length;
       const Hkv = ctx.spec.numKvHeads;
-      const w = effectiveWindow(ctx.record, opts.window as number, 'snapkv');
+      const w = effectiveWindow(ctx.record, opts.window, 'snapkv');
       const P = T - w;
       const prefix = snapkvPrefixScores(ctx, layer, opts, w);
       const scores = new Float64Array(Hkv * T).fill(Infinity);

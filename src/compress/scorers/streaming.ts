@@ -6,15 +6,16 @@
  * Scores: sinks +Infinity, every other token its position j (later = higher). If B < sinks the later sinks win
  * (the global tie rule).
  */
-import type { OptionSchema } from '../options.ts';
+import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { LayerScores, ScoreContext, Scorer } from '../types.ts';
 
-export const streamingOptions: OptionSchema = {
+export const streamingOptions = {
   sinks: { type: 'int', min: 0, default: 4, doc: 'first tokens always kept (attention sinks)' },
-};
+} as const satisfies OptionSchema;
+export type StreamingOptions = OptionsOf<typeof streamingOptions>;
 
-export function streamingScorer(opts: Record<string, unknown>): Scorer {
-  const sinks = opts.sinks as number;
+export function streamingScorer(opts: StreamingOptions): Scorer {
+  const sinks = opts.sinks;
   return {
     name: 'streaming',
     window: 0,

@@ -13,7 +13,7 @@ export interface SymmetricEigen {
 /** `a` is row-major [n, n] and must be symmetric (only the upper triangle is read). Not modified. */
 export function jacobiEigen(a: ArrayLike<number>, n: number, maxSweeps = 100): SymmetricEigen {
   const m = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) m[i * n + j] = m[j * n + i] = a[i * n + j]!;
+  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) m[i * n + j] = m[j * n + i] = a[i * n + j];
   const v = new Float64Array(n * n);
   for (let i = 0; i < n; i++) v[i * n + i] = 1;
 
@@ -21,16 +21,16 @@ export function jacobiEigen(a: ArrayLike<number>, n: number, maxSweeps = 100): S
     let off = 0;
     let diag = 0;
     for (let i = 0; i < n; i++) {
-      diag += m[i * n + i]! * m[i * n + i]!;
-      for (let j = i + 1; j < n; j++) off += m[i * n + j]! * m[i * n + j]!;
+      diag += m[i * n + i] * m[i * n + i];
+      for (let j = i + 1; j < n; j++) off += m[i * n + j] * m[i * n + j];
     }
     if (off === 0 || off <= 1e-30 * diag) break;
     for (let p = 0; p < n - 1; p++) {
       for (let q = p + 1; q < n; q++) {
-        const apq = m[p * n + q]!;
+        const apq = m[p * n + q];
         if (apq === 0) continue;
-        const app = m[p * n + p]!;
-        const aqq = m[q * n + q]!;
+        const app = m[p * n + p];
+        const aqq = m[q * n + q];
         // rotation angle: tan(2θ) = 2 a_pq / (a_qq − a_pp); t = tan θ, the smaller root for stability
         const theta = (aqq - app) / (2 * apq);
         const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
@@ -38,22 +38,22 @@ export function jacobiEigen(a: ArrayLike<number>, n: number, maxSweeps = 100): S
         const s = t * c;
         for (let k = 0; k < n; k++) {
           // columns p and q of M
-          const mkp = m[k * n + p]!;
-          const mkq = m[k * n + q]!;
+          const mkp = m[k * n + p];
+          const mkq = m[k * n + q];
           m[k * n + p] = c * mkp - s * mkq;
           m[k * n + q] = s * mkp + c * mkq;
         }
         for (let k = 0; k < n; k++) {
           // rows p and q of M
-          const mpk = m[p * n + k]!;
-          const mqk = m[q * n + k]!;
+          const mpk = m[p * n + k];
+          const mqk = m[q * n + k];
           m[p * n + k] = c * mpk - s * mqk;
           m[q * n + k] = s * mpk + c * mqk;
         }
         m[p * n + q] = m[q * n + p] = 0;
         for (let k = 0; k < n; k++) {
-          const vkp = v[k * n + p]!;
-          const vkq = v[k * n + q]!;
+          const vkp = v[k * n + p];
+          const vkq = v[k * n + q];
           v[k * n + p] = c * vkp - s * vkq;
           v[k * n + q] = s * vkp + c * vkq;
         }
@@ -61,12 +61,12 @@ export function jacobiEigen(a: ArrayLike<number>, n: number, maxSweeps = 100): S
     }
   }
   // sort ascending
-  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => m[x * n + x]! - m[y * n + y]! || x - y);
+  const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => m[x * n + x] - m[y * n + y] || x - y);
   const values = new Float64Array(n);
   const vectors = new Float64Array(n * n);
   order.forEach((src, j) => {
-    values[j] = m[src * n + src]!;
-    for (let i = 0; i < n; i++) vectors[i * n + j] = v[i * n + src]!;
+    values[j] = m[src * n + src];
+    for (let i = 0; i < n; i++) vectors[i * n + j] = v[i * n + src];
   });
   return { values, vectors };
 }
