@@ -1,6 +1,6 @@
 /** `kvopt bench runtime`: runtime throughput, memory and the decode bandwidth bound. */
 import type { Command } from 'commander';
-import { benchRuntime, type BenchResult } from '../runtime/bench.ts';
+import { benchBuild, benchRuntime, type BenchResult } from '../runtime/bench.ts';
 import { openModel } from '../runtime/model-ref.ts';
 import type { DeviceRequest } from '../runtime/device.ts';
 import type { Precision } from '../graph/llama.ts';
@@ -36,13 +36,28 @@ export function register(program: Command): void {
     .option('--device <device>', 'cpu (default), cuda or webgpu (webgpu! : no CPU fallback)', parseDevice, { device: 'cpu', required: false } as DeviceRequest)
     .option('--dtype <t>', 'fp32 (default) or fp16 weights and KV cache', parseDtype, 'fp32' as Precision)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
+    .option('--device-bandwidth-gbs <n>', "the GPU's memory bandwidth in GB/s (e.g. 4800 for an H200) for the decode bound", parseIntFlag('--device-bandwidth-gbs', 1))
+    .option('--build-only', 'only build the graph (weights streamed into it): build time, data size, peak RSS')
     .option('--bandwidth-mib <n>', 'array size of the memory-bandwidth measurement', parseIntFlag('--bandwidth-mib', 1), 256)
     .addHelpText('after', `
 Examples:
   kvopt bench runtime --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin
-  kvopt bench runtime --model random:100m --prompt-tokens 256 --decode-tokens 16 --batch 10 --json`)
-    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: DeviceRequest; dtype: Precision; threads?: number; bandwidthMib: number }) => {
+  kvopt bench runtime --model random:100m --prompt-tokens 256 --decode-tokens 16 --batch 10 --json
+  kvopt bench runtime --model random:1b --dtype fp16 --build-only          # streamed fp16 build: peak RSS vs fp32 size
+  kvopt bench runtime --model random:8b --dtype fp16 --device webgpu! --prompt-tokens 8192 --json   # says first if it cannot fit`)
+    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: DeviceRequest; dtype: Precision; threads?: number; bandwidthMib: number; buildOnly?: boolean; deviceBandwidthGbs?: number }) => {
       const model = await openModel(o.model, { tokenizer: o.tokenizer });
+      if (o.buildOnly) {
+        const b = benchBuild(model, o.dtype);
+        const gib = (x: number) => `${(x / 2 ** 30).toFixed(2)} GiB`;
+        process.stdout.write(
+          (o.json
+            ? JSON.stringify(b, null, 2)
+            : `graph build  ${b.model} (${(b.parameters / 1e9).toFixed(3)}B parameters, ${b.dtype}): ${(b.graphBuildColdMs / 1000).toFixed(1)} s, ` +
+              `data ${gib(b.graphDataBytes)}, peak RSS ${gib(b.peakRssBytes)} (fp32 weights would be ${gib(b.fp32WeightBytes)}; load ${b.loadAverage.toFixed(1)})`) + '\n',
+        );
+        return;
+      }
       const r = await benchRuntime(model, {
         batch: o.batch,
         promptTokens: o.promptTokens,
@@ -52,6 +67,7 @@ Examples:
         precision: o.dtype,
         intraOpNumThreads: o.threads,
         bandwidthMiB: o.bandwidthMib,
+        deviceBandwidthGBs: o.deviceBandwidthGbs,
       });
       process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatBench(r)) + '\n');
     });

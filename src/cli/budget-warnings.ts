@@ -3,13 +3,12 @@
  * B ≤ w tokens per head keeps exactly the B most recent ones, whatever it scores. Every such method then
  * gives the same cache (recency only), and a comparison of them at that budget says nothing. Warned, not refused.
  */
-import { methodWindow, parseMethod } from '../compress/index.ts';
+import { methodWindow } from '../compress/index.ts';
 import type { ExperimentConfig } from '../config/schema.ts';
-import { methodInput } from '../engine/session.ts';
 
 /** One line per token budget that is ≤ the window of at least one method (fractions depend on T: not checked here). */
 export function windowWarnings(config: ExperimentConfig, budgets: readonly number[], methods = config.methods): string[] {
-  const windows = methods.map((m) => ({ key: m.key, w: methodWindow(parseMethod(methodInput(m))) })).filter((x) => x.w > 0);
+  const windows = methods.map((m) => ({ key: m.key, w: methodWindow(m.resolved) })).filter((x) => x.w > 0);
   const out: string[] = [];
   for (const b of [...new Set(budgets)].sort((x, y) => x - y)) {
     const hit = windows.filter((x) => b <= x.w);

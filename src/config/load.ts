@@ -15,7 +15,8 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { KvoptError } from '../util/errors.ts';
-import { METHODS } from '../compress/registry.ts';
+import { METHODS, parseMethod } from '../compress/registry.ts';
+import type { MethodSpec as ResolvedMethod } from '../compress/types.ts';
 import { EVOLKV_DEFAULTS } from '../search/evolkv.ts';
 import { ConfigReader, describeValue, isMapping, type KeyPath, type Mapping } from './reader.ts';
 import {
@@ -41,8 +42,6 @@ import {
 import { didYouMean } from './suggest.ts';
 
 export interface ParseOptions {
-  /** Method names to accept; default: every method of the compression registry. */
-  methodNames?: readonly string[];
   /** Directory that `file` and the default db are relative to; default process.cwd(). */
   cwd?: string;
 }
@@ -113,7 +112,8 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
   const seed = raw.seed == null ? DEFAULTS.seed : r.integer(raw.seed, ['seed'], 0);
   const window = raw.window == null ? DEFAULTS.window : r.integer(raw.window, ['window'], 1);
   const chunkSize = raw.chunk_size == null ? DEFAULTS.chunkSize : r.integer(raw.chunk_size, ['chunk_size'], 1);
-  const methodNames = opts.methodNames ?? Object.keys(METHODS);
+  // Method names are the compression registry's: the loader resolves every method through it.
+  const methodNames = Object.keys(METHODS);
 
   const model = readModel(r, r.required(raw, 'model', [], 'a mapping with at least `path`'), dir);
   const tasks = readTasks(r, r.required(raw, 'tasks', [], 'a list of tasks'), dir, seed);
@@ -301,11 +301,22 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
     name = unknown;
     r.fail(path, `unknown method ${JSON.stringify(name)}${didYouMean(name, names) || ` (known: ${names.join(', ')})`}`, isMapping(v));
   }
+  // The one method validator (config files and eval flags alike): the compression registry resolves every
+  // option against the method's schema and builds it once, so a bad option fails here, naming its key.
+  let resolved: ResolvedMethod;
+  try {
+    resolved = parseMethod(Object.keys(options).length ? { [name]: options } : name);
+  } catch (e) {
+    if (e instanceof KvoptError) r.fail(path, e.message);
+    throw e;
+  }
+  // An explicit method window may not exceed the top-level one; a default (e.g. SnapKV's 32) raises the
+  // prefill's window instead (the engine records max(window, every method's observation window) rows).
   const w = options.window;
   if (typeof w === 'number' && w > window) {
     r.fail([...optPath, 'window'], `${w} is larger than the prefill observation window (window: ${window}); raise the top-level window`);
   }
-  return { name, options, key: methodKey(name, options) };
+  return { name, options, key: methodKey(name, options), resolved };
 }
 
 function readMethods(r: ConfigReader, v: unknown, names: readonly string[], window: number): MethodSpec[] {

@@ -3,6 +3,7 @@
  * Everything here is resolved: defaults filled in, relative paths made absolute against the directory of
  * the YAML file, budgets and methods normalised. `parseExperiment` (load.ts) is the only producer.
  */
+import type { MethodSpec as ResolvedMethod } from '../compress/types.ts';
 import type { Device } from '../runtime/types.ts';
 import { OPTIMIZER_KINDS, type OptimizerKind } from '../search/optimizers/index.ts';
 import type { TransferMode } from '../search/transfer.ts';
@@ -41,11 +42,15 @@ export const LONGBENCH_DATASETS = [
  */
 export type BudgetSpec = { kind: 'tokens'; tokens: number } | { kind: 'fraction'; keep: number };
 
-/** A method with its options; `key` is the canonical string stored with every evaluation. */
+/**
+ * A method as written (name and options; `key` is the canonical string stored with every evaluation) and as
+ * the compression registry resolved it when the config was read (every option typed and defaulted).
+ */
 export interface MethodSpec {
   name: string;
   options: Record<string, unknown>;
   key: string;
+  resolved: ResolvedMethod;
 }
 
 export interface ModelConfig {

@@ -19,8 +19,8 @@ import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
-import { compressPrefill, methodWindow, parseMethod, resolveBudget, type BudgetSpec, type MethodInput } from '../compress/index.ts';
-import type { CompressedCache, LayerScores } from '../compress/types.ts';
+import { compressPrefill, methodWindow, resolveBudget, resolveMethod, type BudgetSpec, type MethodInput } from '../compress/index.ts';
+import type { CompressedCache, LayerScores, MethodSpec } from '../compress/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import type { ContinuationMeta } from '../tasks/continuation.ts';
 import { middleTruncateIds } from '../tasks/truncate.ts';
@@ -34,7 +34,8 @@ export type BudgetInput = BudgetSpec | { layers: number[] };
 export interface EvalItem {
   /** Unique within a sample (the engine uses `${method}|${budget}`). */
   key: string;
-  method: MethodInput;
+  /** Resolved when the config was read (eval), or a method form the worker resolves (search's candidates). */
+  method: MethodSpec | MethodInput;
   budget: BudgetInput;
 }
 
@@ -98,9 +99,9 @@ export function prefillTokens(p: SamplePrompt, setting: Setting): number[] {
 }
 
 /** The largest observation window any of the methods needs (the prefill records that many rows). */
-export function windowFor(methods: MethodInput[], fallback = 32): number {
+export function windowFor(methods: (MethodSpec | MethodInput)[], fallback = 32): number {
   let w = 0;
-  for (const m of methods) w = Math.max(w, methodWindow(parseMethod(m)));
+  for (const m of methods) w = Math.max(w, methodWindow(resolveMethod(m)));
   return w || fallback;
 }
 
@@ -154,7 +155,7 @@ export async function evaluateItems(
       const t0 = now();
       try {
         const layerBudgets = resolveLayerBudgets(item.budget, T, spec.numLayers);
-        const cache = compressPrefill(record, spec, weights, parseMethod(item.method), layerBudgets, scoreCache);
+        const cache = compressPrefill(record, spec, weights, item.method, layerBudgets, scoreCache);
         ready.push({ item, cache, compressMs: now() - t0 });
       } catch (e) {
         emit(failedResult(item.key, e instanceof Error ? e.message : String(e)));

@@ -8,7 +8,6 @@ import { taskLabel } from '../config/task-label.ts';
 import { contentHash } from '../tasks/sample-hash.ts';
 import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
 import { configHash, resolvedConfigJson } from '../config/hash.ts';
-import { parseMethod } from '../compress/index.ts';
 import { Store } from '../store/store.ts';
 import type { RunKind, RunRow, SampleSplit } from '../store/types.ts';
 import type { Sample } from '../tasks/types.ts';
@@ -25,20 +24,6 @@ const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 
 export function methodInput(m: ConfigMethod): EvalItem['method'] {
   return Object.keys(m.options).length ? { [m.name]: m.options as Record<string, string | number | boolean> } : m.name;
-}
-
-/** Parses every method of the config now, so a bad option fails before any work, naming its key. */
-export function validateMethods(config: ExperimentConfig): void {
-  const entries: [string, ConfigMethod][] = config.methods.map((m, i) => [`methods[${i}]`, m]);
-  if (config.search) entries.push(['search.scorer', config.search.scorer]);
-  for (const [key, m] of entries) {
-    try {
-      parseMethod(methodInput(m));
-    } catch (e) {
-      if (e instanceof KvoptError) throw new KvoptError(`${config.source.file}: ${key}: ${e.message}`);
-      throw e;
-    }
-  }
 }
 
 export function budgetInput(b: ConfigBudget): BudgetInput {
@@ -111,7 +96,6 @@ export class RunSession {
 
   /** Opens the store and creates a run, or takes over the unfinished run of the same config (`resume`). */
   static open(config: ExperimentConfig, kind: RunKind, opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean; queue?: QueueCoordinator }): RunSession {
-    validateMethods(config);
     const store = Store.open(config.db);
     const hash = configHash(config);
     let run: RunRow;

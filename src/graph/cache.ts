@@ -38,6 +38,12 @@ export interface BuiltGraph {
   buildMs: number;
 }
 
+/** true when the graph of `model` with `options` is already in `cacheDir`. */
+export function isGraphBuilt(model: LoadedModel, options: GraphOptions, cacheDir: string = graphCacheDir()): boolean {
+  const dir = join(cacheDir, graphKey(model.weightsHash, options));
+  return existsSync(join(dir, MODEL_FILE)) && existsSync(join(dir, DATA_FILE));
+}
+
 /** Returns the cached graph for `model`, building it first when absent. */
 export function ensureGraph(
   model: LoadedModel,

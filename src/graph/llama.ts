@@ -21,7 +21,7 @@ import type { ModelSpec, ModelWeights } from '../model/spec.ts';
 import { DataType } from './onnx-proto.ts';
 import { GraphBuilder, aInt, aInts } from './builder.ts';
 import { ropeLayout } from './rope.ts';
-import { PrecisionOps } from './precision.ts';
+import { PrecisionOps, type Precision } from './precision.ts';
 
 /** Bump when the graph changes, so cached graphs are rebuilt. */
 export const GRAPH_BUILDER_VERSION = 4;
@@ -47,7 +47,7 @@ export const ioNames = {
  * inputs and outputs) in float16, with the matrix products in float16; RMSNorm, RoPE, softmax, the residual
  * stream, kv_bias, the attention statistics and the logits stay float32 (src/graph/precision.ts).
  */
-export type Precision = 'fp32' | 'fp16';
+export type { Precision } from './precision.ts';
 
 /** Options that change the built graph (part of the build-cache key). */
 export interface GraphOptions {
@@ -215,7 +215,8 @@ export function buildDecoderGraph(
   const x3 = g.op('Reshape', [x, g.op('Concat', [shapeBQ, g.int64([D])], { axis: aInt(0) })]); // [B,q,D]
   const last = g.op('Slice', [x3, g.op('Max', [g.op('Sub', [q1, numLogits]), zero1]), q1, g.int64([1])]); // [B,n,D]
   const hFinal = rmsNorm(g.op('Reshape', [last, g.int64([-1, D])]), g.weight('final_norm', w.finalNorm, [D]));
-  const head = w.lmHead ? p.matrix('lm_head', w.lmHead, [V, D]) : embed;
+  const lmHead = w.lmHead; // read once: streamed weights are generated on every read
+  const head = lmHead ? p.matrix('lm_head', lmHead, [V, D]) : embed;
   const logits2 = linear(hFinal, head, null); // [B·n, V]
   g.opTo('logits', 'Reshape', [
     logits2,

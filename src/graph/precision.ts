@@ -9,9 +9,11 @@
  *   before its cast, so the scores cannot overflow where the float32 product would not;
  * - RMSNorm, RoPE, softmax, the residual stream, kv_bias, attention statistics and logits stay float32.
  */
-import { GraphBuilder, aInt } from './builder.ts';
+import { type GraphBuilder, aInt } from './builder.ts';
 import { DataType } from './onnx-proto.ts';
-import type { Precision } from './llama.ts';
+
+/** Weight and KV-cache precision of a built graph. */
+export type Precision = 'fp32' | 'fp16';
 
 export class PrecisionOps {
   readonly half: boolean;

@@ -98,7 +98,7 @@ export function randomWeights(spec: ModelSpec, seed: number): ModelWeights {
  * The same numbers as gaussian(mulberry32(seed)) (Box-Muller, both outputs used, in order), with the PRNG inlined:
  * about 5x faster, which matters for ~100M-parameter benchmark models.
  */
-class NormalStream {
+export class NormalStream {
   private a: number;
   private spare: number | null = null;
   constructor(seed: number) {

@@ -89,6 +89,8 @@ export interface LoadedModel {
   source: { kind: ModelSourceKind; path: string };
   /** sha256 (hex) over the spec and every weight byte: the key of built graphs and of stored prefills. */
   weightsHash: string;
+  /** Weights are generated or read tensor by tensor on access (never whole in memory): read each tensor once. */
+  streamed?: boolean;
 }
 
 /** Number of parameters (tied embeddings counted once). */

@@ -2,13 +2,15 @@
  * `kvopt bench runtime`: prefill and decode throughput (batch 1 and batch N), peak RSS, KV bytes per token, graph
  * build time (cold into a scratch cache folder, then cached), and the memory-bandwidth bound of decode.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { LoadedModel } from '../model/spec.ts';
 import { parameterCount } from '../model/spec.ts';
 import { mulberry32 } from '../util/mulberry32.ts';
-import { ensureGraph } from '../graph/cache.ts';
+import { DATA_FILE, ensureGraph } from '../graph/cache.ts';
+import { parameterCountOfSpec } from '../model/random-lazy.ts';
+import { checkFits } from './memory-plan.ts';
 import { graphOptionsFor, type Precision } from '../graph/llama.ts';
 import { ModelRuntime } from './runtime.ts';
 import type { Device } from './types.ts';
@@ -23,6 +25,8 @@ export interface BenchOptions {
   intraOpNumThreads?: number;
   /** Size of the arrays of the bandwidth measurement (default 256 MiB). */
   bandwidthMiB?: number;
+  /** The device's memory bandwidth (GB/s, e.g. 4800 for an H200): the decode bound uses it instead of host memcpy. */
+  deviceBandwidthGBs?: number;
 }
 
 export interface BenchResult {
@@ -50,6 +54,10 @@ export interface BenchResult {
   memoryBandwidthGBs: number;
   /** Decode tokens/s at batch 1 if every step only read weights + KV at the measured bandwidth. */
   decodeBoundTokensPerSec: number;
+  /** decodeTokensPerSecBatch1 / decodeBoundTokensPerSec. */
+  fractionOfBandwidthBound: number;
+  /** 'device' when --device-bandwidth-gbs gave the bandwidth, else 'host-memcpy'. */
+  bandwidthSource: 'device' | 'host-memcpy';
   /** Graph precision of weights and KV cache. */
   dtype: Precision;
   /**
@@ -86,11 +94,50 @@ export function measureCopyBandwidth(mib = 256): number {
   return best;
 }
 
+export interface BuildResult {
+  model: string;
+  parameters: number;
+  dtype: Precision;
+  graphBuildColdMs: number;
+  /** Size of model.onnx_data (the weights in the graph's precision). */
+  graphDataBytes: number;
+  /** The same weights in float32: what a non-streamed build would have held in memory at least. */
+  fp32WeightBytes: number;
+  /** Peak resident memory of the process during the build. */
+  peakRssBytes: number;
+  loadAverage: number;
+}
+
+/** Builds the graph only (streamed weights), into a scratch folder removed afterwards: time, size and peak RSS. */
+export function benchBuild(model: LoadedModel, precision: Precision): BuildResult {
+  const scratch = mkdtempSync(join(tmpdir(), 'kvopt-bench-build-'));
+  try {
+    const parameters = parameterCountOfSpec(model.spec);
+    checkFits(model.source.path, model.spec, precision, 'cpu', 1, { graphDir: scratch });
+    const g = ensureGraph(model, graphOptionsFor(precision), scratch);
+    return {
+      model: model.source.path,
+      parameters,
+      dtype: precision,
+      graphBuildColdMs: g.buildMs,
+      graphDataBytes: statSync(join(dirname(g.modelPath), DATA_FILE)).size,
+      fp32WeightBytes: parameters * 4,
+      peakRssBytes: process.resourceUsage().maxRSS * 1024,
+      loadAverage: loadavg()[0],
+    };
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
 export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Promise<BenchResult> {
   const { spec } = model;
+  const graphOptions = graphOptionsFor(opts.precision ?? 'fp32');
+  const contextTokens = Math.min(spec.maxPositionEmbeddings, opts.promptTokens + opts.decodeTokens);
+  // before the scratch build: a model that cannot fit says so in one line, having allocated nothing
+  checkFits(model.source.path, spec, graphOptions.precision, opts.device ?? 'cpu', contextTokens, { batch: opts.batch });
   const scratch = mkdtempSync(join(tmpdir(), 'kvopt-bench-'));
   try {
-    const graphOptions = graphOptionsFor(opts.precision ?? 'fp32');
     const cold = ensureGraph(model, graphOptions, scratch);
     const t1 = performance.now();
     ensureGraph(model, graphOptions, scratch);
@@ -102,6 +149,7 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       requireDevice: opts.requireDevice,
       intraOpNumThreads: opts.intraOpNumThreads,
       graphOptions,
+      contextTokens,
     });
     const sessionCreateMs = performance.now() - t2;
 
@@ -145,16 +193,17 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
 
     const bpe = graphOptions.precision === 'fp16' ? 2 : 4;
     const kvBytesPerToken = 2 * spec.numLayers * spec.numKvHeads * spec.headDim * bpe;
-    const weightBytes = parameterCount(model.weights) * bpe;
+    const parameters = model.streamed ? parameterCountOfSpec(spec) : parameterCount(model.weights);
+    const weightBytes = parameters * bpe;
     const later = io1.slice(1).sort((a, b) => a - b);
     const perStep = later.length ? later[later.length >> 1] : (io1[0] ?? 0);
     const cacheBytesAtContext = kvBytesPerToken * (T + Math.floor(opts.decodeTokens / 2));
     const peakRssBytes = process.resourceUsage().maxRSS * 1024; // before the bandwidth arrays
-    const bw = measureCopyBandwidth(opts.bandwidthMiB ?? 256);
+    const bw = opts.deviceBandwidthGBs ?? measureCopyBandwidth(opts.bandwidthMiB ?? 256);
     const avgContext = T + opts.decodeTokens / 2;
     return {
       model: model.source.path,
-      parameters: parameterCount(model.weights),
+      parameters,
       device: rt.device,
       threads: opts.intraOpNumThreads ?? null,
       graphBuildColdMs: cold.buildMs,
@@ -174,6 +223,8 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       weightBytes,
       memoryBandwidthGBs: bw,
       decodeBoundTokensPerSec: (bw * 1e9) / (weightBytes + kvBytesPerToken * avgContext),
+      fractionOfBandwidthBound: decode1.tps / ((bw * 1e9) / (weightBytes + kvBytesPerToken * avgContext)),
+      bandwidthSource: opts.deviceBandwidthGBs ? 'device' : 'host-memcpy',
       dtype: graphOptions.precision,
       hostDeviceBytesPerStep: perStep,
       hostDeviceBytesFirstStep: io1[0] ?? 0,

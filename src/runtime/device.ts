@@ -12,6 +12,7 @@
  * process per GPU (e.g. `kvopt worker` on a queue) to use several.
  */
 import { KvoptError } from '../util/errors.ts';
+import { didYouMean } from '../util/suggest.ts';
 import type { Device } from './types.ts';
 
 export const DEVICE_NAMES: readonly Device[] = ['cpu', 'cuda', 'webgpu'];
@@ -27,7 +28,7 @@ export function parseDeviceRequest(v: string, what = '--device'): DeviceRequest 
   const required = v.endsWith('!');
   const name = required ? v.slice(0, -1) : v;
   if (!(DEVICE_NAMES as readonly string[]).includes(name)) {
-    throw new KvoptError(`${what}: expected one of ${DEVICE_NAMES.join(', ')} (a trailing ! makes an unavailable GPU an error), got ${JSON.stringify(v)}`);
+    throw new KvoptError(`${what}: expected one of ${DEVICE_NAMES.join(', ')} (a trailing ! makes an unavailable GPU an error), got ${JSON.stringify(v)}${didYouMean(name, DEVICE_NAMES)}`);
   }
   return { device: name as Device, required };
 }

@@ -13,7 +13,8 @@
  */
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel, ModelSpec } from '../model/spec.ts';
-import { ensureGraph, type BuiltGraph } from '../graph/cache.ts';
+import { ensureGraph, graphCacheDir, isGraphBuilt, type BuiltGraph } from '../graph/cache.ts';
+import { checkFits } from './memory-plan.ts';
 import { DEFAULT_GRAPH_OPTIONS, ioNames, type GraphOptions } from '../graph/llama.ts';
 import { KvoptError } from '../util/errors.ts';
 import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts';
@@ -27,6 +28,8 @@ export interface RuntimeOptions extends SessionOptions {
   /** Graph build cache folder (default $KVOPT_CACHE_DIR or <repo>/.kvopt-cache/graphs). */
   cacheDir?: string;
   graphOptions?: GraphOptions;
+  /** Tokens of context the caller will use, for the memory check before building/loading (default min(ctx, 4096)). */
+  contextTokens?: number;
 }
 
 export interface PrefillOptions {
@@ -118,7 +121,13 @@ export class ModelRuntime {
 
   static async create(model: LoadedModel, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
     const graphOptions = opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS;
-    const graph = ensureGraph(model, graphOptions, opts.cacheDir);
+    const cacheDir = opts.cacheDir ?? graphCacheDir();
+    // one line before anything large is written or allocated when the model cannot fit (memory-plan.ts)
+    checkFits(model.source.path, model.spec, graphOptions.precision, opts.device ?? 'cpu', opts.contextTokens ?? Math.min(model.spec.maxPositionEmbeddings, 4096), {
+      graphDir: cacheDir,
+      graphBuilt: isGraphBuilt(model, graphOptions, cacheDir),
+    });
+    const graph = ensureGraph(model, graphOptions, cacheDir);
     // WebGPU: present K/V/bias stay on the device (decode feeds them back); the host never reads them there
     const gpuOutputs = deviceResidentOutputs(model.spec.numLayers);
     const { session, device } = await createSession(graph.modelPath, { ...opts, gpuOutputs });

@@ -44,7 +44,7 @@ test('bad flag values name the flag', () => {
   const c = parse(BASE);
   assert.throws(() => applyOverrides(c, { workers: 'x' }), { message: '--workers: expected "auto" or a positive integer, got "x"' });
   assert.throws(() => applyOverrides(c, { workers: '0' }), { message: '--workers: expected "auto" or a positive integer, got "0"' });
-  assert.throws(() => applyOverrides(c, { device: 'gpu' }), { message: '--device: expected one of cpu, cuda, webgpu, got "gpu"; did you mean "cpu"?' });
+  assert.throws(() => applyOverrides(c, { device: 'gpu' }), { message: '--device: expected one of cpu, cuda, webgpu (a trailing ! makes an unavailable GPU an error), got "gpu"; did you mean "cpu"?' });
   assert.throws(() => applyOverrides(c, { samples: '2.5' }), { message: '--samples: expected a positive integer, got "2.5"' });
   assert.throws(() => applyOverrides(c, { samples: 5 }), {
     message: '--samples: tasks[0] (needle) holds out 5 samples; expected more than 5, got 5',

@@ -20,7 +20,7 @@ import { ModelRuntime } from '../../src/runtime/runtime.ts';
 import { naiveForward } from '../reference/naive-llama.ts';
 import { sharedDataPath } from '../helpers/shared-data.ts';
 import { needWebgpu } from '../helpers/webgpu.ts';
-import { testCacheDir } from '../runtime/helpers.ts';
+import { randomTokens, testCacheDir, tinyModel } from '../runtime/helpers.ts';
 import { count, killWhen, kvopt, repoRoot } from '../engine/cli-run.ts';
 
 const argmax = (x: ArrayLike<number>): number => {
@@ -44,6 +44,34 @@ test('WebGPU: stories260K greedy (200 tokens from BOS) = CPU provider = naive re
   for (let i = 0; i < 30; i++) naive.push(argmax(naiveForward(model.spec, model.weights, naive).logits.at(-1)!));
   assert.deepEqual(g.tokens.slice(0, 30), naive.slice(1));
   assert.match(model.tokenizer!.decode(g.tokens), /^Once upon a time, there was a little girl named Lily/);
+  await gpu.release();
+  await cpu.release();
+});
+
+test('WebGPU: decode keeps the cache on the device: at a 2k context < 2 % of the cache bytes cross per step; tokens = host-resident CPU', { timeout: 300_000 }, async (t) => {
+  if (!needWebgpu(t)) return;
+  const model = tinyModel({ maxPositionEmbeddings: 4096, vocabSize: 256, hiddenSize: 64, numHeads: 4, numKvHeads: 2, headDim: 16 }, 12);
+  const gpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, device: 'webgpu', requireDevice: true });
+  const cpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, intraOpNumThreads: 1 });
+  assert.equal(gpu.deviceResident, true);
+  const prompt = randomTokens(2048, 256, 4);
+  const rec = await gpu.prefill(prompt, { window: 8 });
+  const perStep: number[] = [];
+  let before = gpu.io.hostToDevice + gpu.io.deviceToHost;
+  const onStep = () => {
+    const now = gpu.io.hostToDevice + gpu.io.deviceToHost;
+    perStep.push(now - before);
+    before = now;
+  };
+  const opts = { maxNewTokens: 6, stopTokens: [], lastLogits: [rec.lastLogits] };
+  const g = await gpu.generate(rec.cache, [], { ...opts, onStep });
+  const c = await cpu.generate(rec.cache, [], opts);
+  assert.deepEqual(g.tokens, c.tokens);
+  const { numLayers: L, numKvHeads: Hkv, headDim: hd } = model.spec;
+  const cacheBytes = 2 * L * Hkv * hd * 4 * 2048;
+  t.diagnostic(`bytes per decode step: first ${perStep[0]} (uploads the cache), then ${perStep.slice(1).join(', ')}; cache ${cacheBytes} bytes`);
+  assert.ok(perStep[0] >= cacheBytes, 'the first step uploads the cache');
+  for (const b of perStep.slice(1)) assert.ok(b < 0.02 * cacheBytes, `${b} bytes per step ≥ 2 % of ${cacheBytes}`);
   await gpu.release();
   await cpu.release();
 });
