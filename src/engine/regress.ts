@@ -144,6 +144,9 @@ export function judge(m: RegressMeasurement, b: RegressBaseline, tolerance: numb
   }
   const changed = ids.filter((id) => b.samples[id] !== undefined && b.samples[id] !== m.samples[id]);
   if (changed.length) throw new KvoptError(`held-out sample ${changed[0]} differs from the one the baseline scored (the data changed): write a new baseline`);
+  // Without an interval the rule could never fail: a gate that always passes is refused instead.
+  if (ids.length < 2) throw new KvoptError(`the paired test needs at least 2 held-out samples to put an interval on the drop; the experiment holds out ${ids.length} (raise tasks[].heldout)`);
+  if (opts.resamples !== undefined && opts.resamples < 1) throw new KvoptError('--bootstrap: regress needs resamples (>= 1) for the interval of the drop, got 0');
   // d = baseline − current per sample: the drop.
   const d: PairedDifference = pairedDifference(ids.map((id) => b.perSample[id]!), ids.map((id) => m.perSample[id]!), { resamples: opts.resamples, seed: opts.seed ?? 0 });
   const worst = ids

@@ -98,3 +98,11 @@ test('decision rule: fails only when the drop is beyond the tolerance AND its in
   assert.throws(() => judge(m, { ...b, samples: { ...b.samples, s2: 'other' } }, 0.01), /s2 differs from the one the baseline scored/);
   assert.throws(() => judge(m, { ...b, scorer: 'adakv' }, 0.01), /baseline was measured with adakv/);
 });
+
+test('one held-out sample or no resamples: refused (a gate that cannot fail must not pass silently)', () => {
+  const [m, b] = pair([0.5, 0.6], [0.1, 0.2]);
+  const one = { ...m, perSample: { s0: 0.1 } };
+  const oneB = { ...b, perSample: { s0: 0.5 } };
+  assert.throws(() => judge(one, oneB, 0.01), /needs at least 2 held-out samples/);
+  assert.throws(() => judge(m, b, 0.01, { resamples: 0 }), /needs resamples/);
+});
