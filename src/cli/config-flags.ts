@@ -33,6 +33,8 @@ export interface RunFlags {
   samples?: string;
   seed?: string;
   queue?: string | boolean;
+  selfExtend?: string;
+  dtype?: string;
 }
 
 const note = (flag: string, key: string, file: string) => `kvopt: note: ${flag} overrides ${key} of ${file}\n`;
@@ -87,7 +89,7 @@ export function loadWithFlags(file: string, f: ContentFlags, out: (s: string) =>
 export function noteRunFlags(file: string, f: RunFlags, out: (s: string) => void = (s) => process.stderr.write(s)): void {
   const keys: [keyof RunFlags, string, string][] = [
     ['db', '--db', 'db'], ['workers', '--workers', 'workers'], ['device', '--device', 'model.device'],
-    ['samples', '--samples', 'tasks[].samples'], ['seed', '--seed', 'seed (and every task and search seed)'], ['queue', '--queue', 'queue'],
+    ['samples', '--samples', 'tasks[].samples'], ['seed', '--seed', 'seed (and every task and search seed)'], ['queue', '--queue', 'queue'], ['selfExtend', '--self-extend', 'model.self_extend'], ['dtype', '--dtype', 'model.dtype'],
   ];
   for (const [k, flag, key] of keys) if (f[k] !== undefined) out(note(flag, key, file));
 }

@@ -12,6 +12,9 @@ import { loadWithFlags, noteRunFlags } from './config-flags.ts';
 import { tokenBudgets, windowWarnings } from './budget-warnings.ts';
 import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../config/schema.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
+import { timingLine } from '../engine/timing.ts';
+import { prefillCacheLine } from '../engine/session.ts';
+import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { parseBootstrap } from '../stats/results.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
@@ -39,15 +42,17 @@ interface EvalFlags extends QueueFlags {
   batch?: string;
   taskOption?: string[];
   prefillCache?: boolean;
+  prefillCacheLimit?: number;
   quiet?: boolean;
   bootstrap?: string;
   compareTo?: string;
+  selfExtend?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Parses `--budgets 0.1,0.2,64` into YAML budget values (numbers). */
-function parseBudgetList(s: string): number[] {
+export function parseBudgetList(s: string): number[] {
   return s.split(',').map((x) => {
     const n = Number(x.trim());
     if (x.trim() === '' || !Number.isFinite(n) || n <= 0) {
@@ -76,6 +81,7 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
   const doc = {
     name: `eval-${f.task!.replace(/[^A-Za-z0-9]+/g, '-')}`,
     model: { path: f.model, ...(f.tokenizer ? { tokenizer: f.tokenizer } : {}), ...(f.device ? { device: f.device } : {}) },
+    // --self-extend is applied as an override (one parser for both forms)
     tasks: [
       {
         name: f.task,
@@ -102,7 +108,7 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
     `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ` +
-      `${(r.wallMs / 1000).toFixed(1)} s\nbudget = tokens kept per KV head per layer (observation window included); ` +
+      `${(r.wallMs / 1000).toFixed(1)} s (${timingLine(r.timing)})\n${prefillCacheLine(r.prefillCache)}\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it; [lo, hi] = 95% bootstrap interval over samples\n`,
   );
   process.stdout.write(`metric: ${Object.entries(r.metrics).map(([t, m]) => `${t} = ${m.map(describeMetric).join(', ')}`).join('; ')}\n`);
@@ -137,8 +143,10 @@ export function register(program: Command): void {
     .option('--workers <n>', "worker threads ('auto' or a number)")
     .option('--device <d>', 'cpu | cuda | webgpu; a trailing ! (webgpu!) makes an unavailable GPU an error instead of a CPU fallback')
     .option('--dtype <t>', 'fp32 | fp16: graph weights and KV cache precision (overrides model.dtype)')
+    .option('--self-extend <G,W|off>', 'SelfExtend group size G and neighbour window W (replaces model.self_extend)')
     .option('--resume', 'continue the unfinished run of this config, skipping stored results')
     .option('--no-prefill-cache', 'do not keep prefill records on disk (large models)')
+    .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json <file>', 'write the result rows as JSON')
     .option('--csv <file>', 'write the result rows as CSV')
     .option('--bootstrap <n>', 'bootstrap resamples of the 95% intervals (0: no intervals)', '1000')
@@ -156,6 +164,10 @@ Examples:
   kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C
   kvopt eval --config experiments/quickstart.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
   kvopt eval --config experiments/quickstart.yaml --device webgpu! --dtype fp16   # on the GPU (Vulkan), one worker
+  kvopt eval --config experiments/selfextend.yaml             # models/tiny past its context, with and without SelfExtend
+  kvopt eval --model models/tiny --task retrieval --data datasets/retrieval-long/retrieval-1k.jsonl \\
+      --methods full,snapkv --budgets 0.1 --self-extend 8,128
+  kvopt eval --config experiments/quickstart.yaml --prefill-cache-limit 500M
   kvopt eval --config experiments/quickstart.yaml --compare-to defensivekv --bootstrap 2000 --json r.json
   kvopt eval --config experiments/quickstart.yaml --methods snapkv,adakv --budgets 24,64   # flags override the file
 
@@ -177,7 +189,7 @@ W/T/L counts the samples where the method scored above / equal to / below the re
           })
         : configFromFlags(f);
       if (f.config) noteRunFlags(f.config, f);
-      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.config ? f.samples : undefined, seed: f.seed });
+      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.config ? f.samples : undefined, seed: f.seed, selfExtend: f.selfExtend });
       checkForCommand(config, 'eval');
       for (const w of windowWarnings(config, tokenBudgets(config))) process.stderr.write(w + '\n');
       const fitness = f.fitness as FitnessSource;
@@ -189,7 +201,16 @@ W/T/L counts the samples where the method scored above / equal to / below the re
         throw new KvoptError(`--compare-to: '${f.compareTo}' is not one of the run's methods (${config.methods.map((m) => m.key).join(', ')})`);
       }
       const queue = await queueFromFlags(f, config.queue, f.quiet);
-      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness, stats, queue: queue ?? undefined });
+      const result = await runEval(config, {
+        resume: f.resume,
+        quiet: f.quiet,
+        prefillCache: f.prefillCache,
+        prefillCacheLimit: f.prefillCacheLimit ?? null,
+        batch,
+        fitness,
+        stats,
+        queue: queue ?? undefined,
+      });
       printEvalResult(result, f);
       if (result.run.status !== 'complete') process.exitCode = 130;
     });

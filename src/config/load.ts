@@ -40,6 +40,7 @@ import {
   type TaskFamily,
 } from './schema.ts';
 import { didYouMean } from './suggest.ts';
+import { checkSearchSelfExtend, readSelfExtend } from './self-extend.ts';
 
 export interface ParseOptions {
   /** Directory that `file` and the default db are relative to; default process.cwd(). */
@@ -66,7 +67,7 @@ const TOP_KEYS = [
   'name', 'description', 'model', 'tasks', 'setting', 'methods', 'budgets', 'search',
   'workers', 'db', 'chunk_size', 'window', 'seed', 'queue',
 ];
-const MODEL_KEYS = ['path', 'tokenizer', 'device', 'dtype', 'threads'];
+const MODEL_KEYS = ['path', 'tokenizer', 'device', 'dtype', 'threads', 'self_extend'];
 const TASK_KEYS = ['name', 'data', 'samples', 'seed', 'heldout', 'options'];
 const SEARCH_KEYS = [
   'scorer', 'budget', 'optimizer', 'group_size', 'sigma0', 'population', 'generations', 'restarts',
@@ -181,6 +182,7 @@ function readModel(r: ConfigReader, v: unknown, dir: string): ModelConfig {
     ...readDevice(r, m.device, [...path, 'device']),
     dtype: m.dtype == null ? DEFAULTS.dtype : r.oneOf(m.dtype, [...path, 'dtype'], DTYPES),
     threads: m.threads == null ? null : r.integer(m.threads, [...path, 'threads'], 1),
+    selfExtend: readSelfExtend(r, m.self_extend, [...path, 'self_extend']),
   };
 }
 
@@ -416,7 +418,7 @@ export function checkForCommand(config: ExperimentConfig, command: 'eval' | 'sea
     }
   } else if (config.search === null) {
     throw new KvoptError(`${f}: search: required for kvopt search (at least search.budget)`);
-  }
+  } else checkSearchSelfExtend(config);
 }
 
 /** Every path the config names must exist; run before loading anything. */

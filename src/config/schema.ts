@@ -3,6 +3,7 @@
  * Everything here is resolved: defaults filled in, relative paths made absolute against the directory of
  * the YAML file, budgets and methods normalised. `parseExperiment` (load.ts) is the only producer.
  */
+import type { SelfExtendOptions } from '../model/self-extend.ts';
 import type { MethodSpec as ResolvedMethod } from '../compress/types.ts';
 import type { Device } from '../runtime/types.ts';
 import { OPTIMIZER_KINDS, type OptimizerKind } from '../search/optimizers/index.ts';
@@ -61,6 +62,8 @@ export interface ModelConfig {
   requireDevice: boolean;
   dtype: Dtype;
   threads: number | null; // intra-op threads; null = onnxruntime's default (all cores)
+  /** `self_extend`: SelfExtend variants, null = off; default [null]. Every task runs once per variant. */
+  selfExtend: (SelfExtendOptions | null)[];
 }
 
 export interface TaskConfig {
@@ -79,6 +82,8 @@ export interface TaskConfig {
   options: Record<string, unknown>;
   /** The YAML file's directory: a path inside `options` is relative to it (see load.ts resolvePath). */
   baseDir: string;
+  /** The SelfExtend variant this task entry runs with (set by taskVariants in config/self-extend.ts). */
+  selfExtend?: SelfExtendOptions;
 }
 
 export interface SearchConfig {

@@ -15,8 +15,9 @@ import type { Device, PrefillRecord } from '../runtime/types.ts';
 import { createTask } from '../tasks/registry.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
+import { withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
-import { PrefillDiskCache, prefillKey } from './prefill-cache.ts';
+import { PrefillDiskCache, prefillKey, type PrefillCacheUsage } from './prefill-cache.ts';
 
 export interface ModelRef {
   path: string;
@@ -27,6 +28,8 @@ export interface ModelRef {
   /** Graph precision: weights and KV cache (default fp32). */
   dtype?: Precision;
   threads: number;
+  /** SelfExtend on (model.self_extend variant); absent = off. */
+  selfExtend?: SelfExtendOptions;
 }
 
 export interface TaskRef {
@@ -70,11 +73,15 @@ export interface EvaluateSampleTask {
   options: EvaluateOptions & { window: number };
   /** Folder of the prefill disk cache; null: keep nothing on disk. */
   prefillCacheDir: string | null;
+  /** Disk budget of that folder in bytes (least recently used records deleted first); null: unlimited. */
+  prefillCacheLimit?: number | null;
   /** 1 for the first try of these items, 2 for the retry. */
   attempt: number;
 }
 
-export type WorkerMessage = { kind: 'item'; result: ItemResult } | { kind: 'prefill'; computed: boolean; ms: number; tokens: number };
+export type WorkerMessage =
+  | { kind: 'item'; result: ItemResult }
+  | { kind: 'prefill'; computed: boolean; ms: number; tokens: number; disk?: PrefillCacheUsage };
 
 export interface EvaluateSampleResult {
   results: ItemResult[];
@@ -84,6 +91,8 @@ export interface EvaluateSampleResult {
 interface Loaded {
   key: string;
   model: LoadedModel;
+  /** The weights hash without SelfExtend (the run's model identity). */
+  baseHash: string;
   tokenizer: TextTokenizer;
   runtime: ModelRuntime | null;
 }
@@ -129,9 +138,11 @@ async function getModel(ref: ModelRef): Promise<Loaded> {
   const key = JSON.stringify(ref);
   if (loaded?.key === key) return loaded;
   if (loaded?.runtime) await loaded.runtime.release();
-  const model = await openModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
-  if (!model.tokenizer) throw new KvoptError(`${ref.path}: the model has no tokenizer; give model.tokenizer`);
-  loaded = { key, model, tokenizer: model.tokenizer, runtime: null };
+  const base = await openModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
+  if (!base.tokenizer) throw new KvoptError(`${ref.path}: the model has no tokenizer; give model.tokenizer`);
+  // SelfExtend: extended context and an identity of its own (graphs, prefill records); the run keeps the base hash
+  const model = withSelfExtend(base, ref.selfExtend, 'model.self_extend (--self-extend)');
+  loaded = { key, model, baseHash: base.weightsHash, tokenizer: base.tokenizer, runtime: null };
   tasks.clear();
   return loaded;
 }
@@ -141,7 +152,7 @@ async function getRuntime(l: Loaded, ref: ModelRef): Promise<ModelRuntime> {
     device: ref.device,
     requireDevice: ref.requireDevice,
     intraOpNumThreads: ref.threads,
-    graphOptions: graphOptionsFor(ref.dtype ?? 'fp32'),
+    graphOptions: graphOptionsFor(ref.dtype ?? 'fp32', ref.selfExtend),
   });
   return l.runtime;
 }
@@ -161,7 +172,7 @@ async function loadSamples(t: LoadSamplesTask): Promise<LoadSamplesResult> {
   const task = getTask(l, t.task);
   const samples = task.load(t.task.data, { samples: t.samples, seed: t.seed });
   const s = l.model.spec;
-  return { samples, modelHash: l.model.weightsHash, numLayers: s.numLayers, numKvHeads: s.numKvHeads, contextLength: s.maxPositionEmbeddings };
+  return { samples, modelHash: l.baseHash, numLayers: s.numLayers, numKvHeads: s.numKvHeads, contextLength: s.maxPositionEmbeddings };
 }
 
 /**
@@ -183,16 +194,17 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const prompt = tokenizeSample(task, t.sample, l.tokenizer, l.model.spec);
   const tokens = prefillTokens(prompt, t.options.setting);
   const key = prefillKey(l.model.weightsHash, tokens, t.options.window);
-  const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir) : null;
+  const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir, t.prefillCacheLimit ?? null) : null;
   let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
   const computed = record === null;
+  let usage: PrefillCacheUsage | undefined;
   if (!record) {
     record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
-    disk?.put(key, record);
+    usage = disk?.put(key, record);
   }
   remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
-  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length } satisfies WorkerMessage);
+  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length, disk: usage } satisfies WorkerMessage);
   const results = await evaluateItems(runtime, l.tokenizer, task, t.sample, prompt, record, t.items, t.options, (result) =>
     port?.postMessage({ kind: 'item', result } satisfies WorkerMessage),
   );

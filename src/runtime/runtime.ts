@@ -16,6 +16,7 @@ import type { LoadedModel, ModelSpec } from '../model/spec.ts';
 import { ensureGraph, graphCacheDir, isGraphBuilt, type BuiltGraph } from '../graph/cache.ts';
 import { checkFits } from './memory-plan.ts';
 import { DEFAULT_GRAPH_OPTIONS, ioNames, type GraphOptions } from '../graph/llama.ts';
+import { pastPositionFeed } from './self-extend-feeds.ts';
 import { KvoptError } from '../util/errors.ts';
 import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts';
 import { logProbOf, makeSampler } from './sampling.ts';
@@ -23,6 +24,8 @@ import { createSession, type SessionOptions } from './session.ts';
 import { KvCodec } from './kv-codec.ts';
 import { DeviceDecodeCache, deviceResidentOutputs, hostBytes, releaseDeviceOutputs } from './device-cache.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
+import { ValueNormRunner } from './value-norms.ts';
+import { ContinuationScorer, type ContinuationScores } from './scoring.ts';
 
 export interface RuntimeOptions extends SessionOptions {
   /** Graph build cache folder (default $KVOPT_CACHE_DIR or <repo>/.kvopt-cache/graphs). */
@@ -42,6 +45,7 @@ export interface PrefillOptions {
 export interface StepResult {
   /** 'last': per sequence [V] after its last token; 'all': per sequence [q_b, V] (row-major). */
   logits: Float32Array[];
+  /** The extended caches; [] when the step was asked not to keep them (keepCaches: false). */
   caches: KvCache[];
 }
 
@@ -88,12 +92,14 @@ function growLayer(p: PaddedLayer, rows: number, hd: number, extra: number): Pad
   const keys = new Float32Array(rows * cap * hd);
   const values = new Float32Array(rows * cap * hd);
   const bias = new Float32Array(rows * cap).fill(-Infinity);
+  const positions = new Int32Array(rows * cap);
   for (let r = 0; r < rows; r++) {
     keys.set(p.keys.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
     values.set(p.values.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
     bias.set(p.bias.subarray(r * P, (r + 1) * P), r * cap);
+    if (p.positions) positions.set(p.positions.subarray(r * P, (r + 1) * P), r * cap);
   }
-  return { keys, values, bias, length: cap };
+  return { keys, values, bias, length: cap, positions };
 }
 
 interface RawRun {
@@ -105,6 +111,10 @@ interface RawRun {
 const i64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
 
 export class ModelRuntime {
+  private valueNormRunner: ValueNormRunner | null = null;
+  private continuationScorer: ContinuationScorer | null = null;
+  /** Threads of the value-norm session (the decoder session's setting). */
+  private intraOpNumThreads: number | undefined;
   /** Host-side KV caches are float32; this converts at the graph boundary when the graph's cache is float16. */
   private readonly kv: KvCodec;
 
@@ -120,7 +130,10 @@ export class ModelRuntime {
   }
 
   static async create(model: LoadedModel, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
-    const graphOptions = opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS;
+    // On the CPU the graph has no present outputs (no cache copy per run); device-resident caches need them.
+    const base = opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS;
+    const onCpu = (opts.device ?? 'cpu') === 'cpu';
+    const graphOptions: GraphOptions = base.presentOutputs === undefined && onCpu ? { ...base, presentOutputs: false } : base;
     const cacheDir = opts.cacheDir ?? graphCacheDir();
     // one line before anything large is written or allocated when the model cannot fit (memory-plan.ts)
     checkFits(model.source.path, model.spec, graphOptions.precision, opts.device ?? 'cpu', opts.contextTokens ?? Math.min(model.spec.maxPositionEmbeddings, 4096), {
@@ -129,14 +142,17 @@ export class ModelRuntime {
     });
     const graph = ensureGraph(model, graphOptions, cacheDir);
     // WebGPU: present K/V/bias stay on the device (decode feeds them back); the host never reads them there
-    const gpuOutputs = deviceResidentOutputs(model.spec.numLayers);
+    // (SelfExtend feeds every past entry's position each step, so its decode stays on the host path)
+    const gpuOutputs = graphOptions.selfExtend ? undefined : deviceResidentOutputs(model.spec.numLayers);
     const { session, device } = await createSession(graph.modelPath, { ...opts, gpuOutputs });
-    return new ModelRuntime(model, graph, session, device, graphOptions);
+    const rt = new ModelRuntime(model, graph, session, device, graphOptions);
+    rt.intraOpNumThreads = opts.intraOpNumThreads;
+    return rt;
   }
 
   /** Decode keeps the KV cache on the device between steps (WebGPU); elsewhere caches are host arrays. */
   get deviceResident(): boolean {
-    return this.device === 'webgpu';
+    return this.device === 'webgpu' && !this.graphOptions.selfExtend;
   }
 
   /** Bytes of host tensors fed to / fetched from the session so far (what crosses host↔device on a GPU). */
@@ -152,6 +168,28 @@ export class ModelRuntime {
 
   async release(): Promise<void> {
     await this.session.release();
+    await this.valueNormRunner?.release();
+    await this.continuationScorer?.release();
+  }
+
+  /**
+   * Continuation metrics of B candidates in one onnxruntime call (float64): per position the target's
+   * log-probability, the KL from the reference distribution and the argmax. logits [B, n, V], refLogProbs [n, V].
+   */
+  async scoreContinuation(logits: Float32Array, B: number, targets: readonly number[], refLogProbs: Float64Array): Promise<ContinuationScores> {
+    this.continuationScorer ??= await ContinuationScorer.create(this.spec.vocabSize, this.intraOpNumThreads);
+    return this.continuationScorer.score(logits, B, targets, refLogProbs);
+  }
+
+  /**
+   * The record's value-output norms (L × [Hkv, T], see PrefillRecord.valueNorms), computed once and kept in the
+   * record: CriticalKV / DefensiveKV read them for every budget and candidate.
+   */
+  async ensureValueNorms(record: PrefillRecord): Promise<Float64Array[]> {
+    if (record.valueNorms) return record.valueNorms;
+    this.valueNormRunner ??= await ValueNormRunner.create(this.spec, this.model.weights, this.intraOpNumThreads);
+    record.valueNorms = await this.valueNormRunner.norms(record.cache, record.tokens.length);
+    return record.valueNorms;
   }
 
   /** Every layer of B caches padded to one batch (kv_bias = −inf on the padding), plus `spare` slots. */
@@ -194,6 +232,7 @@ export class ModelRuntime {
         feeds[ioNames.kvBias(l)] = new ort.Tensor('float32', p.bias, [B, Hkv, 1, p.length]);
       }
     }
+    if (this.graphOptions.selfExtend) Object.assign(feeds, pastPositionFeed(past as PaddedLayer[], B, Hkv));
     // With per-output locations (WebGPU), onnxruntime-node 1.30 fails or mislabels outputs when a subset is
     // fetched ("Output count mismatch"), so every output is fetched there; the presents stay GPU buffers.
     const outputs = this.deviceResident ? await this.session.run(feeds) : await this.session.run(feeds, ['logits', ...fetch]);
@@ -297,8 +336,8 @@ export class ModelRuntime {
    * Runs new tokens over B caches in one batched run: tokens[b] continue caches[b] at its nextPosition.
    * Returns logits per sequence and the extended caches (padding dropped; new entries have bias 0).
    */
-  async step(caches: KvCache[], tokens: number[][], opts: { logits?: 'last' | 'all' } = {}): Promise<StepResult> {
-    return this.stepInternal(caches, tokens, opts.logits ?? 'last', true) as Promise<StepResult>;
+  async step(caches: KvCache[], tokens: number[][], opts: { logits?: 'last' | 'all'; keepCaches?: boolean } = {}): Promise<StepResult> {
+    return this.stepInternal(caches, tokens, opts.logits ?? 'last', opts.keepCaches ?? true) as Promise<StepResult>;
   }
 
   private async stepInternal(caches: KvCache[], tokens: number[][], mode: 'last' | 'all', keepCaches: boolean): Promise<StepResult> {
@@ -330,7 +369,7 @@ export class ModelRuntime {
     if (!keepCaches) return { logits, caches: [] };
     const out = caches.map((c, b) => ({
       layers: c.layers.map((layer, l) =>
-        appendLayer(layer, this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), b, q, lens[b], Hkv, hd),
+        appendLayer(layer, this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), b, q, lens[b], Hkv, hd, c.nextPosition),
       ),
       nextPosition: c.nextPosition + lens[b],
     }));
@@ -359,6 +398,7 @@ export class ModelRuntime {
         layer.keys.set(newK.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
         layer.values.set(newV.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
         layer.bias[row * cap + slot] = 0;
+        if (layer.positions) layer.positions[row * cap + slot] = batch.positions[Math.floor(row / Hkv)];
       }
     }
     for (let b = 0; b < B; b++) batch.positions[b]++;

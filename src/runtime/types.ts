@@ -10,6 +10,11 @@ export interface LayerCache {
   /** Additive attention bias per entry: 0 = attend, -Infinity = masked (padding or evicted). */
   bias: Float32Array; // [Hkv, P]
   length: number; // P (physical entries per head, padding included)
+  /**
+   * Absolute RoPE position of each entry (kept entries keep their original positions after eviction, per head).
+   * Absent: entry t of every head is at position t (a cache straight from a prefill). SelfExtend reads it.
+   */
+  positions?: Int32Array; // [Hkv, P]
 }
 
 /** A KV cache for one sequence: per-layer lengths may differ. */
@@ -33,6 +38,11 @@ export interface PrefillRecord {
   attentionColumnSums: Float32Array[]; // L × [Hq, T]
   /** Logits after the last prompt token. */
   lastLogits: Float32Array; // [V]
+  /**
+   * CriticalKV's value-output norms (1/G) Σ_g ||v_kj W_o^(kG+g)||_1 of every entry, per layer, float64; filled
+   * on demand (ModelRuntime.ensureValueNorms) when a method of the run needs them. Not stored on disk.
+   */
+  valueNorms?: Float64Array[]; // L × [Hkv, T]
   /** Wall time of the prefill, ms. */
   ms: number;
 }

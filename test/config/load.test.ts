@@ -162,7 +162,7 @@ test('unknown keys are errors, with a suggestion when one is close', () => {
   // Nothing close: the allowed keys are listed instead.
   assert.equal(
     errorOf(MIN.replace('  path:', '  zzzzzz: 1\n  path:')),
-    `${F}: model.zzzzzz: unknown key (expected one of: path, tokenizer, device, dtype, threads) (line 3)`,
+    `${F}: model.zzzzzz: unknown key (expected one of: path, tokenizer, device, dtype, threads, self_extend) (line 3)`,
   );
   assert.equal(errorOf(MIN + 'methods: [snapvk]\n'), `${F}: methods[0]: unknown method "snapvk"; did you mean "snapkv"? (line 7)`);
   assert.equal(
