@@ -105,6 +105,30 @@ function recordBytes(r: PrefillRecord): number {
   return n;
 }
 
+/**
+ * Prefill records larger than this are not written to the disk cache (KVOPT_PREFILL_DISK_LIMIT_MB, default 2048):
+ * a real-size record (an 8B model at 32k tokens: ~4 GiB in fp16, twice that as float32 arrays) would fill the disk
+ * a sample at a time. Such a record stays in this worker's memory when it fits KVOPT_PREFILL_MEMORY_MB, else it is
+ * recomputed when needed; stderr says which, once per sample.
+ */
+const DISK_LIMIT_BYTES = Number(process.env.KVOPT_PREFILL_DISK_LIMIT_MB ?? 2048) * 2 ** 20;
+const overLimitSaid = new Set<string>();
+
+function storeOnDisk(disk: PrefillDiskCache, key: string, record: PrefillRecord, sampleId: string): void {
+  const bytes = recordBytes(record);
+  if (bytes <= DISK_LIMIT_BYTES) {
+    disk.put(key, record);
+    return;
+  }
+  if (overLimitSaid.has(key)) return;
+  overLimitSaid.add(key);
+  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+  const kept = bytes <= MEMORY_LIMIT_BYTES ? 'kept in memory only' : `not kept (over KVOPT_PREFILL_MEMORY_MB too): recomputed when needed`;
+  process.stderr.write(
+    `kvopt: prefill record of sample ${sampleId} (${record.tokens.length} tokens) is ${mib(bytes)}, over the disk limit of ${mib(DISK_LIMIT_BYTES)} (KVOPT_PREFILL_DISK_LIMIT_MB): ${kept}\n`,
+  );
+}
+
 function remember(key: string, record: PrefillRecord): void {
   const bytes = recordBytes(record);
   if (inMemory.has(key) || bytes > MEMORY_LIMIT_BYTES) return;
@@ -188,7 +212,7 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const computed = record === null;
   if (!record) {
     record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
-    disk?.put(key, record);
+    if (disk) storeOnDisk(disk, key, record, t.sample.id);
   }
   remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
