@@ -65,7 +65,16 @@ function startWorkers(n: number): ChildProcess[] {
     spawn(process.execPath, ['bin/kvopt.mjs', 'worker', '--queue', queueUrl, '--name', `bench-${i}`, '--quiet'], { cwd: root, stdio: 'ignore', env: { ...process.env, KVOPT_CACHE_DIR: join(tmpdir(), 'kvopt-bench-queue-cache') } }),
   );
 }
-const stopWorkers = (ws: ChildProcess[]) => Promise.all(ws.map((w) => new Promise((r) => (w.once('exit', r), w.kill('SIGTERM')))));
+const stopWorkers = (ws: ChildProcess[]) =>
+  Promise.all(
+    ws.map(
+      (w) =>
+        new Promise((r) => {
+          w.once('exit', r);
+          w.kill('SIGTERM');
+        }),
+    ),
+  );
 
 async function coordinator(loaded: LoadSamplesResult, task: TaskRef, runId: number): Promise<QueueCoordinator> {
   const q = await QueueCoordinator.connect(parseQueueUrl(queueUrl), { quiet: true });

@@ -2,7 +2,8 @@
 its documents from random.Random(--seed) streams, validation uses 20_000_000 + i).
 
 Usage: python3 scripts/train-tiny/make_dataset.py --out datasets/retrieval --n 100 --ctx-len 500
-Writes <out>/retrieval.jsonl (mixed kinds, in rotation) with fields {id, context, question, answers, kind}.
+       python3 scripts/train-tiny/make_dataset.py --out datasets/retrieval-long --n 24 --ctx-len 2000 --file retrieval-2k.jsonl
+Writes <out>/<file> (default retrieval.jsonl; mixed kinds, in rotation) with fields {id, context, question, answers, kind}.
 The prompt the model was trained on is: <s> + context tokens + question tokens; the answer follows, then </s>.
 """
 import argparse
@@ -21,9 +22,10 @@ def main():
     ap.add_argument('--out', required=True)
     ap.add_argument('--n', type=int, default=100)
     ap.add_argument('--ctx-len', type=int, default=500)
+    ap.add_argument('--file', default='retrieval.jsonl')
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, 'retrieval.jsonl')
+    path = os.path.join(args.out, args.file)
     with open(path, 'w') as f:
         for i in range(args.n):
             kind = lang.KINDS[i % len(lang.KINDS)]

@@ -5,11 +5,12 @@ import { openModel } from '../runtime/model-ref.ts';
 import type { DeviceRequest } from '../runtime/device.ts';
 import type { Precision } from '../graph/llama.ts';
 import { parseDevice, parseDtype, parseIntFlag } from './generate.ts';
+import { parseSelfExtendFlag, withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 
 function formatBench(r: BenchResult): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   return [
-    `model                 ${r.model} (${(r.parameters / 1e6).toFixed(2)}M parameters, ${r.dtype}, ${r.device}${r.threads ? `, ${r.threads} threads` : ''})`,
+    `model                 ${r.model} (${(r.parameters / 1e6).toFixed(2)}M parameters, ${r.dtype}, ${r.device}${r.threads ? `, ${r.threads} threads` : ''}${r.graphOptions.selfExtend ? `, SelfExtend G=${r.graphOptions.selfExtend.group} W=${r.graphOptions.selfExtend.window}` : ''})`,
     `graph build           cold ${(r.graphBuildColdMs / 1000).toFixed(2)} s, cached ${r.graphBuildCachedMs.toFixed(1)} ms; session create ${(r.sessionCreateMs / 1000).toFixed(2)} s`,
     `prefill               ${r.prefillTokensPerSec.toFixed(1)} tok/s (${r.promptTokens} tokens)`,
     `decode batch 1        ${r.decodeTokensPerSecBatch1.toFixed(1)} tok/s (${r.decodeTokens} steps; step median ${r.decodeStepMsBatch1.median.toFixed(1)} ms, min ${r.decodeStepMsBatch1.min.toFixed(1)} ms)`,
@@ -39,14 +40,16 @@ export function register(program: Command): void {
     .option('--device-bandwidth-gbs <n>', "the GPU's memory bandwidth in GB/s (e.g. 4800 for an H200) for the decode bound", parseIntFlag('--device-bandwidth-gbs', 1))
     .option('--build-only', 'only build the graph (weights streamed into it): build time, data size, peak RSS')
     .option('--bandwidth-mib <n>', 'array size of the memory-bandwidth measurement', parseIntFlag('--bandwidth-mib', 1), 256)
+    .option('--self-extend <G,W>', 'benchmark the SelfExtend graph (group size G, neighbour window W)', (v: string) => parseSelfExtendFlag(v))
     .addHelpText('after', `
 Examples:
+  kvopt bench runtime --model models/tiny --self-extend 8,128 --prompt-tokens 2048 --decode-tokens 16 --json
   kvopt bench runtime --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin
   kvopt bench runtime --model random:100m --prompt-tokens 256 --decode-tokens 16 --batch 10 --json
   kvopt bench runtime --model random:1b --dtype fp16 --build-only          # streamed fp16 build: peak RSS vs fp32 size
   kvopt bench runtime --model random:8b --dtype fp16 --device webgpu! --prompt-tokens 8192 --json   # says first if it cannot fit`)
-    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: DeviceRequest; dtype: Precision; threads?: number; bandwidthMib: number; buildOnly?: boolean; deviceBandwidthGbs?: number }) => {
-      const model = await openModel(o.model, { tokenizer: o.tokenizer });
+    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: DeviceRequest; dtype: Precision; threads?: number; bandwidthMib: number; buildOnly?: boolean; deviceBandwidthGbs?: number; selfExtend?: SelfExtendOptions }) => {
+      const model = withSelfExtend(await openModel(o.model, { tokenizer: o.tokenizer }), o.selfExtend, '--self-extend');
       if (o.buildOnly) {
         const b = benchBuild(model, o.dtype);
         const gib = (x: number) => `${(x / 2 ** 30).toFixed(2)} GiB`;
@@ -67,6 +70,7 @@ Examples:
         precision: o.dtype,
         intraOpNumThreads: o.threads,
         bandwidthMiB: o.bandwidthMib,
+        selfExtend: o.selfExtend,
         deviceBandwidthGBs: o.deviceBandwidthGbs,
       });
       process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatBench(r)) + '\n');

@@ -37,6 +37,7 @@ interface EvalFlags extends QueueFlags {
   taskOption?: string[];
   prefillCache?: boolean;
   quiet?: boolean;
+  selfExtend?: string;
 }
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -71,6 +72,7 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
   const doc = {
     name: `eval-${f.task!.replace(/[^A-Za-z0-9]+/g, '-')}`,
     model: { path: f.model, ...(f.tokenizer ? { tokenizer: f.tokenizer } : {}), ...(f.device ? { device: f.device } : {}) },
+    // --self-extend is applied as an override (one parser for both forms)
     tasks: [
       {
         name: f.task,
@@ -119,6 +121,7 @@ export function register(program: Command): void {
     .option('--workers <n>', "worker threads ('auto' or a number)")
     .option('--device <d>', 'cpu | cuda | webgpu; a trailing ! (webgpu!) makes an unavailable GPU an error instead of a CPU fallback')
     .option('--dtype <t>', 'fp32 | fp16: graph weights and KV cache precision (overrides model.dtype)')
+    .option('--self-extend <G,W|off>', 'SelfExtend group size G and neighbour window W (replaces model.self_extend)')
     .option('--resume', 'continue the unfinished run of this config, skipping stored results')
     .option('--no-prefill-cache', 'do not keep prefill records on disk (large models)')
     .option('--json <file>', 'write the result rows as JSON')
@@ -135,11 +138,14 @@ Examples:
       --budgets 0.1,0.2,0.5 --setting both --samples 8 --json results/eval.json
   kvopt eval --config experiments/quickstart.yaml --resume     # after a crash or Ctrl-C
   kvopt eval --config experiments/quickstart.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
-  kvopt eval --config experiments/quickstart.yaml --device webgpu! --dtype fp16   # on the GPU (Vulkan), one worker`,
+  kvopt eval --config experiments/quickstart.yaml --device webgpu! --dtype fp16   # on the GPU (Vulkan), one worker
+  kvopt eval --config experiments/selfextend.yaml             # models/tiny past its context, with and without SelfExtend
+  kvopt eval --model models/tiny --task retrieval --data datasets/retrieval-long/retrieval-1k.jsonl \\
+      --methods full,snapkv --budgets 0.1 --self-extend 8,128`,
     )
     .action(async (f: EvalFlags) => {
       let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
-      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.config ? f.samples : undefined, seed: f.seed });
+      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.config ? f.samples : undefined, seed: f.seed, selfExtend: f.selfExtend });
       checkForCommand(config, 'eval');
       const fitness = f.fitness as FitnessSource;
       if (!FITNESS_SOURCES.includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);

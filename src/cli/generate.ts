@@ -1,6 +1,7 @@
 /** `kvopt generate`: greedy or sampled continuation of a prompt; prints only the generated text. */
 import type { Command } from 'commander';
 import { KvoptError } from '../util/errors.ts';
+import { parseSelfExtendFlag, withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 import { openModel } from '../runtime/model-ref.ts';
 import { ModelRuntime } from '../runtime/runtime.ts';
 import { parseDeviceRequest, type DeviceRequest } from '../runtime/device.ts';
@@ -42,17 +43,19 @@ export function register(program: Command): void {
     .option('--device <device>', 'cpu (default), cuda or webgpu (falls back to cpu with a message; webgpu! makes that an error)', parseDevice, { device: 'cpu', required: false } as DeviceRequest)
     .option('--dtype <t>', 'fp32 (default) or fp16: graph weights and KV cache precision', parseDtype, 'fp32' as Precision)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
+    .option('--self-extend <G,W>', 'SelfExtend: group size G, neighbour window W (context becomes (L - W)*G + W)', (v: string) => parseSelfExtendFlag(v))
     .addHelpText(
       'after',
       `
 Examples:
   kvopt generate --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin --prompt "Once upon a time"
+  kvopt generate --model models/tiny --self-extend 8,128 --prompt "$(head -c 6000 long.txt)" --max-new-tokens 3
   kvopt generate --model ./Llama-3.2-1B --prompt "The capital of France is" --max-new-tokens 20
   kvopt generate --model model.gguf --temperature 0.8 --seed 3 --device cuda
   kvopt generate --model ./Llama-3.2-1B --prompt "Hello" --device webgpu! --dtype fp16`,
     )
-    .action(async (o: { model: string; tokenizer?: string; prompt: string; maxNewTokens: number; temperature: number; seed: number; device: DeviceRequest; dtype: Precision; threads?: number }) => {
-      const model = await openModel(o.model, { tokenizer: o.tokenizer });
+    .action(async (o: { model: string; tokenizer?: string; prompt: string; maxNewTokens: number; temperature: number; seed: number; device: DeviceRequest; dtype: Precision; threads?: number; selfExtend?: SelfExtendOptions }) => {
+      const model = withSelfExtend(await openModel(o.model, { tokenizer: o.tokenizer }), o.selfExtend, '--self-extend');
       const tok = model.tokenizer;
       if (!tok) throw new KvoptError(`--model ${o.model} has no tokenizer; pass --tokenizer PATH`);
       let prompt = tok.encode(o.prompt, { addBos: true });
@@ -66,7 +69,7 @@ Examples:
         device: o.device.device,
         requireDevice: o.device.required,
         intraOpNumThreads: o.threads,
-        graphOptions: graphOptionsFor(o.dtype),
+        graphOptions: graphOptionsFor(o.dtype, o.selfExtend),
       });
       const res = await rt.generate(null, prompt, {
         maxNewTokens: Math.min(o.maxNewTokens, ctx - prompt.length),

@@ -21,6 +21,7 @@ interface SearchFlags extends QueueFlags {
   json?: string | boolean;
   prefillCache?: boolean;
   quiet?: boolean;
+  selfExtend?: string;
 }
 
 const f4 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(4));
@@ -58,6 +59,7 @@ export function register(program: Command): void {
     .option('--dtype <t>', 'fp32 | fp16: graph weights and KV cache precision (overrides model.dtype)')
     .option('--samples <n>', 'samples per task (calibration + held-out)')
     .option('--seed <n>', 'run, task and search seed')
+    .option('--self-extend <G,W|off>', 'SelfExtend group size G and neighbour window W (replaces model.self_extend)')
     .option('--resume', 'continue the unfinished search of this config from its last stored generation')
     .option('--no-prefill-cache', 'do not keep prefill records on disk')
     .option('--json [file]', 'print (or write to file) the result as JSON')
@@ -69,12 +71,13 @@ export function register(program: Command): void {
 Examples:
   kvopt search --config experiments/search-stories260k.yaml
   kvopt search --config experiments/search-stories260k.yaml --resume   # after a kill: same result as uninterrupted
+  kvopt search --config experiments/search-stories260k.yaml --self-extend 4,128   # a profile for the extended model
   kvopt search --config experiments/search-stories260k.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
   kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
     )
     .action(async (f: SearchFlags) => {
       let config = loadExperiment(f.config);
-      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.samples, seed: f.seed });
+      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.samples, seed: f.seed, selfExtend: f.selfExtend });
       if (f.budget !== undefined) {
         const b = Number(f.budget);
         if (!Number.isInteger(b) || b < 1) throw new KvoptError(`--budget: expected a positive integer (tokens per KV head per layer), got '${f.budget}'`);

@@ -14,6 +14,7 @@ export function gatherLayer(full: LayerCache, kept: Int32Array[], headDim: numbe
   const keys = new Float32Array(Hkv * P * headDim);
   const values = new Float32Array(Hkv * P * headDim);
   const bias = new Float32Array(Hkv * P).fill(-Infinity);
+  const positions = new Int32Array(Hkv * P); // kept entries keep their original positions (SelfExtend needs them)
   for (let h = 0; h < Hkv; h++) {
     const idx = kept[h]!;
     for (let t = 0; t < idx.length; t++) {
@@ -22,9 +23,10 @@ export function gatherLayer(full: LayerCache, kept: Int32Array[], headDim: numbe
       keys.set(full.keys.subarray(src, src + headDim), dst);
       values.set(full.values.subarray(src, src + headDim), dst);
       bias[h * P + t] = full.bias[h * Pin + idx[t]!]!;
+      positions[h * P + t] = full.positions ? full.positions[h * Pin + idx[t]!]! : idx[t]!;
     }
   }
-  return { keys, values, bias, length: P };
+  return { keys, values, bias, length: P, positions };
 }
 
 /** Bytes of a padded fp32 layer: K and V, every head at the longest head's length. */

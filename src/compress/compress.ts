@@ -8,7 +8,7 @@ import type { ModelSpec, ModelWeights } from '../model/spec.ts';
 import type { PrefillRecord } from '../runtime/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { gatherLayer, paddedLayerBytes } from './cache.ts';
-import { buildMethod, parseMethod, type MethodInput } from './registry.ts';
+import { buildMethod, type MethodInput, resolveMethod } from './registry.ts';
 import { selectHead } from './select.ts';
 import type { CompressedCache, LayerScores, MethodSpec } from './types.ts';
 
@@ -24,7 +24,7 @@ export function compressPrefill(
    */
   scoreCache?: Map<string, LayerScores>,
 ): CompressedCache {
-  const m = isMethodSpec(method) ? method : parseMethod(method);
+  const m = resolveMethod(method);
   const { scorer, allocator, quantizer } = buildMethod(m);
   const T = record.tokens.length;
   const L = spec.numLayers;
@@ -86,9 +86,6 @@ export function compressPrefill(
   return { layers, nextPosition: T, kept, logicalEntries, physicalBytes, layerBudgets: budgets, layerEntries, method: m.label };
 }
 
-function isMethodSpec(x: unknown): x is MethodSpec {
-  return typeof x === 'object' && x !== null && 'scorer' in x && 'allocator' in x && 'label' in x;
-}
 
 function checked(ls: LayerScores, label: string, layer: number): LayerScores {
   for (const v of ls.scores) if (Number.isNaN(v)) throw new Error(`method ${label}: NaN score in layer ${layer}`);

@@ -148,6 +148,12 @@ function canonical(name: string, options: Opts): string {
   return keys.length ? `${name}(${keys.map((k) => `${k}=${String(options[k])}`).join(',')})` : name;
 }
 
+/** A method already resolved (a MethodSpec, e.g. from the config loader) as it is; any other form parsed. */
+export function resolveMethod(method: MethodSpec | MethodInput): MethodSpec {
+  const resolved = typeof method === 'object' && method !== null && 'scorer' in method && 'allocator' in method && 'label' in method;
+  return resolved ? (method as MethodSpec) : parseMethod(method as MethodInput);
+}
+
 /** Parses a method name / name with options / object form into a MethodSpec with every option resolved. */
 export function parseMethod(input: MethodInput): MethodSpec {
   let parts: { name: string; options: Opts }[];

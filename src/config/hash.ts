@@ -28,6 +28,8 @@ export function hashedConfig(c: ExperimentConfig): unknown {
       tokenizer: c.model.tokenizer === null ? null : rel(dir, c.model.tokenizer),
       device: c.model.device,
       dtype: c.model.dtype,
+      // only when on, so configs without SelfExtend keep their hash
+      ...(c.model.selfExtend.some((x) => x !== null) ? { selfExtend: c.model.selfExtend } : {}),
     },
     tasks: c.tasks.map((t) => ({
       name: t.name,

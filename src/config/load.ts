@@ -15,7 +15,8 @@ import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { KvoptError } from '../util/errors.ts';
-import { METHODS } from '../compress/registry.ts';
+import { METHODS, parseMethod } from '../compress/registry.ts';
+import type { MethodSpec as ResolvedMethod } from '../compress/types.ts';
 import { EVOLKV_DEFAULTS } from '../search/evolkv.ts';
 import { ConfigReader, describeValue, isMapping, type KeyPath, type Mapping } from './reader.ts';
 import {
@@ -39,10 +40,9 @@ import {
   type TaskFamily,
 } from './schema.ts';
 import { didYouMean } from './suggest.ts';
+import { checkSearchSelfExtend, readSelfExtend } from './self-extend.ts';
 
 export interface ParseOptions {
-  /** Method names to accept; default: every method of the compression registry. */
-  methodNames?: readonly string[];
   /** Directory that `file` and the default db are relative to; default process.cwd(). */
   cwd?: string;
 }
@@ -67,7 +67,7 @@ const TOP_KEYS = [
   'name', 'description', 'model', 'tasks', 'setting', 'methods', 'budgets', 'search',
   'workers', 'db', 'chunk_size', 'window', 'seed', 'queue',
 ];
-const MODEL_KEYS = ['path', 'tokenizer', 'device', 'dtype', 'threads'];
+const MODEL_KEYS = ['path', 'tokenizer', 'device', 'dtype', 'threads', 'self_extend'];
 const TASK_KEYS = ['name', 'data', 'samples', 'seed', 'heldout', 'options'];
 const SEARCH_KEYS = [
   'scorer', 'budget', 'optimizer', 'group_size', 'sigma0', 'population', 'generations', 'restarts',
@@ -113,7 +113,8 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
   const seed = raw.seed == null ? DEFAULTS.seed : r.integer(raw.seed, ['seed'], 0);
   const window = raw.window == null ? DEFAULTS.window : r.integer(raw.window, ['window'], 1);
   const chunkSize = raw.chunk_size == null ? DEFAULTS.chunkSize : r.integer(raw.chunk_size, ['chunk_size'], 1);
-  const methodNames = opts.methodNames ?? Object.keys(METHODS);
+  // Method names are the compression registry's: the loader resolves every method through it.
+  const methodNames = Object.keys(METHODS);
 
   const model = readModel(r, r.required(raw, 'model', [], 'a mapping with at least `path`'), dir);
   const tasks = readTasks(r, r.required(raw, 'tasks', [], 'a list of tasks'), dir, seed);
@@ -181,6 +182,7 @@ function readModel(r: ConfigReader, v: unknown, dir: string): ModelConfig {
     ...readDevice(r, m.device, [...path, 'device']),
     dtype: m.dtype == null ? DEFAULTS.dtype : r.oneOf(m.dtype, [...path, 'dtype'], DTYPES),
     threads: m.threads == null ? null : r.integer(m.threads, [...path, 'threads'], 1),
+    selfExtend: readSelfExtend(r, m.self_extend, [...path, 'self_extend']),
   };
 }
 
@@ -277,11 +279,22 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
     name = unknown;
     r.fail(path, `unknown method ${JSON.stringify(name)}${didYouMean(name, names) || ` (known: ${names.join(', ')})`}`, isMapping(v));
   }
+  // The one method validator (config files and eval flags alike): the compression registry resolves every
+  // option against the method's schema and builds it once, so a bad option fails here, naming its key.
+  let resolved: ResolvedMethod;
+  try {
+    resolved = parseMethod(Object.keys(options).length ? { [name]: options } : name);
+  } catch (e) {
+    if (e instanceof KvoptError) r.fail(path, e.message);
+    throw e;
+  }
+  // An explicit method window may not exceed the top-level one; a default (e.g. SnapKV's 32) raises the
+  // prefill's window instead (the engine records max(window, every method's observation window) rows).
   const w = options.window;
   if (typeof w === 'number' && w > window) {
     r.fail([...optPath, 'window'], `${w} is larger than the prefill observation window (window: ${window}); raise the top-level window`);
   }
-  return { name, options, key: methodKey(name, options) };
+  return { name, options, key: methodKey(name, options), resolved };
 }
 
 function readMethods(r: ConfigReader, v: unknown, names: readonly string[], window: number): MethodSpec[] {
@@ -381,7 +394,7 @@ export function checkForCommand(config: ExperimentConfig, command: 'eval' | 'sea
     }
   } else if (config.search === null) {
     throw new KvoptError(`${f}: search: required for kvopt search (at least search.budget)`);
-  }
+  } else checkSearchSelfExtend(config);
 }
 
 /** Every path the config names must exist; run before loading anything. */

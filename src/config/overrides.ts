@@ -8,6 +8,7 @@ import { KvoptError } from '../util/errors.ts';
 import { DTYPES, type ExperimentConfig } from './schema.ts';
 import { parseDeviceRequest } from '../runtime/device.ts';
 import { didYouMean } from './suggest.ts';
+import { parseSelfExtendFlag } from '../model/self-extend.ts';
 
 export interface Overrides {
   db?: string;
@@ -21,6 +22,8 @@ export interface Overrides {
   samples?: string | number;
   /** Replaces the run seed, every task seed and the search seed. */
   seed?: string | number;
+  /** `G,W` or `off`: replaces model.self_extend. */
+  selfExtend?: string;
   /** Directory a relative --db is resolved against; default process.cwd(). */
   cwd?: string;
 }
@@ -57,6 +60,7 @@ export function applyOverrides(config: ExperimentConfig, o: Overrides): Experime
     }
     out.model.dtype = o.dtype as ExperimentConfig['model']['dtype'];
   }
+  if (o.selfExtend !== undefined) out.model.selfExtend = [o.selfExtend.trim() === 'off' ? null : parseSelfExtendFlag(o.selfExtend)];
   if (o.samples !== undefined) {
     const n = intFlag('--samples', o.samples, 1, 'a positive integer');
     out.tasks.forEach((t, i) => {

@@ -3,6 +3,8 @@
  * Everything here is resolved: defaults filled in, relative paths made absolute against the directory of
  * the YAML file, budgets and methods normalised. `parseExperiment` (load.ts) is the only producer.
  */
+import type { SelfExtendOptions } from '../model/self-extend.ts';
+import type { MethodSpec as ResolvedMethod } from '../compress/types.ts';
 import type { Device } from '../runtime/types.ts';
 import { OPTIMIZER_KINDS, type OptimizerKind } from '../search/optimizers/index.ts';
 import type { TransferMode } from '../search/transfer.ts';
@@ -41,11 +43,15 @@ export const LONGBENCH_DATASETS = [
  */
 export type BudgetSpec = { kind: 'tokens'; tokens: number } | { kind: 'fraction'; keep: number };
 
-/** A method with its options; `key` is the canonical string stored with every evaluation. */
+/**
+ * A method as written (name and options; `key` is the canonical string stored with every evaluation) and as
+ * the compression registry resolved it when the config was read (every option typed and defaulted).
+ */
 export interface MethodSpec {
   name: string;
   options: Record<string, unknown>;
   key: string;
+  resolved: ResolvedMethod;
 }
 
 export interface ModelConfig {
@@ -56,6 +62,8 @@ export interface ModelConfig {
   requireDevice: boolean;
   dtype: Dtype;
   threads: number | null; // intra-op threads; null = onnxruntime's default (all cores)
+  /** `self_extend`: SelfExtend variants, null = off; default [null]. Every task runs once per variant. */
+  selfExtend: (SelfExtendOptions | null)[];
 }
 
 export interface TaskConfig {
@@ -74,6 +82,8 @@ export interface TaskConfig {
   options: Record<string, unknown>;
   /** The YAML file's directory: a path inside `options` is relative to it (see load.ts resolvePath). */
   baseDir: string;
+  /** The SelfExtend variant this task entry runs with (set by taskVariants in config/self-extend.ts). */
+  selfExtend?: SelfExtendOptions;
 }
 
 export interface SearchConfig {

@@ -11,7 +11,7 @@ import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
 import { parseMethod } from '../compress/index.ts';
-import { budgetInput, methodInput, RunSession, type Job } from './session.ts';
+import { budgetInput, RunSession, type Job } from './session.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface EvalRunOptions {
@@ -47,18 +47,18 @@ export interface PlannedItem {
 }
 
 /** Methods that evict nothing (full, KIVI alone) ignore the budget: they are evaluated once, budget 'full'. */
-const evictsNothing = (m: EvalItem['method']) => parseMethod(m).allocator.name === 'all';
+const evictsNothing = (m: ExperimentConfig['methods'][number]) => m.resolved.allocator.name === 'all';
 
 /** Every (setting, method, budget) of the config; `full` (added when absent) once per setting. */
 export function planItems(c: ExperimentConfig): PlannedItem[] {
   const out: PlannedItem[] = [];
-  const methods = c.methods.some((m) => m.name === FULL_METHOD) ? c.methods : [{ name: FULL_METHOD, options: {}, key: FULL_METHOD }, ...c.methods];
+  const methods = c.methods.some((m) => m.name === FULL_METHOD) ? c.methods : [{ name: FULL_METHOD, options: {}, key: FULL_METHOD, resolved: parseMethod(FULL_METHOD) }, ...c.methods];
   for (const setting of c.settings) {
     for (const m of methods) {
-      for (const b of evictsNothing(methodInput(m)) ? [null] : c.budgets) {
+      for (const b of evictsNothing(m) ? [null] : c.budgets) {
         const budget = b ? budgetKey(b) : FULL_METHOD;
         // full keeps everything whatever the budget: give it one larger than any context.
-        out.push({ item: { key: `${setting}|${m.key}|${budget}`, method: methodInput(m), budget: b ? budgetInput(b) : 2 ** 30 }, method: m.key, budget, setting });
+        out.push({ item: { key: `${setting}|${m.key}|${budget}`, method: m.resolved, budget: b ? budgetInput(b) : 2 ** 30 }, method: m.key, budget, setting });
       }
     }
   }

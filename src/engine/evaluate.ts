@@ -19,8 +19,8 @@ import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
-import { compressPrefill, methodWindow, parseMethod, resolveBudget, type BudgetSpec, type MethodInput } from '../compress/index.ts';
-import type { CompressedCache, LayerScores } from '../compress/types.ts';
+import { compressPrefill, methodWindow, resolveBudget, resolveMethod, type BudgetSpec, type MethodInput } from '../compress/index.ts';
+import type { CompressedCache, LayerScores, MethodSpec } from '../compress/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import type { ContinuationMeta } from '../tasks/continuation.ts';
 import { middleTruncateIds } from '../tasks/truncate.ts';
@@ -34,7 +34,8 @@ export type BudgetInput = BudgetSpec | { layers: number[] };
 export interface EvalItem {
   /** Unique within a sample (the engine uses `${method}|${budget}`). */
   key: string;
-  method: MethodInput;
+  /** Resolved when the config was read (eval), or a method form the worker resolves (search's candidates). */
+  method: MethodSpec | MethodInput;
   budget: BudgetInput;
 }
 
@@ -77,8 +78,13 @@ export interface EvaluateOptions {
 export function tokenizeSample(task: TaskDefinition, sample: Sample, tok: TextTokenizer, spec: ModelSpec): SamplePrompt {
   const meta = sample.meta as unknown as Partial<ContinuationMeta> | undefined;
   if (sample.task === 'continuation' && meta?.contextIds && meta.continuationIds) {
-    const contextIds = tok.bosId !== null ? [tok.bosId, ...meta.contextIds] : [...meta.contextIds];
-    return { contextIds, questionIds: meta.questionIds ?? [], answerIds: meta.continuationIds, isContinuation: true };
+    // A window longer than the model's context keeps its most recent context tokens (the continuation is scored
+    // after as much context as fits; e.g. the plain model beside SelfExtend's extended one).
+    const questionIds = meta.questionIds ?? [];
+    const room = Math.max(1, spec.maxPositionEmbeddings - questionIds.length - meta.continuationIds.length - (tok.bosId !== null ? 1 : 0));
+    const kept = meta.contextIds.length > room ? meta.contextIds.slice(-room) : meta.contextIds;
+    const contextIds = tok.bosId !== null ? [tok.bosId, ...kept] : [...kept];
+    return { contextIds, questionIds, answerIds: meta.continuationIds, isContinuation: true };
   }
   const room = Math.max(16, spec.maxPositionEmbeddings - sample.maxNewTokens - 1); // prompt tokens that fit
   const parts = task.buildPrompt(sample, { tokenizer: tok, maxPromptTokens: room, chatTemplate: task.chatTemplate ? tok.chatTemplate : null });
@@ -98,9 +104,9 @@ export function prefillTokens(p: SamplePrompt, setting: Setting): number[] {
 }
 
 /** The largest observation window any of the methods needs (the prefill records that many rows). */
-export function windowFor(methods: MethodInput[], fallback = 32): number {
+export function windowFor(methods: (MethodSpec | MethodInput)[], fallback = 32): number {
   let w = 0;
-  for (const m of methods) w = Math.max(w, methodWindow(parseMethod(m)));
+  for (const m of methods) w = Math.max(w, methodWindow(resolveMethod(m)));
   return w || fallback;
 }
 
@@ -154,7 +160,7 @@ export async function evaluateItems(
       const t0 = now();
       try {
         const layerBudgets = resolveLayerBudgets(item.budget, T, spec.numLayers);
-        const cache = compressPrefill(record, spec, weights, parseMethod(item.method), layerBudgets, scoreCache);
+        const cache = compressPrefill(record, spec, weights, item.method, layerBudgets, scoreCache);
         ready.push({ item, cache, compressMs: now() - t0 });
       } catch (e) {
         emit(failedResult(item.key, e instanceof Error ? e.message : String(e)));

@@ -8,7 +8,7 @@ import { taskLabel } from '../config/task-label.ts';
 import { contentHash } from '../tasks/sample-hash.ts';
 import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
 import { configHash, resolvedConfigJson } from '../config/hash.ts';
-import { parseMethod } from '../compress/index.ts';
+import { taskVariants } from '../config/self-extend.ts';
 import { Store } from '../store/store.ts';
 import type { RunKind, RunRow, SampleSplit } from '../store/types.ts';
 import type { Sample } from '../tasks/types.ts';
@@ -25,20 +25,6 @@ const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 
 export function methodInput(m: ConfigMethod): EvalItem['method'] {
   return Object.keys(m.options).length ? { [m.name]: m.options as Record<string, string | number | boolean> } : m.name;
-}
-
-/** Parses every method of the config now, so a bad option fails before any work, naming its key. */
-export function validateMethods(config: ExperimentConfig): void {
-  const entries: [string, ConfigMethod][] = config.methods.map((m, i) => [`methods[${i}]`, m]);
-  if (config.search) entries.push(['search.scorer', config.search.scorer]);
-  for (const [key, m] of entries) {
-    try {
-      parseMethod(methodInput(m));
-    } catch (e) {
-      if (e instanceof KvoptError) throw new KvoptError(`${config.source.file}: ${key}: ${e.message}`);
-      throw e;
-    }
-  }
 }
 
 export function budgetInput(b: ConfigBudget): BudgetInput {
@@ -111,7 +97,6 @@ export class RunSession {
 
   /** Opens the store and creates a run, or takes over the unfinished run of the same config (`resume`). */
   static open(config: ExperimentConfig, kind: RunKind, opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean; queue?: QueueCoordinator }): RunSession {
-    validateMethods(config);
     const store = Store.open(config.db);
     const hash = configHash(config);
     let run: RunRow;
@@ -137,22 +122,31 @@ export class RunSession {
     return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true, opts.queue ?? null);
   }
 
+  /** The model a task entry runs on (its SelfExtend variant). */
+  private modelFor(task: TaskConfig): ModelRef {
+    return task.selfExtend ? { ...this.model, selfExtend: task.selfExtend } : this.model;
+  }
+
   /** Loads every task's samples (in a worker: some tasks need the tokenizer) and registers them. */
   async loadJobs(split: (task: TaskConfig, index: number, count: number) => SampleSplit): Promise<Job[]> {
     const jobs: Job[] = [];
-    for (const task of this.config.tasks) {
+    const tasks = taskVariants(this.config);
+    for (const task of tasks) {
       const taskRef: TaskRef = { name: task.name, data: task.data, options: task.options };
-      const loaded = (await this.pool.run(
-        { kind: 'load-samples', model: this.model, task: taskRef, samples: task.samples ?? undefined, seed: task.seed },
-        () => {},
-      )) as LoadSamplesResult;
+      const loaded = (await this.pool
+        .run({ kind: 'load-samples', model: this.modelFor(task), task: taskRef, samples: task.samples ?? undefined, seed: task.seed }, () => {})
+        .catch((e: unknown) => {
+          // a user error in the worker (e.g. model.self_extend against the model) stays a one-line error
+          const m = /^(?:Error: )?KvoptError: (.*)$/s.exec(String((e as Error)?.message ?? e));
+          throw m ? new KvoptError(m[1]!) : e;
+        })) as LoadSamplesResult;
       this.store.setModelHash(this.run.id, loaded.modelHash);
       this.modelHash = loaded.modelHash;
       this.modelInfo = { modelHash: loaded.modelHash, numLayers: loaded.numLayers, numKvHeads: loaded.numKvHeads, contextLength: loaded.contextLength };
       const splits = loaded.samples.map((_, i) => split(task, i, loaded.samples.length));
       const ids = this.store.registerSamples(
         this.run.id,
-        loaded.samples.map((s, i) => ({ task: taskLabel(task, this.config.tasks), key: s.id, contentHash: contentHash(s), split: splits[i]! })),
+        loaded.samples.map((s, i) => ({ task: taskLabel(task, tasks), key: s.id, contentHash: contentHash(s), split: splits[i]! })),
       );
       loaded.samples.forEach((sample, i) => jobs.push({ task, sample, sampleId: ids[i]!, split: splits[i]! }));
     }
@@ -184,7 +178,7 @@ export class RunSession {
   ): Promise<ItemResult[]> {
     const task: EvaluateSampleTask = {
       kind: 'evaluate',
-      model: this.model,
+      model: this.modelFor(job.task),
       task: { name: job.task.name, data: job.task.data, options: job.task.options },
       sample: job.sample,
       items,

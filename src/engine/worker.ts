@@ -15,6 +15,7 @@ import type { Device, PrefillRecord } from '../runtime/types.ts';
 import { createTask } from '../tasks/registry.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
+import { withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
 import { PrefillDiskCache, prefillKey } from './prefill-cache.ts';
 
@@ -27,6 +28,8 @@ export interface ModelRef {
   /** Graph precision: weights and KV cache (default fp32). */
   dtype?: Precision;
   threads: number;
+  /** SelfExtend on (model.self_extend variant); absent = off. */
+  selfExtend?: SelfExtendOptions;
 }
 
 export interface TaskRef {
@@ -84,6 +87,8 @@ export interface EvaluateSampleResult {
 interface Loaded {
   key: string;
   model: LoadedModel;
+  /** The weights hash without SelfExtend (the run's model identity). */
+  baseHash: string;
   tokenizer: TextTokenizer;
   runtime: ModelRuntime | null;
 }
@@ -153,9 +158,11 @@ async function getModel(ref: ModelRef): Promise<Loaded> {
   const key = JSON.stringify(ref);
   if (loaded?.key === key) return loaded;
   if (loaded?.runtime) await loaded.runtime.release();
-  const model = await openModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
-  if (!model.tokenizer) throw new KvoptError(`${ref.path}: the model has no tokenizer; give model.tokenizer`);
-  loaded = { key, model, tokenizer: model.tokenizer, runtime: null };
+  const base = await openModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
+  if (!base.tokenizer) throw new KvoptError(`${ref.path}: the model has no tokenizer; give model.tokenizer`);
+  // SelfExtend: extended context and an identity of its own (graphs, prefill records); the run keeps the base hash
+  const model = withSelfExtend(base, ref.selfExtend, 'model.self_extend (--self-extend)');
+  loaded = { key, model, baseHash: base.weightsHash, tokenizer: base.tokenizer, runtime: null };
   tasks.clear();
   return loaded;
 }
@@ -165,7 +172,7 @@ async function getRuntime(l: Loaded, ref: ModelRef): Promise<ModelRuntime> {
     device: ref.device,
     requireDevice: ref.requireDevice,
     intraOpNumThreads: ref.threads,
-    graphOptions: graphOptionsFor(ref.dtype ?? 'fp32'),
+    graphOptions: graphOptionsFor(ref.dtype ?? 'fp32', ref.selfExtend),
   });
   return l.runtime;
 }
@@ -185,7 +192,7 @@ async function loadSamples(t: LoadSamplesTask): Promise<LoadSamplesResult> {
   const task = getTask(l, t.task);
   const samples = task.load(t.task.data, { samples: t.samples, seed: t.seed });
   const s = l.model.spec;
-  return { samples, modelHash: l.model.weightsHash, numLayers: s.numLayers, numKvHeads: s.numKvHeads, contextLength: s.maxPositionEmbeddings };
+  return { samples, modelHash: l.baseHash, numLayers: s.numLayers, numKvHeads: s.numKvHeads, contextLength: s.maxPositionEmbeddings };
 }
 
 /**

@@ -22,6 +22,7 @@ import { DataType } from './onnx-proto.ts';
 import { GraphBuilder, aInt, aInts } from './builder.ts';
 import { ropeLayout } from './rope.ts';
 import { PrecisionOps, type Precision } from './precision.ts';
+import { SelfExtendAttention, type SelfExtendOptions } from './self-extend.ts';
 
 /** Bump when the graph changes, so cached graphs are rebuilt. */
 export const GRAPH_BUILDER_VERSION = 4;
@@ -52,11 +53,14 @@ export type { Precision } from './precision.ts';
 /** Options that change the built graph (part of the build-cache key). */
 export interface GraphOptions {
   precision: Precision;
+  /** SelfExtend (src/graph/self-extend.ts): adds past_position.l inputs; absent = the plain graph. */
+  selfExtend?: SelfExtendOptions;
 }
 
 export const DEFAULT_GRAPH_OPTIONS: GraphOptions = { precision: 'fp32' };
 
-export const graphOptionsFor = (precision: Precision): GraphOptions => ({ precision });
+export const graphOptionsFor = (precision: Precision, selfExtend?: SelfExtendOptions | null): GraphOptions =>
+  selfExtend ? { precision, selfExtend } : { precision };
 
 /**
  * `dataPath`: stream the weights straight into this external data file while building (finish it with
@@ -127,6 +131,7 @@ export function buildDecoderGraph(
   const partner = g.int64(rope.partner);
   const applyRope = (x4: string): string =>
     g.op('Add', [g.op('Mul', [x4, cos]), g.op('Mul', [g.op('Gather', [x4, partner], { axis: aInt(3) }), sinSigned])]);
+  const selfExtend = options.selfExtend ? new SelfExtendAttention(g, spec, options.selfExtend, pos) : null;
 
   for (let l = 0; l < L; l++) {
     const lw = w.layers[l];
@@ -141,7 +146,8 @@ export function buildDecoderGraph(
     const qProj = linear(h, mat('wq', lw.wq, [H * hd, D]), lw.bq ? wt('bq', lw.bq, [H * hd]) : null);
     const kProj = linear(h, mat('wk', lw.wk, [Hkv * hd, D]), lw.bk ? wt('bk', lw.bk, [Hkv * hd]) : null);
     const vProj = linear(h, mat('wv', lw.wv, [Hkv * hd, D]), lw.bv ? wt('bv', lw.bv, [Hkv * hd]) : null);
-    const qRot = applyRope(toHeads(qProj, H)); // [B,H,q,hd]
+    const qHeads = toHeads(qProj, H);
+    const qRot = applyRope(qHeads); // [B,H,q,hd]
     const kNew = g.opTo(ioNames.newKey(l), 'Identity', [p.toKv(applyRope(toHeads(kProj, Hkv)))]); // [B,Hkv,q,hd]
     const vNew = g.opTo(ioNames.newValue(l), 'Identity', [p.toKv(toHeads(vProj, Hkv))]);
     const presentK = g.opTo(ioNames.presentKey(l), 'Concat', [pastK, kNew], { axis: aInt(2) }); // [B,Hkv,T,hd]
@@ -154,7 +160,8 @@ export function buildDecoderGraph(
     // scores [B,Hkv,G,q,T] = (Q_g · Kᵀ) / sqrt(hd)
     const qGrouped = g.op('Reshape', [qRot, g.int64([0, Hkv, -1, hd])]); // [B,Hkv,G·q,hd]
     const scores = p.scores(qGrouped, g.op('Transpose', [presentK], { perm: aInts([0, 1, 3, 2]) }), scale);
-    const scores5 = g.op('Reshape', [scores, g.op('Concat', [g.int64([0, Hkv, G]), q1, g.int64([-1])], { axis: aInt(0) })]);
+    let scores5 = g.op('Reshape', [scores, g.op('Concat', [g.int64([0, Hkv, G]), q1, g.int64([-1])], { axis: aInt(0) })]);
+    if (selfExtend) scores5 = selfExtend.scores(l, { neighbour: scores5, qHeads, presentK, scale, q1, precision: p });
 
     // causal [q,T]: key t visible to new token i iff t ≤ P + i
     const rows = g.op('Add', [

@@ -253,6 +253,7 @@ export class QueueCoordinator implements SampleExecutor {
       options: t.options,
       attempt: t.attempt,
       threads: this.info!.threads,
+      ...(t.model.selfExtend ? { selfExtend: t.model.selfExtend } : {}),
     };
     void this.openQueue(queueName)
       .then((q) =>

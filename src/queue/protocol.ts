@@ -74,6 +74,8 @@ export interface JobData {
   attempt: number;
   /** onnxruntime threads the experiment asks for; null: the worker's own choice. */
   threads: number | null;
+  /** SelfExtend variant of this job's task (model.self_extend); absent = off. */
+  selfExtend?: { group: number; window: number };
 }
 
 export type JobProgress = WorkerMessage;

@@ -243,6 +243,10 @@ export class QueueWorker {
     if (d.modelHash !== a.modelHash) throw new UnrecoverableError(`job ${job.id} names model ${String(d.modelHash).slice(0, 12)}…, not the run's`);
     if (!d.task || typeof d.task.data !== 'string' || !a.data.includes(d.task.data)) throw new UnrecoverableError(`job ${job.id} names data outside the run`);
     if (!Array.isArray(d.items) || typeof d.sample !== 'object' || typeof d.options !== 'object') throw new UnrecoverableError(`job ${job.id} is malformed`);
+    const se = d.selfExtend;
+    if (se !== undefined && !(Number.isInteger(se?.group) && se.group >= 1 && Number.isInteger(se?.window) && se.window >= 1)) {
+      throw new UnrecoverableError(`job ${job.id} has a malformed selfExtend`);
+    }
     await this.slots.acquire();
     try {
       if (++this.jobsStarted === HOLD_JOB) {
@@ -251,7 +255,7 @@ export class QueueWorker {
       }
       const task: EvaluateSampleTask = {
         kind: 'evaluate',
-        model: { ...run.model, threads: d.threads ?? run.model.threads },
+        model: { ...run.model, threads: d.threads ?? run.model.threads, ...(se ? { selfExtend: { group: se.group, window: se.window } } : {}) },
         task: { name: String(d.task.name), data: d.task.data, options: d.task.options },
         sample: d.sample,
         items: d.items,

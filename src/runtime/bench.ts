@@ -12,6 +12,8 @@ import { DATA_FILE, ensureGraph } from '../graph/cache.ts';
 import { parameterCountOfSpec } from '../model/random-lazy.ts';
 import { checkFits } from './memory-plan.ts';
 import { graphOptionsFor, type Precision } from '../graph/llama.ts';
+import type { SelfExtendOptions } from '../graph/self-extend.ts';
+import type { GraphOptions } from '../graph/llama.ts';
 import { ModelRuntime } from './runtime.ts';
 import type { Device } from './types.ts';
 
@@ -25,6 +27,8 @@ export interface BenchOptions {
   intraOpNumThreads?: number;
   /** Size of the arrays of the bandwidth measurement (default 256 MiB). */
   bandwidthMiB?: number;
+  /** Benchmark the SelfExtend graph. */
+  selfExtend?: SelfExtendOptions;
   /** The device's memory bandwidth (GB/s, e.g. 4800 for an H200): the decode bound uses it instead of host memcpy. */
   deviceBandwidthGBs?: number;
 }
@@ -34,6 +38,8 @@ export interface BenchResult {
   parameters: number;
   device: Device;
   threads: number | null;
+  /** Graph options benchmarked (SelfExtend shows here). */
+  graphOptions: GraphOptions;
   graphBuildColdMs: number;
   graphBuildCachedMs: number;
   sessionCreateMs: number;
@@ -132,7 +138,7 @@ export function benchBuild(model: LoadedModel, precision: Precision): BuildResul
 
 export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Promise<BenchResult> {
   const { spec } = model;
-  const graphOptions = graphOptionsFor(opts.precision ?? 'fp32');
+  const graphOptions = graphOptionsFor(opts.precision ?? 'fp32', opts.selfExtend);
   const contextTokens = Math.min(spec.maxPositionEmbeddings, opts.promptTokens + opts.decodeTokens);
   // before the scratch build: a model that cannot fit says so in one line, having allocated nothing
   checkFits(model.source.path, spec, graphOptions.precision, opts.device ?? 'cpu', contextTokens, { batch: opts.batch });
@@ -203,6 +209,7 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
     const avgContext = T + opts.decodeTokens / 2;
     return {
       model: model.source.path,
+      graphOptions,
       parameters,
       device: rt.device,
       threads: opts.intraOpNumThreads ?? null,

@@ -16,6 +16,7 @@ import type { LoadedModel, ModelSpec } from '../model/spec.ts';
 import { ensureGraph, graphCacheDir, isGraphBuilt, type BuiltGraph } from '../graph/cache.ts';
 import { checkFits } from './memory-plan.ts';
 import { DEFAULT_GRAPH_OPTIONS, ioNames, type GraphOptions } from '../graph/llama.ts';
+import { pastPositionFeed } from './self-extend-feeds.ts';
 import { KvoptError } from '../util/errors.ts';
 import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts';
 import { logProbOf, makeSampler } from './sampling.ts';
@@ -88,12 +89,14 @@ function growLayer(p: PaddedLayer, rows: number, hd: number, extra: number): Pad
   const keys = new Float32Array(rows * cap * hd);
   const values = new Float32Array(rows * cap * hd);
   const bias = new Float32Array(rows * cap).fill(-Infinity);
+  const positions = new Int32Array(rows * cap);
   for (let r = 0; r < rows; r++) {
     keys.set(p.keys.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
     values.set(p.values.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
     bias.set(p.bias.subarray(r * P, (r + 1) * P), r * cap);
+    if (p.positions) positions.set(p.positions.subarray(r * P, (r + 1) * P), r * cap);
   }
-  return { keys, values, bias, length: cap };
+  return { keys, values, bias, length: cap, positions };
 }
 
 interface RawRun {
@@ -129,14 +132,15 @@ export class ModelRuntime {
     });
     const graph = ensureGraph(model, graphOptions, cacheDir);
     // WebGPU: present K/V/bias stay on the device (decode feeds them back); the host never reads them there
-    const gpuOutputs = deviceResidentOutputs(model.spec.numLayers);
+    // (SelfExtend feeds every past entry's position each step, so its decode stays on the host path)
+    const gpuOutputs = graphOptions.selfExtend ? undefined : deviceResidentOutputs(model.spec.numLayers);
     const { session, device } = await createSession(graph.modelPath, { ...opts, gpuOutputs });
     return new ModelRuntime(model, graph, session, device, graphOptions);
   }
 
   /** Decode keeps the KV cache on the device between steps (WebGPU); elsewhere caches are host arrays. */
   get deviceResident(): boolean {
-    return this.device === 'webgpu';
+    return this.device === 'webgpu' && !this.graphOptions.selfExtend;
   }
 
   /** Bytes of host tensors fed to / fetched from the session so far (what crosses host↔device on a GPU). */
@@ -194,6 +198,7 @@ export class ModelRuntime {
         feeds[ioNames.kvBias(l)] = new ort.Tensor('float32', p.bias, [B, Hkv, 1, p.length]);
       }
     }
+    if (this.graphOptions.selfExtend) Object.assign(feeds, pastPositionFeed(past as PaddedLayer[], B, Hkv));
     // With per-output locations (WebGPU), onnxruntime-node 1.30 fails or mislabels outputs when a subset is
     // fetched ("Output count mismatch"), so every output is fetched there; the presents stay GPU buffers.
     const outputs = this.deviceResident ? await this.session.run(feeds) : await this.session.run(feeds, ['logits', ...fetch]);
@@ -330,7 +335,7 @@ export class ModelRuntime {
     if (!keepCaches) return { logits, caches: [] };
     const out = caches.map((c, b) => ({
       layers: c.layers.map((layer, l) =>
-        appendLayer(layer, this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), b, q, lens[b], Hkv, hd),
+        appendLayer(layer, this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), b, q, lens[b], Hkv, hd, c.nextPosition),
       ),
       nextPosition: c.nextPosition + lens[b],
     }));
@@ -359,6 +364,7 @@ export class ModelRuntime {
         layer.keys.set(newK.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
         layer.values.set(newV.subarray(row * hd, (row + 1) * hd), (row * cap + slot) * hd);
         layer.bias[row * cap + slot] = 0;
+        if (layer.positions) layer.positions[row * cap + slot] = batch.positions[Math.floor(row / Hkv)];
       }
     }
     for (let b = 0; b < B; b++) batch.positions[b]++;

@@ -10,6 +10,11 @@ export interface LayerCache {
   /** Additive attention bias per entry: 0 = attend, -Infinity = masked (padding or evicted). */
   bias: Float32Array; // [Hkv, P]
   length: number; // P (physical entries per head, padding included)
+  /**
+   * Absolute RoPE position of each entry (kept entries keep their original positions after eviction, per head).
+   * Absent: entry t of every head is at position t (a cache straight from a prefill). SelfExtend reads it.
+   */
+  positions?: Int32Array; // [Hkv, P]
 }
 
 /** A KV cache for one sequence: per-layer lengths may differ. */

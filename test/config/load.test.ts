@@ -1,3 +1,4 @@
+import { METHODS } from '../../src/compress/registry.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -161,7 +162,7 @@ test('unknown keys are errors, with a suggestion when one is close', () => {
   // Nothing close: the allowed keys are listed instead.
   assert.equal(
     errorOf(MIN.replace('  path:', '  zzzzzz: 1\n  path:')),
-    `${F}: model.zzzzzz: unknown key (expected one of: path, tokenizer, device, dtype, threads) (line 3)`,
+    `${F}: model.zzzzzz: unknown key (expected one of: path, tokenizer, device, dtype, threads, self_extend) (line 3)`,
   );
   assert.equal(errorOf(MIN + 'methods: [snapvk]\n'), `${F}: methods[0]: unknown method "snapvk"; did you mean "snapkv"? (line 7)`);
   assert.equal(
@@ -234,10 +235,16 @@ test('structural errors: duplicates, syntax, empty file, method entry shape', ()
   assert.equal(errorOf(MIN + 'search: {budget: 8, scorer: full}\n'), `${F}: search.scorer: full keeps every token; per-layer budgets need a scorer such as snapkv (line 7)`);
 });
 
-test('methodNames from the registry replace the default list', () => {
-  const c = parseExperiment(MIN + 'methods: [mine]\n', F, { cwd: CWD, methodNames: ['full', 'mine'] });
-  assert.equal(c.methods[0]!.key, 'mine');
-  assert.throws(() => parseExperiment(MIN + 'methods: [snapkv]\n', F, { cwd: CWD, methodNames: ['full', 'mine'] }), /unknown method "snapkv"/);
+test('methods are resolved once, by the compression registry, when the config is read', () => {
+  // every registered preset loads, with every option typed and defaulted
+  const names = Object.keys(METHODS).filter((m) => m !== 'profile'); // profile needs a file
+  const c = parseExperiment(MIN + `methods: [${names.join(', ')}]\n`, F, { cwd: CWD });
+  assert.deepEqual(c.methods.map((m) => m.key), names);
+  const snap = parseExperiment(MIN + 'methods: [{snapkv: {window: 16}}, snapkv+kivi4]\n', F, { cwd: CWD }).methods;
+  assert.deepEqual(snap[0]!.resolved.scorer, { name: 'snapkv', options: { window: 16, kernel: 7, pooling: 'max', aggregation: 'sum', gqa: 'mean' } });
+  assert.deepEqual(snap[1]!.resolved.quantizer, { name: 'kivi', options: { bits: '4', group_size: 32, residual: 128 } });
+  // a bad option is the registry's one-line error, at the method's key and line
+  assert.throws(() => parseExperiment(MIN + 'methods: [{snapkv: {kernel: 4}}]\n', F, { cwd: CWD }), /x\.yaml: methods\[0\]: method snapkv: kernel must be odd.*\(line 7\)/);
 });
 
 test('methodKey: sorted options, simple strings bare, anything else as JSON', () => {
