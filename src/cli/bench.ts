@@ -6,6 +6,38 @@ import type { DeviceRequest } from '../runtime/device.ts';
 import type { Precision } from '../graph/llama.ts';
 import { parseDevice, parseDtype, parseIntFlag } from './generate.ts';
 import { parseSelfExtendFlag, withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
+import { parseBudgetList } from './eval.ts';
+import { benchEngine, type EngineBenchResult } from '../engine/bench.ts';
+import { parseMethod, splitMethodList } from '../compress/index.ts';
+import { KvoptError } from '../util/errors.ts';
+
+function formatEngineBench(r: EngineBenchResult): string {
+  const ms = (x: number) => `${x.toFixed(1)} ms`;
+  const lines = [
+    `model                 ${r.model} (${(r.parameters / 1e6).toFixed(1)}M parameters${r.threads ? `, ${r.threads} threads` : ''}); context ${r.contextTokens}, answer ${r.answerTokens}`,
+    `load average          ${r.machine.loadAverageStart.toFixed(1)} → ${r.machine.loadAverageEnd.toFixed(1)} on ${r.machine.cores} cores (ratios are within this run)`,
+    `prefill               ${ms(r.prefill.ms)} (${r.prefill.tokensPerSec.toFixed(0)} tok/s); value norms once per prefill ${ms(r.prefill.valueNormsMs)}`,
+    '',
+    `method                 per item:  compress     decode    metrics   overhead      total   prefill-once (wall, CPU)`,
+  ];
+  for (const m of r.methods) {
+    const p = m.perItem;
+    lines.push(
+      `${m.method.padEnd(22)} ${String(m.items).padStart(3)} items ${ms(p.compressMs).padStart(10)} ${ms(p.decodeMs).padStart(10)} ${ms(p.metricsMs).padStart(10)} ${ms(p.overheadMs).padStart(10)} ${ms(p.totalMs).padStart(10)} ${m.prefillOnceRatio.toFixed(1).padStart(10)}× ${m.prefillOnceRatioCpu.toFixed(1).padStart(6)}×`,
+    );
+  }
+  const c = r.candidateLoop;
+  lines.push(
+    '',
+    `candidates (${c.candidates}, snapkv)   scoring ${ms(c.scoring.msPerCandidateBatch1)} at batch 1, ${ms(c.scoring.msPerCandidateBatchB)} at batch ${c.candidates} per candidate: ${c.scoring.speedup.toFixed(2)}× (CPU ${c.scoring.speedupCpu.toFixed(2)}×)`,
+    `                        generation (${c.generation.tokens} tokens) ${ms(c.generation.msPerCandidateBatch1)} at batch 1, ${ms(c.generation.msPerCandidateBatchB)} at batch ${c.candidates}: ${c.generation.speedup.toFixed(2)}× (CPU ${c.generation.speedupCpu.toFixed(2)}×)`,
+  );
+  if (r.prefillVsGemm) {
+    const g = r.prefillVsGemm;
+    lines.push(`prefill vs GEMM       ${g.prefillGflops.toFixed(1)} GFLOP/s at ${g.tokens} tokens, fp32 GEMM ${g.gemmGflops.toFixed(1)} GFLOP/s: ${g.ratio.toFixed(2)}× (per CPU second ${g.ratioCpu.toFixed(2)}×)`);
+  }
+  return lines.join('\n');
+}
 
 function formatBench(r: BenchResult): string {
   const mb = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
@@ -25,6 +57,47 @@ function formatBench(r: BenchResult): string {
 
 export function register(program: Command): void {
   const bench = program.command('bench').description('benchmarks');
+  bench
+    .command('engine')
+    .description('the candidate loop: prefill, per-item compress/decode/metrics/overhead, prefill-once ratio per method, batch 1 vs batch B, prefill vs GEMM rate')
+    .requiredOption('--model <path>', 'model path, or random:<preset> (random:tiny, random:100m) for a seeded random Llama')
+    .option('--tokenizer <path>', 'tokenizer file when the model needs one to load')
+    .option('--context <n>', 'prompt tokens prefilled once', parseIntFlag('--context', 1), 2048)
+    .option('--answer <n>', 'continuation tokens scored per item (and generated per candidate)', parseIntFlag('--answer', 1), 32)
+    .option('--methods <list>', 'comma-separated methods', 'snapkv,adakv,defensivekv,criticalkv')
+    .option('--budgets <list>', 'budgets per method, decoded together (tokens per KV head or fractions of the context)', '0.1,0.2,0.5')
+    .option('--candidates <n>', 'candidates of the batch-B vs batch-1 measurement', parseIntFlag('--candidates', 1), 10)
+    .option('--chunk-size <n>', 'prefill chunk size', parseIntFlag('--chunk-size', 1), 512)
+    .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
+    .option('--no-gemm', 'skip the 1,024-token prefill against the fp32 GEMM rate')
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', `
+Examples:
+  kvopt bench engine --model random:100m --context 2048 --answer 32 --methods snapkv,adakv,defensivekv,criticalkv --json > results/bench-engine.json
+  kvopt bench engine --model ../shared/data/stories260K/stories260K.bin --context 256 --answer 32 --budgets 0.2`)
+    .action(async (o: { model: string; tokenizer?: string; context: number; answer: number; methods: string; budgets: string; candidates: number; chunkSize: number; threads?: number; gemm: boolean; json?: boolean }) => {
+      const methods = splitMethodList(o.methods);
+      if (methods.length === 0) throw new KvoptError('--methods: give at least one method, e.g. snapkv,adakv');
+      for (const m of methods) {
+        try {
+          parseMethod(m);
+        } catch (e) {
+          throw new KvoptError(`--methods: ${(e as Error).message}`);
+        }
+      }
+      const model = await openModel(o.model, { tokenizer: o.tokenizer });
+      const r = await benchEngine(model, {
+        context: o.context,
+        answer: o.answer,
+        methods,
+        budgets: parseBudgetList(o.budgets),
+        candidates: o.candidates,
+        chunkSize: o.chunkSize,
+        threads: o.threads,
+        skipGemm: !o.gemm,
+      });
+      process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatEngineBench(r)) + '\n');
+    });
   bench
     .command('runtime')
     .description('prefill and decode tokens/s (batch 1 and N), peak RSS, KV bytes per token, graph build time')

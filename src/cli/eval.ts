@@ -10,6 +10,9 @@ import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment, parseExperiment } from '../config/load.ts';
 import { FITNESS_SOURCES, type ExperimentConfig, type FitnessSource } from '../config/schema.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
+import { timingLine } from '../engine/timing.ts';
+import { prefillCacheLine } from '../engine/session.ts';
+import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
 import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
@@ -36,6 +39,7 @@ interface EvalFlags extends QueueFlags {
   batch?: string;
   taskOption?: string[];
   prefillCache?: boolean;
+  prefillCacheLimit?: number;
   quiet?: boolean;
   selfExtend?: string;
 }
@@ -43,7 +47,7 @@ interface EvalFlags extends QueueFlags {
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Parses `--budgets 0.1,0.2,64` into YAML budget values (numbers). */
-function parseBudgetList(s: string): number[] {
+export function parseBudgetList(s: string): number[] {
   return s.split(',').map((x) => {
     const n = Number(x.trim());
     if (x.trim() === '' || !Number.isFinite(n) || n <= 0) {
@@ -92,7 +96,7 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
     `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ` +
-      `${(r.wallMs / 1000).toFixed(1)} s\nbudget = tokens kept per KV head per layer (observation window included); ` +
+      `${(r.wallMs / 1000).toFixed(1)} s (${timingLine(r.timing)})\n${prefillCacheLine(r.prefillCache)}\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it\n`,
   );
   const rows = r.results.map((x) => ({ run: r.run.id, ...x }));
@@ -124,6 +128,7 @@ export function register(program: Command): void {
     .option('--self-extend <G,W|off>', 'SelfExtend group size G and neighbour window W (replaces model.self_extend)')
     .option('--resume', 'continue the unfinished run of this config, skipping stored results')
     .option('--no-prefill-cache', 'do not keep prefill records on disk (large models)')
+    .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json <file>', 'write the result rows as JSON')
     .option('--csv <file>', 'write the result rows as CSV')
     .option('--quiet', 'no progress output');
@@ -141,7 +146,8 @@ Examples:
   kvopt eval --config experiments/quickstart.yaml --device webgpu! --dtype fp16   # on the GPU (Vulkan), one worker
   kvopt eval --config experiments/selfextend.yaml             # models/tiny past its context, with and without SelfExtend
   kvopt eval --model models/tiny --task retrieval --data datasets/retrieval-long/retrieval-1k.jsonl \\
-      --methods full,snapkv --budgets 0.1 --self-extend 8,128`,
+      --methods full,snapkv --budgets 0.1 --self-extend 8,128
+  kvopt eval --config experiments/quickstart.yaml --prefill-cache-limit 500M`,
     )
     .action(async (f: EvalFlags) => {
       let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
@@ -152,7 +158,15 @@ Examples:
       const batch = Number(f.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new KvoptError(`--batch: expected a positive integer, got '${f.batch}'`);
       const queue = await queueFromFlags(f, config.queue, f.quiet);
-      const result = await runEval(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, batch, fitness, queue: queue ?? undefined });
+      const result = await runEval(config, {
+        resume: f.resume,
+        quiet: f.quiet,
+        prefillCache: f.prefillCache,
+        prefillCacheLimit: f.prefillCacheLimit ?? null,
+        batch,
+        fitness,
+        queue: queue ?? undefined,
+      });
       printEvalResult(result, f);
       if (result.run.status !== 'complete') process.exitCode = 130;
     });

@@ -4,6 +4,9 @@ import type { Command } from 'commander';
 import { applyOverrides } from '../config/overrides.ts';
 import { checkForCommand, loadExperiment } from '../config/load.ts';
 import { runSearch, type SearchRunResult } from '../engine/search-run.ts';
+import { timingLine } from '../engine/timing.ts';
+import { prefillCacheLine } from '../engine/session.ts';
+import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
 import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
@@ -20,6 +23,7 @@ interface SearchFlags extends QueueFlags {
   resume?: boolean;
   json?: string | boolean;
   prefillCache?: boolean;
+  prefillCacheLimit?: number;
   quiet?: boolean;
   selfExtend?: string;
 }
@@ -31,7 +35,8 @@ export function searchSummary(r: SearchRunResult): string {
   const source = r.profiles.find((p) => p.source === 'search');
   const lines = [
     `run ${r.run.id} (${r.run.status}): ${r.generations.length} generations, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ${(r.timing.wallMs / 1000).toFixed(1)} s ` +
-      `(worker time: prefill ${(r.timing.prefillMs / 1000).toFixed(1)} s, compress ${(r.timing.compressMs / 1000).toFixed(1)} s, decode ${(r.timing.decodeMs / 1000).toFixed(1)} s)`,
+      `(${timingLine(r.timing)})`,
+    prefillCacheLine(r.prefillCache),
   ];
   if (last) lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
   if (source) lines.push(`profile (mean ${source.budget} tokens per KV head per layer): [${source.budgets.join(', ')}]`);
@@ -62,6 +67,7 @@ export function register(program: Command): void {
     .option('--self-extend <G,W|off>', 'SelfExtend group size G and neighbour window W (replaces model.self_extend)')
     .option('--resume', 'continue the unfinished search of this config from its last stored generation')
     .option('--no-prefill-cache', 'do not keep prefill records on disk')
+    .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json [file]', 'print (or write to file) the result as JSON')
     .option('--quiet', 'no progress output');
   addQueueOptions(cmd)
@@ -73,6 +79,7 @@ Examples:
   kvopt search --config experiments/search-stories260k.yaml --resume   # after a kill: same result as uninterrupted
   kvopt search --config experiments/search-stories260k.yaml --self-extend 4,128   # a profile for the extended model
   kvopt search --config experiments/search-stories260k.yaml --queue redis://127.0.0.1:6379   # on kvopt worker processes
+  kvopt search --config experiments/search-stories260k.yaml --prefill-cache-limit 2G
   kvopt export --db results/kvopt.db --run latest --format kvpress --out profile.txt`,
     )
     .action(async (f: SearchFlags) => {
@@ -85,7 +92,13 @@ Examples:
       }
       checkForCommand(config, 'search');
       const queue = await queueFromFlags(f, config.queue, f.quiet);
-      const r = await runSearch(config, { resume: f.resume, quiet: f.quiet, prefillCache: f.prefillCache, queue: queue ?? undefined });
+      const r = await runSearch(config, {
+        resume: f.resume,
+        quiet: f.quiet,
+        prefillCache: f.prefillCache,
+        prefillCacheLimit: f.prefillCacheLimit ?? null,
+        queue: queue ?? undefined,
+      });
       if (f.json === true) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
       else {
         process.stdout.write(searchSummary(r));

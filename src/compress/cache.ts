@@ -17,13 +17,18 @@ export function gatherLayer(full: LayerCache, kept: Int32Array[], headDim: numbe
   const positions = new Int32Array(Hkv * P); // kept entries keep their original positions (SelfExtend needs them)
   for (let h = 0; h < Hkv; h++) {
     const idx = kept[h]!;
-    for (let t = 0; t < idx.length; t++) {
+    // Kept positions are ascending: copy each run of consecutive positions with one native copy.
+    for (let t = 0; t < idx.length; ) {
+      let e = t + 1;
+      while (e < idx.length && idx[e] === idx[e - 1]! + 1) e++;
       const src = (h * Pin + idx[t]!) * headDim;
       const dst = (h * P + t) * headDim;
-      keys.set(full.keys.subarray(src, src + headDim), dst);
-      values.set(full.values.subarray(src, src + headDim), dst);
-      bias[h * P + t] = full.bias[h * Pin + idx[t]!]!;
-      positions[h * P + t] = full.positions ? full.positions[h * Pin + idx[t]!]! : idx[t]!;
+      const n = (e - t) * headDim;
+      keys.set(full.keys.subarray(src, src + n), dst);
+      values.set(full.values.subarray(src, src + n), dst);
+      bias.set(full.bias.subarray(h * Pin + idx[t]!, h * Pin + idx[e - 1]! + 1), h * P + t);
+      for (let r = t; r < e; r++) positions[h * P + r] = full.positions ? full.positions[h * Pin + idx[r]!]! : idx[r]!;
+      t = e;
     }
   }
   return { keys, values, bias, length: P, positions };

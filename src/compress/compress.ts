@@ -10,7 +10,19 @@ import { KvoptError } from '../util/errors.ts';
 import { gatherLayer, paddedLayerBytes } from './cache.ts';
 import { buildMethod, type MethodInput, resolveMethod } from './registry.ts';
 import { selectHead } from './select.ts';
-import type { CompressedCache, LayerScores, MethodSpec } from './types.ts';
+import type { CompressedCache, LayerScores, MethodSpec, ScoreCache } from './types.ts';
+
+const recordCaches = new WeakMap<PrefillRecord, ScoreCache>();
+
+/** The score cache that lives as long as `record` (a search reuses a worker's record every generation). */
+export function recordScoreCache(record: PrefillRecord): ScoreCache {
+  let c = recordCaches.get(record);
+  if (!c) {
+    c = new Map();
+    recordCaches.set(record, c);
+  }
+  return c;
+}
 
 export function compressPrefill(
   record: PrefillRecord,
@@ -19,10 +31,11 @@ export function compressPrefill(
   method: MethodSpec | MethodInput,
   layerBudgets: number[],
   /**
-   * Scores computed for this record, shared across calls: the candidates of a search generation (or the
-   * budgets of an eval) score each layer once when the scorer's scores do not depend on the budget.
+   * Scores computed for this record, shared across calls: every candidate and budget scores each layer once when
+   * the scorer's scores do not depend on the budget, and prepares a budget-dependent scorer's layer once.
+   * Default: the record's own cache (kept as long as the record).
    */
-  scoreCache?: Map<string, LayerScores>,
+  scoreCache: ScoreCache = recordScoreCache(record),
 ): CompressedCache {
   const m = resolveMethod(method);
   const { scorer, allocator, quantizer } = buildMethod(m);
@@ -47,15 +60,17 @@ export function compressPrefill(
     if (allocator.layerBudgets) budgets = allocator.layerBudgets(budgets, T, window);
     const ctx = { record, spec, weights, layerBudgets: budgets };
     const scorerKey = `${m.scorer.name}${JSON.stringify(m.scorer.options)}`;
-    const scoreLayer = (l: number): LayerScores => {
-      const key = `${scorerKey}|${l}|${scorer.usesBudget ? budgets[l] : ''}`;
-      let s = scoreCache?.get(key);
-      if (!s) {
-        s = checked(scorer.score(ctx, l), m.label, l);
-        scoreCache?.set(key, s);
-      }
-      return s;
+    const memo = <V>(key: string, make: () => V): V => {
+      if (scoreCache.has(key)) return scoreCache.get(key) as V;
+      const v = make();
+      scoreCache.set(key, v);
+      return v;
     };
+    const scoreLayer = (l: number): LayerScores =>
+      memo(`${scorerKey}|${l}|${scorer.usesBudget ? budgets[l] : ''}`, () => {
+        const prepared = scorer.prepare ? memo(`${scorerKey}|${l}|prepared`, () => scorer.prepare!(ctx, l)) : undefined;
+        return checked(scorer.score(ctx, l, prepared), m.label, l);
+      });
     if (allocator.needsScores) scores = budgets.map((_, l) => scoreLayer(l));
     counts = allocator.allocate({ scores, layerBudgets: budgets, T, numKvHeads: Hkv, window });
     if (!allocator.needsScores) {

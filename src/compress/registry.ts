@@ -259,6 +259,11 @@ export function isHeadWise(m: MethodSpec): boolean {
   return ALLOCATORS[m.allocator.name]?.headWise === true;
 }
 
+/** True when the method's scorer reads the value-output norms (PrefillRecord.valueNorms, filled by the runtime). */
+export function methodNeedsValueNorms(m: MethodSpec): boolean {
+  return m.scorer.name === 'criticalkv' || m.scorer.name === 'defensivekv';
+}
+
 /** The three stage instances of a MethodSpec (reads the profile file for the profile allocator). */
 export function buildMethod(m: MethodSpec): { scorer: Scorer; allocator: Allocator; quantizer: Quantizer | null } {
   const s = SCORERS[m.scorer.name];

@@ -33,10 +33,9 @@ export function flatTopCounts(layers: Float64Array[], Hkv: number, T: number, n:
     for (const c of counts) c.fill(T);
     return counts;
   }
-  const all = new Float64Array(total);
+  const all = scratchValues(total);
   layers.forEach((s, l) => all.set(s, l * Hkv * T));
-  all.sort(); // ascending; the n-th largest is at total - n
-  const threshold = all[total - n]!;
+  const threshold = nthSmallest(all, total, total - n); // the n-th largest
   let above = 0;
   layers.forEach((s, l) => {
     for (let h = 0; h < Hkv; h++) {
@@ -71,29 +70,104 @@ export function forcedCount(scores: Float64Array, h: number, T: number): number 
 /**
  * The b positions head h keeps, ascending. One stage: top b by score. With CriticalKV's second stage: top
  * max(#forced, floor(b·ratio)) by score, the rest of b by the rerank scores among the remaining positions.
+ * Selection, not sorting: quickselect in O(T), then only the b kept positions are sorted (by position).
  */
 export function selectHead(ls: LayerScores, h: number, T: number, b: number): Int32Array {
   const k = Math.max(0, Math.min(b, T));
-  const order = rankHead(ls.scores, h, T);
-  let chosen: Int32Array;
-  if (!ls.secondStage || k === 0) {
-    chosen = order.slice(0, k);
+  if (k === 0) return new Int32Array(0);
+  const idx = scratchPositions(T);
+  if (!ls.secondStage) {
+    selectTop(ls.scores, h * T, idx, 0, T, k);
   } else {
     const first = Math.min(k, Math.max(forcedCount(ls.scores, h, T), Math.floor(k * ls.secondStage.firstStageRatio)));
-    const taken = new Uint8Array(T);
-    chosen = new Int32Array(k);
-    for (let i = 0; i < first; i++) {
-      chosen[i] = order[i]!;
-      taken[order[i]!] = 1;
-    }
-    const second = rankHead(ls.secondStage.rerank, h, T);
-    let i = first;
-    for (let r = 0; r < T && i < k; r++) {
-      const j = second[r]!;
-      if (!taken[j]) chosen[i++] = j;
-    }
+    selectTop(ls.scores, h * T, idx, 0, T, first);
+    selectTop(ls.secondStage.rerank, h * T, idx, first, T, k - first);
   }
-  return chosen.sort();
+  return idx.slice(0, k).sort();
+}
+
+// Scratch buffers reused across calls (a worker compresses one cache at a time), so selection allocates only its result.
+let positions = new Int32Array(0);
+let values = new Float64Array(0);
+
+/** 0..T-1 in a reused buffer. */
+function scratchPositions(T: number): Int32Array {
+  if (positions.length < T) positions = new Int32Array(Math.max(T, 2 * positions.length));
+  const p = positions.subarray(0, T);
+  for (let j = 0; j < T; j++) p[j] = j;
+  return p;
+}
+
+function scratchValues(n: number): Float64Array {
+  if (values.length < n) values = new Float64Array(Math.max(n, 2 * values.length));
+  return values.subarray(0, n);
+}
+
+/**
+ * Rearranges idx[lo..hi) so that its first k entries are the top k positions of the row s[off..] in ranking
+ * order (score desc; ties, +Infinity included, → later position). Quickselect with a median-of-three pivot.
+ */
+function selectTop(s: Float64Array, off: number, idx: Int32Array, lo: number, hi: number, k: number): void {
+  if (k <= 0 || k >= hi - lo) return;
+  const before = (a: number, b: number): boolean => {
+    const x = s[off + a]!;
+    const y = s[off + b]!;
+    return x > y || (x === y && a > b);
+  };
+  const swap = (i: number, j: number) => {
+    const t = idx[i]!;
+    idx[i] = idx[j]!;
+    idx[j] = t;
+  };
+  const target = lo + k - 1; // the k-th ranked position ends here, everything ranking before it to its left
+  let l = lo;
+  let r = hi - 1;
+  while (r > l) {
+    const m = (l + r) >>> 1;
+    // median of three to idx[r] as the pivot
+    if (before(idx[m]!, idx[l]!)) swap(m, l);
+    if (before(idx[r]!, idx[l]!)) swap(r, l);
+    if (before(idx[m]!, idx[r]!)) swap(m, r);
+    const pivot = idx[r]!;
+    let store = l;
+    for (let i = l; i < r; i++) if (before(idx[i]!, pivot)) swap(i, store++);
+    swap(store, r);
+    if (store === target) return;
+    if (store > target) r = store - 1;
+    else l = store + 1;
+  }
+}
+
+/** The value at ascending rank `rank` (0-based) of a[0..n), rearranging a (Float64 ascending order, as sort()). */
+function nthSmallest(a: Float64Array, n: number, rank: number): number {
+  let l = 0;
+  let r = n - 1;
+  while (r > l) {
+    const m = (l + r) >>> 1;
+    if (a[m]! < a[l]!) [a[m], a[l]] = [a[l]!, a[m]!];
+    if (a[r]! < a[l]!) [a[r], a[l]] = [a[l]!, a[r]!];
+    if (a[m]! > a[r]!) [a[m], a[r]] = [a[r]!, a[m]!];
+    const pivot = a[r]!;
+    // three-way partition: < pivot | == pivot | > pivot (many equal scores, e.g. +Infinity windows)
+    let lt = l;
+    let gt = r;
+    let i = l;
+    while (i <= gt) {
+      const v = a[i]!;
+      if (v < pivot) {
+        a[i] = a[lt]!;
+        a[lt++] = v;
+        i++;
+      } else if (v > pivot) {
+        a[i] = a[gt]!;
+        a[gt--] = v;
+      } else i++;
+    }
+    if (rank < lt) r = lt - 1;
+    else if (rank > gt) l = gt + 1;
+    else return pivot;
+  }
+  return a[l]!;
 }
 
 /**

@@ -15,13 +15,23 @@
 import type { ModelSpec, ModelWeights } from '../model/spec.ts';
 import type { KvCache, LayerCache, PrefillRecord } from '../runtime/types.ts';
 
-export interface ScoreContext {
+/** What a scorer reads that does not depend on the budget. */
+export interface RecordContext {
   record: PrefillRecord;
   spec: ModelSpec;
   weights: ModelWeights;
+}
+
+export interface ScoreContext extends RecordContext {
   /** Requested budget per layer (tokens per KV head, window included), already clamped to T. */
   layerBudgets: number[];
 }
+
+/**
+ * What the compressions of one record share (layer scores, scorers' prepared parts), keyed by scorer, options,
+ * layer and, for budget-dependent scores, the layer budget.
+ */
+export type ScoreCache = Map<string, unknown>;
 
 export interface LayerScores {
   /** Importance of every (KV head, token); +Infinity = always kept. */
@@ -39,7 +49,12 @@ export interface Scorer {
   readonly window: number;
   /** True when the scores depend on ctx.layerBudgets (scores of other scorers are reused across budgets). */
   readonly usesBudget?: boolean;
-  score(ctx: ScoreContext, layer: number): LayerScores;
+  /**
+   * The budget-independent part of a budget-dependent scorer (statistics over the record), computed once per
+   * record and layer and passed to every `score` call of that layer, whatever the budget.
+   */
+  prepare?(ctx: RecordContext, layer: number): unknown;
+  score(ctx: ScoreContext, layer: number, prepared?: unknown): LayerScores;
 }
 
 export interface AllocationInput {

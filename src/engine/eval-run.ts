@@ -10,8 +10,9 @@ import type { AverageRow, ResultRow, RunRow } from '../store/types.ts';
 import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
+import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
 import { parseMethod } from '../compress/index.ts';
-import { budgetInput, RunSession, type Job } from './session.ts';
+import { budgetInput, RunSession, type Job, type PrefillCacheReport } from './session.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface EvalRunOptions {
@@ -19,6 +20,8 @@ export interface EvalRunOptions {
   quiet?: boolean;
   /** Keep PrefillRecords on disk beside the database so a resumed run never prefills a sample twice. */
   prefillCache?: boolean;
+  /** Disk budget of the prefill cache in bytes (LRU); null or absent: unlimited. */
+  prefillCacheLimit?: number | null;
   /** Items decoded together per batched run. */
   batch?: number;
   fitness?: FitnessSource;
@@ -36,6 +39,8 @@ export interface EvalRunResult {
   evaluations: number;
   failed: number;
   wallMs: number;
+  timing: RunTiming;
+  prefillCache: PrefillCacheReport | null;
 }
 
 /** An item with what it is stored as. */
@@ -73,6 +78,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
   const byKey = new Map(planned.map((p) => [p.item.key, p]));
   const window = Math.max(config.window, windowFor(planned.map((p) => p.item.method)));
   const options = { fitness: opts.fitness ?? 'task', batch: opts.batch ?? 8, chunkSize: config.chunkSize, window };
+  const timing = emptyTiming(session.sizing.workers);
 
   try {
     const jobs = await session.loadJobs(() => 'eval');
@@ -135,10 +141,11 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
         { ...options, setting },
         (r) => {
           if (done.has(keyOf(job, byKey.get(r.key)!))) return; // stored before the interruption
+          addItemTiming(timing, r);
           save(job, r, attempt);
           progress.tick(1, `${job.sample.id} ${byKey.get(r.key)!.method}`);
         },
-        undefined,
+        (p) => (timing.prefillMs += p.ms),
         attempt,
       );
       return items.filter((_, i) => results[i]!.status === 'failed');
@@ -179,6 +186,8 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     evaluations: evaluations.filter((e) => e.status === 'ok').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,
     wallMs: Date.now() - t0,
+    timing: { ...timing, wallMs: Date.now() - t0 },
+    prefillCache: session.prefillCacheReport,
   };
   store.close();
   return result;

@@ -19,12 +19,13 @@ import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
-import { compressPrefill, methodWindow, resolveBudget, resolveMethod, type BudgetSpec, type MethodInput } from '../compress/index.ts';
-import type { CompressedCache, LayerScores, MethodSpec } from '../compress/types.ts';
+import { compressPrefill, methodNeedsValueNorms, methodWindow, resolveBudget, resolveMethod, type BudgetSpec, type MethodInput } from '../compress/index.ts';
+import type { CompressedCache, MethodSpec } from '../compress/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import type { ContinuationMeta } from '../tasks/continuation.ts';
 import { middleTruncateIds } from '../tasks/truncate.ts';
-import { meanKlDivergence, meanLogLikelihood, top1Agreement } from '../tasks/metrics/logits.ts';
+import { logSoftmaxRow } from '../tasks/metrics/logits.ts';
+import { argmax } from '../runtime/sampling.ts';
 import { KvoptError } from '../util/errors.ts';
 
 
@@ -55,6 +56,8 @@ export interface ItemResult {
   kvBytes: number;
   compressMs: number;
   decodeMs: number;
+  /** Time spent turning the decoder's output into metrics (per item; batched work divided evenly). */
+  metricsMs: number;
 }
 
 /** Token ids of one sample's prompt parts. */
@@ -110,6 +113,26 @@ export function windowFor(methods: (MethodSpec | MethodInput)[], fallback = 32):
   return w || fallback;
 }
 
+/**
+ * Computes the record's value-output norms (once, kept in the record) when one of `methods` reads them;
+ * returns the ms spent (0 when none needed or already there). Methods that fail to parse are skipped here
+ * (their items fail on their own).
+ */
+export async function ensureValueNormsFor(runtime: ModelRuntime, record: PrefillRecord, methods: (MethodSpec | MethodInput)[]): Promise<number> {
+  if (record.valueNorms) return 0;
+  const needed = methods.some((m) => {
+    try {
+      return methodNeedsValueNorms(resolveMethod(m));
+    } catch {
+      return false;
+    }
+  });
+  if (!needed) return 0;
+  const t0 = performance.now();
+  await runtime.ensureValueNorms(record);
+  return performance.now() - t0;
+}
+
 export function resolveLayerBudgets(budget: BudgetInput, T: number, L: number): number[] {
   if (typeof budget === 'object' && budget !== null && 'layers' in budget) {
     if (budget.layers.length !== L) throw new KvoptError(`budget profile has ${budget.layers.length} layers, the model has ${L}`);
@@ -137,21 +160,20 @@ export async function evaluateItems(
   onResult: (r: ItemResult) => void = () => {},
 ): Promise<ItemResult[]> {
   const { spec, weights } = runtime.model;
-  const V = spec.vocabSize;
   const T = record.tokens.length;
   const all: ItemResult[] = [];
   const emit = (r: ItemResult) => {
     all.push(r);
     onResult(r);
   };
-  const scoreCache = new Map<string, LayerScores>(); // one scoring per layer for all items of this record
+  // Shared work (the record's value norms) is charged to the first compression, as shared scoring is.
+  let sharedMs = await ensureValueNormsFor(runtime, record, items.map((it) => it.method));
 
-  // Continuation: the full-cache logits over the continuation are the reference for top-1 and KL.
-  let fullContinuationLogits: Float32Array | null = null;
+  // Continuation: the full cache's distributions over the continuation are the reference for top-1 and KL.
   const contIds = prompt.isContinuation ? prompt.answerIds! : null;
   // Tokens decoded through the compressed cache before the answer: the question, in the agnostic setting.
   const decodedPrefix = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
-  if (contIds) fullContinuationLogits = (await continuationLogits(runtime, [record.cache], record.lastLogits, decodedPrefix, contIds))[0]!;
+  const reference = contIds ? await continuationReference(runtime, record, decodedPrefix, contIds) : null;
 
   for (let start = 0; start < items.length; start += opts.batch) {
     const group = items.slice(start, start + opts.batch);
@@ -160,8 +182,9 @@ export async function evaluateItems(
       const t0 = now();
       try {
         const layerBudgets = resolveLayerBudgets(item.budget, T, spec.numLayers);
-        const cache = compressPrefill(record, spec, weights, item.method, layerBudgets, scoreCache);
-        ready.push({ item, cache, compressMs: now() - t0 });
+        const cache = compressPrefill(record, spec, weights, item.method, layerBudgets);
+        ready.push({ item, cache, compressMs: now() - t0 + sharedMs });
+        sharedMs = 0;
       } catch (e) {
         emit(failedResult(item.key, e instanceof Error ? e.message : String(e)));
       }
@@ -181,13 +204,25 @@ export async function evaluateItems(
 
     if (contIds) {
       const logits = await continuationLogits(runtime, caches, record.lastLogits, decodedPrefix, contIds);
-      const decodeMs = (now() - t1) / ready.length;
-      ready.forEach((r, i) => {
-        const loglik = meanLogLikelihood(logits[i]!, V, contIds);
-        const top1 = top1Agreement(fullContinuationLogits!, logits[i]!, V);
-        const kl = meanKlDivergence(fullContinuationLogits!, logits[i]!, V);
+      const t2 = now();
+      const decodeMs = (t2 - t1) / ready.length;
+      // Scored in one onnxruntime call (float64, the JS metrics of tasks/metrics/logits.ts are its reference).
+      const m = await runtime.scoreContinuation(logits, ready.length, contIds, reference!.logProbs);
+      const n = contIds.length;
+      const metricsMs = (now() - t2) / ready.length;
+      ready.forEach((r, b) => {
+        let ll = 0;
+        let kl = 0;
+        let agree = 0;
+        for (let t = 0; t < n; t++) {
+          ll += m.targetLogProb[b * n + t]!;
+          kl += m.kl[b * n + t]!;
+          if (m.argmax[b * n + t] === reference!.argmax[t]) agree++;
+        }
+        const loglik = ll / n;
+        const top1 = agree / n;
         const score = opts.fitness === 'fidelity' ? top1 : Math.exp(loglik);
-        emit({ ...base(r), score, metrics: { loglik, top1, kl }, prediction: null, generatedTokens: 0, decodeMs });
+        emit({ ...base(r), score, metrics: { loglik, top1, kl: kl / n }, prediction: null, generatedTokens: 0, decodeMs, metricsMs });
       });
       continue;
     }
@@ -211,6 +246,7 @@ export async function evaluateItems(
           prediction: null,
           generatedTokens: 0,
           decodeMs,
+          metricsMs: 0,
         }),
       );
       continue;
@@ -222,16 +258,20 @@ export async function evaluateItems(
       caches.map(() => decodedPrefix),
       { maxNewTokens: sample.maxNewTokens, chunkSize: opts.chunkSize, lastLogits: caches.map(() => record.lastLogits) },
     );
-    const decodeMs = (now() - t1) / ready.length;
+    const t2 = now();
+    const decodeMs = (t2 - t1) / ready.length;
     ready.forEach((r, i) => {
+      const t3 = now();
       const text = tok.decode(gen[i]!.tokens);
+      const score = task.score(text, sample);
       emit({
         ...base(r),
-        score: task.score(text, sample),
+        score,
         metrics: {},
         prediction: task.postprocess(text),
         generatedTokens: gen[i]!.tokens.length,
         decodeMs,
+        metricsMs: now() - t3,
       });
     });
   }
@@ -239,23 +279,58 @@ export async function evaluateItems(
 }
 
 /**
- * Logits that predict each continuation token, per cache, [n, V] each: `prefix` (the question, when it is
+ * Logits that predict each continuation token, [B, n, V] for B caches: `prefix` (the question, when it is
  * decoded through the compressed cache) and continuation[0..n−2] are fed in one batched run; the row that
  * predicts continuation[0] is the last prefix row, or the prefill's last logits when there is no prefix.
  */
-async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], lastLogits: Float32Array, prefix: number[], cont: number[]): Promise<Float32Array[]> {
+async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], lastLogits: Float32Array, prefix: number[], cont: number[]): Promise<Float32Array> {
   const V = runtime.spec.vocabSize;
   const n = cont.length;
   const feed = [...prefix, ...cont.slice(0, n - 1)];
-  const rows = feed.length ? (await runtime.step(caches, caches.map(() => feed), { logits: 'all' })).logits : [];
-  return caches.map((_, b) => {
-    const out = new Float32Array(n * V);
+  const rows = feed.length ? (await runtime.step(caches, caches.map(() => feed), { logits: 'all', keepCaches: false })).logits : [];
+  const out = new Float32Array(caches.length * n * V);
+  caches.forEach((_, b) => {
     for (let t = 0; t < n; t++) {
       const r = prefix.length + t - 1; // row of `feed` whose next token is cont[t]
-      out.set(r < 0 ? lastLogits : rows[b]!.subarray(r * V, (r + 1) * V), t * V);
+      out.set(r < 0 ? lastLogits : rows[b]!.subarray(r * V, (r + 1) * V), (b * n + t) * V);
     }
-    return out;
   });
+  return out;
+}
+
+export interface ContinuationReference {
+  logProbs: Float64Array; // [n, V]
+  argmax: Int32Array; // [n]
+}
+
+/** References kept as long as their record: a search scores the same sample every generation. */
+const references = new WeakMap<PrefillRecord, Map<string, ContinuationReference>>();
+
+/**
+ * The full cache's log-probabilities [n, V] (float64, as the reference metrics compute them) and argmax per row,
+ * computed once per record, prefix and continuation.
+ */
+export async function continuationReference(runtime: ModelRuntime, record: PrefillRecord, prefix: number[], cont: number[]): Promise<ContinuationReference> {
+  let byTokens = references.get(record);
+  if (!byTokens) {
+    byTokens = new Map();
+    references.set(record, byTokens);
+  }
+  const key = `${prefix.join(',')}|${cont.join(',')}`;
+  const hit = byTokens.get(key);
+  if (hit) return hit;
+  const V = runtime.spec.vocabSize;
+  const n = cont.length;
+  const logits = await continuationLogits(runtime, [record.cache], record.lastLogits, prefix, cont);
+  const logProbs = new Float64Array(n * V);
+  const top = new Int32Array(n);
+  for (let t = 0; t < n; t++) {
+    logProbs.set(logSoftmaxRow(logits, t * V, V), t * V);
+    top[t] = argmax(logits.subarray(t * V, (t + 1) * V));
+  }
+  const ref = { logProbs, argmax: top };
+  byTokens.set(key, ref);
+  return ref;
 }
 
 export function failedResult(key: string, error: string): ItemResult {
@@ -273,5 +348,6 @@ export function failedResult(key: string, error: string): ItemResult {
     kvBytes: 0,
     compressMs: 0,
     decodeMs: 0,
+    metricsMs: 0,
   };
 }

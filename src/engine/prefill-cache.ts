@@ -7,7 +7,7 @@
  * Written to a temp file and renamed, so a kill never leaves a partial record.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, utimesSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { PrefillRecord } from '../runtime/types.ts';
 
@@ -95,9 +95,26 @@ export function deserializePrefill(buf: Buffer, source = 'prefill record'): Pref
   };
 }
 
-/** A folder of prefill records keyed by `prefillKey`. */
+/** What a write did to the disk budget. */
+export interface PrefillCacheUsage {
+  /** Bytes of records in the folder after the write (and any eviction). */
+  bytes: number;
+  /** Records deleted to stay within the limit. */
+  evicted: number;
+  /** False when the record alone is larger than the limit (kept in memory only). */
+  written: boolean;
+}
+
+/**
+ * A folder of prefill records keyed by `prefillKey`. With a byte limit it is an LRU: a read marks a record as
+ * used (its mtime), and a write deletes the least recently used records until the folder fits.
+ */
 export class PrefillDiskCache {
-  constructor(readonly dir: string) {}
+  constructor(
+    readonly dir: string,
+    /** Disk budget in bytes (null: unlimited). */
+    readonly limitBytes: number | null = null,
+  ) {}
 
   path(key: string): string {
     return join(this.dir, key.slice(0, 2), `${key}.kvpf`);
@@ -107,23 +124,83 @@ export class PrefillDiskCache {
     const p = this.path(key);
     if (!existsSync(p)) return null;
     try {
-      return deserializePrefill(readFileSync(p), p);
+      const record = deserializePrefill(readFileSync(p), p);
+      if (this.limitBytes !== null) touch(p);
+      return record;
     } catch {
       return null; // unreadable (e.g. written by another version): treat as absent, it will be recomputed
     }
   }
 
-  put(key: string, record: PrefillRecord): void {
+  put(key: string, record: PrefillRecord): PrefillCacheUsage {
     const p = this.path(key);
+    const bytes = serializePrefill(record);
+    if (this.limitBytes !== null && bytes.length > this.limitBytes) return { ...this.evict(this.limitBytes, null), written: false };
     mkdirSync(dirname(p), { recursive: true });
     const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
     const fd = openSync(tmp, 'w');
     try {
-      writeSync(fd, serializePrefill(record));
+      writeSync(fd, bytes);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     renameSync(tmp, p);
+    return { ...this.evict(this.limitBytes, p), written: true };
   }
+
+  /** Deletes the least recently used records (never `keep`) until the folder holds at most `limit` bytes. */
+  private evict(limit: number | null, keep: string | null): { bytes: number; evicted: number } {
+    const files = recordFiles(this.dir);
+    let bytes = files.reduce((n, f) => n + f.size, 0);
+    let evicted = 0;
+    if (limit === null) return { bytes, evicted };
+    files.sort((a, b) => a.mtimeMs - b.mtimeMs);
+    for (const f of files) {
+      if (bytes <= limit) break;
+      if (f.path === keep) continue;
+      try {
+        unlinkSync(f.path);
+        bytes -= f.size;
+        evicted++;
+      } catch {
+        // another worker deleted it first
+      }
+    }
+    return { bytes, evicted };
+  }
+}
+
+function touch(path: string): void {
+  try {
+    const t = new Date();
+    utimesSync(path, t, t);
+  } catch {
+    // evicted meanwhile: nothing to mark
+  }
+}
+
+/** Every record of the folder (two levels: <key[0..2]>/<key>.kvpf) with its size and mtime. */
+function recordFiles(dir: string): { path: string; size: number; mtimeMs: number }[] {
+  const out: { path: string; size: number; mtimeMs: number }[] = [];
+  if (!existsSync(dir)) return out;
+  for (const sub of readdirSync(dir)) {
+    const subdir = join(dir, sub);
+    let names: string[];
+    try {
+      names = readdirSync(subdir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.endsWith('.kvpf')) continue;
+      try {
+        const st = statSync(join(subdir, name));
+        out.push({ path: join(subdir, name), size: st.size, mtimeMs: st.mtimeMs });
+      } catch {
+        // deleted meanwhile
+      }
+    }
+  }
+  return out;
 }

@@ -19,13 +19,16 @@ import type { GenerationRow, ProfileRow, RunRow } from '../store/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import type { BudgetInput, EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
-import { methodInput, RunSession, type Job } from './session.ts';
+import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
+import { methodInput, RunSession, type Job, type PrefillCacheReport } from './session.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface SearchRunOptions {
   resume?: boolean;
   quiet?: boolean;
   prefillCache?: boolean;
+  /** Disk budget of the prefill cache in bytes (LRU); null or absent: unlimited. */
+  prefillCacheLimit?: number | null;
   /** Evaluate on remote workers through this queue instead of the local pool. */
   queue?: QueueCoordinator;
 }
@@ -45,7 +48,8 @@ export interface SearchRunResult {
   prefills: number;
   /** Prefills per prompt prefilled: 1.0 when no sample was prefilled twice. */
   prefillsPerSample: number;
-  timing: { wallMs: number; prefillMs: number; compressMs: number; decodeMs: number };
+  timing: RunTiming;
+  prefillCache: PrefillCacheReport | null;
 }
 
 /** Mean score of each profile over a set of samples, plus per-sample scores (NaN for failures). */
@@ -73,7 +77,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
   const setting: Setting = config.settings[0]!;
   const scorer = methodInput(s.scorer);
   const window = Math.max(config.window, windowFor([scorer]));
-  const timing = { wallMs: 0, prefillMs: 0, compressMs: 0, decodeMs: 0 };
+  const timing = emptyTiming(session.sizing.workers);
   const evalOptions = { setting, fitness: s.fitness, chunkSize: config.chunkSize, window };
 
   /** Scores `items` on every job, samples spread over the workers; per item: mean over samples. */
@@ -92,8 +96,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
         );
         results.forEach((r: ItemResult, i) => {
           perSample[i]![job.sample.id] = r.status === 'ok' ? r.score : NaN;
-          timing.compressMs += r.compressMs;
-          timing.decodeMs += r.decodeMs;
+          addItemTiming(timing, r);
         });
       }
     };
@@ -236,6 +239,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     prefills: store.prefillCount(run.id),
     prefillsPerSample: store.prefillsPerPrompt(run.id),
     timing,
+    prefillCache: session.prefillCacheReport,
   };
   store.close();
   return result;

@@ -45,6 +45,26 @@ export interface PrefillEventInfo {
   tokens: number;
 }
 
+/** The prefill cache folder as the last write left it, and what the disk budget deleted during the run. */
+export interface PrefillCacheReport {
+  limitBytes: number | null;
+  /** Bytes on disk after the run's last write (null: nothing written this run). */
+  bytes: number | null;
+  evicted: number;
+  /** Records not written because one alone exceeds the limit. */
+  skipped: number;
+}
+
+/** "prefill cache: 1.2 GiB on disk (limit 2.0 GiB), 3 records evicted". */
+export function prefillCacheLine(r: PrefillCacheReport | null): string {
+  if (!r) return 'prefill cache: off';
+  const gib = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
+  const parts = [`prefill cache: ${r.bytes === null ? 'nothing written' : `${gib(r.bytes)} on disk`} (limit ${r.limitBytes === null ? 'none' : gib(r.limitBytes)})`];
+  if (r.evicted) parts.push(`${r.evicted} records evicted`);
+  if (r.skipped) parts.push(`${r.skipped} records larger than the limit kept in memory only`);
+  return parts.join(', ');
+}
+
 export class RunSession {
   readonly pool: InferencePool<LoadSamplesTask | EvaluateSampleTask, WorkerMessage, unknown>;
   /** Where samples are evaluated: the pool above, or a queue of remote workers (`--queue`). */
@@ -52,6 +72,8 @@ export class RunSession {
   readonly sizing: PoolSizing;
   readonly model: ModelRef;
   readonly prefillCacheDir: string | null;
+  /** What the disk cache did this run (null: no disk cache). */
+  readonly prefillCacheReport: PrefillCacheReport | null;
   modelHash = '';
   /** Model facts learnt when the samples are loaded. */
   modelInfo: Omit<LoadSamplesResult, 'samples'> | null = null;
@@ -72,6 +94,7 @@ export class RunSession {
     readonly quiet: boolean,
     prefillCache: boolean,
     private readonly queue: QueueCoordinator | null,
+    prefillCacheLimit: number | null,
   ) {
     // With a queue, the local pool only loads the samples (one worker); remote workers evaluate them.
     this.sizing = sizePool(queue ? 1 : (config.workers ?? 'auto'), undefined, config.model.device);
@@ -91,12 +114,17 @@ export class RunSession {
       threads: config.model.threads ?? this.sizing.threadsPerWorker,
     };
     this.prefillCacheDir = prefillCache ? join(dirname(config.db), 'prefill-cache') : null;
+    this.prefillCacheReport = prefillCache ? { limitBytes: prefillCacheLimit, bytes: null, evicted: 0, skipped: 0 } : null;
     this.heartbeat = setInterval(() => store.heartbeat(run.id), 15_000);
     process.on('SIGINT', this.onSigint);
   }
 
   /** Opens the store and creates a run, or takes over the unfinished run of the same config (`resume`). */
-  static open(config: ExperimentConfig, kind: RunKind, opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean; queue?: QueueCoordinator }): RunSession {
+  static open(
+    config: ExperimentConfig,
+    kind: RunKind,
+    opts: { resume?: boolean; quiet?: boolean; prefillCache?: boolean; prefillCacheLimit?: number | null; queue?: QueueCoordinator },
+  ): RunSession {
     const store = Store.open(config.db);
     const hash = configHash(config);
     let run: RunRow;
@@ -119,7 +147,7 @@ export class RunSession {
         seed: config.seed,
       });
     }
-    return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true, opts.queue ?? null);
+    return new RunSession(config, store, run, opts.quiet ?? false, opts.prefillCache ?? true, opts.queue ?? null, opts.prefillCacheLimit ?? null);
   }
 
   /** The model a task entry runs on (its SelfExtend variant). */
@@ -184,11 +212,17 @@ export class RunSession {
       items,
       options,
       prefillCacheDir: this.prefillCacheDir,
+      prefillCacheLimit: this.prefillCacheReport?.limitBytes ?? null,
       attempt,
     };
     const seen = new Map<string, ItemResult>();
     const onMessage = (m: WorkerMessage) => {
       if (m.kind === 'prefill') {
+        if (m.disk && this.prefillCacheReport) {
+          this.prefillCacheReport.bytes = m.disk.bytes;
+          this.prefillCacheReport.evicted += m.disk.evicted;
+          if (!m.disk.written) this.prefillCacheReport.skipped++;
+        }
         if (m.computed) {
           this.store.recordPrefill({
             runId: this.run.id,

@@ -17,7 +17,7 @@ import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
-import { PrefillDiskCache, prefillKey } from './prefill-cache.ts';
+import { PrefillDiskCache, prefillKey, type PrefillCacheUsage } from './prefill-cache.ts';
 
 export interface ModelRef {
   path: string;
@@ -73,11 +73,15 @@ export interface EvaluateSampleTask {
   options: EvaluateOptions & { window: number };
   /** Folder of the prefill disk cache; null: keep nothing on disk. */
   prefillCacheDir: string | null;
+  /** Disk budget of that folder in bytes (least recently used records deleted first); null: unlimited. */
+  prefillCacheLimit?: number | null;
   /** 1 for the first try of these items, 2 for the retry. */
   attempt: number;
 }
 
-export type WorkerMessage = { kind: 'item'; result: ItemResult } | { kind: 'prefill'; computed: boolean; ms: number; tokens: number };
+export type WorkerMessage =
+  | { kind: 'item'; result: ItemResult }
+  | { kind: 'prefill'; computed: boolean; ms: number; tokens: number; disk?: PrefillCacheUsage };
 
 export interface EvaluateSampleResult {
   results: ItemResult[];
@@ -108,30 +112,6 @@ function recordBytes(r: PrefillRecord): number {
   for (const l of r.cache.layers) n += l.keys.byteLength + l.values.byteLength + l.bias.byteLength;
   for (const a of [...r.windowAttention, ...r.attentionColumnSums]) n += a.byteLength;
   return n;
-}
-
-/**
- * Prefill records larger than this are not written to the disk cache (KVOPT_PREFILL_DISK_LIMIT_MB, default 2048):
- * a real-size record (an 8B model at 32k tokens: ~4 GiB in fp16, twice that as float32 arrays) would fill the disk
- * a sample at a time. Such a record stays in this worker's memory when it fits KVOPT_PREFILL_MEMORY_MB, else it is
- * recomputed when needed; stderr says which, once per sample.
- */
-const DISK_LIMIT_BYTES = Number(process.env.KVOPT_PREFILL_DISK_LIMIT_MB ?? 2048) * 2 ** 20;
-const overLimitSaid = new Set<string>();
-
-function storeOnDisk(disk: PrefillDiskCache, key: string, record: PrefillRecord, sampleId: string): void {
-  const bytes = recordBytes(record);
-  if (bytes <= DISK_LIMIT_BYTES) {
-    disk.put(key, record);
-    return;
-  }
-  if (overLimitSaid.has(key)) return;
-  overLimitSaid.add(key);
-  const mib = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-  const kept = bytes <= MEMORY_LIMIT_BYTES ? 'kept in memory only' : `not kept (over KVOPT_PREFILL_MEMORY_MB too): recomputed when needed`;
-  process.stderr.write(
-    `kvopt: prefill record of sample ${sampleId} (${record.tokens.length} tokens) is ${mib(bytes)}, over the disk limit of ${mib(DISK_LIMIT_BYTES)} (KVOPT_PREFILL_DISK_LIMIT_MB): ${kept}\n`,
-  );
 }
 
 function remember(key: string, record: PrefillRecord): void {
@@ -214,16 +194,17 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const prompt = tokenizeSample(task, t.sample, l.tokenizer, l.model.spec);
   const tokens = prefillTokens(prompt, t.options.setting);
   const key = prefillKey(l.model.weightsHash, tokens, t.options.window);
-  const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir) : null;
+  const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir, t.prefillCacheLimit ?? null) : null;
   let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
   const computed = record === null;
+  let usage: PrefillCacheUsage | undefined;
   if (!record) {
     record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
-    if (disk) storeOnDisk(disk, key, record, t.sample.id);
+    usage = disk?.put(key, record);
   }
   remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
-  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length } satisfies WorkerMessage);
+  port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length, disk: usage } satisfies WorkerMessage);
   const results = await evaluateItems(runtime, l.tokenizer, task, t.sample, prompt, record, t.items, t.options, (result) =>
     port?.postMessage({ kind: 'item', result } satisfies WorkerMessage),
   );

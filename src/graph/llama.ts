@@ -25,7 +25,7 @@ import { PrecisionOps, type Precision } from './precision.ts';
 import { SelfExtendAttention, type SelfExtendOptions } from './self-extend.ts';
 
 /** Bump when the graph changes, so cached graphs are rebuilt. */
-export const GRAPH_BUILDER_VERSION = 4;
+export const GRAPH_BUILDER_VERSION = 5;
 export const OPSET = 21;
 export const IR_VERSION = 10;
 
@@ -53,6 +53,13 @@ export type { Precision } from './precision.ts';
 /** Options that change the built graph (part of the build-cache key). */
 export interface GraphOptions {
   precision: Precision;
+  /**
+   * true (default): present_key/present_value/present_bias = past ‖ new are outputs (device-resident caches feed
+   * them back). false: no present outputs; attention scores past and new keys separately, one softmax over
+   * both, and sums the two context parts, so a run reads the cache once and never copies it (onnxruntime
+   * computes every output even when it is not fetched, node-stack-notes §1.3). The CPU runtime uses false.
+   */
+  presentOutputs?: boolean;
   /** SelfExtend (src/graph/self-extend.ts): adds past_position.l inputs; absent = the plain graph. */
   selfExtend?: SelfExtendOptions;
 }
@@ -77,6 +84,8 @@ export function buildDecoderGraph(
   if (dataPath) g.streamExternalData(dataPath);
   const p = new PrecisionOps(g, options.precision);
   const kvType = p.kvType;
+  // SelfExtend reads the present keys, so it keeps them
+  const withPresent = (options.presentOutputs ?? true) || options.selfExtend !== undefined;
   const D = spec.hiddenSize;
   const H = spec.numHeads;
   const Hkv = spec.numKvHeads;
@@ -150,18 +159,22 @@ export function buildDecoderGraph(
     const qRot = applyRope(qHeads); // [B,H,q,hd]
     const kNew = g.opTo(ioNames.newKey(l), 'Identity', [p.toKv(applyRope(toHeads(kProj, Hkv)))]); // [B,Hkv,q,hd]
     const vNew = g.opTo(ioNames.newValue(l), 'Identity', [p.toKv(toHeads(vProj, Hkv))]);
-    const presentK = g.opTo(ioNames.presentKey(l), 'Concat', [pastK, kNew], { axis: aInt(2) }); // [B,Hkv,T,hd]
-    const presentV = g.opTo(ioNames.presentValue(l), 'Concat', [pastV, vNew], { axis: aInt(2) });
+    const P1 = g.op('Shape', [pastK], { start: aInt(2), end: aInt(3) }); // [1] = (P)
+    const T1 = g.op('Add', [P1, q1]); // [1] = (T = P + q)
+    const T0 = g.op('Squeeze', [T1, g.int64([0])]); // scalar T
+    const P0 = g.op('Squeeze', [P1, g.int64([0])]); // scalar P
+    const keysT = (k: string) => g.op('Transpose', [k], { perm: aInts([0, 1, 3, 2]) });
 
-    const T0 = g.op('Gather', [g.op('Shape', [presentK]), g.int64Scalar(2)], { axis: aInt(0) }); // scalar T
-    const T1 = g.op('Shape', [presentK], { start: aInt(2), end: aInt(3) }); // [1]
-    const P0 = g.op('Sub', [T0, q0]);
-
-    // scores [B,Hkv,G,q,T] = (Q_g · Kᵀ) / sqrt(hd)
+    // scores [B,Hkv,G·q,T] = (Q_g · Kᵀ) / sqrt(hd), K = past ‖ new: one product over the present keys, or
+    // (presentOutputs false) the past and new parts side by side, so the cache is never copied
     const qGrouped = g.op('Reshape', [qRot, g.int64([0, Hkv, -1, hd])]); // [B,Hkv,G·q,hd]
-    const scores = p.scores(qGrouped, g.op('Transpose', [presentK], { perm: aInts([0, 1, 3, 2]) }), scale);
+    const presentK = withPresent ? g.opTo(ioNames.presentKey(l), 'Concat', [pastK, kNew], { axis: aInt(2) }) : null; // [B,Hkv,T,hd]
+    const presentV = withPresent ? g.opTo(ioNames.presentValue(l), 'Concat', [pastV, vNew], { axis: aInt(2) }) : null;
+    const scores = presentK
+      ? p.scores(qGrouped, keysT(presentK), scale)
+      : g.op('Concat', [p.scores(qGrouped, keysT(pastK), scale), p.scores(qGrouped, keysT(kNew), scale)], { axis: aInt(3) });
     let scores5 = g.op('Reshape', [scores, g.op('Concat', [g.int64([0, Hkv, G]), q1, g.int64([-1])], { axis: aInt(0) })]);
-    if (selfExtend) scores5 = selfExtend.scores(l, { neighbour: scores5, qHeads, presentK, scale, q1, precision: p });
+    if (selfExtend) scores5 = selfExtend.scores(l, { neighbour: scores5, qHeads, presentK: presentK!, scale, q1, precision: p });
 
     // causal [q,T]: key t visible to new token i iff t ≤ P + i
     const rows = g.op('Add', [
@@ -177,13 +190,21 @@ export function buildDecoderGraph(
       { value: GraphBuilder.floatTensorAttr(0) },
     );
     // present_bias = kv_bias followed by 0 for the new entries: fed back as the next kv_bias by device-resident decode
-    const presentBias = g.opTo(ioNames.presentBias(l), 'Concat', [kvBias, newZeros], { axis: aInt(3) });
+    const presentBias = withPresent
+      ? g.opTo(ioNames.presentBias(l), 'Concat', [kvBias, newZeros], { axis: aInt(3) })
+      : g.op('Concat', [kvBias, newZeros], { axis: aInt(3) });
     const biasAll = g.op('Unsqueeze', [presentBias, g.int64([2])]);
     const mask = g.op('Add', [biasAll, causal]); // [B,Hkv,1,q,T]
     const probs5 = g.op('Softmax', [g.op('Add', [scores5, mask])], { axis: aInt(-1) }); // [B,Hkv,G,q,T]
 
     const probsG = g.op('Reshape', [probs5, g.op('Concat', [g.int64([0, Hkv, -1]), T1], { axis: aInt(0) })]);
-    const ctx = p.toF32(g.op('MatMul', [p.toKv(probsG), presentV])); // [B,Hkv,G·q,hd]
+    // context [B,Hkv,G·q,hd] = probs · V over past ‖ new, or the sum of the past and new parts
+    const ctx = presentV
+      ? p.toF32(g.op('MatMul', [p.toKv(probsG), presentV]))
+      : g.op('Add', [
+          p.toF32(g.op('MatMul', [p.toKv(g.op('Slice', [probsG, zero1, P1, g.int64([3])])), pastV])),
+          p.toF32(g.op('MatMul', [p.toKv(g.op('Slice', [probsG, P1, T1, g.int64([3])])), vNew])),
+        ]);
     const ctx2 = g.op('Reshape', [
       g.op('Transpose', [g.op('Reshape', [ctx, g.int64([0, H, -1, hd])])], { perm: aInts([0, 2, 1, 3]) }),
       g.int64([-1, H * hd]),
@@ -209,9 +230,11 @@ export function buildDecoderGraph(
     const act = g.op('Mul', [g.op('Mul', [gate, g.op('Sigmoid', [gate])]), up]);
     x = g.op('Add', [x, linear(act, mat('w_down', lw.wDown, [D, I]), null)]);
 
-    g.output(ioNames.presentKey(l), kvType, ['batch', Hkv, `total_${l}`, hd]);
-    g.output(ioNames.presentValue(l), kvType, ['batch', Hkv, `total_${l}`, hd]);
-    g.output(ioNames.presentBias(l), DataType.FLOAT, ['batch', Hkv, 1, `total_${l}`]);
+    if (withPresent) {
+      g.output(ioNames.presentKey(l), kvType, ['batch', Hkv, `total_${l}`, hd]);
+      g.output(ioNames.presentValue(l), kvType, ['batch', Hkv, `total_${l}`, hd]);
+      g.output(ioNames.presentBias(l), DataType.FLOAT, ['batch', Hkv, 1, `total_${l}`]);
+    }
     g.output(ioNames.newKey(l), kvType, ['batch', Hkv, 'q', hd]);
     g.output(ioNames.newValue(l), kvType, ['batch', Hkv, 'q', hd]);
     g.output(ioNames.attnWindow(l), DataType.FLOAT, ['batch', H, 'window_rows', `total_${l}`]);

@@ -24,6 +24,8 @@ import { createSession, type SessionOptions } from './session.ts';
 import { KvCodec } from './kv-codec.ts';
 import { DeviceDecodeCache, deviceResidentOutputs, hostBytes, releaseDeviceOutputs } from './device-cache.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
+import { ValueNormRunner } from './value-norms.ts';
+import { ContinuationScorer, type ContinuationScores } from './scoring.ts';
 
 export interface RuntimeOptions extends SessionOptions {
   /** Graph build cache folder (default $KVOPT_CACHE_DIR or <repo>/.kvopt-cache/graphs). */
@@ -43,6 +45,7 @@ export interface PrefillOptions {
 export interface StepResult {
   /** 'last': per sequence [V] after its last token; 'all': per sequence [q_b, V] (row-major). */
   logits: Float32Array[];
+  /** The extended caches; [] when the step was asked not to keep them (keepCaches: false). */
   caches: KvCache[];
 }
 
@@ -108,6 +111,10 @@ interface RawRun {
 const i64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
 
 export class ModelRuntime {
+  private valueNormRunner: ValueNormRunner | null = null;
+  private continuationScorer: ContinuationScorer | null = null;
+  /** Threads of the value-norm session (the decoder session's setting). */
+  private intraOpNumThreads: number | undefined;
   /** Host-side KV caches are float32; this converts at the graph boundary when the graph's cache is float16. */
   private readonly kv: KvCodec;
 
@@ -123,7 +130,10 @@ export class ModelRuntime {
   }
 
   static async create(model: LoadedModel, opts: RuntimeOptions = {}): Promise<ModelRuntime> {
-    const graphOptions = opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS;
+    // On the CPU the graph has no present outputs (no cache copy per run); device-resident caches need them.
+    const base = opts.graphOptions ?? DEFAULT_GRAPH_OPTIONS;
+    const onCpu = (opts.device ?? 'cpu') === 'cpu';
+    const graphOptions: GraphOptions = base.presentOutputs === undefined && onCpu ? { ...base, presentOutputs: false } : base;
     const cacheDir = opts.cacheDir ?? graphCacheDir();
     // one line before anything large is written or allocated when the model cannot fit (memory-plan.ts)
     checkFits(model.source.path, model.spec, graphOptions.precision, opts.device ?? 'cpu', opts.contextTokens ?? Math.min(model.spec.maxPositionEmbeddings, 4096), {
@@ -135,7 +145,9 @@ export class ModelRuntime {
     // (SelfExtend feeds every past entry's position each step, so its decode stays on the host path)
     const gpuOutputs = graphOptions.selfExtend ? undefined : deviceResidentOutputs(model.spec.numLayers);
     const { session, device } = await createSession(graph.modelPath, { ...opts, gpuOutputs });
-    return new ModelRuntime(model, graph, session, device, graphOptions);
+    const rt = new ModelRuntime(model, graph, session, device, graphOptions);
+    rt.intraOpNumThreads = opts.intraOpNumThreads;
+    return rt;
   }
 
   /** Decode keeps the KV cache on the device between steps (WebGPU); elsewhere caches are host arrays. */
@@ -156,6 +168,28 @@ export class ModelRuntime {
 
   async release(): Promise<void> {
     await this.session.release();
+    await this.valueNormRunner?.release();
+    await this.continuationScorer?.release();
+  }
+
+  /**
+   * Continuation metrics of B candidates in one onnxruntime call (float64): per position the target's
+   * log-probability, the KL from the reference distribution and the argmax. logits [B, n, V], refLogProbs [n, V].
+   */
+  async scoreContinuation(logits: Float32Array, B: number, targets: readonly number[], refLogProbs: Float64Array): Promise<ContinuationScores> {
+    this.continuationScorer ??= await ContinuationScorer.create(this.spec.vocabSize, this.intraOpNumThreads);
+    return this.continuationScorer.score(logits, B, targets, refLogProbs);
+  }
+
+  /**
+   * The record's value-output norms (L × [Hkv, T], see PrefillRecord.valueNorms), computed once and kept in the
+   * record: CriticalKV / DefensiveKV read them for every budget and candidate.
+   */
+  async ensureValueNorms(record: PrefillRecord): Promise<Float64Array[]> {
+    if (record.valueNorms) return record.valueNorms;
+    this.valueNormRunner ??= await ValueNormRunner.create(this.spec, this.model.weights, this.intraOpNumThreads);
+    record.valueNorms = await this.valueNormRunner.norms(record.cache, record.tokens.length);
+    return record.valueNorms;
   }
 
   /** Every layer of B caches padded to one batch (kv_bias = −inf on the padding), plus `spare` slots. */
@@ -302,8 +336,8 @@ export class ModelRuntime {
    * Runs new tokens over B caches in one batched run: tokens[b] continue caches[b] at its nextPosition.
    * Returns logits per sequence and the extended caches (padding dropped; new entries have bias 0).
    */
-  async step(caches: KvCache[], tokens: number[][], opts: { logits?: 'last' | 'all' } = {}): Promise<StepResult> {
-    return this.stepInternal(caches, tokens, opts.logits ?? 'last', true) as Promise<StepResult>;
+  async step(caches: KvCache[], tokens: number[][], opts: { logits?: 'last' | 'all'; keepCaches?: boolean } = {}): Promise<StepResult> {
+    return this.stepInternal(caches, tokens, opts.logits ?? 'last', opts.keepCaches ?? true) as Promise<StepResult>;
   }
 
   private async stepInternal(caches: KvCache[], tokens: number[][], mode: 'last' | 'all', keepCaches: boolean): Promise<StepResult> {

@@ -38,6 +38,11 @@ export interface PrefillRecord {
   attentionColumnSums: Float32Array[]; // L × [Hq, T]
   /** Logits after the last prompt token. */
   lastLogits: Float32Array; // [V]
+  /**
+   * CriticalKV's value-output norms (1/G) Σ_g ||v_kj W_o^(kG+g)||_1 of every entry, per layer, float64; filled
+   * on demand (ModelRuntime.ensureValueNorms) when a method of the run needs them. Not stored on disk.
+   */
+  valueNorms?: Float64Array[]; // L × [Hkv, T]
   /** Wall time of the prefill, ms. */
   ms: number;
 }

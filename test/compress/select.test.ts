@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { flatTopCounts, largestRemainder, rankHead, selectHead } from '../../src/compress/select.ts';
 import { pool1d, reduceGroups } from '../../src/compress/scorers/attention.ts';
+import { mulberry32 } from '../../src/util/mulberry32.ts';
 
 test('rankHead: higher score first, ties to the later token, +Infinity first', () => {
   const s = Float64Array.from([3, 5, 3, Infinity, 1, 5, Infinity]);
@@ -60,4 +61,66 @@ test('reduceGroups: query heads k·G..k·G+G-1 belong to KV head k', () => {
   const per = Float64Array.from([1, 2, 3, 4, 10, 0, 20, 2]);
   assert.deepEqual([...reduceGroups(per, 4, 2, 2, 'mean')], [2, 3, 15, 1]);
   assert.deepEqual([...reduceGroups(per, 4, 2, 2, 'max')], [3, 4, 20, 2]);
+});
+
+/** The sort-based reference: every position ranked by a comparator sort, top b taken, returned ascending. */
+function referenceSelect(scores: Float64Array, rerank: Float64Array | null, ratio: number, h: number, T: number, b: number): number[] {
+  const k = Math.max(0, Math.min(b, T));
+  const rank = (s: Float64Array) =>
+    Array.from({ length: T }, (_, j) => j).sort((a, c) => {
+      const x = s[h * T + a]!;
+      const y = s[h * T + c]!;
+      if (x === y) return c - a; // later position first
+      return y > x ? 1 : -1;
+    });
+  const order = rank(scores);
+  if (!rerank) return order.slice(0, k).sort((a, c) => a - c);
+  let forced = 0;
+  for (let j = 0; j < T; j++) if (scores[h * T + j] === Infinity) forced++;
+  const first = Math.min(k, Math.max(forced, Math.floor(k * ratio)));
+  const chosen = order.slice(0, first);
+  for (const j of rank(rerank)) if (chosen.length < k && !chosen.includes(j)) chosen.push(j);
+  return chosen.sort((a, c) => a - c);
+}
+
+test('selectHead (quickselect) == sort-based reference on random scores full of ties and infinities', () => {
+  const rand = mulberry32(17);
+  for (let trial = 0; trial < 300; trial++) {
+    const T = 1 + Math.floor(rand() * 90);
+    const Hkv = 1 + Math.floor(rand() * 3);
+    const levels = 1 + Math.floor(rand() * 6); // few distinct values: many ties
+    const draw = () => (rand() < 0.1 ? Infinity : rand() < 0.05 ? -Infinity : Math.floor(rand() * levels) / levels);
+    const scores = Float64Array.from({ length: Hkv * T }, draw);
+    const rerank = Float64Array.from({ length: Hkv * T }, draw);
+    const ratio = rand();
+    const b = Math.floor(rand() * (T + 3));
+    for (let h = 0; h < Hkv; h++) {
+      assert.deepEqual([...selectHead({ scores }, h, T, b)], referenceSelect(scores, null, 0, h, T, b), `trial ${trial} head ${h}`);
+      assert.deepEqual(
+        [...selectHead({ scores, secondStage: { rerank, firstStageRatio: ratio } }, h, T, b)],
+        referenceSelect(scores, rerank, ratio, h, T, b),
+        `two-stage trial ${trial} head ${h}`,
+      );
+    }
+  }
+});
+
+test('flatTopCounts (quickselect threshold) == counts of a sort-based flattened top-n', () => {
+  const rand = mulberry32(23);
+  for (let trial = 0; trial < 200; trial++) {
+    const L = 1 + Math.floor(rand() * 3);
+    const Hkv = 1 + Math.floor(rand() * 3);
+    const T = 1 + Math.floor(rand() * 40);
+    const levels = 1 + Math.floor(rand() * 5);
+    const layers = Array.from({ length: L }, () =>
+      Float64Array.from({ length: Hkv * T }, () => (rand() < 0.1 ? Infinity : Math.floor(rand() * levels))),
+    );
+    const n = Math.floor(rand() * (L * Hkv * T + 2));
+    // reference: every entry ranked (score desc, later position, lower layer, lower head), first n counted
+    const entries = layers.flatMap((s, l) => Array.from({ length: Hkv * T }, (_, i) => ({ l, h: Math.floor(i / T), j: i % T, v: s[i]! })));
+    entries.sort((a, c) => (a.v === c.v ? c.j - a.j || a.l - c.l || a.h - c.h : c.v > a.v ? 1 : -1));
+    const ref = layers.map(() => new Array<number>(Hkv).fill(0));
+    for (const e of entries.slice(0, n)) ref[e.l]![e.h]!++;
+    assert.deepEqual(flatTopCounts(layers, Hkv, T, n).map((c) => [...c]), ref, `trial ${trial}`);
+  }
 });

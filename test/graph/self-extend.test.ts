@@ -24,7 +24,8 @@ async function seRuntime(overrides: Partial<ModelSpec>, seed: number, se: NaiveS
   return ModelRuntime.create(tinyModel(overrides, seed), {
     cacheDir: testCacheDir,
     intraOpNumThreads: 1,
-    graphOptions: se ? { precision: 'fp32', selfExtend: { group: se.group, window: se.window } } : undefined,
+    // the plain graph with present outputs: one product over past ‖ new, as SelfExtend's (bit-exact comparisons)
+    graphOptions: se ? { precision: 'fp32', selfExtend: { group: se.group, window: se.window } } : { precision: 'fp32', presentOutputs: true },
   });
 }
 

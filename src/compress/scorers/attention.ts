@@ -5,6 +5,7 @@
  */
 import type { ModelSpec, ModelWeights } from '../../model/spec.ts';
 import type { PrefillRecord } from '../../runtime/types.ts';
+import type { RecordContext } from '../types.ts';
 import { KvoptError } from '../../util/errors.ts';
 
 /** The effective window: min(w, T); the record must hold at least that many rows. */
@@ -68,6 +69,20 @@ export function reduceGroups(perHead: Float64Array, Hq: number, Hkv: number, n: 
       out[k * n + j] = how === 'max' ? acc : acc / G;
     }
   }
+  return out;
+}
+
+/**
+ * The value-output norms [Hkv, n] of layer `layer`: the record's precomputed ones (ModelRuntime.ensureValueNorms,
+ * one float64 graph run per prefill) when present, else valueOutputNorms below (the JavaScript reference).
+ */
+export function projectedValueNorms(ctx: RecordContext, layer: number, n: number): Float64Array {
+  const pre = ctx.record.valueNorms?.[layer];
+  if (!pre) return valueOutputNorms(ctx.record, ctx.spec, ctx.weights, layer, n);
+  const T = ctx.record.tokens.length;
+  const Hkv = ctx.spec.numKvHeads;
+  const out = new Float64Array(Hkv * n);
+  for (let k = 0; k < Hkv; k++) out.set(pre.subarray(k * T, k * T + n), k * n);
   return out;
 }
 

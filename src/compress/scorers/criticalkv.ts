@@ -13,7 +13,7 @@
  */
 import type { OptionSchema, OptionsOf } from '../options.ts';
 import type { LayerScores, ScoreContext, Scorer } from '../types.ts';
-import { effectiveWindow, valueOutputNorms } from './attention.ts';
+import { effectiveWindow, projectedValueNorms } from './attention.ts';
 import { checkKernel, snapkvOptions, snapkvPrefixScores } from './snapkv.ts';
 
 export const criticalkvOptions = {
@@ -36,7 +36,7 @@ export function criticalkvScorer(opts: CriticalkvOptions): Scorer {
       const w = effectiveWindow(ctx.record, opts.window, 'criticalkv');
       const P = T - w;
       const base = snapkvPrefixScores(ctx, layer, opts, w);
-      const norms = valueOutputNorms(ctx.record, ctx.spec, ctx.weights, layer, P);
+      const norms = projectedValueNorms(ctx, layer, P);
       const scores = new Float64Array(Hkv * T).fill(Infinity);
       const rerank = new Float64Array(Hkv * T).fill(Infinity);
       for (let h = 0; h < Hkv; h++) {

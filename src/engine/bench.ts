@@ -1,0 +1,306 @@
+/**
+ * `kvopt bench engine`: the candidate loop measured side by side in one run, as ratios (figures from a shared
+ * machine are only comparable within a run):
+ * - prefill of the context (and the budget-independent work done once per prefill: value-output norms);
+ * - per method: items (one per budget) evaluated from that one record, per item split into compress / decode /
+ *   metrics / overhead, and the prefill-once ratio (prefill + item) / item: how much cheaper an item is when
+ *   the prefill is reused than when it is redone;
+ * - the candidate loop of a search generation (EvolKV-like per-layer budgets, SnapKV): continuation scoring and
+ *   greedy generation, batch 1 against batch B, per candidate;
+ * - prefill throughput at 1,024 tokens against the machine's fp32 GEMM rate measured by onnxruntime in the same
+ *   run (a [1024, D] × [D, I] MatMul on the same threads).
+ * The continuation path of evaluateItems is used: it needs no task, tokenizer or sample text.
+ */
+import * as ort from 'onnxruntime-node';
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { GraphBuilder } from '../graph/builder.ts';
+import { DataType } from '../graph/onnx-proto.ts';
+import { IR_VERSION, OPSET } from '../graph/llama.ts';
+import { parameterCount, type LoadedModel, type ModelSpec } from '../model/spec.ts';
+import { ModelRuntime } from '../runtime/runtime.ts';
+import type { PrefillRecord } from '../runtime/types.ts';
+import type { Sample, TaskDefinition } from '../tasks/types.ts';
+import { mulberry32 } from '../util/mulberry32.ts';
+import { compressPrefill, methodNeedsValueNorms, parseMethod } from '../compress/index.ts';
+import { continuationReference, ensureValueNormsFor, evaluateItems, resolveLayerBudgets, type BudgetInput, type EvalItem, type ItemResult, type SamplePrompt } from './evaluate.ts';
+
+export interface EngineBenchOptions {
+  context: number;
+  answer: number;
+  methods: string[];
+  budgets: BudgetInput[];
+  /** Candidates of the search-generation measurement (batch B against batch 1). */
+  candidates: number;
+  threads?: number;
+  chunkSize: number;
+  /** Skip the 1,024-token prefill and GEMM measurement. */
+  skipGemm?: boolean;
+}
+
+/**
+ * Wall time and CPU time (all threads of this process, from process.cpuUsage) of a phase. On a shared machine the
+ * wall-time ratios move with the load of other processes; CPU-time ratios measure this process's own work.
+ */
+export interface Cost {
+  wallMs: number;
+  cpuMs: number;
+}
+
+export interface ItemSplit {
+  compressMs: number;
+  decodeMs: number;
+  metricsMs: number;
+  overheadMs: number;
+  totalMs: number;
+}
+
+export interface MethodBench {
+  method: string;
+  items: number;
+  perItem: ItemSplit;
+  /**
+   * Work done once per prefill for this method, ms: value norms (when read), the full cache's reference
+   * distributions over the continuation, and the scorer's budget-independent part (scores, DefensiveKV's
+   * prepared statistics; measured as the first compression, whose gather is per-item work counted here too).
+   */
+  oncePerPrefillMs: number;
+  oncePerPrefillCpuMs: number;
+  /** (prefill + once-per-prefill work + item) / item, wall time. */
+  prefillOnceRatio: number;
+  /** CPU time of the method's items, per item. */
+  cpuMsPerItem: number;
+  /** The same ratio in CPU time (prefill, once-per-prefill work and items), robust to other processes' load. */
+  prefillOnceRatioCpu: number;
+  compressShareOfItem: number;
+}
+
+export interface EngineBenchResult {
+  date: string;
+  machine: { cpu: string; cores: number; memoryGiB: number; node: string; loadAverageStart: number; loadAverageEnd: number };
+  model: string;
+  parameters: number;
+  threads: number | null;
+  contextTokens: number;
+  answerTokens: number;
+  prefill: { ms: number; tokensPerSec: number; valueNormsMs: number; cpuMs: number; valueNormsCpuMs: number };
+  methods: MethodBench[];
+  candidateLoop: {
+    candidates: number;
+    scoring: { msPerCandidateBatch1: number; msPerCandidateBatchB: number; speedup: number; speedupCpu: number };
+    generation: { tokens: number; msPerCandidateBatch1: number; msPerCandidateBatchB: number; speedup: number; speedupCpu: number };
+  };
+  /** Rates per wall second, and per CPU second (ratioCpu: robust to load). */
+  prefillVsGemm: { tokens: number; prefillGflops: number; gemmGflops: number; ratio: number; ratioCpu: number } | null;
+}
+
+// The continuation path of evaluateItems reads no task, tokenizer or sample text.
+const NO_TASK = null as unknown as TaskDefinition;
+const NO_TOKENIZER = null as never;
+const SAMPLE = { id: 'bench' } as Sample;
+
+const now = () => performance.now();
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
+
+/** Runs `f` and returns its result with its wall and CPU time. */
+async function measured<T>(f: () => Promise<T>): Promise<{ value: T; cost: Cost }> {
+  const w0 = now();
+  const c0 = cpuNow();
+  const value = await f();
+  return { value, cost: { wallMs: now() - w0, cpuMs: cpuNow() - c0 } };
+}
+
+function randomTokens(n: number, V: number, seed: number): number[] {
+  const r = mulberry32(seed);
+  return Array.from({ length: n }, () => 3 + Math.floor(r() * (V - 3)));
+}
+
+/** Matmul FLOPs of a chunked prefill of T tokens (projections, MLP, attention over the keys each chunk sees). */
+export function prefillFlops(spec: ModelSpec, T: number, chunkSize: number): number {
+  const { hiddenSize: D, numHeads: H, numKvHeads: Hkv, headDim: hd, intermediateSize: I, numLayers: L, vocabSize: V } = spec;
+  let f = 0;
+  for (let s = 0; s < T; s += chunkSize) {
+    const q = Math.min(chunkSize, T - s);
+    const perLayer = 2 * q * (D * (H + 2 * Hkv) * hd + H * hd * D + 3 * D * I) + 2 * 2 * H * hd * q * (s + q);
+    f += L * perLayer;
+  }
+  return f + 2 * D * V; // logits of the last position
+}
+
+/** fp32 GEMM rate of onnxruntime on this machine: a [m, k] × [k, n] MatMul, best of a few runs, GFLOP/s. */
+export async function gemmRate(m: number, k: number, n: number, threads?: number): Promise<{ gflops: number; gflopsPerCpuSecond: number }> {
+  const g = new GraphBuilder('unused');
+  g.input('a', DataType.FLOAT, [m, k]);
+  g.input('b', DataType.FLOAT, [k, n]);
+  g.opTo('c', 'MatMul', ['a', 'b']);
+  g.output('c', DataType.FLOAT, [m, n]);
+  const opts: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+  if (threads) opts.intraOpNumThreads = threads;
+  const session = await ort.InferenceSession.create(g.encodeModel({ opset: OPSET, irVersion: IR_VERSION, metadata: {} }), opts);
+  const r = mulberry32(3);
+  const a = new ort.Tensor('float32', Float32Array.from({ length: m * k }, () => r() - 0.5), [m, k]);
+  const b = new ort.Tensor('float32', Float32Array.from({ length: k * n }, () => r() - 0.5), [k, n]);
+  let best = Infinity;
+  let bestCpu = Infinity;
+  for (let rep = 0; rep < 5; rep++) {
+    const { cost } = await measured(() => session.run({ a, b }));
+    best = Math.min(best, cost.wallMs);
+    bestCpu = Math.min(bestCpu, cost.cpuMs);
+  }
+  await session.release();
+  const flops = 2 * m * k * n;
+  return { gflops: flops / (best / 1000) / 1e9, gflopsPerCpuSecond: flops / (bestCpu / 1000) / 1e9 };
+}
+
+function split(results: ItemResult[], wallMs: number): ItemSplit {
+  const n = results.length;
+  const sum = (f: (r: ItemResult) => number) => results.reduce((a, r) => a + f(r), 0) / n;
+  const compressMs = sum((r) => r.compressMs);
+  const decodeMs = sum((r) => r.decodeMs);
+  const metricsMs = sum((r) => r.metricsMs);
+  const totalMs = wallMs / n;
+  return { compressMs, decodeMs, metricsMs, overheadMs: totalMs - compressMs - decodeMs - metricsMs, totalMs };
+}
+
+function failures(results: ItemResult[]): void {
+  const bad = results.find((r) => r.status !== 'ok');
+  if (bad) throw new Error(`bench item ${bad.key} failed: ${bad.error}`);
+}
+
+export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Promise<EngineBenchResult> {
+  const loadStart = loadavg()[0]!;
+  const { spec } = model;
+  const V = spec.vocabSize;
+  const rt = await ModelRuntime.create(model, { intraOpNumThreads: o.threads });
+  const T = Math.min(o.context, spec.maxPositionEmbeddings - o.answer);
+  const ids = randomTokens(T + o.answer, V, 1);
+  const prompt: SamplePrompt = { contextIds: ids.slice(0, T), questionIds: [], answerIds: ids.slice(T), isContinuation: true };
+  const opts = { setting: 'question-agnostic' as const, fitness: 'task' as const, chunkSize: o.chunkSize };
+
+  // Warm-up: sessions, the first runs at these shapes, the norm and scoring graphs.
+  const warm = await rt.prefill(prompt.contextIds.slice(0, Math.min(T, 64)), { window: 32, chunkSize: o.chunkSize });
+  await evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, { ...prompt, contextIds: warm.tokens }, warm, [{ key: 'w', method: 'criticalkv', budget: 0.5 }], { ...opts, batch: 1 });
+
+  const pre = await measured(() => rt.prefill(prompt.contextIds, { window: 32, chunkSize: o.chunkSize }));
+  const rec = pre.value;
+  const prefillMs = pre.cost.wallMs;
+  const norms = await measured(() => ensureValueNormsFor(rt, rec, o.methods));
+  const valueNormsMs = norms.cost.wallMs;
+
+  const methods: MethodBench[] = [];
+  for (const method of o.methods) {
+    const record: PrefillRecord = { ...rec }; // a fresh record object: no scores memoised by earlier methods
+    const items: EvalItem[] = o.budgets.map((b, i) => ({ key: `${method}|${i}`, method, budget: b }));
+    const m = parseMethod(method);
+    const shared = await measured(async () => {
+      await continuationReference(rt, record, [], prompt.answerIds!);
+      compressPrefill(record, spec, model.weights, m, resolveLayerBudgets(items[0]!.budget, T, spec.numLayers));
+    });
+    const run = await measured(() => evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, prompt, record, items, { ...opts, batch: items.length }));
+    const results = run.value;
+    failures(results);
+    const perItem = split(results, run.cost.wallMs);
+    const needsNorms = methodNeedsValueNorms(m);
+    const once = (needsNorms ? valueNormsMs : 0) + shared.cost.wallMs;
+    const onceCpu = (needsNorms ? norms.cost.cpuMs : 0) + shared.cost.cpuMs;
+    const cpuMsPerItem = run.cost.cpuMs / items.length;
+    methods.push({
+      method,
+      items: items.length,
+      perItem,
+      oncePerPrefillMs: once,
+      oncePerPrefillCpuMs: onceCpu,
+      prefillOnceRatio: (prefillMs + once + perItem.totalMs) / perItem.totalMs,
+      cpuMsPerItem,
+      prefillOnceRatioCpu: (pre.cost.cpuMs + onceCpu + cpuMsPerItem) / cpuMsPerItem,
+      compressShareOfItem: perItem.compressMs / perItem.totalMs,
+    });
+  }
+
+  // A search generation: B candidates with per-layer budgets around 20 % of the context (±30 %), SnapKV.
+  const B = o.candidates;
+  const r = mulberry32(11);
+  const mean = Math.max(40, Math.round(0.2 * T));
+  const candidates: EvalItem[] = Array.from({ length: B }, (_, i) => ({
+    key: `c${i}`,
+    method: 'snapkv',
+    budget: { layers: Array.from({ length: spec.numLayers }, () => Math.round(mean * (0.7 + 0.6 * r()))) },
+  }));
+  const timeScoring = async (batch: number): Promise<Cost> => {
+    const { value, cost } = await measured(() => evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, prompt, rec, candidates, { ...opts, batch }));
+    failures(value);
+    return { wallMs: cost.wallMs / B, cpuMs: cost.cpuMs / B };
+  };
+  await timeScoring(B); // warm-up at this batch shape (and scores memoised for both runs)
+  const scoringB = await timeScoring(B);
+  const scoring1 = await timeScoring(1);
+
+  const caches = candidates.map((c) => compressPrefill(rec, spec, model.weights, c.method, resolveLayerBudgets(c.budget, T, spec.numLayers)));
+  const gen = { maxNewTokens: o.answer, stopTokens: [] as number[], chunkSize: o.chunkSize };
+  const timeGeneration = async (batch: number): Promise<Cost> => {
+    const { cost } = await measured(async () => {
+      for (let s = 0; s < B; s += batch) {
+        const group = caches.slice(s, s + batch);
+        await rt.generateBatch(group, group.map(() => []), { ...gen, lastLogits: group.map(() => rec.lastLogits) });
+      }
+    });
+    return { wallMs: cost.wallMs / B, cpuMs: cost.cpuMs / B };
+  };
+  await rt.generateBatch(caches.slice(0, B), caches.slice(0, B).map(() => []), { ...gen, maxNewTokens: 2, lastLogits: caches.map(() => rec.lastLogits) });
+  const generationB = await timeGeneration(B);
+  const generation1 = await timeGeneration(1);
+
+  let prefillVsGemm: EngineBenchResult['prefillVsGemm'] = null;
+  if (!o.skipGemm) {
+    const T1 = Math.min(1024, spec.maxPositionEmbeddings);
+    const gemm = await gemmRate(T1, spec.hiddenSize, spec.intermediateSize, o.threads);
+    const chunk = Math.max(o.chunkSize, T1);
+    const { cost } = await measured(() => rt.prefill(ids.slice(0, T1), { window: 32, chunkSize: chunk }));
+    const flops = prefillFlops(spec, T1, chunk);
+    const prefillGflops = flops / (cost.wallMs / 1000) / 1e9;
+    const perCpu = flops / (cost.cpuMs / 1000) / 1e9;
+    prefillVsGemm = { tokens: T1, prefillGflops, gemmGflops: gemm.gflops, ratio: prefillGflops / gemm.gflops, ratioCpu: perCpu / gemm.gflopsPerCpuSecond };
+  }
+  await rt.release();
+
+  return {
+    date: new Date().toISOString(),
+    machine: {
+      cpu: cpus()[0]?.model ?? 'unknown',
+      cores: availableParallelism(),
+      memoryGiB: +(totalmem() / 2 ** 30).toFixed(1),
+      node: process.version,
+      loadAverageStart: loadStart,
+      loadAverageEnd: loadavg()[0]!,
+    },
+    model: model.source.path,
+    parameters: parameterCount(model.weights),
+    threads: o.threads ?? null,
+    contextTokens: T,
+    answerTokens: o.answer,
+    prefill: { ms: prefillMs, tokensPerSec: T / (prefillMs / 1000), valueNormsMs, cpuMs: pre.cost.cpuMs, valueNormsCpuMs: norms.cost.cpuMs },
+    methods,
+    candidateLoop: {
+      candidates: B,
+      scoring: {
+        msPerCandidateBatch1: scoring1.wallMs,
+        msPerCandidateBatchB: scoringB.wallMs,
+        speedup: scoring1.wallMs / scoringB.wallMs,
+        speedupCpu: scoring1.cpuMs / scoringB.cpuMs,
+      },
+      generation: {
+        tokens: o.answer,
+        msPerCandidateBatch1: generation1.wallMs,
+        msPerCandidateBatchB: generationB.wallMs,
+        speedup: generation1.wallMs / generationB.wallMs,
+        speedupCpu: generation1.cpuMs / generationB.cpuMs,
+      },
+    },
+    prefillVsGemm,
+  };
+}
