@@ -7,15 +7,18 @@ import type { Command } from 'commander';
 import YAML from 'yaml';
 import { splitMethodList } from '../compress/index.ts';
 import { applyOverrides } from '../config/overrides.ts';
-import { checkForCommand, loadExperiment, parseExperiment } from '../config/load.ts';
+import { checkForCommand, parseExperiment } from '../config/load.ts';
 import { FITNESS_SOURCES, TASK_FAMILIES, type ExperimentConfig, type FitnessSource, type TaskFamily } from '../config/schema.ts';
 import { ConfigReader } from '../config/reader.ts';
 import { checkTaskOptions } from '../config/task-options.ts';
+import { loadWithFlags, noteRunFlags } from './config-flags.ts';
+import { tokenBudgets, windowWarnings } from './budget-warnings.ts';
 import { runEval, type EvalRunResult } from '../engine/eval-run.ts';
 import { timingLine } from '../engine/timing.ts';
 import { prefillCacheLine } from '../engine/session.ts';
 import { parseByteSize } from './byte-size.ts';
 import { KvoptError } from '../util/errors.ts';
+import { parseBootstrap } from '../stats/results.ts';
 import { resultsCsv, resultsTable } from './results-format.ts';
 import { runExitCode } from './run-exit.ts';
 import { checkOutputFile } from './output-path.ts';
@@ -45,6 +48,8 @@ interface EvalFlags extends QueueFlags {
   prefillCache?: boolean;
   prefillCacheLimit?: number;
   quiet?: boolean;
+  bootstrap?: string;
+  compareTo?: string;
   selfExtend?: string;
 }
 
@@ -110,15 +115,28 @@ function configFromFlags(f: EvalFlags): ExperimentConfig {
   return parseExperiment(YAML.stringify(doc), 'command line');
 }
 
+/** A metric name with what it means where that is a choice the user made (GSM8K's match mode). */
+function describeMetric(m: string): string {
+  if (m === 'gsm8k_flexible' || m === 'gsm8k_strict') return `${m} (match: exact, as lm-evaluation-harness)`;
+  if (m.startsWith('gsm8k_') && m.endsWith('_numeric')) return `${m} (match: numeric, "72.0" = "72")`;
+  return m;
+}
+
 export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: string }): void {
   process.stdout.write(resultsTable(r.results));
   process.stdout.write(
     `\nrun ${r.run.id} (${r.run.status}): ${r.evaluations} evaluations ok, ${r.failed} failed, ${r.prefills} prefills (${r.prefillsPerSample.toFixed(2)} per sample), ` +
       `${(r.wallMs / 1000).toFixed(1)} s (${timingLine(r.timing)})\n${prefillCacheLine(r.prefillCache)}\nbudget = tokens kept per KV head per layer (observation window included); ` +
-      `loss = 1 - score/score(full), as DefensiveKV reports it\n`,
+      `loss = 1 - score/score(full), as DefensiveKV reports it; [lo, hi] = 95% bootstrap interval over samples\n`,
   );
+  process.stdout.write(`metric: ${Object.entries(r.metrics).map(([t, m]) => `${t} = ${m.map(describeMetric).join(', ')}`).join('; ')}\n`);
+  const kivi = [...new Set(r.results.map((x) => x.method).filter((m) => m.includes('kivi')))];
+  if (kivi.length) {
+    const storage = kivi.map((m) => `${m}: ${/storage=(fp\d+)/.exec(m)?.[1] ?? 'fp16'}`).join(', ');
+    process.stdout.write(`KIVI bytes: packed codes; scales, minima and full-precision residual counted as ${storage} (option storage=fp16|fp32)\n`);
+  }
   const rows = r.results.map((x) => ({ run: r.run.id, ...x }));
-  if (f.json) writeFileSync(f.json, JSON.stringify({ run: r.run.id, status: r.run.status, rows, averages: r.averages }, null, 2) + '\n');
+  if (f.json) writeFileSync(f.json, JSON.stringify({ run: r.run.id, status: r.run.status, metrics: r.metrics, rows, averages: r.averages }, null, 2) + '\n');
   if (f.csv) writeFileSync(f.csv, resultsCsv(r.results));
 }
 
@@ -149,6 +167,8 @@ export function register(program: Command): void {
     .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json <file>', 'write the result rows as JSON')
     .option('--csv <file>', 'write the result rows as CSV')
+    .option('--bootstrap <n>', 'bootstrap resamples of the 95% intervals (0: no intervals)', '1000')
+    .option('--compare-to <method>', 'reference of the paired differences and win/tie/loss counts', 'full')
     .option('--quiet', 'no progress output');
   addQueueOptions(cmd)
     .addHelpText(
@@ -165,18 +185,41 @@ Examples:
   kvopt eval --config experiments/selfextend.yaml             # models/tiny past its context, with and without SelfExtend
   kvopt eval --model models/tiny --task retrieval --data datasets/retrieval-long/retrieval-1k.jsonl \\
       --methods full,snapkv --budgets 0.1 --self-extend 8,128
-  kvopt eval --config experiments/quickstart.yaml --prefill-cache-limit 500M`,
+  kvopt eval --config experiments/quickstart.yaml --prefill-cache-limit 500M
+  kvopt eval --config experiments/quickstart.yaml --compare-to defensivekv --bootstrap 2000 --json r.json
+  kvopt eval --config experiments/quickstart.yaml --methods snapkv,adakv --budgets 24,64   # flags override the file
+
+Flags given with --config override the file's keys; each override is printed as a note naming the key.
+
+Every score, quality loss and paired difference carries a 95% interval from a seeded percentile
+bootstrap over samples (seed: the run seed). DIFF is the mean over samples of score − reference score;
+W/T/L counts the samples where the method scored above / equal to / below the reference.`,
     )
     .action(async (f: EvalFlags) => {
       if (f.json) checkOutputFile('--json', f.json);
       if (f.csv) checkOutputFile('--csv', f.csv);
-      let config = f.config ? loadExperiment(f.config) : configFromFlags(f);
+      // With --config, every flag given overrides the file, with a note naming the key (cli/config-flags.ts).
+      let config = f.config
+        ? loadWithFlags(f.config, {
+            model: f.model, tokenizer: f.tokenizer, task: f.task, data: f.data,
+            taskOptions: f.taskOption?.length ? parseTaskOptions(f.task ?? '', f.taskOption) : undefined,
+            methods: f.methods !== undefined ? splitMethodList(f.methods) : undefined,
+            budgets: f.budgets !== undefined ? parseBudgetList(f.budgets) : undefined,
+            setting: f.setting,
+          })
+        : configFromFlags(f);
+      if (f.config) noteRunFlags(f.config, f);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.config ? f.samples : undefined, seed: f.seed, selfExtend: f.selfExtend });
       checkForCommand(config, 'eval');
+      for (const w of windowWarnings(config, tokenBudgets(config))) process.stderr.write(w + '\n');
       const fitness = f.fitness as FitnessSource;
       if (!FITNESS_SOURCES.includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);
       const batch = Number(f.batch);
       if (!Number.isInteger(batch) || batch < 1) throw new KvoptError(`--batch: expected a positive integer, got '${f.batch}'`);
+      const stats = { resamples: parseBootstrap(f.bootstrap), compareTo: f.compareTo };
+      if (f.compareTo && f.compareTo !== 'full' && !config.methods.some((m) => m.key === f.compareTo)) {
+        throw new KvoptError(`--compare-to: '${f.compareTo}' is not one of the run's methods (${config.methods.map((m) => m.key).join(', ')})`);
+      }
       const queue = await queueFromFlags(f, config.queue, f.quiet);
       const result = await runEval(config, {
         resume: f.resume,
@@ -185,6 +228,7 @@ Examples:
         prefillCacheLimit: f.prefillCacheLimit ?? null,
         batch,
         fitness,
+        stats,
         queue: queue ?? undefined,
       });
       printEvalResult(result, f);

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { makeProfile, serializeProfile, type ProfileExportFormat } from '../compress/profile-file.ts';
 import { writeFileSync } from 'node:fs';
 import { Store } from '../store/store.ts';
+import { exportLongBench } from '../export/longbench.ts';
 import { KvoptError } from '../util/errors.ts';
 import { checkOutputFile } from './output-path.ts';
 
@@ -16,7 +17,7 @@ interface ExportFlags {
   contextLength?: string;
 }
 
-const FORMATS = ['json', 'yaml', 'csv', 'kvpress'];
+const FORMATS = ['json', 'yaml', 'csv', 'kvpress', 'longbench'];
 
 export function register(program: Command): void {
   program
@@ -24,7 +25,7 @@ export function register(program: Command): void {
     .description('write the budget profile a search found (json | yaml | csv | kvpress ratio list)')
     .requiredOption('--db <file>', 'SQLite database of the search')
     .option('--run <id>', "search run id or 'latest'", 'latest')
-    .option('--format <f>', 'json | yaml | csv | kvpress', 'json')
+    .option('--format <f>', 'json | yaml | csv | kvpress (a search profile) | longbench (an eval run\'s predictions, pred.py layout)', 'json')
     .option('--budget <n>', 'which stored budget (the searched one by default; transfer budgets too)')
     .option('--context-length <T>', 'kvpress only: prompt length T for ratio = 1 - budget/T (default: the mean prompt length of the run)')
     .option('--out <file>', 'output file (default: stdout)')
@@ -34,10 +35,25 @@ export function register(program: Command): void {
 Examples:
   kvopt export --db results/kvopt.db --run latest --format yaml --out profile.yaml
   kvopt eval --config experiments/x.yaml   # with a method: { profile: { file: profile.yaml } }
-  kvopt export --db results/kvopt.db --run 3 --format kvpress --context-length 4096`,
+  kvopt export --db results/kvopt.db --run 3 --format kvpress --context-length 4096
+  kvopt export --db results/longbench.db --run latest --format longbench --out pred   # pred.py layout, per method × budget`,
     )
     .action((f: ExportFlags) => {
       if (!FORMATS.includes(f.format)) throw new KvoptError(`--format: expected one of ${FORMATS.join(', ')}, got '${f.format}'`);
+      if (f.format === 'longbench') {
+        // Predictions of an eval run in pred.py's layout (one folder per method × budget, one jsonl per dataset).
+        if (!f.out) throw new KvoptError('--format longbench: give --out DIR (a folder; one subfolder per method × budget)');
+        const store = Store.open(f.db, { mustExist: true });
+        try {
+          const run = store.getRun(parseRunRef(f.run), 'eval');
+          const r = exportLongBench(store, run.id, f.out);
+          for (const d of r.folders) process.stdout.write(`${d.dir}: ${d.files.length} dataset file(s) (${d.method} @ ${d.budget}, ${d.setting})\n`);
+          process.stdout.write(`score each folder with LongBench's eval.py (as pred/<model>/), or: kvopt score --dataset <name> --predictions <file>\n`);
+        } finally {
+          store.close();
+        }
+        return;
+      }
       if (f.out) checkOutputFile('--out', f.out);
       const store = Store.open(f.db, { mustExist: true });
       try {

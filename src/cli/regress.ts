@@ -1,140 +1,128 @@
 /**
- * kvopt regress: a CI gate for users. Re-scores a budget profile on the held-out samples of the search
- * that produced it and exits 1 with a readable diff when the score fell by more than the tolerance.
+ * kvopt regress: a CI gate from committed files (the evaluation and the decision live in
+ * engine/regress.ts; this file parses and prints). Exit codes: 0 no regression, 1 regression, 2 the
+ * gate could not run (bad file, flag or data).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { checkOutputFile } from './output-path.ts';
+import { checkForCommand, loadExperiment } from '../config/load.ts';
+import { applyOverrides } from '../config/overrides.ts';
 import type { ExperimentConfig } from '../config/schema.ts';
-import { RunSession } from '../engine/session.ts';
-import { searchSplit } from '../engine/search-run.ts';
-import { windowFor } from '../engine/evaluate.ts';
-import { methodInput } from '../engine/session.ts';
+import { baselineOf, judge, measureProfile, readBaseline, type RegressVerdict } from '../engine/regress.ts';
 import { readProfile } from '../compress/profile-file.ts';
+import { parseBootstrap } from '../stats/results.ts';
 import { Store } from '../store/store.ts';
 import { KvoptError } from '../util/errors.ts';
 
 interface RegressFlags {
-  db: string;
+  config?: string;
+  db?: string;
   profile: string;
   baseline?: string;
   tolerance: string;
   writeBaseline?: string;
+  bootstrap: string;
+  workers?: string;
   quiet?: boolean;
 }
 
-export const BASELINE_FORMAT = 'kvopt-regress-baseline/1';
+/** Exit codes, as documented in --help and the README. */
+export const EXIT_OK = 0;
+export const EXIT_REGRESSION = 1;
+export const EXIT_CANNOT_RUN = 2;
 
-export interface RegressBaseline {
-  format: typeof BASELINE_FORMAT;
-  score: number;
-  perSample: Record<string, number>;
-  profile: number[];
-  searchRunId: number;
+const f4 = (x: number) => x.toFixed(4);
+const signed = (x: number) => (x >= 0 ? '+' : '') + x.toFixed(4);
+
+export function verdictLines(v: RegressVerdict): string[] {
+  const ci = v.lo === null || v.hi === null ? 'no interval (fewer than 2 samples)' : `95% CI [${signed(v.lo)}, ${signed(v.hi)}]`;
+  const beyond = v.drop > v.tolerance ? `beyond the tolerance ${v.tolerance}` : `within the tolerance ${v.tolerance}`;
+  const excludes = v.lo !== null && v.lo > 0 ? 'the interval excludes 0 (a real drop)' : 'the interval includes 0 or lies below it (not a distinguishable drop)';
+  const lines = [
+    `paired drop (baseline − current, mean over ${v.n} held-out samples): ${signed(v.drop)}, ${ci}`,
+    `  ${beyond}; ${excludes}; samples better/same/worse: ${v.better}/${v.same}/${v.worse}`,
+  ];
+  if (v.regression) for (const w of v.worst) lines.push(`  - ${w.id}: ${f4(w.baseline)} -> ${f4(w.current)}`);
+  return lines;
 }
 
-/** A baseline file: one written by --write-baseline, or an exported profile whose meta has heldoutScore. */
-export function readBaseline(path: string): { score: number; perSample: Record<string, number> | null } {
-  let v: Record<string, unknown>;
+/** The old form: the experiment as stored with the search in a database (the profile's meta.searchRunId). */
+function configFromDb(db: string, searchRunId: unknown, profilePath: string): ExperimentConfig {
+  const runId = Number(searchRunId);
+  if (!Number.isInteger(runId)) throw new KvoptError(`${profilePath}: meta.searchRunId is missing; with --db, export the profile with kvopt export (or use --config)`);
+  const store = Store.open(db, { mustExist: true });
   try {
-    v = JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new KvoptError(`${path}: cannot read the baseline (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    const c = JSON.parse(store.getRun(runId).configJson) as ExperimentConfig;
+    if (!c.search) throw new KvoptError(`${db}: run ${runId} is not a search run`);
+    return { ...c, source: { ...c.source, text: '' } };
+  } finally {
+    store.close();
   }
-  if (v.format === BASELINE_FORMAT && typeof v.score === 'number') return { score: v.score, perSample: (v.perSample as Record<string, number>) ?? null };
-  const meta = v.meta as Record<string, unknown> | undefined;
-  if (typeof meta?.heldoutScore === 'number') return { score: meta.heldoutScore, perSample: null };
-  throw new KvoptError(`${path}: expected a regress baseline (format ${BASELINE_FORMAT}) or an exported profile with meta.heldoutScore`);
 }
 
 export function register(program: Command): void {
   program
     .command('regress')
-    .description('re-score a budget profile on its held-out set; exit 1 when quality fell by more than the tolerance')
-    .requiredOption('--db <file>', 'SQLite database holding the search that produced the profile')
-    .requiredOption('--profile <file>', 'budget profile (kvopt export; meta.searchRunId names the search)')
-    .option('--baseline <file>', 'reference score: a --write-baseline file or an exported profile (meta.heldoutScore)')
-    .option('--tolerance <x>', 'largest allowed drop of the held-out score (absolute)', '0.01')
-    .option('--write-baseline <file>', 'store the score measured now as a baseline file')
+    .description('CI gate: re-score a budget profile on the held-out samples; exit 1 on a real quality drop')
+    .option('--config <file>', 'the experiment YAML of the search (scorer, fitness, data, held-out split)')
+    .option('--db <file>', 'instead of --config: the database holding the search named by the profile (meta.searchRunId)')
+    .requiredOption('--profile <file>', 'budget profile (kvopt export; json | yaml | csv)')
+    .option('--baseline <file>', 'baseline with per-sample held-out scores (written by --write-baseline)')
+    .option('--tolerance <x>', 'largest allowed mean drop of the held-out score (absolute)', '0.01')
+    .option('--write-baseline <file>', 'write the scores measured now as a baseline file')
+    .option('--bootstrap <n>', 'bootstrap resamples of the 95% interval of the drop', '1000')
+    .option('--workers <n>', "worker threads ('auto' or a number)")
     .option('--quiet', 'no progress output')
     .addHelpText(
       'after',
       `
+Files a repository commits: the experiment YAML, the exported profile and the baseline JSON.
+No search database is needed (the check runs in a temporary one).
+
 Examples:
-  kvopt export --db results/kvopt.db --run latest --out profile.json
-  kvopt regress --db results/kvopt.db --profile profile.json --write-baseline baseline.json
-  kvopt regress --db results/kvopt.db --profile profile.json --baseline baseline.json --tolerance 0.02   # in CI`,
+  kvopt export --db results/search-stories260k.db --run latest --format yaml --out profile.yaml
+  kvopt regress --config experiments/search-stories260k.yaml --profile profile.yaml --write-baseline baseline.json
+  kvopt regress --config experiments/search-stories260k.yaml --profile profile.yaml --baseline baseline.json --tolerance 0.01
+
+Decision: a regression is a mean paired drop (baseline − current over the same held-out samples) greater
+than --tolerance whose 95% bootstrap interval excludes 0; both are printed. Noise alone never fails.
+
+Exit codes: 0 no regression (or baseline written), 1 regression, 2 the gate could not run (bad file,
+flag or data; the one-line message says which). See examples/ci/kvopt-regress.yml.`,
     )
     .action(async (f: RegressFlags) => {
-      const tolerance = Number(f.tolerance);
-      if (!Number.isFinite(tolerance) || tolerance < 0) throw new KvoptError(`--tolerance: expected a number >= 0, got '${f.tolerance}'`);
-      if (!f.baseline && !f.writeBaseline) throw new KvoptError('regress: give --baseline FILE (to compare) or --write-baseline FILE (to create one)');
-      if (f.writeBaseline) checkOutputFile('--write-baseline', f.writeBaseline);
-      const profile = readProfile(f.profile);
-      const runId = Number(profile.meta.searchRunId);
-      if (!Number.isInteger(runId)) throw new KvoptError(`${f.profile}: meta.searchRunId is missing; export the profile with kvopt export`);
-      const baseline = f.baseline ? readBaseline(f.baseline) : null;
-
-      const source = Store.open(f.db, { mustExist: true });
-      const searchRun = source.getRun(runId);
-      source.close();
-      const searched = JSON.parse(searchRun.configJson) as ExperimentConfig;
-      if (!searched.search) throw new KvoptError(`run ${runId} is not a search run`);
-      const config: ExperimentConfig = { ...searched, name: `regress/${searched.name}`, db: f.db, source: { ...searched.source, text: '' } };
-      const scorer = methodInput(searched.search.scorer);
-
-      const session = RunSession.open(config, 'eval', { quiet: f.quiet });
-      let score: number;
-      const perSample: Record<string, number> = {};
       try {
-        const heldout = (await session.loadJobs(searchSplit)).filter((j) => j.split === 'heldout');
-        if (heldout.length === 0) throw new KvoptError(`run ${runId} has no held-out samples (tasks[].heldout is 0)`);
-        const window = Math.max(config.window, windowFor([scorer]));
-        for (const job of heldout) {
-          const [r] = await session.evaluate(
-            job,
-            [{ key: 'profile', method: scorer, budget: { layers: profile.layers } }],
-            { setting: config.settings[0]!, fitness: searched.search.fitness, batch: 1, chunkSize: config.chunkSize, window },
-            (r) =>
-              session.store.insertEvaluation({
-                runId: session.run.id, sampleId: job.sampleId, method: `profile:${searched.search!.scorer.key}`, budget: String(profile.target),
-                setting: config.settings[0]!, score: r.status === 'ok' ? r.score : null, status: r.status, error: r.error ?? null,
-                budgetTokens: profile.target, budgetProfile: profile.layers, kvEntries: r.kvEntries, kvBytes: r.kvBytes, metric: job.sample.metric,
-              }),
-          );
-          if (r!.status !== 'ok') throw new KvoptError(`sample ${job.sample.id} failed: ${r!.error}`);
-          perSample[job.sample.id] = r!.score;
-        }
-        const xs = Object.values(perSample);
-        score = xs.reduce((a, b) => a + b, 0) / xs.length;
-        await session.close();
+        await regress(f);
       } catch (e) {
-        await session.close(e);
+        if (e instanceof KvoptError) throw new KvoptError(e.message, EXIT_CANNOT_RUN);
         throw e;
       }
-
-      const line = `held-out score ${score.toFixed(4)} on ${Object.keys(perSample).length} samples (profile mean ${profile.target}, search run ${runId})`;
-      if (f.writeBaseline) {
-        const b: RegressBaseline = { format: BASELINE_FORMAT, score, perSample, profile: profile.layers, searchRunId: runId };
-        writeFileSync(f.writeBaseline, JSON.stringify(b, null, 2) + '\n');
-        process.stdout.write(`${line}; baseline written to ${f.writeBaseline}\n`);
-      }
-      if (!baseline) return;
-      const drop = baseline.score - score;
-      if (drop > tolerance) {
-        const lines = [`REGRESSION: ${line}`, `  baseline ${baseline.score.toFixed(4)}, drop ${drop.toFixed(4)} > tolerance ${tolerance}`];
-        if (baseline.perSample) {
-          const diffs = Object.entries(perSample)
-            .filter(([id]) => id in baseline.perSample!)
-            .map(([id, s]) => [id, baseline.perSample![id]!, s] as const)
-            .filter(([, b, s]) => s < b)
-            .sort((a, b) => a[2] - a[1] - (b[2] - b[1]));
-          for (const [id, b, s] of diffs.slice(0, 10)) lines.push(`  - ${id}: ${b.toFixed(4)} -> ${s.toFixed(4)}`);
-        }
-        process.stdout.write(lines.join('\n') + '\n');
-        process.exitCode = 1;
-      } else {
-        process.stdout.write(`ok: ${line}; baseline ${baseline.score.toFixed(4)}, change ${(-drop).toFixed(4)} within tolerance ${tolerance}\n`);
-      }
     });
+}
+
+async function regress(f: RegressFlags): Promise<void> {
+  const tolerance = Number(f.tolerance);
+  if (!Number.isFinite(tolerance) || tolerance < 0) throw new KvoptError(`--tolerance: expected a number >= 0, got '${f.tolerance}'`);
+  if (!f.baseline && !f.writeBaseline) throw new KvoptError('regress: give --baseline FILE (to compare) or --write-baseline FILE (to create one)');
+  if (f.writeBaseline) checkOutputFile('--write-baseline', f.writeBaseline);
+  if (!f.config === !f.db) throw new KvoptError('regress: give exactly one of --config FILE (the experiment YAML) or --db FILE');
+  const resamples = parseBootstrap(f.bootstrap);
+  const profile = readProfile(f.profile);
+  const baseline = f.baseline ? readBaseline(f.baseline) : null; // read first: a bad file fails before any work
+  let config = f.config ? loadExperiment(f.config) : configFromDb(f.db!, profile.meta.searchRunId, f.profile);
+  config = applyOverrides(config, { workers: f.workers });
+  if (f.config) checkForCommand(config, 'search');
+
+  const m = await measureProfile(config, profile, { quiet: f.quiet });
+  const line = `held-out score ${f4(m.score)} on ${Object.keys(m.perSample).length} samples (${m.scorer}, profile [${profile.layers.join(', ')}], mean ${profile.target})`;
+  if (f.writeBaseline) {
+    writeFileSync(f.writeBaseline, JSON.stringify(baselineOf(m), null, 2) + '\n');
+    process.stdout.write(`${line}; baseline written to ${f.writeBaseline}\n`);
+  }
+  if (!baseline) return;
+  const v = judge(m, baseline, tolerance, { resamples, seed: config.seed });
+  const head = `${v.regression ? 'REGRESSION' : 'ok'}: ${line}; baseline ${f4(baseline.score)}`;
+  process.stdout.write([head, ...verdictLines(v)].join('\n') + '\n');
+  if (v.regression) process.exitCode = EXIT_REGRESSION;
 }

@@ -11,6 +11,11 @@ import { KvoptError } from '../util/errors.ts';
 import { formatTextTable } from '../util/text-table.ts';
 import { runExitCode } from './run-exit.ts';
 import { checkOutputFile } from './output-path.ts';
+import { noteRunFlags } from './config-flags.ts';
+import { windowWarnings } from './budget-warnings.ts';
+import { comparisonStats } from '../stats/comparison.ts';
+import { digitsToSeparate, formatDifference, formatEstimate } from '../stats/format.ts';
+import { parseBootstrap } from '../stats/results.ts';
 import { addQueueOptions, queueFromFlags, type QueueFlags } from '../queue/cli-options.ts';
 
 interface SearchFlags extends QueueFlags {
@@ -27,12 +32,13 @@ interface SearchFlags extends QueueFlags {
   prefillCache?: boolean;
   prefillCacheLimit?: number;
   quiet?: boolean;
+  bootstrap: string;
   selfExtend?: string;
 }
 
 const f4 = (x: number | null | undefined) => (x === null || x === undefined || !Number.isFinite(x) ? '-' : x.toFixed(4));
 
-export function searchSummary(r: SearchRunResult): string {
+export function searchSummary(r: SearchRunResult, resamples?: number): string {
   const last = r.generations.at(-1);
   const source = r.profiles.find((p) => p.source === 'search');
   const lines = [
@@ -43,11 +49,24 @@ export function searchSummary(r: SearchRunResult): string {
   if (last) lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
   if (source) lines.push(`profile (mean ${source.budget} tokens per KV head per layer): [${source.budgets.join(', ')}]`);
   if (r.comparison.length) {
-    lines.push('', 'same mean budget, same inner method; scores on calibration and held-out samples:');
+    const st = comparisonStats(r.comparison, { resamples, seed: r.run.seed });
+    const d = digitsToSeparate(r.comparison.flatMap((c) => [c.calibration, c.heldout]), 4);
+    const dd = digitsToSeparate(st.map((c) => c.heldoutDiff?.value), 4);
+    const verdict = (x: (typeof st)[number]['heldoutDiff']) =>
+      !x ? '' : x.lo === null ? 'no interval' : x.lo > 0 ? 'EvolKV better' : x.hi! < 0 ? 'EvolKV worse' : 'not distinguishable from 0';
+    lines.push('', 'same mean budget, same inner method; mean score [95% CI] on calibration and held-out samples;');
+    lines.push('EVOLKV − X: paired difference on the held-out samples [95% CI], W/T/L = samples EvolKV scored above/equal/below:');
     lines.push(
       formatTextTable(
-        [{ title: 'BUDGET', right: true }, { title: 'ALLOCATION' }, { title: 'CALIBRATION', right: true }, { title: 'HELD-OUT', right: true }],
-        r.comparison.map((c) => [String(c.budget), c.allocation, f4(c.calibration), f4(c.heldout)]),
+        [
+          { title: 'BUDGET', right: true }, { title: 'ALLOCATION' }, { title: 'CALIBRATION', right: true }, { title: 'HELD-OUT', right: true },
+          { title: 'EVOLKV − X (HELD-OUT)', right: true }, { title: 'W/T/L', right: true }, { title: 'CONCLUSION' },
+        ],
+        st.map((c) => [
+          String(c.budget), c.allocation, formatEstimate(c.calibration, d), formatEstimate(c.heldout, d),
+          formatDifference(c.heldoutDiff, dd), c.heldoutDiff ? `${c.heldoutDiff.wins}/${c.heldoutDiff.ties}/${c.heldoutDiff.losses}` : '',
+          verdict(c.heldoutDiff),
+        ]),
       ).trimEnd(),
     );
   }
@@ -71,6 +90,7 @@ export function register(program: Command): void {
     .option('--no-prefill-cache', 'do not keep prefill records on disk')
     .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
     .option('--json [file]', 'print (or write to file) the result as JSON')
+    .option('--bootstrap <n>', 'bootstrap resamples of the 95% intervals (0: no intervals)', '1000')
     .option('--quiet', 'no progress output');
   addQueueOptions(cmd)
     .addHelpText(
@@ -87,6 +107,8 @@ Examples:
     .action(async (f: SearchFlags) => {
       if (typeof f.json === 'string') checkOutputFile('--json', f.json);
       let config = loadExperiment(f.config);
+      noteRunFlags(f.config, f);
+      if (f.budget !== undefined) process.stderr.write(`kvopt: note: --budget overrides search.budget of ${f.config}\n`);
       config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.samples, seed: f.seed, selfExtend: f.selfExtend });
       if (f.budget !== undefined) {
         const b = Number(f.budget);
@@ -94,6 +116,12 @@ Examples:
         if (config.search) config = { ...config, search: { ...config.search, budget: b } };
       }
       checkForCommand(config, 'search');
+      if (config.search) {
+        // The searched and transfer budgets inside the scorer's window: every layer would keep only recent tokens.
+        const s = config.search;
+        for (const w of windowWarnings(config, [s.budget, ...s.transfer], [s.scorer])) process.stderr.write(w + '\n');
+      }
+      const resamples = parseBootstrap(f.bootstrap);
       const queue = await queueFromFlags(f, config.queue, f.quiet);
       const r = await runSearch(config, {
         resume: f.resume,
@@ -102,10 +130,11 @@ Examples:
         prefillCacheLimit: f.prefillCacheLimit ?? null,
         queue: queue ?? undefined,
       });
-      if (f.json === true) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+      const json = () => JSON.stringify({ ...r, comparisonStats: comparisonStats(r.comparison, { resamples, seed: r.run.seed }) }, null, 2) + '\n';
+      if (f.json === true) process.stdout.write(json());
       else {
-        process.stdout.write(searchSummary(r));
-        if (typeof f.json === 'string') writeFileSync(f.json, JSON.stringify(r, null, 2) + '\n');
+        process.stdout.write(searchSummary(r, resamples));
+        if (typeof f.json === 'string') writeFileSync(f.json, json());
       }
       process.exitCode = runExitCode(r.run.status, r.interruptedBy, 0, 0);
     });

@@ -86,7 +86,7 @@ export const QUANTIZERS: Record<string, Entry<Quantizer>> = {
   kivi: stage(kiviOptions, kiviQuantizer),
 };
 
-interface Preset { scorer: string; allocator: string; allocatorDefaults?: Opts; quantizer?: Opts }
+interface Preset { scorer: string; allocator: string; scorerDefaults?: Opts; allocatorDefaults?: Opts; quantizer?: Opts }
 
 export const METHODS: Record<string, Preset> = {
   full: { scorer: 'full', allocator: 'all' },
@@ -94,7 +94,8 @@ export const METHODS: Record<string, Preset> = {
   h2o: { scorer: 'h2o', allocator: 'uniform' },
   snapkv: { scorer: 'snapkv', allocator: 'uniform' },
   pyramidkv: { scorer: 'snapkv', allocator: 'pyramid' },
-  adakv: { scorer: 'snapkv', allocator: 'adakv' },
+  // AdaKV's reference (AdaptiveSnapKVCluster, gqa_support) averages the GQA group before pooling.
+  adakv: { scorer: 'snapkv', allocator: 'adakv', scorerDefaults: { gqa_order: 'group-then-pool' } },
   criticalkv: { scorer: 'criticalkv', allocator: 'uniform' },
   'ada-criticalkv': { scorer: 'criticalkv', allocator: 'adakv' },
   defensivekv: { scorer: 'defensivekv', allocator: 'adakv', allocatorDefaults: { alpha: 0 } },
@@ -226,7 +227,8 @@ export function parseMethod(input: MethodInput): MethodSpec {
   };
   route(evictGiven, false, evict.name);
   route(shared, true, whole);
-  const sOpts = resolveOptions(`${evict.name} (scorer ${scorerName})`, sSchema, sGiven);
+  const sDefaults = scorerName === preset.scorer ? Object.fromEntries(Object.entries(preset.scorerDefaults ?? {}).filter(([k]) => k in sSchema)) : {};
+  const sOpts = resolveOptions(`${evict.name} (scorer ${scorerName})`, sSchema, { ...sDefaults, ...sGiven });
   const aOpts = resolveOptions(`${evict.name} (allocator ${allocName})`, aSchema, { ...(preset.allocatorDefaults ?? {}), ...aGiven });
   const qOpts = quant ? resolveOptions(quant.name, qSchema, { ...METHODS[quant.name].quantizer, ...quantGiven }) : null;
 

@@ -10,7 +10,7 @@
  * (calibration = samples - heldout); `kvopt eval` scores all of them. Task-specific settings go under
  * `options:`, which the task itself validates.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
@@ -216,10 +216,34 @@ function readTaskName(r: ConfigReader, v: unknown, path: KeyPath): { family: Tas
   );
 }
 
+/**
+ * A task `name: longbench` whose `data:` is a folder of LongBench's jsonl files becomes one
+ * `longbench/<dataset>` task per `<dataset>.jsonl` found (LongBench-E `_e` files too); the datasets not
+ * found are named on stderr, so a partial download is never mistaken for the benchmark.
+ */
+function expandLongBenchFolder(r: ConfigReader, item: unknown, path: KeyPath, dir: string): unknown[] {
+  if (!isMapping(item) || item.name !== 'longbench' || typeof item.data !== 'string') return [item];
+  const folder = resolvePath(dir, item.data);
+  if (!existsSync(folder) || !statSync(folder).isDirectory()) {
+    r.fail([...path, 'data'], `name: longbench needs data: a folder of LongBench jsonl files (<dataset>.jsonl), got ${JSON.stringify(item.data)}`);
+  }
+  const files = new Set(readdirSync(folder).filter((f) => f.endsWith('.jsonl')).map((f) => f.slice(0, -'.jsonl'.length)));
+  const found = [...LONGBENCH_DATASETS, ...LONGBENCH_DATASETS.map((d) => `${d}_e`)].filter((d) => files.has(d));
+  if (found.length === 0) r.fail([...path, 'data'], `${folder} holds no LongBench dataset file (expected e.g. multi_news.jsonl)`);
+  const missing = LONGBENCH_DATASETS.filter((d) => !files.has(d));
+  process.stderr.write(
+    `kvopt: note: ${folder}: ${found.length} LongBench datasets found (${found.join(', ')})` +
+      (missing.length ? `; missing: ${missing.join(', ')}\n` : '\n'),
+  );
+  return found.map((d) => ({ ...item, name: `longbench/${d}`, data: join(folder, `${d}.jsonl`) }));
+}
+
 function readTasks(r: ConfigReader, v: unknown, dir: string, seed: number): TaskConfig[] {
   const list = r.list(v, ['tasks'], 'a list of tasks');
   if (list.length === 0) r.fail(['tasks'], 'expected at least one task, got an empty list');
-  return list.map((item, i) => {
+  // `name: longbench` with `data: <folder>`: every LongBench dataset found there (the others are named).
+  const entries = list.flatMap((item, i) => expandLongBenchFolder(r, item, ['tasks', i], dir).map((x) => [x, i] as const));
+  return entries.map(([item, i]) => {
     const path: KeyPath = ['tasks', i];
     const t = r.mapping(item, path, 'a mapping with `name` and `data`');
     r.keys(t, path, TASK_KEYS, '; task-specific settings go under `options:`');

@@ -6,7 +6,8 @@
 import type { ExperimentConfig } from '../config/schema.ts';
 import { budgetKey } from '../config/schema.ts';
 import { evaluationKeyString, FULL_METHOD } from '../store/store.ts';
-import type { AverageRow, ResultRow, RunRow } from '../store/types.ts';
+import type { RunRow } from '../store/types.ts';
+import { averagesWithIntervals, withIntervals, type AverageRowWithIntervals, type ResultRowWithIntervals, type StatsOptions } from '../stats/results.ts';
 import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
@@ -26,14 +27,18 @@ export interface EvalRunOptions {
   /** Items decoded together per batched run. */
   batch?: number;
   fitness?: FitnessSource;
+  /** Bootstrap intervals of the result rows (resamples, reference method); seeded with the run seed by default. */
+  stats?: StatsOptions;
   /** Evaluate on remote workers through this queue instead of the local pool. */
   queue?: QueueCoordinator;
 }
 
 export interface EvalRunResult {
   run: RunRow;
-  results: ResultRow[];
-  averages: AverageRow[];
+  results: ResultRowWithIntervals[];
+  averages: AverageRowWithIntervals[];
+  /** Metric of each task as stored with its results (e.g. gsm8k → gsm8k_flexible: exact match). */
+  metrics: Record<string, string[]>;
   prefills: number;
   /** Prefills per prompt (sample × setting) prefilled: 1.0 when no prompt was prefilled twice. */
   prefillsPerSample: number;
@@ -69,6 +74,18 @@ export function planItems(c: ExperimentConfig): PlannedItem[] {
         out.push({ item: { key: `${setting}|${m.key}|${budget}`, method: m.resolved, budget: b ? budgetInput(b) : 2 ** 30 }, method: m.key, budget, setting });
       }
     }
+  }
+  return out;
+}
+
+/** Distinct metric names per task label, from the stored evaluations. */
+function metricsByTask(evals: readonly { task: string; metric: string | null }[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const e of evals) {
+    if (!e.metric) continue;
+    const metrics = out[e.task] ?? [];
+    out[e.task] = metrics;
+    if (!metrics.includes(e.metric)) metrics.push(e.metric);
   }
   return out;
 }
@@ -183,10 +200,12 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
 
   const evaluations = store.evaluationsForRun(run.id);
   const results = store.results(run.id);
+  const stats = { seed: run.seed, ...opts.stats };
   const result: EvalRunResult = {
     run: store.getRun(run.id),
-    results,
-    averages: store.averageResults(run.id, results),
+    results: withIntervals(results, evaluations, stats),
+    averages: averagesWithIntervals(store.averageResults(run.id, results), evaluations, stats),
+    metrics: metricsByTask(evaluations),
     prefills: store.prefillCount(run.id),
     prefillsPerSample: store.prefillsPerPrompt(run.id),
     evaluations: evaluations.filter((e) => e.status === 'ok').length,

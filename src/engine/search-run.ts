@@ -39,6 +39,8 @@ export interface ComparisonRow {
   allocation: 'evolkv' | 'uniform' | 'pyramid';
   calibration: number | null;
   heldout: number | null;
+  /** Per-sample scores (sample id → score, NaN for a failure), for paired intervals (src/stats). */
+  perSample: { calibration: Record<string, number>; heldout: Record<string, number> | null };
 }
 
 export interface SearchRunResult {
@@ -153,7 +155,12 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
       }
     }
     store.saveProfile({ runId: run.id, budget, budgets: profile, source, fitness, calibrationScore: cal.mean[0], heldoutScore: held?.mean[0] ?? null });
-    comparison.push(...items.map((it, i) => ({ budget, allocation: it.label, calibration: cal.mean[i]!, heldout: held ? held.mean[i]! : null })));
+    comparison.push(
+      ...items.map((it, i) => ({
+        budget, allocation: it.label, calibration: cal.mean[i]!, heldout: held ? held.mean[i]! : null,
+        perSample: { calibration: cal.perSample[i]!, heldout: held ? held.perSample[i]! : null },
+      })),
+    );
   };
 
   try {

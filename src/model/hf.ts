@@ -76,6 +76,16 @@ export function hfConfigToSpec(cfg: Record<string, unknown>, where: string): Mod
       throw new KvoptError(`${where}: rope_scaling type '${String(type)}' is not supported (supported: llama3)`);
     }
   }
+  // MLP biases (Llama's mlp_bias) are not in kvopt's graph: refused rather than silently dropped.
+  if (cfg.mlp_bias === true) throw new KvoptError(`${where}: mlp_bias: true is not supported (kvopt's graph has no MLP biases; the weights' gate/up/down biases would be ignored)`);
+  // Sliding-window attention (Mistral): a query at position i sees keys (i − W, i]. Over at most W
+  // positions that is exactly full causal attention, so the model's usable context is capped at W and
+  // a longer prompt is refused by the runtime's context check instead of being attended over wrongly.
+  const sw = cfg.use_sliding_window === false ? null : cfg.sliding_window;
+  if (sw != null && (typeof sw !== 'number' || !Number.isInteger(sw) || sw <= 0)) {
+    throw new KvoptError(`${where}: 'sliding_window' must be a positive integer or null, got ${JSON.stringify(sw)}`);
+  }
+  const maxPositions = int('max_position_embeddings', 2048);
   const tokenId = (key: string): number | null => {
     const v = cfg[key];
     if (Array.isArray(v)) return typeof v[0] === 'number' ? v[0] : null;
@@ -90,7 +100,7 @@ export function hfConfigToSpec(cfg: Record<string, unknown>, where: string): Mod
     numHeads,
     numKvHeads,
     headDim,
-    maxPositionEmbeddings: int('max_position_embeddings', 2048),
+    maxPositionEmbeddings: typeof sw === 'number' ? Math.min(maxPositions, sw) : maxPositions,
     rmsNormEps: num('rms_norm_eps', 1e-6),
     ropeTheta: num('rope_theta', 10000),
     ropeScaling,

@@ -21,7 +21,10 @@ import { FULL_METHOD } from '../store/store.ts';
 import type { ResultRow, RunRow, RunSample, RunSummary as StoreRunSummary, StoredEvaluation } from '../store/types.ts';
 import { loadSampleFile } from '../tasks/sample-file.ts';
 import { KvoptError } from '../util/errors.ts';
-import type { BudgetProfileInput, EvalResultRow, NeedleCell, ReportData, RunSummary, SearchGenerationRow } from './types.ts';
+import type { BudgetProfileInput, EvalResultRow, NeedleCell, PairedRow, ReportData, RunSummary, SearchGenerationRow } from './types.ts';
+import { meanInterval, pairedDifference, seedFor } from '../stats/bootstrap.ts';
+import { digitsToSeparate } from '../stats/format.ts';
+import { withIntervals, type ResultRowWithIntervals, type StatsOptions } from '../stats/results.ts';
 import { distinct, mean } from './validate.ts';
 
 export { parseRunRef } from '../store/run-ref.ts';
@@ -95,7 +98,7 @@ function storedConfig(run: RunRow): StoredConfig {
 // ---- eval rows ------------------------------------------------------------------------------------
 
 /** results() rows → report rows; kvBytesFull from the full method's row of the same task and setting. */
-export function evalRowsFromResults(results: readonly ResultRow[], notes: string[]): EvalResultRow[] {
+export function evalRowsFromResults(results: readonly (ResultRow | ResultRowWithIntervals)[], notes: string[]): EvalResultRow[] {
   const multi = distinct(results.map((r) => r.setting)).length > 1;
   const fullBytes = new Map<string, number | null>();
   for (const r of results) if (r.method === FULL_METHOD) fullBytes.set(`${r.task}\u0000${r.setting}`, r.meanKvBytes);
@@ -121,6 +124,7 @@ export function evalRowsFromResults(results: readonly ResultRow[], notes: string
       kvEntries: r.meanKvEntries,
       kvBytes: r.meanKvBytes,
       kvBytesFull: fullBytes.get(`${r.task}\u0000${r.setting}`) ?? null,
+      ...('scoreLo' in r ? { scoreLo: r.scoreLo, scoreHi: r.scoreHi, lossLo: r.qualityLossLo, lossHi: r.qualityLossHi } : {}),
     });
   }
   if (empty.length) notes.push(`No scored evaluation for ${empty.join('; ')}: left out of the tables and figures.`);
@@ -137,7 +141,7 @@ const SPLIT_LABEL: Record<string, string> = { calibration: 'calibration', heldou
  * The search's final comparison (and any other evaluation of a search run) per split: the fitness uses the
  * calibration samples, the held-out ones show whether the profile generalises, so they are separate columns.
  */
-export function evalRowsBySplit(evals: readonly StoredEvaluation[], samples: readonly RunSample[]): EvalResultRow[] {
+export function evalRowsBySplit(evals: readonly StoredEvaluation[], samples: readonly RunSample[], stats: StatsOptions = {}): EvalResultRow[] {
   const split = new Map(samples.map((s) => [s.id, s.split]));
   const multi = distinct(evals.map((e) => e.setting)).length > 1;
   const groups = new Map<string, StoredEvaluation[]>();
@@ -154,6 +158,7 @@ export function evalRowsBySplit(evals: readonly StoredEvaluation[], samples: rea
     const all = <T>(xs: (T | null)[]): xs is T[] => xs.every((x) => x !== null);
     const entries = ok.map((e) => e.kvEntries);
     const bytes = ok.map((e) => e.kvBytes);
+    const ci = meanInterval(ok.map((e) => e.score!), { ...stats, seed: seedFor(stats.seed ?? 0, k) });
     rows.push({
       task: `${taskColumn(task!, setting!, multi)} (${SPLIT_LABEL[sp!] ?? sp})`,
       method: method!,
@@ -166,6 +171,8 @@ export function evalRowsBySplit(evals: readonly StoredEvaluation[], samples: rea
       kvEntries: all(entries) ? mean(entries) : null,
       kvBytes: all(bytes) ? mean(bytes) : null,
       kvBytesFull: null,
+      scoreLo: ci.lo,
+      scoreHi: ci.hi,
     });
   }
   const splitOrder = ['calibration', 'held-out', 'eval'];
@@ -182,6 +189,52 @@ export function scoreDigits(scores: readonly number[]): number {
   if (nonzero.length === 0) return 2;
   const min = Math.min(...nonzero);
   return min >= 0.1 ? 2 : Math.min(6, 2 - Math.floor(Math.log10(min)));
+}
+
+/** Eval run: each row's paired difference from the reference method (withIntervals), as report rows. */
+export function pairedRowsFromResults(rows: readonly ResultRowWithIntervals[]): PairedRow[] {
+  const multi = distinct(rows.map((r) => r.setting)).length > 1;
+  return rows
+    .filter((r) => r.compareTo !== null && r.diff !== null)
+    .map((r) => ({
+      task: taskColumn(r.task, r.setting, multi), budgetLabel: budgetLabel(r.budget), method: r.method, reference: r.compareTo!,
+      diff: r.diff!, lo: r.diffLo, hi: r.diffHi, wins: r.wins!, ties: r.ties!, losses: r.losses!, n: r.wins! + r.ties! + r.losses!,
+    }));
+}
+
+/**
+ * Search run: the found profile (`evolkv:<scorer>`) against every other allocation at the same budget
+ * (uniform, pyramid), per split, paired sample by sample: does EvolKV beat them beyond noise?
+ */
+export function searchPairedRows(evals: readonly StoredEvaluation[], samples: readonly RunSample[], stats: StatsOptions = {}): PairedRow[] {
+  const split = new Map(samples.map((s) => [s.id, s.split]));
+  const multi = distinct(evals.map((e) => e.setting)).length > 1;
+  const ok = evals.filter((e) => e.status === 'ok' && e.score !== null);
+  const groups = new Map<string, StoredEvaluation[]>();
+  for (const e of ok) {
+    const k = JSON.stringify([e.task, e.setting, split.get(e.sampleId) ?? 'eval', e.budget]);
+    groups.set(k, [...(groups.get(k) ?? []), e]);
+  }
+  const out: PairedRow[] = [];
+  for (const [k, list] of groups) {
+    const [task, setting, sp, budget] = JSON.parse(k) as string[];
+    const methods = distinct(list.map((e) => e.method));
+    const found = methods.find((m) => m.startsWith('evolkv:'));
+    if (!found) continue;
+    const mine = new Map(list.filter((e) => e.method === found).map((e) => [e.sampleId, e.score!]));
+    for (const ref of methods.filter((m) => m !== found)) {
+      const theirs = new Map(list.filter((e) => e.method === ref).map((e) => [e.sampleId, e.score!]));
+      const ids = [...mine.keys()].filter((id) => theirs.has(id));
+      if (ids.length === 0) continue;
+      const d = pairedDifference(ids.map((id) => mine.get(id)!), ids.map((id) => theirs.get(id)!), { ...stats, seed: seedFor(stats.seed ?? 0, `${k}${ref}`) });
+      out.push({
+        task: `${taskColumn(task!, setting!, multi)} (${SPLIT_LABEL[sp!] ?? sp})`, budgetLabel: budgetLabel(budget!), method: found, reference: ref,
+        diff: d.value, lo: d.lo, hi: d.hi, wins: d.wins, ties: d.ties, losses: d.losses, n: d.n,
+      });
+    }
+  }
+  const rank = (t: string) => (t.endsWith('(held-out)') ? 0 : 1); // held-out first: it is the one that counts
+  return out.sort((a, b) => rank(a.task) - rank(b.task) || Number(a.budgetLabel) - Number(b.budgetLabel) || a.reference.localeCompare(b.reference));
 }
 
 // ---- search ---------------------------------------------------------------------------------------
@@ -444,8 +497,9 @@ function headWiseMethods(methods: readonly string[]): string[] {
   });
 }
 
-export function reportDataFromStore(store: Store, runId: number): ReportData {
+export function reportDataFromStore(store: Store, runId: number, statsOptions: StatsOptions = {}): ReportData {
   const run = store.getRun(runId);
+  const stats: StatsOptions = { seed: run.seed, ...statsOptions };
   const summary = storedRunSummary(store, run.id);
   const config = storedConfig(run);
   const notes: string[] = [];
@@ -489,17 +543,26 @@ export function reportDataFromStore(store: Store, runId: number): ReportData {
       data.profile = profile;
       meta.profile = `[${profile.layerBudgets.join(', ')}] (mean ${profile.target})`;
     }
-    const rows = evalRowsBySplit(evals, samples);
+    const rows = evalRowsBySplit(evals, samples, stats);
+    const paired = searchPairedRows(evals, samples, stats);
+    if (paired.length) data.paired = paired;
     if (rows.length) {
       data.evalRows = rows;
       data.table = { average: false }; // calibration and held-out columns: an average of the two means nothing
     }
   } else {
-    const rows = evalRowsFromResults(store.results(run.id), notes);
+    const results = withIntervals(store.results(run.id), evals, stats);
+    const rows = evalRowsFromResults(results, notes);
     if (rows.length) data.evalRows = rows;
+    const paired = pairedRowsFromResults(results);
+    if (paired.length) data.paired = paired;
   }
   if (!data.evalRows?.length && evals.length === 0) notes.push('No evaluations stored for this run yet.');
-  if (data.evalRows?.length) data.table = { ...data.table, digits: scoreDigits(data.evalRows.map((r) => r.score)) };
+  // Enough decimals for ~3 significant digits of the smallest score, and to tell every two scores apart.
+  if (data.evalRows?.length) {
+    const scores = data.evalRows.map((r) => r.score);
+    data.table = { ...data.table, digits: Math.max(scoreDigits(scores), digitsToSeparate(scores, 2)) };
+  }
 
   const headWise = headWiseMethods(distinct(evals.map((e) => e.method)));
   if (headWise.length && !data.profile) {
@@ -515,4 +578,25 @@ export function reportDataFromStore(store: Store, runId: number): ReportData {
   if (needle?.length) data.needle = needle;
   if (notes.length) data.notes = notes;
   return data;
+}
+
+/** Experiment names of runs made by `kvopt regress` (older versions stored them as eval runs). */
+export const REGRESS_PREFIX = 'regress/';
+
+/**
+ * The run `--run` names. 'latest' is the newest eval or search run (`kind` narrows it), never a regress
+ * run: `kvopt report --run latest` after a CI check must still show the experiment, not the check.
+ */
+export function resolveReportRun(store: Store, ref: number | 'latest', kind?: 'eval' | 'search'): RunRow {
+  if (ref !== 'latest') return store.getRun(ref);
+  const found = store.listRuns().find((r) => (!kind || r.kind === kind) && !r.experiment.startsWith(REGRESS_PREFIX));
+  if (!found) throw new KvoptError(`${store.path}: no ${kind ?? 'eval or search'} runs yet`);
+  return store.getRun(found.id);
+}
+
+/** `--kind eval|search`. */
+export function parseRunKind(v: string | undefined): 'eval' | 'search' | undefined {
+  if (v === undefined) return undefined;
+  if (v !== 'eval' && v !== 'search') throw new KvoptError(`--kind: expected eval or search, got '${v}'`);
+  return v;
 }

@@ -5,7 +5,7 @@
 import type { ReportData } from './types.ts';
 import { renderFigures, type RenderedFigure } from './figures.ts';
 import { scopeSvgIds } from './render.ts';
-import { escapeHtml, resultsHtml } from './tables.ts';
+import { escapeHtml, pairedHtml, resultsHtml } from './tables.ts';
 import { BUDGET_NOTE, reportTitle, runMetaRows } from './runs.ts';
 
 const CSS = `
@@ -46,7 +46,13 @@ export function htmlFromFigures(data: ReportData, figures: readonly RenderedFigu
   ];
   if (data.evalRows?.length) {
     parts.push('<h2 id="results">Results: method × budget × task</h2>',
-      '<p class="muted">Score (quality loss).</p>', resultsHtml(data.evalRows, { ...data.table, fullMethod: data.fullMethod }));
+      '<p class="muted">Score [95% interval] (quality loss [95% interval]); intervals: seeded percentile bootstrap over samples.</p>',
+      resultsHtml(data.evalRows, { ...data.table, fullMethod: data.fullMethod }));
+  }
+  if (data.paired?.length) {
+    parts.push('<h2 id="paired">Paired differences</h2>',
+      '<p class="muted">Mean over the same samples of method score − reference score, with its 95% bootstrap interval; W/T/L: samples where the method scored above / equal to / below the reference.</p>',
+      pairedHtml(data.paired, data.table?.digits));
   }
   for (const f of figures) {
     parts.push(

@@ -4,7 +4,8 @@
  * renderers: Markdown, LaTeX (booktabs) and HTML. Cells hold the score, the quality loss 1 − score/full,
  * or both ("0.64 (22.0%)").
  */
-import type { EvalResultRow } from './types.ts';
+import type { EvalResultRow, PairedRow } from './types.ts';
+import { digitsToSeparate } from '../stats/format.ts';
 import { budgetLabelsInOrder, checkEvalRows, distinct, fullScoreByTask, mean } from './validate.ts';
 
 export type TableValue = 'score' | 'loss' | 'both';
@@ -22,6 +23,11 @@ export interface ResultsTableOptions {
 export interface ResultsCell {
   score: number | null;
   loss: number | null; // fraction, not percent
+  /** 95 % interval bounds (bootstrap over samples), null when not known. */
+  scoreLo?: number | null;
+  scoreHi?: number | null;
+  lossLo?: number | null;
+  lossHi?: number | null;
 }
 
 export interface ResultsGrid {
@@ -36,7 +42,11 @@ export function buildResultsGrid(rows: readonly EvalResultRow[], fullMethod = 'f
   const full = fullScoreByTask(rows, fullMethod);
   const out: ResultsGrid['rows'] = [];
   if (full.size) {
-    const cells = tasks.map((t) => ({ score: full.get(t) ?? null, loss: full.has(t) ? 0 : null }));
+    const fullRows = rows.filter((r) => r.method === fullMethod);
+    const cells = tasks.map((t) => {
+      const r = fullRows.find((x) => x.task === t);
+      return { score: full.get(t) ?? null, loss: full.has(t) ? 0 : null, scoreLo: r?.scoreLo ?? null, scoreHi: r?.scoreHi ?? null };
+    });
     out.push({ budgetLabel: null, method: 'Full cache', cells, average: averageOf(cells), firstOfBudget: true, isFull: true });
   }
   const methodRows = rows.filter((r) => r.method !== fullMethod);
@@ -48,7 +58,7 @@ export function buildResultsGrid(rows: readonly EvalResultRow[], fullMethod = 'f
       if (mine.length === 0) continue;
       const cells = tasks.map((t) => {
         const r = mine.find((m) => m.task === t);
-        return { score: r?.score ?? null, loss: r?.qualityLoss ?? null };
+        return { score: r?.score ?? null, loss: r?.qualityLoss ?? null, scoreLo: r?.scoreLo ?? null, scoreHi: r?.scoreHi ?? null, lossLo: r?.lossLo ?? null, lossHi: r?.lossHi ?? null };
       });
       out.push({ budgetLabel, method, cells, average: averageOf(cells), firstOfBudget: first, isFull: false });
       first = false;
@@ -76,8 +86,11 @@ function formatCell(c: ResultsCell, value: TableValue, digits: number, st: CellS
     const s = x.toFixed(d);
     return s.startsWith('-') && Number(s) !== 0 ? st.minus + s.slice(1) : s.replace(/^-/, '');
   };
-  const score = c.score === null ? st.missing : num(c.score, digits);
-  const loss = c.loss === null ? st.missing : num(c.loss * 100, 1) + st.percent;
+  const interval = (lo: number | null | undefined, hi: number | null | undefined, f: (x: number) => string) =>
+    lo === null || lo === undefined || hi === null || hi === undefined ? '' : ` [${f(lo)}, ${f(hi)}]`;
+  const pctOf = (x: number) => num(x * 100, 1);
+  const score = c.score === null ? st.missing : num(c.score, digits) + interval(c.scoreLo, c.scoreHi, (x) => num(x, digits));
+  const loss = c.loss === null ? st.missing : pctOf(c.loss) + st.percent + interval(c.lossLo, c.lossHi, pctOf);
   if (value === 'score') return score;
   if (value === 'loss') return loss;
   return c.score === null ? st.missing : c.loss === null ? score : `${score} (${loss})`;
@@ -168,4 +181,58 @@ export function resultsHtml(rows: readonly EvalResultRow[], opts: ResultsTableOp
     return `<tr${cls}>${cells.map((c, j) => `<td class="${j < 2 ? 'l' : 'r'}">${escapeHtml(c)}</td>`).join('')}</tr>`;
   });
   return `<table class="results"><thead><tr>${th}</tr></thead><tbody>\n${trs.join('\n')}\n</tbody></table>`;
+}
+
+// ---- paired comparisons -------------------------------------------------------------------------
+
+/** Says in words what a paired interval allows one to conclude. */
+export function pairedVerdict(p: Pick<PairedRow, 'lo' | 'hi' | 'reference'>): string {
+  if (p.lo === null || p.hi === null) return 'no interval (fewer than 2 samples)';
+  if (p.lo > 0) return `higher than ${p.reference}`;
+  if (p.hi < 0) return `lower than ${p.reference}`;
+  return `not distinguishable from ${p.reference} (interval contains 0)`;
+}
+
+function pairedText(rows: readonly PairedRow[], minDigits: number): { header: string[]; body: string[][] } {
+  const digits = digitsToSeparate(rows.map((p) => p.diff), minDigits);
+  const sign = (x: number) => (x >= 0 ? '+' : '−') + Math.abs(x).toFixed(digits);
+  return {
+    header: ['Column', 'Budget', 'Method', 'Reference', 'Difference [95% CI]', 'W/T/L', 'n', 'Conclusion'],
+    body: rows.map((p) => [
+      p.task,
+      p.budgetLabel,
+      p.method,
+      p.reference,
+      sign(p.diff) + (p.lo === null || p.hi === null ? '' : ` [${sign(p.lo)}, ${sign(p.hi)}]`),
+      `${p.wins}/${p.ties}/${p.losses}`,
+      String(p.n),
+      pairedVerdict(p),
+    ]),
+  };
+}
+
+/** Paired differences as a Markdown table: method − reference per sample, mean with its interval, wins/ties/losses. */
+export function pairedMarkdown(rows: readonly PairedRow[], digits = 4): string {
+  const { header, body } = pairedText(rows, digits);
+  const line = (cells: string[]) => `| ${cells.map((c, j) => (j < 4 ? escapeMarkdown(c) : c)).join(' | ')} |`;
+  return [line(header), `|${header.map((_, j) => (j >= 4 && j <= 6 ? ' ---: ' : ' --- ')).join('|')}|`, ...body.map(line)].join('\n') + '\n';
+}
+
+export function pairedHtml(rows: readonly PairedRow[], digits = 4): string {
+  const { header, body } = pairedText(rows, digits);
+  const th = header.map((h, j) => `<th class="${j >= 4 && j <= 6 ? 'r' : 'l'}">${escapeHtml(h)}</th>`).join('');
+  const trs = body.map((cells) => `<tr>${cells.map((c, j) => `<td class="${j >= 4 && j <= 6 ? 'r' : 'l'}">${escapeHtml(c)}</td>`).join('')}</tr>`);
+  return `<table class="results paired"><thead><tr>${th}</tr></thead><tbody>\n${trs.join('\n')}\n</tbody></table>`;
+}
+
+export function pairedLatex(rows: readonly PairedRow[], minDigits = 4): string {
+  const digits = digitsToSeparate(rows.map((p) => p.diff), minDigits);
+  const sign = (x: number) => (x >= 0 ? '+' : '$-$') + Math.abs(x).toFixed(digits);
+  const out = ['\\begin{tabular}{llllrrrl}', '\\toprule', 'Column & Budget & Method & Reference & Difference [95\\% CI] & W/T/L & $n$ & Conclusion \\\\', '\\midrule'];
+  for (const p of rows) {
+    const d = sign(p.diff) + (p.lo === null || p.hi === null ? '' : ` [${sign(p.lo)}, ${sign(p.hi)}]`);
+    out.push(`${[p.task, p.budgetLabel, p.method, p.reference].map(escapeLatex).join(' & ')} & ${d} & ${p.wins}/${p.ties}/${p.losses} & ${p.n} & ${escapeLatex(pairedVerdict(p))} \\\\`);
+  }
+  out.push('\\bottomrule', '\\end{tabular}');
+  return out.join('\n') + '\n';
 }

@@ -31,6 +31,29 @@ export interface EvalResultRow {
   kvBytes: number | null;
   /** Physical bytes the full cache holds on the same samples; null when the full cache was not measured. */
   kvBytesFull: number | null;
+  /** 95 % bootstrap interval of the score over samples; absent or null when not computed (n < 2). */
+  scoreLo?: number | null;
+  scoreHi?: number | null;
+  /** 95 % bootstrap interval of the quality loss (pairs resampled). */
+  lossLo?: number | null;
+  lossHi?: number | null;
+}
+
+/** A paired comparison of a method with a reference on the same samples (src/stats). */
+export interface PairedRow {
+  /** Column it belongs to: task, or split of a search ("held-out"). */
+  task: string;
+  budgetLabel: string;
+  method: string;
+  reference: string;
+  /** Mean over samples of score − reference score, with its 95 % interval. */
+  diff: number;
+  lo: number | null;
+  hi: number | null;
+  wins: number;
+  ties: number;
+  losses: number;
+  n: number;
 }
 
 /** One generation of one EvolKV layer group (groups are optimised bottom-up, each with a fresh optimiser). */
@@ -99,6 +122,8 @@ export interface ReportData {
   bytesPerEntry?: number;
   /** Results tables: decimals of scores (default 2) and whether to add the average over the task columns (default yes). */
   table?: { digits?: number; average?: boolean };
+  /** Paired differences from a reference method (eval: --compare-to, default full; search: EvolKV vs uniform/pyramid). */
+  paired?: PairedRow[];
   /** What the data source could not provide (e.g. a figure whose inputs are not stored); listed with the figure notes. */
   notes?: string[];
 }

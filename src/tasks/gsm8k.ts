@@ -8,7 +8,9 @@
  * Context part = the k shots; question part = the target. Generation is greedy, stops at "Question:"
  * (also "</s>", "<|im_end|>"), max 256 new tokens.
  * Scoring: strict (`#### N`) or flexible (last number) extraction, normalised (",", "$", up to "#### ",
- * trailing "."), exact numeric match (metrics/numeric.ts). The default metric is flexible.
+ * trailing "."), then `match: exact` (default: lm-evaluation-harness's exact_match, "72.0" ≠ "72") or
+ * `match: numeric` (equal as numbers). The default extraction is flexible. The metric name stored with
+ * every result says both: gsm8k_flexible (exact) or gsm8k_flexible_numeric.
  */
 import { KvoptError } from '../util/errors.ts';
 import { fieldString, readJsonl } from './jsonl.ts';
@@ -32,9 +34,23 @@ export interface Gsm8kOptions {
   trainPath?: string;
   /** 'gsm8k_flexible' (default) or 'gsm8k_strict' */
   metric?: Extract<MetricName, 'gsm8k_flexible' | 'gsm8k_strict'>;
+  /** answer comparison: 'exact' (default, lm-evaluation-harness exact_match) or 'numeric' ("72.0" = "72") */
+  match?: Gsm8kMatch;
   /** remove the «<<...>>» calculator annotations from the shots (default false: kept, as lm-eval does) */
   stripCalculator?: boolean;
   maxNewTokens?: number;
+}
+
+export const GSM8K_MATCH = ['exact', 'numeric'] as const;
+export type Gsm8kMatch = (typeof GSM8K_MATCH)[number];
+
+/** The metric of an extraction and a match mode: gsm8k_flexible (exact) or gsm8k_flexible_numeric. */
+export function gsm8kMetric(opts: Gsm8kOptions): MetricName {
+  const match = opts.match ?? 'exact';
+  if (!(GSM8K_MATCH as readonly string[]).includes(match)) throw new KvoptError(`gsm8k option match: expected exact or numeric, got ${JSON.stringify(match)}`);
+  const base = opts.metric ?? 'gsm8k_flexible';
+  if (base !== 'gsm8k_flexible' && base !== 'gsm8k_strict') throw new KvoptError(`gsm8k option metric: expected gsm8k_flexible or gsm8k_strict, got ${JSON.stringify(base)}`);
+  return match === 'numeric' ? `${base}_numeric` : base;
 }
 
 export const GSM8K_STOP = ['Question:', '</s>', '<|im_end|>'];
@@ -68,7 +84,7 @@ export function loadGsm8k(path: string, opts: LoadOptions & Gsm8kOptions = {}): 
   const train = readGsm8k(trainPath);
   const k = opts.shots ?? 8;
   const seed = opts.seed ?? 1234;
-  const metric = opts.metric ?? 'gsm8k_flexible';
+  const metric = gsm8kMetric(opts);
   const samples = test.map((ex, i): Sample => {
     const shots = sampleIndices(train.length, k, mulberry32((seed * 1_000_003 + i) >>> 0));
     return {
@@ -86,7 +102,7 @@ export function loadGsm8k(path: string, opts: LoadOptions & Gsm8kOptions = {}): 
 }
 
 export function gsm8kTask(opts: Gsm8kOptions = {}): TaskDefinition {
-  const metric = opts.metric ?? 'gsm8k_flexible';
+  const metric = gsm8kMetric(opts);
   const postprocess = (p: string) => cutAtStop(p, GSM8K_STOP);
   return {
     name: 'gsm8k',

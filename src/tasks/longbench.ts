@@ -11,6 +11,8 @@
  * If the cut reached into the question part (only when the question part alone is longer than half the
  * budget) the whole truncated prompt becomes the context part and the question part is empty.
  */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { KvoptError } from '../util/errors.ts';
 import { renderChatSplit } from './chat-template.ts';
 import { fieldNumber, fieldString, fieldStringArray, fieldStringArrayOrNull, readJsonl } from './jsonl.ts';
@@ -92,9 +94,27 @@ export function postprocessLongBench(dataset: LongBenchDataset, prediction: stri
   return LONGBENCH_DATASETS[dataset].firstLine ? firstLine(prediction) : prediction;
 }
 
-export function longBenchTask(dataset: string): TaskDefinition {
+/** Task options of longbench/<dataset>. */
+export interface LongBenchOptions {
+  /**
+   * Prompt tokens before middle truncation: pred.py's model2maxlen entry for the model (e.g. 3500 for
+   * llama2-7b-chat-4k, 31500 for chatglm2-6b-32k). Default: what fits the model's context with the answer.
+   */
+  maxLength?: number;
+}
+
+/** The folder form of `data:`: <folder>/<dataset>.jsonl, as LongBench ships its data. */
+export function longBenchDataPath(path: string, dataset: string): string {
+  return existsSync(path) && statSync(path).isDirectory() ? join(path, `${dataset}.jsonl`) : path;
+}
+
+export function longBenchTask(dataset: string, opts: LongBenchOptions = {}): TaskDefinition {
   if (!isLongBenchDataset(dataset)) {
     throw new KvoptError(`unknown LongBench dataset "${dataset}" (expected one of ${Object.keys(LONGBENCH_DATASETS).join(', ')})`);
+  }
+  const maxLength = opts.maxLength;
+  if (maxLength !== undefined && (typeof maxLength !== 'number' || !Number.isInteger(maxLength) || maxLength < 16)) {
+    throw new KvoptError(`longbench/${dataset} option maxLength: expected an integer >= 16 (prompt tokens, pred.py's model2maxlen), got ${JSON.stringify(maxLength)}`);
   }
   const cfg = LONGBENCH_DATASETS[dataset];
   return {
@@ -105,8 +125,10 @@ export function longBenchTask(dataset: string): TaskDefinition {
     stopStrings: [],
     stopAtNewline: dataset === 'samsum',
     maxNewTokens: cfg.maxNewTokens,
-    load: (path, opts) => loadLongBench(path, dataset, opts),
-    buildPrompt: (sample, opts) => buildLongBenchPrompt(dataset, sample, opts),
+    load: (path, lo) => loadLongBench(longBenchDataPath(path, dataset), dataset, lo),
+    // pred.py cuts to model2maxlen; the model's own context (engine) bounds it too.
+    buildPrompt: (sample, po) =>
+      buildLongBenchPrompt(dataset, sample, maxLength === undefined ? po : { ...po, maxPromptTokens: Math.min(maxLength, po?.maxPromptTokens ?? maxLength) }),
     postprocess: (p) => postprocessLongBench(dataset, p),
     score: (p, s) => scorePrediction(cfg.metric, postprocessLongBench(dataset, p), s.answers, s.allClasses ?? null),
   };

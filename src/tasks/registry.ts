@@ -6,6 +6,7 @@ import { statSync } from 'node:fs';
 import { KvoptError } from '../util/errors.ts';
 import { continuationTask, type ContinuationOptions } from './continuation.ts';
 import { gsm8kTask, type Gsm8kOptions } from './gsm8k.ts';
+import type { LongBenchOptions } from './longbench.ts';
 import { longBenchTask } from './longbench.ts';
 import { needleTask, type NeedleOptions } from './needle.ts';
 import { sampleFileTask } from './sample-file.ts';
@@ -29,7 +30,7 @@ function isDir(p: string): boolean {
 
 export function createTask(name: string, ctx: TaskContext): TaskDefinition {
   const opts = ctx.options ?? {};
-  if (name.startsWith('longbench/')) return longBenchTask(name.slice('longbench/'.length));
+  if (name.startsWith('longbench/')) return longBenchTask(name.slice('longbench/'.length), opts as LongBenchOptions);
   switch (name) {
     case 'gsm8k':
       return gsm8kTask(opts as Gsm8kOptions);

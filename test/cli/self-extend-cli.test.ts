@@ -100,7 +100,8 @@ test('bad input at run time: W larger than the trained context names model.self_
   const e = kvopt('eval', '--config', file, '--db', join(dir, 'k.db'), '--quiet');
   assert.notEqual(e.status, 0);
   assert.match(e.stderr, /model\.self_extend \(--self-extend\): window W = 1024 is larger than the model's trained context of 512/);
-  assert.equal(e.stderr.trim().split('\n').length, 1, e.stderr);
+  // one line for the error (flags given with --config also print a note naming the key they override)
+  assert.equal(e.stderr.trim().split('\n').filter((l) => !l.startsWith('kvopt: note:')).length, 1, e.stderr);
   assert.ok(!/\n\s+at /.test(e.stderr), `no stack trace: ${e.stderr}`);
   const g = kvopt('generate', '--model', 'models/tiny', '--self-extend', '4,600', '--prompt', 'query:');
   assert.notEqual(g.status, 0);
@@ -129,13 +130,29 @@ test('generate and bench runtime with --self-extend run past the trained context
 });
 
 test('task labels: variants get +selfextend(...); the same task and data twice are told apart by their options', () => {
+  const data = join(root, 'datasets/stories260k-samples.jsonl');
   const c = parseExperiment(
-    yaml('self_extend: [off, {group: 4, window: 128}]', `  - name: retrieval\n    data: ${join(root, 'datasets/retrieval/retrieval.jsonl')}\n    samples: 3\n    options: {x: 1}\n`),
+    `name: se-labels
+model:
+  path: ${join(root, 'models/tiny')}
+  self_extend: [off, {group: 4, window: 128}]
+tasks:
+  - name: continuation
+    data: ${data}
+    samples: 3
+  - name: continuation
+    data: ${data}
+    samples: 3
+    options: {contextTokens: 64}
+methods: [full]
+budgets: [0.5]
+`,
     'x.yaml',
   );
   const tasks = taskVariants(c);
+  const plain = 'continuation[stories260k-samples]';
   assert.deepEqual(
     tasks.map((t) => taskLabel(t, tasks)),
-    ['retrieval[retrieval](defaults)', 'retrieval[retrieval](x=1)', 'retrieval[retrieval](defaults)+selfextend(G=4,W=128)', 'retrieval[retrieval](x=1)+selfextend(G=4,W=128)'],
+    [`${plain}(defaults)`, `${plain}(contextTokens=64)`, `${plain}(defaults)+selfextend(G=4,W=128)`, `${plain}(contextTokens=64)+selfextend(G=4,W=128)`],
   );
 });

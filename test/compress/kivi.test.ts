@@ -10,17 +10,21 @@ const sp = spec({ L, Hq, Hkv, hd });
 const rec = randomRecord(21, { L, Hq, Hkv, hd, T, window: 32 });
 const wt = weights(sp, randomWo(22, L, sp.hiddenSize, Hq * hd));
 
-test('kivi bytes: packed codes, fp32 scale+min per group, fp32 residual (hand count)', () => {
+test('kivi bytes: packed codes, scale+min per group and residual in the storage dtype (hand count)', () => {
   // one head, n = 100, hd 8, 2 bits (16 codes per int32), group 32, R 32:
   // keys: 96 quantised tokens → 8·ceil(96/16)·4 = 192 B codes, 8·3 groups·2·4 = 192 B scales, 4 residual tokens 128 B
   // values: 68 quantised tokens → 68·ceil(8/16)·4 = 272 B codes, 68·1 group·8 = 544 B scales, 32 residual 1024 B
-  assert.equal(kiviLayerBytes([100], 8, 2, 32, 32), 192 + 192 + 128 + 272 + 544 + 1024);
+  assert.equal(kiviLayerBytes([100], 8, 2, 32, 32, 4), 192 + 192 + 128 + 272 + 544 + 1024);
   assert.equal(kiviLayerBytes([100], 8, 16, 32, 32), 2 * 100 * 8 * 4);
+  // storage fp16 (the default, as the paper): scales, minima and residual at 2 bytes, codes unchanged
+  assert.equal(kiviLayerBytes([100], 8, 2, 32, 32), 192 + 96 + 64 + 272 + 272 + 512);
+  assert.equal(kiviLayerBytes([100], 8, 2, 32, 32, 2), kiviLayerBytes([100], 8, 2, 32, 32));
   // padded to the longest head, part by part: head 1 (n = 10) is all residual, so the key residual part is
   // 10 tokens wide (320 B) for both heads; the other parts take head 0's sizes
-  assert.equal(kiviLayerBytes([100, 10], 8, 2, 32, 32), 2 * (192 + 192 + 320 + 272 + 544 + 1024));
-  // n < R: nothing quantised, fp32 bytes
-  assert.equal(kiviLayerBytes([100], 8, 2, 32, 128), 2 * 100 * 8 * 4);
+  assert.equal(kiviLayerBytes([100, 10], 8, 2, 32, 32, 4), 2 * (192 + 192 + 320 + 272 + 544 + 1024));
+  // n < R: nothing quantised, the residual in the storage dtype
+  assert.equal(kiviLayerBytes([100], 8, 2, 32, 128, 4), 2 * 100 * 8 * 4);
+  assert.equal(kiviLayerBytes([100], 8, 2, 32, 128), 2 * 100 * 8 * 2);
 });
 
 test('kivi16 reproduces the full cache exactly (eviction too: snapkv+kivi16 = snapkv)', () => {
@@ -85,4 +89,11 @@ test('kivi composes with eviction: quantises the gathered entries of each head',
     assert.deepEqual(b.layers[0]!.values.subarray(from, from + 32 * hd), a.layers[0]!.values.subarray(from, from + 32 * hd));
   }
   assert.ok(b.physicalBytes < a.physicalBytes);
+});
+
+test('kivi storage option: fp16 default, fp32 counts twice the scale/min/residual bytes; attended values identical', () => {
+  const a = compressPrefill(rec, sp, wt, 'kivi4', [T, T]);
+  const b = compressPrefill(rec, sp, wt, { kivi4: { storage: 'fp32' } }, [T, T]);
+  a.layers.forEach((layer, l) => assert.deepEqual(layer.keys, b.layers[l]!.keys));
+  assert.ok(b.physicalBytes > a.physicalBytes, `${b.physicalBytes} > ${a.physicalBytes}`);
 });

@@ -20,12 +20,13 @@ test('every preset parses with its documented stages and defaults', () => {
   assert.deepEqual(stages('layer-defensivekv'), ['defensivekv', 'layer-global', null]);
   assert.deepEqual(stages('kivi2'), ['full', 'all', 'kivi']);
   assert.deepEqual(stages('snapkv+kivi4'), ['snapkv', 'uniform', 'kivi']);
-  assert.deepEqual(parseMethod('snapkv').scorer.options, { window: 32, kernel: 7, pooling: 'max', aggregation: 'sum', gqa: 'mean' });
+  assert.deepEqual(parseMethod('snapkv').scorer.options, { window: 32, kernel: 7, pooling: 'max', aggregation: 'sum', gqa: 'mean', gqa_order: 'pool-then-group' });
+  assert.equal(parseMethod('adakv').scorer.options.gqa_order, 'group-then-pool'); // AdaKV's reference order
   assert.deepEqual(parseMethod('defensivekv').scorer.options, { window: 32, kernel: 5, mass_threshold: 0.9, window_bias: 'window', stage1_count: 'reach' });
   assert.deepEqual(parseMethod('defensivekv').allocator.options, { alpha: 0 });
   assert.deepEqual(parseMethod('adakv').allocator.options, { alpha: 0.2 });
   assert.deepEqual(parseMethod('pyramidkv').allocator.options, { beta: 20, fallback: 'clamp' });
-  assert.deepEqual(parseMethod('kivi4').quantizer!.options, { bits: '4', group_size: 32, residual: 128 });
+  assert.deepEqual(parseMethod('kivi4').quantizer!.options, { bits: '4', group_size: 32, residual: 128, storage: 'fp16' });
   assert.equal(parseMethod('criticalkv').scorer.options.first_stage_ratio, 0.5);
   assert.equal(parseMethod('criticalkv').scorer.options.epsilon, 1e-4);
   assert.equal(parseMethod('streaming').scorer.options.sinks, 4);
@@ -37,7 +38,7 @@ test('every preset parses with its documented stages and defaults', () => {
 
 test('options inline, in object form, routed to their stage; labels are canonical', () => {
   const a = parseMethod('snapkv(window=16,kernel=5,pooling=avg)');
-  assert.deepEqual(a.scorer.options, { window: 16, kernel: 5, pooling: 'avg', aggregation: 'sum', gqa: 'mean' });
+  assert.deepEqual(a.scorer.options, { window: 16, kernel: 5, pooling: 'avg', aggregation: 'sum', gqa: 'mean', gqa_order: 'pool-then-group' });
   assert.equal(a.label, 'snapkv(kernel=5,pooling=avg,window=16)');
   const b = parseMethod({ snapkv: { window: 32, kernel: 7, pooling: 'max' } });
   assert.deepEqual(b.scorer.options.kernel, 7);

@@ -243,3 +243,17 @@ test('defensivekv equals an independent naive implementation (GQA 4/2, kernel 5,
 test('full scorer keeps everything whatever the budget', () => {
   assert.deepEqual(kept('full', 1), [[[0, 1, 2, 3, 4, 5]]]);
 });
+
+test('gqa_order: group-then-pool (AdaKV reference, adakv default) vs pool-then-group (kvpress, snapkv default), hand case', () => {
+  // group mean first: [6,6,5,5]/16, then max pool k=3 → [6,6,6,5]/16 (pool first gave [8,8,7.5,7]/16)
+  assert.deepEqual([...scores('snapkv(window=2,kernel=3,gqa_order=group-then-pool)', 4).scores].slice(0, 4), s16([6, 6, 6, 5]));
+  assert.deepEqual([...scores('adakv(window=2,kernel=3)', 4).scores].slice(0, 4), s16([6, 6, 6, 5]));
+  assert.deepEqual([...scores('adakv(window=2,kernel=3,gqa_order=pool-then-group)', 4).scores].slice(0, 4), s16([8, 8, 7.5, 7]));
+  assert.deepEqual([...scores('snapkv(window=2,kernel=3)', 4).scores].slice(0, 4), s16([8, 8, 7.5, 7]));
+  // avg pooling is linear: the two orders agree
+  const a = [...scores('snapkv(window=2,kernel=3,pooling=avg,gqa_order=group-then-pool)', 4).scores];
+  const b = [...scores('snapkv(window=2,kernel=3,pooling=avg)', 4).scores];
+  a.forEach((v, j) => assert.ok(Math.abs(v - b[j]!) < 1e-12 || v === b[j]));
+  // the order is part of the method: a non-default order shows in its key
+  assert.equal(parseMethod('adakv(gqa_order=pool-then-group)').label, 'adakv(gqa_order=pool-then-group)');
+});

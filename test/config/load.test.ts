@@ -241,8 +241,8 @@ test('methods are resolved once, by the compression registry, when the config is
   const c = parseExperiment(MIN + `methods: [${names.join(', ')}]\n`, F, { cwd: CWD });
   assert.deepEqual(c.methods.map((m) => m.key), names);
   const snap = parseExperiment(MIN + 'methods: [{snapkv: {window: 16}}, snapkv+kivi4]\n', F, { cwd: CWD }).methods;
-  assert.deepEqual(snap[0]!.resolved.scorer, { name: 'snapkv', options: { window: 16, kernel: 7, pooling: 'max', aggregation: 'sum', gqa: 'mean' } });
-  assert.deepEqual(snap[1]!.resolved.quantizer, { name: 'kivi', options: { bits: '4', group_size: 32, residual: 128 } });
+  assert.deepEqual(snap[0]!.resolved.scorer, { name: 'snapkv', options: { window: 16, kernel: 7, pooling: 'max', aggregation: 'sum', gqa: 'mean', gqa_order: 'pool-then-group' } });
+  assert.deepEqual(snap[1]!.resolved.quantizer, { name: 'kivi', options: { bits: '4', group_size: 32, residual: 128, storage: 'fp16' } });
   // a bad option is the registry's one-line error, at the method's key and line
   assert.throws(() => parseExperiment(MIN + 'methods: [{snapkv: {kernel: 4}}]\n', F, { cwd: CWD }), /x\.yaml: methods\[0\]: method snapkv: kernel must be odd.*\(line 7\)/);
 });

@@ -34,7 +34,9 @@ function barHeights(root: SvgNode): number[] {
 test('search progress: three series, axes, group marker, held-out gaps skipped', async () => {
   const rows = searchRows(); // 2 groups × 6 generations; held-out missing for generation 2 and 5
   const { root, text } = await render(searchProgressSpec(rows));
-  assertTexts(text, ['Search progress', 'fitness', 'generation (layer groups in search order)', 'calibration best', 'calibration median', 'held-out best', 'group 1']);
+  // held-out score on its own panel and axis: the calibration fitness carries the cache bonus, it does not
+  assertTexts(text, ['Search progress', 'fitness', 'generation (layer groups in search order)', 'calibration best', 'calibration median', 'held-out score',
+    "held-out task score of each generation's best (no cache bonus)", 'calibration fitness (task score × (1 + λ·CacheScore))', 'group 1']);
   assert.equal(markGroups(root, 'line').length, 3, 'one line per series');
   const points = markItems(root, 'symbol').filter((n) => n.attrs['aria-roledescription'] === 'point');
   assert.equal(points.length, 12 + 12 + 8, 'a point per generation per series (held-out only where scored)');
@@ -42,7 +44,7 @@ test('search progress: three series, axes, group marker, held-out gaps skipped',
   const labels = points.map((p) => p.attrs['aria-label']!);
   assert.ok(labels.some((l) => /fitness: 0\.6\b.*calibration best/.test(l)), labels.slice(0, 3).join(' / '));
   assert.ok(labels.some((l) => /fitness: 0\.54\b.*calibration median/.test(l)));
-  assert.equal(markItems(root, 'rule').length, 1, 'one group boundary for two groups');
+  assert.equal(markItems(root, 'rule').length, 2, 'one group boundary for two groups, in each panel');
 });
 
 test('budget profile: bar heights follow the layer budgets; uniform and pyramid lines', async () => {

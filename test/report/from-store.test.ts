@@ -149,7 +149,12 @@ test('eval run → report data: rows match the raw evaluations; labels carry the
     assert.ok(close(meanOf(row), want), `layer ${l}: mean over heads = stored budget`);
     assert.ok(close(data.profile!.layerBudgets[l]!, want));
   });
-  assert.equal(data.table!.digits, scoreDigits(rows.map((r) => r.score)));
+  // ~3 significant digits, and enough to tell every two different scores apart
+  const digits = data.table!.digits!;
+  assert.ok(digits >= scoreDigits(rows.map((r) => r.score)));
+  const distinctScores = new Set(rows.map((r) => r.score));
+  assert.equal(new Set([...distinctScores].map((x) => x.toFixed(digits))).size, distinctScores.size);
+  for (const r of rows) if (r.n > 1) assert.ok(r.scoreLo! <= r.score && r.score <= r.scoreHi!, `${r.method} ${r.task}: interval holds the mean`);
 });
 
 test('needle grid from the stored run: length × depth from the sample meta, scores from the evaluations', () => {
@@ -222,8 +227,8 @@ test('kvopt report: every chart of the eval run drawn from the store, with its a
   const r = kvopt('report', '--db', db, '--run', String(evalRun), '--out', out, '--format', 'html,svg,png,md,tex');
   assert.equal(r.status, 0, r.stderr);
   const written = r.stdout.trim().split('\n');
-  const figures = ['budget-profile', 'head-allocation', 'eval-quality', 'eval-loss', 'memory', 'needle'];
-  assert.deepEqual(written.map((p) => basename(p)), ['report.html', ...figures.map((f) => `${f}.svg`), ...figures.map((f) => `${f}.png`), 'report.md', 'results.tex']);
+  const figures = ['eval-quality', 'eval-loss', 'needle', 'memory', 'budget-profile', 'head-allocation'];
+  assert.deepEqual(written.map((p) => basename(p)), ['report.html', ...figures.map((f) => `${f}.svg`), ...figures.map((f) => `${f}.png`), 'report.md', 'results.tex', 'paired.tex']);
   for (const p of written) assert.ok(existsSync(p), p);
   for (const f of figures) assert.ok(readFileSync(join(out, `${f}.png`)).subarray(0, 4).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47])), `${f}.png`);
   const data = withStore((s) => reportDataFromStore(s, evalRun));
@@ -233,9 +238,9 @@ test('kvopt report: every chart of the eval run drawn from the store, with its a
   // Quality vs budget: one panel per task, one line per method in each, the full cache as a rule.
   {
     const { root, text } = readSvg(join(out, 'eval-quality.svg'));
-    assertTexts(text, ['budget (tokens per KV head per layer)', 'score', 'snapkv', 'adakv', 'full cache', ...tasks], 'eval-quality');
+    assertTexts(text, ['budget (tokens per KV head per layer)', 'score (95% interval)', 'snapkv', 'adakv', 'full cache', ...tasks], 'eval-quality');
     assert.equal(markItems(root, 'line').length, 2 * 4, 'a line per method per task');
-    assert.equal(markItems(root, 'rule').length, 4, 'a full-cache rule per task');
+    assert.equal(markItems(root, 'rule').length, 4 + 2 * 2 * 4, 'a full-cache rule per task, an interval bar per point');
     const points = itemLabels(root, 'symbol', 'point');
     assert.equal(points.length, 2 * 2 * 4);
     for (const r of rows.filter((x) => x.method !== 'full')) {
@@ -245,12 +250,12 @@ test('kvopt report: every chart of the eval run drawn from the store, with its a
   // Quality loss at the smallest budget: a bar per method × (task + average).
   {
     const { root, text } = readSvg(join(out, 'eval-loss.svg'));
-    assertTexts(text, ['Quality loss at budget 32', 'method', 'quality loss (%) = 1 − score / full', 'average', ...tasks], 'eval-loss');
+    assertTexts(text, ['Quality loss at budget 32', 'method', 'quality loss (%) = 1 − score / full (95% interval)', 'average', ...tasks], 'eval-loss');
     const bars = itemLabels(root, 'rect', 'bar');
     assert.equal(bars.length, 2 * 5);
     for (const r of rows.filter((x) => x.method !== 'full' && x.budgetLabel === '32')) {
       const bar = bars.find((b) => b.method === r.method && b.task === r.task)!;
-      assert.ok(close(Number(bar['quality loss (%) = 1 − score / full']), r.qualityLoss! * 100, 1e-9), `${r.method} ${r.task}`);
+      assert.ok(close(Number(bar['quality loss (%) = 1 − score / full (95% interval)']), r.qualityLoss! * 100, 1e-9), `${r.method} ${r.task}`);
     }
   }
   // Memory: logical and physical bars per method and budget; physical ≥ logical (padding), full cache rule.
@@ -312,7 +317,7 @@ test('kvopt report: the search run draws search progress and the budget profile'
   const data: ReportData = withStore((s) => reportDataFromStore(s, searchRun));
   {
     const { root, text } = readSvg(join(out, 'search-progress.svg'));
-    assertTexts(text, ['Search progress', 'generation', 'fitness', 'calibration best', 'calibration median', 'held-out best', '1', '2'], 'search');
+    assertTexts(text, ['Search progress', 'generation', 'fitness', 'calibration best', 'calibration median', 'held-out score', "held-out task score of each generation's best (no cache bonus)", '1', '2'], 'search');
     assert.equal(markGroups(root, 'line').length, 3);
     const points = itemLabels(root, 'symbol', 'point');
     assert.equal(points.length, 3 * 2);
@@ -320,9 +325,9 @@ test('kvopt report: the search run draws search progress and the budget profile'
       const at = points.filter((p) => Number(p.generation) === g.generation + 1);
       assert.ok(close(Number(at.find((p) => p.series === 'calibration best')!.fitness), g.best, 1e-10));
       assert.ok(close(Number(at.find((p) => p.series === 'calibration median')!.fitness), g.median, 1e-10));
-      assert.ok(close(Number(at.find((p) => p.series === 'held-out best')!.fitness), g.heldoutBest!, 1e-10));
+      assert.ok(close(Number(at.find((p) => p['held-out score'] !== undefined)!['held-out score']), g.heldoutBest!, 1e-10));
     }
-    assert.ok(!text.includes('1.5') && text.filter((t) => t === '1').length === 1, 'integer generation ticks only');
+    assert.ok(!text.includes('1.5') && text.filter((t) => t === '1').length === 2, 'integer generation ticks only (one axis per panel)');
   }
   {
     const { root, text } = readSvg(join(out, 'budget-profile.svg'));
@@ -376,7 +381,14 @@ test('kvopt runs and kvopt show print the history and the results table', () => 
   const loss = ((1 - score / full) * 100).toFixed(1).replace('-', '−');
   // Budgets ascend and the first budget is 32: the first snapkv row is the one at 32.
   const row = show.stdout.split('\n').find((l) => /^\|[ 32]+\| snapkv /.test(l))!;
-  assert.equal(row.split('|')[6]!.trim(), `${score.toFixed(data.table!.digits)} (${loss}%)`);
+  const d = data.table!.digits!;
+  const cell = data.evalRows!.find((r) => r.method === 'snapkv' && r.budgetLabel === '32' && r.task === 'needle (q-aware)')!;
+  const pct = (x: number) => (x * 100).toFixed(1).replace('-', '−');
+  assert.equal(
+    row.split('|')[6]!.trim(),
+    `${score.toFixed(d)} [${cell.scoreLo!.toFixed(d)}, ${cell.scoreHi!.toFixed(d)}] (${loss}% [${pct(cell.lossLo!)}, ${pct(cell.lossHi!)}])`,
+  );
+  assert.ok(cell.scoreLo! <= score && score <= cell.scoreHi!);
 
   const json = kvopt('show', '--db', db, '--run', 'latest', '--json');
   assert.equal(json.status, 0, json.stderr);

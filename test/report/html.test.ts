@@ -5,7 +5,7 @@ import { KvoptError } from '../../src/util/errors.ts';
 import { reportData } from './fixtures.ts';
 import { parseSvg, texts } from './svg.ts';
 
-const FIGURES = ['search-progress', 'budget-profile', 'head-allocation', 'eval-quality', 'eval-loss', 'memory', 'needle'];
+const FIGURES = ['search-progress', 'budget-profile', 'eval-quality', 'eval-loss', 'needle', 'memory', 'head-allocation'];
 
 test('HTML report: every figure inline, the results table, run header, nothing fetched from outside', async () => {
   const html = await renderHtmlReport(reportData());

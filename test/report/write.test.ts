@@ -26,7 +26,7 @@ test('writeReport writes every format, one file per figure', async () => {
     // PNG rasterising takes most of the time: it is checked on two figures in the next test.
     const paths = await writeReport(join(dir, 'out'), reportData(), ['md', 'svg', 'html', 'tex']);
     const names = paths.map((p) => basename(p));
-    const figures = ['search-progress', 'budget-profile', 'head-allocation', 'eval-quality', 'eval-loss', 'memory', 'needle'];
+    const figures = ['search-progress', 'budget-profile', 'eval-quality', 'eval-loss', 'needle', 'memory', 'head-allocation'];
     assert.deepEqual(names, ['report.html', ...figures.map((f) => `${f}.svg`), 'report.md', 'results.tex']);
     for (const f of figures) {
       const svg = readFileSync(join(dir, 'out', `${f}.svg`), 'utf8');

@@ -39,3 +39,20 @@ test('GSM8K templates and scoring with the stop string', () => {
   assert.equal(strict.score(' It makes 18 dollars.', { ...s, metric: 'gsm8k_strict' }), 0);
   assert.equal(strict.score(' ...\n#### 18', { ...s, metric: 'gsm8k_strict' }), 1);
 });
+
+test('match: exact (default, as lm-evaluation-harness) vs numeric; the metric name says which', async () => {
+  const { gsm8kMetric } = await import('../../src/tasks/gsm8k.ts');
+  const { scorePrediction } = await import('../../src/tasks/metrics/index.ts');
+  const { exactAnswerMatch } = await import('../../src/tasks/metrics/numeric.ts');
+  // the harness: regexes_to_ignore [",", "\$", "(?s).*#### ", "\.$"], then string equality
+  assert.equal(exactAnswerMatch('72.0', '72'), 0);
+  assert.equal(exactAnswerMatch('$1,072.', '1072'), 1);
+  assert.equal(gsm8kTask().metric, 'gsm8k_flexible');
+  assert.equal(gsm8kTask({ match: 'numeric' }).metric, 'gsm8k_flexible_numeric');
+  assert.equal(gsm8kMetric({ metric: 'gsm8k_strict', match: 'numeric' }), 'gsm8k_strict_numeric');
+  assert.equal(scorePrediction('gsm8k_flexible', ' so she has 72.0 eggs', ['72']), 0);
+  assert.equal(scorePrediction('gsm8k_flexible_numeric', ' so she has 72.0 eggs', ['72']), 1);
+  assert.equal(scorePrediction('gsm8k_strict', '#### 72.0', ['72']), 0);
+  assert.equal(scorePrediction('gsm8k_strict_numeric', '#### 72.0', ['72']), 1);
+  assert.throws(() => gsm8kTask({ match: 'loose' as 'exact' }), /gsm8k option match: expected exact or numeric, got "loose"/);
+});

@@ -8,8 +8,10 @@
  * - Values per token: each token's channels in groups of `group_size` (a shorter last group when the head
  *   size is not a multiple, e.g. hd = 8 < 32); the last R tokens stay full precision.
  * Bytes (physicalBytes): codes packed 32/b per int32 (keys packed along tokens, values along channels), one
- * fp32 scale and one fp32 min per group (kvopt's cache dtype is fp32; KIVI's fp16 would halve this part), the
- * residual at fp32; each part padded to the longest head of the layer, as the rectangular tensors are held.
+ * scale and one min per group and the full-precision residual, all three counted in the `storage` dtype:
+ * fp16 by default, as the KIVI paper and its kernels store them (fp32 counts what kvopt's fp32 cache holds);
+ * each part padded to the longest head of the layer, as the rectangular tensors are held. Only the byte
+ * count depends on `storage`: the attended values are the same.
  * bits = 16 is a passthrough (no quantisation, fp32 bytes) for the invariant tests.
  * Defaults: bits 2, group_size 32, residual 128 (KIVI LongBench docs; example.py uses residual 32).
  */
@@ -23,8 +25,12 @@ export const kiviOptions = {
   bits: { type: 'enum', values: ['2', '4', '8', '16'], default: '2', doc: 'bits per key/value code (16 = passthrough)' },
   group_size: { type: 'int', min: 1, default: 32, doc: 'tokens per key group / channels per value group' },
   residual: { type: 'int', min: 0, default: 128, doc: 'R: full-precision recent tokens (multiple of group_size)' },
+  storage: { type: 'enum', values: ['fp16', 'fp32'], default: 'fp16', doc: 'dtype the byte count assumes for scales, minima and the residual (fp16: the KIVI paper)' },
 } as const satisfies OptionSchema;
 export type KiviOptions = OptionsOf<typeof kiviOptions>;
+
+/** Bytes of one scale, min or residual element in a storage dtype. */
+export const STORAGE_BYTES: Record<string, number> = { fp16: 2, fp32: FP32_BYTES };
 
 /** Quantise-dequantise x[off + t·stride], t < count, in place with one (min, scale); returns the scale. */
 export function quantizeGroup(x: Float32Array, off: number, stride: number, count: number, bits: number): number {
@@ -50,7 +56,7 @@ export function quantizeGroup(x: Float32Array, off: number, stride: number, coun
 }
 
 /** The bytes a KIVI layer holds, given per-head kept lengths, padded per part to the longest head. */
-export function kiviLayerBytes(lengths: ArrayLike<number>, hd: number, bits: number, group: number, residual: number): number {
+export function kiviLayerBytes(lengths: ArrayLike<number>, hd: number, bits: number, group: number, residual: number, storageBytes = STORAGE_BYTES.fp16!): number {
   const Hkv = lengths.length;
   if (bits >= 16) return paddedLayerBytes(lengths, hd); // nothing quantised: the plain fp32 cache
   const perWord = 32 / bits;
@@ -63,8 +69,8 @@ export function kiviLayerBytes(lengths: ArrayLike<number>, hd: number, bits: num
     qV = Math.max(qV, Math.max(0, n - residual));
     rV = Math.max(rV, Math.min(n, residual));
   }
-  const keyBytes = hd * Math.ceil(qK / perWord) * 4 + hd * Math.ceil(qK / group) * 2 * FP32_BYTES + rK * hd * FP32_BYTES;
-  const valueBytes = qV * Math.ceil(hd / perWord) * 4 + qV * Math.ceil(hd / group) * 2 * FP32_BYTES + rV * hd * FP32_BYTES;
+  const keyBytes = hd * Math.ceil(qK / perWord) * 4 + hd * Math.ceil(qK / group) * 2 * storageBytes + rK * hd * storageBytes;
+  const valueBytes = qV * Math.ceil(hd / perWord) * 4 + qV * Math.ceil(hd / group) * 2 * storageBytes + rV * hd * storageBytes;
   return Hkv * (keyBytes + valueBytes);
 }
 
@@ -72,6 +78,7 @@ export function kiviQuantizer(opts: KiviOptions): Quantizer {
   const bits = Number(opts.bits);
   const group = opts.group_size;
   const R = opts.residual;
+  const storage = STORAGE_BYTES[String(opts.storage ?? 'fp16')]!;
   if (R % group !== 0) throw new KvoptError(`method kivi: residual ${R} must be a multiple of group_size ${group}`);
   return {
     name: `kivi${bits}`,
@@ -94,7 +101,7 @@ export function kiviQuantizer(opts: KiviOptions): Quantizer {
           }
         }
       }
-      return kiviLayerBytes(lengths, hd, bits, group, R);
+      return kiviLayerBytes(lengths, hd, bits, group, R, storage);
     },
   };
 }

@@ -25,3 +25,19 @@ export function colorScale(domain: readonly string[], extra: Record<string, stri
   const range = [...domain.map((_, i) => PALETTE[i % PALETTE.length]!), ...Object.values(extra)];
   return { domain: names, range };
 }
+
+/**
+ * Method colours for a whole report: a method's colour is its position in `order` (every method the report
+ * shows, in one order), so it is the same in every chart even when a chart shows only some methods.
+ */
+export function methodColorScale(methods: readonly string[], order: readonly string[] = methods, extra: Record<string, string> = {}) {
+  const all = [...order, ...methods.filter((m) => !order.includes(m))];
+  const range = methods.map((m) => PALETTE[all.indexOf(m) % PALETTE.length]!);
+  return { domain: [...methods, ...Object.keys(extra)], range: [...range, ...Object.values(extra)] };
+}
+
+/** Long category labels (e.g. `snapkv(kernel=7,pooling=max,window=8)`): angled and cut, never overlapping. */
+export function categoryAxis(labels: readonly string[]) {
+  const longest = Math.max(0, ...labels.map((l) => l.length));
+  return longest > 8 ? { labelAngle: -35, labelAlign: 'right' as const, labelLimit: 220, labelOverlap: false } : { labelAngle: 0 };
+}

@@ -6,7 +6,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { KvoptError } from '../../util/errors.ts';
 import type { EvalResultRow } from '../types.ts';
 import { budgetLabelsInOrder, checkEvalRows, distinct, fullScoreByTask, mean } from '../validate.ts';
-import { BASE_CONFIG, SCHEMA, colorScale } from './common.ts';
+import { BASE_CONFIG, SCHEMA, categoryAxis, methodColorScale } from './common.ts';
 
 export const FULL_CACHE_LABEL = 'full cache';
 export const AVERAGE_LABEL = 'average';
@@ -14,6 +14,8 @@ export const AVERAGE_LABEL = 'average';
 export interface EvalChartOptions {
   /** Method name of full-cache rows; they become the reference rule, not a line. Default "full". */
   fullMethod?: string;
+  /** Every method of the report in one order: fixes each method's colour across charts. */
+  methodOrder?: readonly string[];
 }
 
 export function qualityVsBudgetSpec(rows: readonly EvalResultRow[], opts: EvalChartOptions = {}): TopLevelSpec {
@@ -24,7 +26,17 @@ export function qualityVsBudgetSpec(rows: readonly EvalResultRow[], opts: EvalCh
   const methods = distinct(methodRows.map((r) => r.method));
   const tasks = distinct(methodRows.map((r) => r.task));
   const full = fullScoreByTask(rows, fullMethod);
-  const points = methodRows.map((r) => ({ task: r.task, method: r.method, budget: r.budget, budgetLabel: r.budgetLabel, score: r.score }));
+  // Methods with identical results would draw one line over another: each method's points are moved by a
+  // small fixed factor along x (±3 % at most), so every line and its interval stay visible.
+  const dodge = (m: string) => (methods.length < 2 ? 1 : 1 + 0.06 * (methods.indexOf(m) / (methods.length - 1) - 0.5));
+  const points = methodRows.map((r) => ({
+    task: r.task, method: r.method, budget: r.budget, x: r.budget * dodge(r.method), budgetLabel: r.budgetLabel, score: r.score,
+    lo: r.scoreLo ?? null, hi: r.scoreHi ?? null,
+    // What a screen reader (and the SVG's aria-label) says: the real budget, not the offset one.
+    desc: `budget (tokens per KV head per layer): ${r.budget}; score: ${r.score}; method: ${r.method}` +
+      (r.scoreLo != null && r.scoreHi != null ? `; 95% interval: ${Number(r.scoreLo.toFixed(4))} to ${Number(r.scoreHi.toFixed(4))}` : ''),
+  }));
+  const hasIntervals = points.some((p) => p.lo !== null && p.hi !== null);
   const refs = [...full].filter(([t]) => tasks.includes(t)).map(([task, fullScore]) => ({ task, fullScore }));
   const budgets = distinct(points.map((p) => p.budget)).sort((a, b) => a - b);
   // Budgets are usually powers of two: a log axis spaces them evenly.
@@ -33,22 +45,36 @@ export function qualityVsBudgetSpec(rows: readonly EvalResultRow[], opts: EvalCh
     field: 'method',
     type: 'nominal' as const,
     title: 'method',
-    scale: colorScale(methods, refs.length ? { [FULL_CACHE_LABEL]: '#444' } : {}),
+    scale: methodColorScale(methods, opts.methodOrder, refs.length ? { [FULL_CACHE_LABEL]: '#444' } : {}),
+  };
+  const lo = Math.min(...budgets) * 0.97;
+  const hi = Math.max(...budgets) * 1.03;
+  const x = {
+    field: 'x',
+    type: 'quantitative' as const,
+    title: 'budget (tokens per KV head per layer)',
+    scale: logX ? { type: 'log' as const, base: 2, nice: false, domain: [lo, hi] } : { zero: false, domain: [lo, hi] },
+    // Plain integers at the budgets evaluated (never 2e+1).
+    axis: budgets.length <= 12 ? { values: budgets, format: 'd' } : { format: 'd', tickMinStep: 1 },
   };
   const layer = [
+    ...(hasIntervals
+      ? [
+          {
+            transform: [{ filter: 'datum.kind === "point" && datum.lo !== null' }],
+            mark: { type: 'rule' as const, strokeWidth: 1.5, opacity: 0.7 },
+            encoding: { x, y: { field: 'lo', type: 'quantitative' as const }, y2: { field: 'hi' }, color },
+          },
+        ]
+      : []),
     {
       transform: [{ filter: 'datum.kind === "point"' }],
       mark: { type: 'line' as const, point: true, strokeWidth: 2 },
       encoding: {
-        x: {
-          field: 'budget',
-          type: 'quantitative' as const,
-          title: 'budget (tokens per KV head per layer)',
-          scale: logX ? { type: 'log' as const, base: 2, nice: false } : { zero: false },
-          axis: budgets.length <= 12 ? { values: budgets, format: '~g' } : { format: '~g' },
-        },
-        y: { field: 'score', type: 'quantitative' as const, title: 'score', scale: { zero: false } },
+        x,
+        y: { field: 'score', type: 'quantitative' as const, title: hasIntervals ? 'score (95% interval)' : 'score', scale: { zero: false } },
         color,
+        description: { field: 'desc', type: 'nominal' as const },
       },
     },
     ...(refs.length
@@ -81,7 +107,11 @@ export function qualityVsBudgetSpec(rows: readonly EvalResultRow[], opts: EvalCh
 /** Quality loss (percent) per method and task at one budget, with the across-task average when tasks > 1. */
 export function qualityLossBars(rows: readonly EvalResultRow[], budgetLabel: string, fullMethod = 'full') {
   const at = rows.filter((r) => r.budgetLabel === budgetLabel && r.method !== fullMethod && r.qualityLoss !== null);
-  const bars = at.map((r) => ({ method: r.method, task: r.task, lossPct: r.qualityLoss! * 100 }));
+  const bars: { method: string; task: string; lossPct: number; loPct?: number | null; hiPct?: number | null }[] = at.map((r) => ({
+    method: r.method, task: r.task, lossPct: r.qualityLoss! * 100,
+    loPct: r.lossLo === null || r.lossLo === undefined ? null : r.lossLo * 100,
+    hiPct: r.lossHi === null || r.lossHi === undefined ? null : r.lossHi * 100,
+  }));
   const tasks = distinct(bars.map((b) => b.task));
   if (tasks.length > 1) {
     for (const method of distinct(bars.map((b) => b.method))) {
@@ -104,10 +134,17 @@ export function qualityLossSpec(rows: readonly EvalResultRow[], budgetLabel?: st
   }
   const methods = distinct(bars.map((b) => b.method));
   const tasks = distinct(bars.map((b) => b.task));
+  const hasIntervals = bars.some((b) => b.loPct !== null && b.loPct !== undefined);
   const encoding = {
-    x: { field: 'method', type: 'nominal' as const, title: 'method', sort: methods, axis: { labelAngle: 0 } },
+    x: { field: 'method', type: 'nominal' as const, title: 'method', sort: methods, axis: categoryAxis(methods) },
     xOffset: { field: 'task', type: 'nominal' as const, sort: tasks },
-    y: { field: 'lossPct', type: 'quantitative' as const, title: 'quality loss (%) = 1 − score / full' },
+    y: { field: 'lossPct', type: 'quantitative' as const, title: `quality loss (%) = 1 − score / full${hasIntervals ? ' (95% interval)' : ''}` },
+  };
+  // One colour per method (the same as in the other charts); tasks are told apart by shade, in order.
+  const color = { field: 'method', type: 'nominal' as const, title: 'method', scale: methodColorScale(methods, opts.methodOrder), legend: null };
+  const opacity = {
+    field: 'task', type: 'nominal' as const, title: 'task', sort: tasks,
+    scale: { domain: tasks, range: tasks.map((_, i) => (tasks.length < 2 ? 1 : 1 - (0.65 * i) / (tasks.length - 1))) },
   };
   return {
     $schema: SCHEMA,
@@ -117,11 +154,10 @@ export function qualityLossSpec(rows: readonly EvalResultRow[], budgetLabel?: st
     config: BASE_CONFIG,
     data: { values: bars },
     layer: [
-      { mark: 'bar', encoding: { ...encoding, color: { field: 'task', type: 'nominal', title: 'task', scale: colorScale(tasks), sort: tasks } } },
-      {
-        mark: { type: 'text', dy: -6, fontSize: 9 },
-        encoding: { ...encoding, text: { field: 'lossPct', type: 'quantitative', format: '.1f' } },
-      },
+      { mark: 'bar', encoding: { ...encoding, color, opacity } },
+      ...(hasIntervals
+        ? [{ mark: { type: 'rule' as const, color: '#333' }, transform: [{ filter: 'datum.loPct !== null' }], encoding: { ...encoding, y: { field: 'loPct', type: 'quantitative' as const }, y2: { field: 'hiPct' } } }]
+        : [{ mark: { type: 'text' as const, dy: -6, fontSize: 9 }, encoding: { ...encoding, text: { field: 'lossPct', type: 'quantitative' as const, format: '.1f' } } }]),
     ],
   };
 }

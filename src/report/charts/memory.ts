@@ -7,7 +7,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { KvoptError } from '../../util/errors.ts';
 import type { EvalResultRow } from '../types.ts';
 import { budgetLabelsInOrder, checkEvalRows, distinct, mean } from '../validate.ts';
-import { BASE_CONFIG, SCHEMA, colorScale } from './common.ts';
+import { BASE_CONFIG, SCHEMA, categoryAxis, methodColorScale } from './common.ts';
 
 export const MEMORY_MEASURES = ['logical', 'physical'] as const;
 
@@ -15,6 +15,8 @@ export interface MemoryChartOptions {
   /** Bytes of one entry (K and V of one token of one KV head) at full precision: 2 × head_dim × dtype bytes. */
   bytesPerEntry?: number;
   fullMethod?: string;
+  /** Every method of the report in one order: fixes each method's colour across charts. */
+  methodOrder?: readonly string[];
 }
 
 /** A row whose memory was measured (search comparisons, for instance, store scores only). */
@@ -98,10 +100,12 @@ export function memorySpec(rows: readonly EvalResultRow[], opts: MemoryChartOpti
           transform: [{ filter: 'datum.kind === "bar"' }],
           mark: 'bar',
           encoding: {
-            x: { field: 'method', type: 'nominal', title: null, sort: methods, axis: { labelAngle: -30 } },
+            x: { field: 'method', type: 'nominal', title: null, sort: methods, axis: { ...categoryAxis(methods), labelAngle: -35, labelAlign: 'right' } },
             xOffset: { field: 'measure', type: 'nominal', sort: [...MEMORY_MEASURES] },
             y: { field: 'value', type: 'quantitative', title: `KV cache (${unit}, mean over tasks)` },
-            color: { field: 'measure', type: 'nominal', title: 'bytes', scale: colorScale([...MEMORY_MEASURES]) },
+            // The method's colour (as in every chart); logical bytes light, physical bytes solid.
+            color: { field: 'method', type: 'nominal', title: 'method', scale: methodColorScale(methods, opts.methodOrder), legend: null },
+            opacity: { field: 'measure', type: 'nominal', title: 'bytes', sort: [...MEMORY_MEASURES], scale: { domain: [...MEMORY_MEASURES], range: [0.4, 1] } },
           },
         },
         {

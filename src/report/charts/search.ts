@@ -40,49 +40,69 @@ export function searchProgressSpec(rows: readonly SearchGenerationRow[]): TopLev
   const groups = distinct(points.map((p) => p.group));
   // A dashed rule where each later group starts, labelled with the group.
   const groupStarts = groups.slice(1).map((g) => ({ step: points.find((p) => p.group === g)!.step - 0.5, label: `group ${g}` }));
-  const series = SEARCH_SERIES.filter((s) => points.some((p) => p.series === s));
   const steps = distinct(points.map((p) => p.step));
-  const layers: NonNullable<Extract<TopLevelSpec, { layer: unknown }>['layer']> = [
-    {
-      data: { values: points },
-      mark: { type: 'line', point: true, strokeWidth: 2 },
-      encoding: {
-        x: {
-          field: 'step',
-          type: 'quantitative',
-          title: groups.length > 1 ? 'generation (layer groups in search order)' : 'generation',
-          // Integer ticks only: with few steps vega would also tick at the halves, which 'd' rounds into repeats.
-          axis: steps.length <= 24 ? { values: steps, format: 'd' } : { tickMinStep: 1, format: 'd' },
-          scale: { domain: [0.5, points[points.length - 1]!.step + 0.5], nice: false },
+  const x = {
+    field: 'step',
+    type: 'quantitative' as const,
+    title: groups.length > 1 ? 'generation (layer groups in search order)' : 'generation',
+    // Integer ticks only: with few steps vega would also tick at the halves, which 'd' rounds into repeats.
+    axis: steps.length <= 24 ? { values: steps, format: 'd' } : { tickMinStep: 1, format: 'd' },
+    scale: { domain: [0.5, points[points.length - 1]!.step + 0.5], nice: false },
+  };
+  const groupRules = groupStarts.length
+    ? [
+        { data: { values: groupStarts }, mark: { type: 'rule' as const, color: '#999', strokeDash: [2, 3] }, encoding: { x: { field: 'step', type: 'quantitative' as const } } },
+        {
+          data: { values: groupStarts },
+          mark: { type: 'text' as const, align: 'left' as const, baseline: 'top' as const, dx: 3, dy: 2, y: 0, fontSize: 10, color: '#666' },
+          encoding: { x: { field: 'step', type: 'quantitative' as const }, text: { field: 'label' } },
         },
-        y: { field: 'fitness', type: 'quantitative', title: 'fitness', scale: { zero: false } },
-        color: { field: 'series', type: 'nominal', title: 'series', scale: colorScale(series), sort: series, legend: { symbolType: 'stroke', symbolStrokeWidth: 2 } },
-        strokeDash: {
-          field: 'series',
-          type: 'nominal',
-          scale: { domain: [...series], range: series.map((s) => (s === 'held-out best' ? [6, 3] : [1, 0])) },
-          title: 'series',
-          sort: series,
-        },
-      },
-    },
-  ];
-  if (groupStarts.length) {
-    layers.push(
-      { data: { values: groupStarts }, mark: { type: 'rule', color: '#999', strokeDash: [2, 3] }, encoding: { x: { field: 'step', type: 'quantitative' } } },
+      ]
+    : [];
+  // Two panels with their own y axes: the calibration fitness includes the cache bonus (× (1 + λ·CacheScore)),
+  // the held-out line is the task score alone; on one axis the gap would read as overfitting.
+  const fitnessSeries = SEARCH_SERIES.filter((s) => s !== 'held-out best' && points.some((p) => p.series === s));
+  const colors = colorScale([...SEARCH_SERIES]);
+  const panels: TopLevelSpec[] = [];
+  const fitnessPanel = {
+    width: 520,
+    height: 200,
+    title: { text: 'calibration fitness (task score × (1 + λ·CacheScore))', fontSize: 12 },
+    layer: [
       {
-        data: { values: groupStarts },
-        mark: { type: 'text', align: 'left', baseline: 'top', dx: 3, dy: 2, y: 0, fontSize: 10, color: '#666' },
-        encoding: { x: { field: 'step', type: 'quantitative' }, text: { field: 'label' } },
+        data: { values: points.filter((p) => p.series !== 'held-out best') },
+        mark: { type: 'line' as const, point: true, strokeWidth: 2 },
+        encoding: {
+          x,
+          y: { field: 'fitness', type: 'quantitative' as const, title: 'fitness', scale: { zero: false } },
+          color: { field: 'series', type: 'nominal' as const, title: 'series', scale: { domain: fitnessSeries, range: fitnessSeries.map((s) => colors.range[SEARCH_SERIES.indexOf(s)]!) }, sort: fitnessSeries },
+        },
       },
-    );
+      ...groupRules,
+    ],
+  };
+  panels.push(fitnessPanel as unknown as TopLevelSpec);
+  const held = points.filter((p) => p.series === 'held-out best');
+  if (held.length) {
+    panels.push({
+      width: 520,
+      height: 160,
+      title: { text: "held-out task score of each generation's best (no cache bonus)", fontSize: 12 },
+      layer: [
+        {
+          data: { values: held },
+          mark: { type: 'line' as const, point: true, strokeWidth: 2, strokeDash: [6, 3], color: colors.range[2] },
+          encoding: { x, y: { field: 'fitness', type: 'quantitative' as const, title: 'held-out score', scale: { zero: false } } },
+        },
+        ...groupRules,
+      ],
+    } as unknown as TopLevelSpec);
   }
   return {
     $schema: SCHEMA,
     title: 'Search progress',
-    width: 520,
-    height: 280,
     config: BASE_CONFIG,
-    layer: layers,
-  };
+    vconcat: panels,
+    resolve: { scale: { color: 'independent' } },
+  } as TopLevelSpec;
 }

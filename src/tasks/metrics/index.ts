@@ -4,7 +4,7 @@
  */
 import { classificationScore } from './classification.ts';
 import { codeSimScore } from './code-sim.ts';
-import { extractFlexible, extractStrict, numericMatch } from './numeric.ts';
+import { exactAnswerMatch, extractFlexible, extractStrict, numericMatch } from './numeric.ts';
 import { qaF1, qaF1Zh } from './qa-f1.ts';
 import { countScore, retrievalScore, retrievalZhScore } from './retrieval.ts';
 import { rouge1F, rougeLF } from './rouge.ts';
@@ -28,13 +28,16 @@ export type MetricName =
   | 'rouge1'
   | 'gsm8k_strict'
   | 'gsm8k_flexible'
+  /** the same extractions compared as numbers ("72.0" = "72"): GSM8K `match: numeric` */
+  | 'gsm8k_strict_numeric'
+  | 'gsm8k_flexible_numeric'
   /** continuation task: scored from logits (metrics/logits.ts), not from text */
   | 'loglik';
 
 export const METRIC_NAMES: readonly MetricName[] = [
   'qa_f1', 'qa_f1_zh', 'rouge', 'rouge_zh', 'classification', 'retrieval', 'retrieval_zh', 'count', 'code_sim',
   'string_match_all', 'string_match_part', 'exact_match', 'substring_match', 'rouge1', 'gsm8k_strict',
-  'gsm8k_flexible', 'loglik',
+  'gsm8k_flexible', 'gsm8k_strict_numeric', 'gsm8k_flexible_numeric', 'loglik',
 ];
 
 export function isMetricName(s: string): s is MetricName {
@@ -56,8 +59,10 @@ const PAIR_METRICS: Partial<Record<MetricName, PairMetric>> = {
   exact_match: (p, g) => exactMatch(p, g),
   substring_match: (p, g) => substringMatch(p, g),
   rouge1: (p, g) => rouge1F(p, g),
-  gsm8k_strict: (p, g) => numericMatch(extractStrict(p), g),
-  gsm8k_flexible: (p, g) => numericMatch(extractFlexible(p), g),
+  gsm8k_strict: (p, g) => exactAnswerMatch(extractStrict(p), g),
+  gsm8k_flexible: (p, g) => exactAnswerMatch(extractFlexible(p), g),
+  gsm8k_strict_numeric: (p, g) => numericMatch(extractStrict(p), g),
+  gsm8k_flexible_numeric: (p, g) => numericMatch(extractFlexible(p), g),
 };
 
 /**

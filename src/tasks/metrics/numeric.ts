@@ -32,7 +32,16 @@ export function gsm8kGold(answerField: string): string {
   return normalizeNumber(answerField.slice(i + 4));
 }
 
-/** 1 when the extracted answer equals the gold number after normalisation. */
+/**
+ * lm-evaluation-harness's gsm8k exact_match: the strings equal after its regexes_to_ignore (",", "$",
+ * up to "#### ", a trailing "."), so "72.0" ≠ "72". The default match mode.
+ */
+export function exactAnswerMatch(extracted: string | null, gold: string): number {
+  if (extracted == null) return 0;
+  return normalizeNumber(extracted) === normalizeNumber(gold) ? 1 : 0;
+}
+
+/** Numeric mode (`match: numeric`), more lenient than the harness: also 1 when both parse to the same number ("72.0" = "72"). */
 export function numericMatch(extracted: string | null, gold: string): number {
   if (extracted == null) return 0;
   const a = normalizeNumber(extracted);
