@@ -24,7 +24,7 @@ import type { SampleExecutor } from '../src/engine/executor.ts';
 import { poolExecutor } from '../src/engine/executor.ts';
 
 const args = process.argv.slice(2);
-const flag = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1]! : dflt);
+const flag = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const quick = args.includes('--quick');
 const queueUrl = flag('--queue', 'redis://127.0.0.1:6379/13');
 const out = flag('--out', 'results/bench-queue.json');
@@ -42,7 +42,13 @@ async function loadSamples(pool: InferencePool<object, WorkerMessage, unknown>, 
 
 function tasks(loaded: LoadSamplesResult, task: TaskRef, items: EvalItem[]): EvaluateSampleTask[] {
   return loaded.samples.map((sample) => ({
-    kind: 'evaluate', model, task, sample, items, prefillCacheDir: null, attempt: 1,
+    kind: 'evaluate',
+    model,
+    task,
+    sample,
+    items,
+    prefillCacheDir: null,
+    attempt: 1,
     options: { setting: 'question-agnostic', fitness: 'task', batch: items.length, chunkSize: 128, window: 32 },
   }));
 }
@@ -62,7 +68,11 @@ async function allAtOnce(ex: SampleExecutor, ts: EvaluateSampleTask[]): Promise<
 
 function startWorkers(n: number): ChildProcess[] {
   return Array.from({ length: n }, (_, i) =>
-    spawn(process.execPath, ['bin/kvopt.mjs', 'worker', '--queue', queueUrl, '--name', `bench-${i}`, '--quiet'], { cwd: root, stdio: 'ignore', env: { ...process.env, KVOPT_CACHE_DIR: join(tmpdir(), 'kvopt-bench-queue-cache') } }),
+    spawn(process.execPath, ['bin/kvopt.mjs', 'worker', '--queue', queueUrl, '--name', `bench-${i}`, '--quiet'], {
+      cwd: root,
+      stdio: 'ignore',
+      env: { ...process.env, KVOPT_CACHE_DIR: join(tmpdir(), 'kvopt-bench-queue-cache') },
+    }),
   );
 }
 const stopWorkers = (ws: ChildProcess[]) =>
@@ -78,11 +88,20 @@ const stopWorkers = (ws: ChildProcess[]) =>
 
 async function coordinator(loaded: LoadSamplesResult, task: TaskRef, runId: number): Promise<QueueCoordinator> {
   const q = await QueueCoordinator.connect(parseQueueUrl(queueUrl), { quiet: true });
-  q.attach({ dbPath: join(tmpdir(), 'kvopt-bench-queue.db'), runId, modelHash: loaded.modelHash, model: { path: model.path, tokenizer: model.tokenizer ?? null }, device: 'cpu', dtype: 'fp32', data: [task.data], threads: 1 });
+  q.attach({
+    dbPath: join(tmpdir(), 'kvopt-bench-queue.db'),
+    runId,
+    modelHash: loaded.modelHash,
+    model: { path: model.path, tokenizer: model.tokenizer ?? null },
+    device: 'cpu',
+    dtype: 'fp32',
+    data: [task.data],
+    threads: 1,
+  });
   return q;
 }
 
-const load0 = loadavg()[0]!;
+const load0 = loadavg()[0];
 const pool = new InferencePool<object, WorkerMessage, unknown>({ workers: 2, filename: WORKER_URL, sizing: { ...sizePool(2), threadsPerWorker: 1 } });
 const piscina2 = poolExecutor(pool, 2);
 
@@ -131,10 +150,15 @@ const result = {
   loadAverageAtStart: load0,
   loadAverageAtEnd: loadavg()[0],
   perJob: { jobs: tiny.length, piscinaMs, queueMs, overheadMs: queueMs - piscinaMs },
-  scaling: { jobs: big.length, itemsPerJob: candidates.length, rows: scaling.map((r) => ({ ...r, vsPiscina1: scaling[0]!.wallMs / r.wallMs })) },
+  scaling: { jobs: big.length, itemsPerJob: candidates.length, rows: scaling.map((r) => ({ ...r, vsPiscina1: scaling[0].wallMs / r.wallMs })) },
 };
-console.log(`per job: piscina ${piscinaMs.toFixed(1)} ms, queue ${queueMs.toFixed(1)} ms, overhead ${(queueMs - piscinaMs).toFixed(1)} ms (${tiny.length} jobs one after the other)`);
-for (const r of result.scaling.rows) console.log(`${r.executor.padEnd(8)} ${r.processes} process${r.processes > 1 ? 'es' : '  '} ${(r.wallMs / 1000).toFixed(2)} s  speed-up ${r.vsPiscina1.toFixed(2)}× vs piscina 1`);
+console.log(
+  `per job: piscina ${piscinaMs.toFixed(1)} ms, queue ${queueMs.toFixed(1)} ms, overhead ${(queueMs - piscinaMs).toFixed(1)} ms (${tiny.length} jobs one after the other)`,
+);
+for (const r of result.scaling.rows)
+  console.log(
+    `${r.executor.padEnd(8)} ${r.processes} process${r.processes > 1 ? 'es' : '  '} ${(r.wallMs / 1000).toFixed(2)} s  speed-up ${r.vsPiscina1.toFixed(2)}× vs piscina 1`,
+  );
 console.log(`cores ${result.cores}, load average ${load0.toFixed(1)} → ${result.loadAverageAtEnd!.toFixed(1)}`);
 mkdirSync(dirname(resolve(root, out)), { recursive: true });
 writeFileSync(resolve(root, out), JSON.stringify(result, null, 2) + '\n');

@@ -30,10 +30,20 @@ for (const kind of ['eval', 'search'] as const) {
     const db = join(dir, `killed-${round}`, 'k.db');
     const t0 = Date.now();
     const burst = kind === 'eval' ? 5 : 3; // items of one sample arrive together
-    const report = await runWithKills([kind, '--config', config, '--db', db, '--quiet'], db, () => progress(db), progress(clean), burst, Math.min(25, kills - done), seed * 1000 + round);
+    const report = await runWithKills(
+      [kind, '--config', config, '--db', db, '--quiet'],
+      db,
+      () => progress(db),
+      progress(clean),
+      burst,
+      Math.min(25, kills - done),
+      seed * 1000 + round,
+    );
     done += report.kills;
     assert.deepEqual(storedResults(db), storedResults(clean), `${kind} round ${round}: differs after kills at ${report.killedAt.join(', ')}`);
-    console.log(`${kind} round ${round}: ${report.kills} kills at progress ${report.killedAt.join(', ')}; identical to the uninterrupted run (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    console.log(
+      `${kind} round ${round}: ${report.kills} kills at progress ${report.killedAt.join(', ')}; identical to the uninterrupted run (${((Date.now() - t0) / 1000).toFixed(0)} s)`,
+    );
   }
 }
 console.log('crash-consistency: all rounds identical to the uninterrupted runs');

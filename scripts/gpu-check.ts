@@ -49,11 +49,31 @@ if (probe.ok) {
     const prompt = m === 'random:tiny' ? '64' : '8192';
     const r = spawnSync(
       process.execPath,
-      ['bin/kvopt.mjs', 'bench', 'runtime', '--model', m, '--dtype', 'fp16', '--device', 'webgpu!', '--prompt-tokens', prompt, '--decode-tokens', quick ? '4' : '32', '--batch', '10', '--json', ...(bandwidth ? ['--device-bandwidth-gbs', bandwidth] : [])],
+      [
+        'bin/kvopt.mjs',
+        'bench',
+        'runtime',
+        '--model',
+        m,
+        '--dtype',
+        'fp16',
+        '--device',
+        'webgpu!',
+        '--prompt-tokens',
+        prompt,
+        '--decode-tokens',
+        quick ? '4' : '32',
+        '--batch',
+        '10',
+        '--json',
+        ...(bandwidth ? ['--device-bandwidth-gbs', bandwidth] : []),
+      ],
       { cwd: root, encoding: 'utf8', maxBuffer: 1 << 24 },
     );
     const errLines = (r.stderr ?? '').split('\n').filter((l) => l.trim() && !l.startsWith('Warning:'));
-    const error = errLines.filter((l) => l.startsWith('kvopt:')).join(' ') || `exit ${r.status ?? r.signal}: ${errLines.find((l) => /Error/.test(l)) ?? errLines.at(-1) ?? ''}`;
+    const error =
+      errLines.filter((l) => l.startsWith('kvopt:')).join(' ') ||
+      `exit ${r.status ?? r.signal}: ${errLines.find((l) => /Error/.test(l)) ?? errLines.at(-1) ?? ''}`;
     bench[m] = r.status === 0 ? JSON.parse(r.stdout) : { error };
   }
   out.bench = bench;

@@ -15,13 +15,13 @@ import { DEFAULT_NEEDLE, DEFAULT_QUESTION } from '../src/tasks/needle.ts';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : dflt;
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : dflt;
 }
 
 const seed = Number(arg('--seed', '7'));
 const outDir = arg('--out', 'datasets');
 const rand = mulberry32(seed);
-const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
 
 const FILLER = 'The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again.';
 const PASSKEY_INTRO =
@@ -85,7 +85,10 @@ function needleSamples(): object[] {
 }
 
 mkdirSync(outDir, { recursive: true });
-for (const [name, rows] of [['passkey.jsonl', passkeySamples()], ['needle.jsonl', needleSamples()]] as const) {
+for (const [name, rows] of [
+  ['passkey.jsonl', passkeySamples()],
+  ['needle.jsonl', needleSamples()],
+] as const) {
   const text = rows.map((r) => JSON.stringify(r)).join('\n') + '\n';
   writeFileSync(join(outDir, name), text);
   console.log(`${join(outDir, name)}: ${rows.length} samples, ${text.length} bytes`);

@@ -2,7 +2,7 @@
 // Runs every test/**/*.test.ts with node's test runner under tsx.
 // Node 20's --test does not expand globs, so the files are listed here.
 // Usage: npm test [-- substring ...]   (only files whose path contains a substring)
-// The whole suite (no substring, as CI runs it) starts with the linter: `biome lint` with biome.jsonc.
+// The whole suite (no substring, as CI runs it) starts with the linter and formatter check: `biome check` with biome.jsonc.
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -24,9 +24,10 @@ if (chosen.length === 0) {
   process.exit(1);
 }
 if (filters.length === 0) {
-  const lint = spawnSync(process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'lint', '.'], { cwd: root, stdio: 'inherit' });
+  // `biome check`: the linter and the formatter (an unformatted file fails like a lint error).
+  const lint = spawnSync(process.execPath, [join(root, 'node_modules/@biomejs/biome/bin/biome'), 'check', '.'], { cwd: root, stdio: 'inherit' });
   if (lint.status !== 0) {
-    console.error('biome lint failed (see above); `npm run lint` reruns it, `npx biome lint --write .` applies its safe fixes');
+    console.error('biome check failed (see above); `npm run lint` reruns it, `npm run format` formats the tree');
     process.exit(lint.status ?? 1);
   }
 }

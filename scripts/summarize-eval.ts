@@ -5,7 +5,16 @@
  */
 import { readFileSync } from 'node:fs';
 
-interface Row { task: string; setting: string; method: string; budget: string; meanScore: number; qualityLoss: number | null; metrics: Record<string, number>; n: number }
+interface Row {
+  task: string;
+  setting: string;
+  method: string;
+  budget: string;
+  meanScore: number;
+  qualityLoss: number | null;
+  metrics: Record<string, number>;
+  n: number;
+}
 const file = process.argv[2];
 if (!file) throw new Error('usage: summarize-eval.ts RESULTS.json');
 const rows = (JSON.parse(readFileSync(file, 'utf8')) as { rows: Row[] }).rows;
@@ -17,14 +26,14 @@ for (const task of [...new Set(rows.map((r) => r.task))]) {
   for (const setting of [...new Set(rows.map((r) => r.setting))]) {
     const mine = rows.filter((r) => r.task === task && r.setting === setting);
     if (!mine.length) continue;
-    const n = mine[0]!.n;
+    const n = mine[0].n;
     out.push(`### ${task}, ${setting} (${n} samples)`, '');
     out.push(`| method | ${budgets.map((b) => `${b.slice(5)}: loss / top-1 / KL`).join(' | ')} |`);
     out.push(`|---|${budgets.map(() => '---').join('|')}|`);
     const methods = [...new Set(mine.map((r) => r.method))].filter((m) => m !== 'full');
     // order by KL at the middle budget (lower is closer to the full cache)
-    const mid = budgets[Math.floor(budgets.length / 2)]!;
-    const kl = (m: string) => (mine.find((r) => r.method === m && (r.budget === mid || r.budget === 'full'))?.metrics.kl ?? Infinity);
+    const mid = budgets[Math.floor(budgets.length / 2)];
+    const kl = (m: string) => mine.find((r) => r.method === m && (r.budget === mid || r.budget === 'full'))?.metrics.kl ?? Infinity;
     for (const m of methods.sort((a, b) => kl(a) - kl(b))) {
       const cells = budgets.map((b) => {
         const r = mine.find((x) => x.method === m && (x.budget === b || x.budget === 'full'));

@@ -34,7 +34,9 @@ function formatEngineBench(r: EngineBenchResult): string {
   );
   if (r.prefillVsGemm) {
     const g = r.prefillVsGemm;
-    lines.push(`prefill vs GEMM       ${g.prefillGflops.toFixed(1)} GFLOP/s at ${g.tokens} tokens, fp32 GEMM ${g.gemmGflops.toFixed(1)} GFLOP/s: ${g.ratio.toFixed(2)}× (per CPU second ${g.ratioCpu.toFixed(2)}×)`);
+    lines.push(
+      `prefill vs GEMM       ${g.prefillGflops.toFixed(1)} GFLOP/s at ${g.tokens} tokens, fp32 GEMM ${g.gemmGflops.toFixed(1)} GFLOP/s: ${g.ratio.toFixed(2)}× (per CPU second ${g.ratioCpu.toFixed(2)}×)`,
+    );
   }
   return lines.join('\n');
 }
@@ -59,7 +61,9 @@ export function register(program: Command): void {
   const bench = program.command('bench').description('benchmarks');
   bench
     .command('engine')
-    .description('the candidate loop: prefill, per-item compress/decode/metrics/overhead, prefill-once ratio per method, batch 1 vs batch B, prefill vs GEMM rate')
+    .description(
+      'the candidate loop: prefill, per-item compress/decode/metrics/overhead, prefill-once ratio per method, batch 1 vs batch B, prefill vs GEMM rate',
+    )
     .requiredOption('--model <path>', 'model path, or random:<preset> (random:tiny, random:100m) for a seeded random Llama')
     .option('--tokenizer <path>', 'tokenizer file when the model needs one to load')
     .option('--context <n>', 'prompt tokens prefilled once', parseIntFlag('--context', 1), 2048)
@@ -71,33 +75,50 @@ export function register(program: Command): void {
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
     .option('--no-gemm', 'skip the 1,024-token prefill against the fp32 GEMM rate')
     .option('--json', 'print one JSON object')
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   kvopt bench engine --model random:100m --context 2048 --answer 32 --methods snapkv,adakv,defensivekv,criticalkv --json > results/bench-engine.json
-  kvopt bench engine --model ../shared/data/stories260K/stories260K.bin --context 256 --answer 32 --budgets 0.2`)
-    .action(async (o: { model: string; tokenizer?: string; context: number; answer: number; methods: string; budgets: string; candidates: number; chunkSize: number; threads?: number; gemm: boolean; json?: boolean }) => {
-      const methods = splitMethodList(o.methods);
-      if (methods.length === 0) throw new KvoptError('--methods: give at least one method, e.g. snapkv,adakv');
-      for (const m of methods) {
-        try {
-          parseMethod(m);
-        } catch (e) {
-          throw new KvoptError(`--methods: ${(e as Error).message}`);
+  kvopt bench engine --model ../shared/data/stories260K/stories260K.bin --context 256 --answer 32 --budgets 0.2`,
+    )
+    .action(
+      async (o: {
+        model: string;
+        tokenizer?: string;
+        context: number;
+        answer: number;
+        methods: string;
+        budgets: string;
+        candidates: number;
+        chunkSize: number;
+        threads?: number;
+        gemm: boolean;
+        json?: boolean;
+      }) => {
+        const methods = splitMethodList(o.methods);
+        if (methods.length === 0) throw new KvoptError('--methods: give at least one method, e.g. snapkv,adakv');
+        for (const m of methods) {
+          try {
+            parseMethod(m);
+          } catch (e) {
+            throw new KvoptError(`--methods: ${(e as Error).message}`);
+          }
         }
-      }
-      const model = await openModel(o.model, { tokenizer: o.tokenizer });
-      const r = await benchEngine(model, {
-        context: o.context,
-        answer: o.answer,
-        methods,
-        budgets: parseBudgetList(o.budgets),
-        candidates: o.candidates,
-        chunkSize: o.chunkSize,
-        threads: o.threads,
-        skipGemm: !o.gemm,
-      });
-      process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatEngineBench(r)) + '\n');
-    });
+        const model = await openModel(o.model, { tokenizer: o.tokenizer });
+        const r = await benchEngine(model, {
+          context: o.context,
+          answer: o.answer,
+          methods,
+          budgets: parseBudgetList(o.budgets),
+          candidates: o.candidates,
+          chunkSize: o.chunkSize,
+          threads: o.threads,
+          skipGemm: !o.gemm,
+        });
+        process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatEngineBench(r)) + '\n');
+      },
+    );
   bench
     .command('runtime')
     .description('prefill and decode tokens/s (batch 1 and N), peak RSS, KV bytes per token, graph build time')
@@ -110,42 +131,66 @@ Examples:
     .option('--device <device>', 'cpu (default), cuda or webgpu (webgpu! : no CPU fallback)', parseDevice, { device: 'cpu', required: false } as DeviceRequest)
     .option('--dtype <t>', 'fp32 (default) or fp16 weights and KV cache', parseDtype, 'fp32' as Precision)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
-    .option('--device-bandwidth-gbs <n>', "the GPU's memory bandwidth in GB/s (e.g. 4800 for an H200) for the decode bound", parseIntFlag('--device-bandwidth-gbs', 1))
+    .option(
+      '--device-bandwidth-gbs <n>',
+      "the GPU's memory bandwidth in GB/s (e.g. 4800 for an H200) for the decode bound",
+      parseIntFlag('--device-bandwidth-gbs', 1),
+    )
     .option('--build-only', 'only build the graph (weights streamed into it): build time, data size, peak RSS')
     .option('--bandwidth-mib <n>', 'array size of the memory-bandwidth measurement', parseIntFlag('--bandwidth-mib', 1), 256)
     .option('--self-extend <G,W>', 'benchmark the SelfExtend graph (group size G, neighbour window W)', (v: string) => parseSelfExtendFlag(v))
-    .addHelpText('after', `
+    .addHelpText(
+      'after',
+      `
 Examples:
   kvopt bench runtime --model models/tiny --self-extend 8,128 --prompt-tokens 2048 --decode-tokens 16 --json
   kvopt bench runtime --model ../shared/data/stories260K/stories260K.bin --tokenizer ../shared/data/stories260K/tok512.bin
   kvopt bench runtime --model random:100m --prompt-tokens 256 --decode-tokens 16 --batch 10 --json
   kvopt bench runtime --model random:1b --dtype fp16 --build-only          # streamed fp16 build: peak RSS vs fp32 size
-  kvopt bench runtime --model random:8b --dtype fp16 --device webgpu! --prompt-tokens 8192 --json   # says first if it cannot fit`)
-    .action(async (o: { model: string; tokenizer?: string; json?: boolean; batch: number; promptTokens: number; decodeTokens: number; device: DeviceRequest; dtype: Precision; threads?: number; bandwidthMib: number; buildOnly?: boolean; deviceBandwidthGbs?: number; selfExtend?: SelfExtendOptions }) => {
-      const model = withSelfExtend(await openModel(o.model, { tokenizer: o.tokenizer }), o.selfExtend, '--self-extend');
-      if (o.buildOnly) {
-        const b = benchBuild(model, o.dtype);
-        const gib = (x: number) => `${(x / 2 ** 30).toFixed(2)} GiB`;
-        process.stdout.write(
-          (o.json
-            ? JSON.stringify(b, null, 2)
-            : `graph build  ${b.model} (${(b.parameters / 1e9).toFixed(3)}B parameters, ${b.dtype}): ${(b.graphBuildColdMs / 1000).toFixed(1)} s, ` +
-              `data ${gib(b.graphDataBytes)}, peak RSS ${gib(b.peakRssBytes)} (fp32 weights would be ${gib(b.fp32WeightBytes)}; load ${b.loadAverage.toFixed(1)})`) + '\n',
-        );
-        return;
-      }
-      const r = await benchRuntime(model, {
-        batch: o.batch,
-        promptTokens: o.promptTokens,
-        decodeTokens: o.decodeTokens,
-        device: o.device.device,
-        requireDevice: o.device.required,
-        precision: o.dtype,
-        intraOpNumThreads: o.threads,
-        bandwidthMiB: o.bandwidthMib,
-        selfExtend: o.selfExtend,
-        deviceBandwidthGBs: o.deviceBandwidthGbs,
-      });
-      process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatBench(r)) + '\n');
-    });
+  kvopt bench runtime --model random:8b --dtype fp16 --device webgpu! --prompt-tokens 8192 --json   # says first if it cannot fit`,
+    )
+    .action(
+      async (o: {
+        model: string;
+        tokenizer?: string;
+        json?: boolean;
+        batch: number;
+        promptTokens: number;
+        decodeTokens: number;
+        device: DeviceRequest;
+        dtype: Precision;
+        threads?: number;
+        bandwidthMib: number;
+        buildOnly?: boolean;
+        deviceBandwidthGbs?: number;
+        selfExtend?: SelfExtendOptions;
+      }) => {
+        const model = withSelfExtend(await openModel(o.model, { tokenizer: o.tokenizer }), o.selfExtend, '--self-extend');
+        if (o.buildOnly) {
+          const b = benchBuild(model, o.dtype);
+          const gib = (x: number) => `${(x / 2 ** 30).toFixed(2)} GiB`;
+          process.stdout.write(
+            (o.json
+              ? JSON.stringify(b, null, 2)
+              : `graph build  ${b.model} (${(b.parameters / 1e9).toFixed(3)}B parameters, ${b.dtype}): ${(b.graphBuildColdMs / 1000).toFixed(1)} s, ` +
+                `data ${gib(b.graphDataBytes)}, peak RSS ${gib(b.peakRssBytes)} (fp32 weights would be ${gib(b.fp32WeightBytes)}; load ${b.loadAverage.toFixed(1)})`) +
+              '\n',
+          );
+          return;
+        }
+        const r = await benchRuntime(model, {
+          batch: o.batch,
+          promptTokens: o.promptTokens,
+          decodeTokens: o.decodeTokens,
+          device: o.device.device,
+          requireDevice: o.device.required,
+          precision: o.dtype,
+          intraOpNumThreads: o.threads,
+          bandwidthMiB: o.bandwidthMib,
+          selfExtend: o.selfExtend,
+          deviceBandwidthGBs: o.deviceBandwidthGbs,
+        });
+        process.stdout.write((o.json ? JSON.stringify(r, null, 2) : formatBench(r)) + '\n');
+      },
+    );
 }

@@ -69,8 +69,12 @@ export function loadWithFlags(file: string, f: ContentFlags, out: (s: string) =>
   if (f.task !== undefined || f.data !== undefined || f.taskOptions !== undefined) {
     const tasks = Array.isArray(raw.tasks) ? (raw.tasks as Record<string, unknown>[]) : [];
     if (tasks.length > 1) {
-      const flags = [f.task !== undefined && '--task', f.data !== undefined && '--data', f.taskOptions !== undefined && '--task-option'].filter(Boolean).join(', ');
-      throw new KvoptError(`${flags}: ${file} has ${tasks.length} tasks; these flags override a single task (edit tasks[] in the file, or give the whole run on the command line)`);
+      const flags = [f.task !== undefined && '--task', f.data !== undefined && '--data', f.taskOptions !== undefined && '--task-option']
+        .filter(Boolean)
+        .join(', ');
+      throw new KvoptError(
+        `${flags}: ${file} has ${tasks.length} tasks; these flags override a single task (edit tasks[] in the file, or give the whole run on the command line)`,
+      );
     }
     const t = { ...(tasks[0] ?? {}) };
     if (f.task !== undefined) {
@@ -106,8 +110,14 @@ export function loadWithFlags(file: string, f: ContentFlags, out: (s: string) =>
 /** Notes for the run flags that override the file (the values are applied by applyOverrides). */
 export function noteRunFlags(file: string, f: RunFlags, out: (s: string) => void = (s) => process.stderr.write(s)): void {
   const keys: [keyof RunFlags, string, string][] = [
-    ['db', '--db', 'db'], ['workers', '--workers', 'workers'], ['device', '--device', 'model.device'],
-    ['samples', '--samples', 'tasks[].samples'], ['seed', '--seed', 'seed (and every task and search seed)'], ['queue', '--queue', 'queue'], ['selfExtend', '--self-extend', 'model.self_extend'], ['dtype', '--dtype', 'model.dtype'],
+    ['db', '--db', 'db'],
+    ['workers', '--workers', 'workers'],
+    ['device', '--device', 'model.device'],
+    ['samples', '--samples', 'tasks[].samples'],
+    ['seed', '--seed', 'seed (and every task and search seed)'],
+    ['queue', '--queue', 'queue'],
+    ['selfExtend', '--self-extend', 'model.self_extend'],
+    ['dtype', '--dtype', 'model.dtype'],
   ];
   for (const [k, flag, key] of keys) if (f[k] !== undefined) out(note(flag, key, file));
 }

@@ -129,7 +129,11 @@ export function printEvalResult(r: EvalRunResult, f: { json?: string; csv?: stri
       `${(r.wallMs / 1000).toFixed(1)} s (${timingLine(r.timing)})\n${prefillCacheLine(r.prefillCache)}\nbudget = tokens kept per KV head per layer (observation window included); ` +
       `loss = 1 - score/score(full), as DefensiveKV reports it; [lo, hi] = 95% bootstrap interval over samples\n`,
   );
-  process.stdout.write(`metric: ${Object.entries(r.metrics).map(([t, m]) => `${t} = ${m.map(describeMetric).join(', ')}`).join('; ')}\n`);
+  process.stdout.write(
+    `metric: ${Object.entries(r.metrics)
+      .map(([t, m]) => `${t} = ${m.map(describeMetric).join(', ')}`)
+      .join('; ')}\n`,
+  );
   const kivi = [...new Set(r.results.map((x) => x.method).filter((m) => m.includes('kivi')))];
   if (kivi.length) {
     const storage = kivi.map((m) => `${m}: ${/storage=(fp\d+)/.exec(m)?.[1] ?? 'fp16'}`).join(', ');
@@ -164,7 +168,11 @@ export function register(program: Command): void {
     .option('--self-extend <G,W|off>', 'SelfExtend group size G and neighbour window W (replaces model.self_extend)')
     .option('--resume', 'continue the unfinished run of this config, skipping stored results')
     .option('--no-prefill-cache', 'do not keep prefill records on disk (large models)')
-    .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
+    .option(
+      '--prefill-cache-limit <size>',
+      'disk budget of the prefill records, least recently used deleted first (e.g. 20G)',
+      parseByteSize('--prefill-cache-limit'),
+    )
     .option('--json <file>', 'write the result rows as JSON')
     .option('--csv <file>', 'write the result rows as CSV')
     .option('--bootstrap <n>', 'bootstrap resamples of the 95% intervals (0: no intervals)', '1000')
@@ -201,7 +209,10 @@ W/T/L counts the samples where the method scored above / equal to / below the re
       // With --config, every flag given overrides the file, with a note naming the key (cli/config-flags.ts).
       let config = f.config
         ? loadWithFlags(f.config, {
-            model: f.model, tokenizer: f.tokenizer, task: f.task, data: f.data,
+            model: f.model,
+            tokenizer: f.tokenizer,
+            task: f.task,
+            data: f.data,
             taskOptions: f.taskOption?.length ? parseTaskOptions(f.task ?? '', f.taskOption) : undefined,
             methods: f.methods !== undefined ? splitMethodList(f.methods) : undefined,
             budgets: f.budgets !== undefined ? parseBudgetList(f.budgets) : undefined,
@@ -209,7 +220,15 @@ W/T/L counts the samples where the method scored above / equal to / below the re
           })
         : configFromFlags(f);
       if (f.config) noteRunFlags(f.config, f);
-      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.config ? f.samples : undefined, seed: f.seed, selfExtend: f.selfExtend });
+      config = applyOverrides(config, {
+        db: f.db,
+        workers: f.workers,
+        device: f.device,
+        dtype: f.dtype,
+        samples: f.config ? f.samples : undefined,
+        seed: f.seed,
+        selfExtend: f.selfExtend,
+      });
       checkForCommand(config, 'eval');
       for (const w of windowWarnings(config, tokenBudgets(config))) process.stderr.write(w + '\n');
       const fitness = f.fitness as FitnessSource;

@@ -25,7 +25,7 @@ export function register(program: Command): void {
     .description('write the budget profile a search found (json | yaml | csv | kvpress ratio list)')
     .requiredOption('--db <file>', 'SQLite database of the search')
     .option('--run <id>', "search run id or 'latest'", 'latest')
-    .option('--format <f>', 'json | yaml | csv | kvpress (a search profile) | longbench (an eval run\'s predictions, pred.py layout)', 'json')
+    .option('--format <f>', "json | yaml | csv | kvpress (a search profile) | longbench (an eval run's predictions, pred.py layout)", 'json')
     .option('--budget <n>', 'which stored budget (the searched one by default; transfer budgets too)')
     .option('--context-length <T>', 'kvpress only: prompt length T for ratio = 1 - budget/T (default: the mean prompt length of the run)')
     .option('--out <file>', 'output file (default: stdout)')
@@ -59,8 +59,9 @@ Examples:
       try {
         const run = store.getRun(parseRunRef(f.run), 'search');
         const profiles = store.profiles(run.id);
-        if (profiles.length === 0) throw new KvoptError(`run ${run.id} has no finished profile yet (status ${run.status}); finish it with kvopt search --resume`);
-        let chosen = profiles.find((p) => p.source === 'search') ?? profiles[0]!;
+        if (profiles.length === 0)
+          throw new KvoptError(`run ${run.id} has no finished profile yet (status ${run.status}); finish it with kvopt search --resume`);
+        let chosen = profiles.find((p) => p.source === 'search') ?? profiles[0];
         if (f.budget !== undefined) {
           const b = Number(f.budget);
           const hit = profiles.find((p) => p.budget === b);
@@ -85,7 +86,7 @@ Examples:
         );
         let contextLength: number | undefined;
         if (f.format === 'kvpress') {
-          contextLength = f.contextLength !== undefined ? Number(f.contextLength) : store.meanPrefillTokens(run.id) ?? undefined;
+          contextLength = f.contextLength !== undefined ? Number(f.contextLength) : (store.meanPrefillTokens(run.id) ?? undefined);
           if (contextLength === undefined || !Number.isInteger(contextLength) || contextLength < 1) {
             throw new KvoptError(`--context-length: expected a positive integer, got '${f.contextLength ?? 'nothing (the run has no prefills)'}'`);
           }

@@ -21,8 +21,17 @@ import * as showCommand from './show.ts';
 import * as workerCommand from './worker.ts';
 
 const commands: { register(program: Command): void }[] = [
-  evalCommand, searchCommand, exportCommand, regressCommand, scoreCommand, generateCommand, benchCommand,
-  reportCommand, runsCommand, showCommand, workerCommand,
+  evalCommand,
+  searchCommand,
+  exportCommand,
+  regressCommand,
+  scoreCommand,
+  generateCommand,
+  benchCommand,
+  reportCommand,
+  runsCommand,
+  showCommand,
+  workerCommand,
 ];
 
 /** A fresh program per call: commander keeps parsed option values on its Command objects. */
@@ -35,7 +44,15 @@ export function buildProgram(): Command {
     .option('--verbose', 'on an unexpected error, print its stack trace')
     .showHelpAfterError('(run with --help for usage)')
     // commander's own errors on one line (the help hint is the second): "kvopt: unknown option '--x' (did you mean --y?)"
-    .configureOutput({ outputError: (str, write) => write(`kvopt: ${str.replace(/^error: /, '').replace(/\n\(Did you mean/g, ' (did you mean').trim()}\n`) })
+    .configureOutput({
+      outputError: (str, write) =>
+        write(
+          `kvopt: ${str
+            .replace(/^error: /, '')
+            .replace(/\n\(Did you mean/g, ' (did you mean')
+            .trim()}\n`,
+        ),
+    })
     .exitOverride();
   for (const cmd of commands) cmd.register(program);
   return program;

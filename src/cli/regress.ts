@@ -38,7 +38,8 @@ const signed = (x: number) => (x >= 0 ? '+' : '') + x.toFixed(4);
 export function verdictLines(v: RegressVerdict): string[] {
   const ci = v.lo === null || v.hi === null ? 'no interval (fewer than 2 samples)' : `95% CI [${signed(v.lo)}, ${signed(v.hi)}]`;
   const beyond = v.drop > v.tolerance ? `beyond the tolerance ${v.tolerance}` : `within the tolerance ${v.tolerance}`;
-  const excludes = v.lo !== null && v.lo > 0 ? 'the interval excludes 0 (a real drop)' : 'the interval includes 0 or lies below it (not a distinguishable drop)';
+  const excludes =
+    v.lo !== null && v.lo > 0 ? 'the interval excludes 0 (a real drop)' : 'the interval includes 0 or lies below it (not a distinguishable drop)';
   const lines = [
     `paired drop (baseline − current, mean over ${v.n} held-out samples): ${signed(v.drop)}, ${ci}`,
     `  ${beyond}; ${excludes}; samples better/same/worse: ${v.better}/${v.same}/${v.worse}`,
@@ -50,7 +51,8 @@ export function verdictLines(v: RegressVerdict): string[] {
 /** The old form: the experiment as stored with the search in a database (the profile's meta.searchRunId). */
 function configFromDb(db: string, searchRunId: unknown, profilePath: string): ExperimentConfig {
   const runId = Number(searchRunId);
-  if (!Number.isInteger(runId)) throw new KvoptError(`${profilePath}: meta.searchRunId is missing; with --db, export the profile with kvopt export (or use --config)`);
+  if (!Number.isInteger(runId))
+    throw new KvoptError(`${profilePath}: meta.searchRunId is missing; with --db, export the profile with kvopt export (or use --config)`);
   const store = Store.open(db, { mustExist: true });
   try {
     const c = JSON.parse(store.getRun(runId).configJson) as ExperimentConfig;

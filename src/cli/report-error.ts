@@ -11,7 +11,11 @@ import { KvoptError } from '../util/errors.ts';
 /** Exit code of an unexpected (internal) error: EX_SOFTWARE of sysexits.h. */
 export const EXIT_INTERNAL = 70;
 
-const firstLine = (s: string) => s.split('\n').find((l) => l.trim() !== '')?.trim() ?? '';
+const firstLine = (s: string) =>
+  s
+    .split('\n')
+    .find((l) => l.trim() !== '')
+    ?.trim() ?? '';
 
 export function reportError(err: unknown, verbose: boolean): number {
   if (err instanceof CommanderError) return err.exitCode; // commander printed its own message
@@ -27,7 +31,9 @@ export function reportError(err: unknown, verbose: boolean): number {
   }
   if ((err as { code?: string } | null)?.code === 'SQLITE_BUSY') {
     // Another process holds the write lock past the busy timeout (e.g. a kvopt stopped inside a transaction).
-    process.stderr.write('kvopt: the database is locked by another process (a kvopt still writing, or one stopped mid-write); try again once it has finished\n');
+    process.stderr.write(
+      'kvopt: the database is locked by another process (a kvopt still writing, or one stopped mid-write); try again once it has finished\n',
+    );
     return 1;
   }
   const message = err instanceof Error ? firstLine(err.message) || err.name : firstLine(String(err));

@@ -22,7 +22,10 @@ interface ReportFlags {
 export const DEFAULT_REPORT_FORMATS: readonly ReportFormat[] = ['html', 'png', 'md'];
 
 function parseFormats(list: string): ReportFormat[] {
-  const formats = list.split(',').map((f) => f.trim()).filter((f) => f !== '');
+  const formats = list
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => f !== '');
   for (const f of formats) {
     if (!(REPORT_FORMATS as readonly string[]).includes(f)) {
       throw new KvoptError(`--format: unknown format '${f}'; expected a comma-separated list of ${REPORT_FORMATS.join(', ')}`);

@@ -14,7 +14,9 @@ export function runExitCode(status: RunStatus, interruptedBy: 'SIGINT' | 'SIGTER
     return interruptedBy === 'SIGTERM' ? 143 : 130;
   }
   if (failed > 0) {
-    process.stderr.write(`kvopt: ${failed} of ${total} evaluations failed (stored as failed); fix the cause and run the same command with --resume to re-run them\n`);
+    process.stderr.write(
+      `kvopt: ${failed} of ${total} evaluations failed (stored as failed); fix the cause and run the same command with --resume to re-run them\n`,
+    );
     return EXIT_FAILED_EVALUATIONS;
   }
   process.stderr.write(`kvopt: the run ended ${status}\n`);

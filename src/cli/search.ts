@@ -46,12 +46,19 @@ export function searchSummary(r: SearchRunResult, resamples?: number): string {
       `(${timingLine(r.timing)})`,
     prefillCacheLine(r.prefillCache),
   ];
-  if (last) lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
+  if (last)
+    lines.push(`last generation: best fitness ${f4(last.bestFitness)}, median ${f4(last.medianFitness)}, held-out score of its best ${f4(last.heldoutScore)}`);
   if (source) lines.push(`profile (mean ${source.budget} tokens per KV head per layer): [${source.budgets.join(', ')}]`);
   if (r.comparison.length) {
     const st = comparisonStats(r.comparison, { resamples, seed: r.run.seed });
-    const d = digitsToSeparate(r.comparison.flatMap((c) => [c.calibration, c.heldout]), 4);
-    const dd = digitsToSeparate(st.map((c) => c.heldoutDiff?.value), 4);
+    const d = digitsToSeparate(
+      r.comparison.flatMap((c) => [c.calibration, c.heldout]),
+      4,
+    );
+    const dd = digitsToSeparate(
+      st.map((c) => c.heldoutDiff?.value),
+      4,
+    );
     const verdict = (x: (typeof st)[number]['heldoutDiff']) =>
       !x ? '' : x.lo === null ? 'no interval' : x.lo > 0 ? 'EvolKV better' : x.hi! < 0 ? 'EvolKV worse' : 'not distinguishable from 0';
     lines.push('', 'same mean budget, same inner method; mean score [95% CI] on calibration and held-out samples;');
@@ -59,12 +66,21 @@ export function searchSummary(r: SearchRunResult, resamples?: number): string {
     lines.push(
       formatTextTable(
         [
-          { title: 'BUDGET', right: true }, { title: 'ALLOCATION' }, { title: 'CALIBRATION', right: true }, { title: 'HELD-OUT', right: true },
-          { title: 'EVOLKV − X (HELD-OUT)', right: true }, { title: 'W/T/L', right: true }, { title: 'CONCLUSION' },
+          { title: 'BUDGET', right: true },
+          { title: 'ALLOCATION' },
+          { title: 'CALIBRATION', right: true },
+          { title: 'HELD-OUT', right: true },
+          { title: 'EVOLKV − X (HELD-OUT)', right: true },
+          { title: 'W/T/L', right: true },
+          { title: 'CONCLUSION' },
         ],
         st.map((c) => [
-          String(c.budget), c.allocation, formatEstimate(c.calibration, d), formatEstimate(c.heldout, d),
-          formatDifference(c.heldoutDiff, dd), c.heldoutDiff ? `${c.heldoutDiff.wins}/${c.heldoutDiff.ties}/${c.heldoutDiff.losses}` : '',
+          String(c.budget),
+          c.allocation,
+          formatEstimate(c.calibration, d),
+          formatEstimate(c.heldout, d),
+          formatDifference(c.heldoutDiff, dd),
+          c.heldoutDiff ? `${c.heldoutDiff.wins}/${c.heldoutDiff.ties}/${c.heldoutDiff.losses}` : '',
           verdict(c.heldoutDiff),
         ]),
       ).trimEnd(),
@@ -88,7 +104,11 @@ export function register(program: Command): void {
     .option('--self-extend <G,W|off>', 'SelfExtend group size G and neighbour window W (replaces model.self_extend)')
     .option('--resume', 'continue the unfinished search of this config from its last stored generation')
     .option('--no-prefill-cache', 'do not keep prefill records on disk')
-    .option('--prefill-cache-limit <size>', 'disk budget of the prefill records, least recently used deleted first (e.g. 20G)', parseByteSize('--prefill-cache-limit'))
+    .option(
+      '--prefill-cache-limit <size>',
+      'disk budget of the prefill records, least recently used deleted first (e.g. 20G)',
+      parseByteSize('--prefill-cache-limit'),
+    )
     .option('--json [file]', 'print (or write to file) the result as JSON')
     .option('--bootstrap <n>', 'bootstrap resamples of the 95% intervals (0: no intervals)', '1000')
     .option('--quiet', 'no progress output');
@@ -109,7 +129,15 @@ Examples:
       let config = loadExperiment(f.config);
       noteRunFlags(f.config, f);
       if (f.budget !== undefined) process.stderr.write(`kvopt: note: --budget overrides search.budget of ${f.config}\n`);
-      config = applyOverrides(config, { db: f.db, workers: f.workers, device: f.device, dtype: f.dtype, samples: f.samples, seed: f.seed, selfExtend: f.selfExtend });
+      config = applyOverrides(config, {
+        db: f.db,
+        workers: f.workers,
+        device: f.device,
+        dtype: f.dtype,
+        samples: f.samples,
+        seed: f.seed,
+        selfExtend: f.selfExtend,
+      });
       if (f.budget !== undefined) {
         const b = Number(f.budget);
         if (!Number.isInteger(b) || b < 1) throw new KvoptError(`--budget: expected a positive integer (tokens per KV head per layer), got '${f.budget}'`);

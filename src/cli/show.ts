@@ -64,7 +64,10 @@ Examples:
               ? '\nFinal comparison at the same mean budget: mean score on the calibration and held-out samples\n\n'
               : '\nResults: score (quality loss = 1 − score / full cache); budgets are tokens per KV head per layer\n\n';
           text += resultsMarkdown(data.evalRows, { ...data.table, fullMethod: data.fullMethod });
-          if (data.paired?.length) text += '\nPaired differences (mean of method − reference over the same samples [95% bootstrap interval]):\n\n' + pairedMarkdown(data.paired, data.table?.digits);
+          if (data.paired?.length)
+            text +=
+              '\nPaired differences (mean of method − reference over the same samples [95% bootstrap interval]):\n\n' +
+              pairedMarkdown(data.paired, data.table?.digits);
         } else {
           text += '\nno results stored yet\n';
         }

@@ -16,18 +16,18 @@ export function gatherLayer(full: LayerCache, kept: Int32Array[], headDim: numbe
   const bias = new Float32Array(Hkv * P).fill(-Infinity);
   const positions = new Int32Array(Hkv * P); // kept entries keep their original positions (SelfExtend needs them)
   for (let h = 0; h < Hkv; h++) {
-    const idx = kept[h]!;
+    const idx = kept[h];
     // Kept positions are ascending: copy each run of consecutive positions with one native copy.
     for (let t = 0; t < idx.length; ) {
       let e = t + 1;
-      while (e < idx.length && idx[e] === idx[e - 1]! + 1) e++;
-      const src = (h * Pin + idx[t]!) * headDim;
+      while (e < idx.length && idx[e] === idx[e - 1] + 1) e++;
+      const src = (h * Pin + idx[t]) * headDim;
       const dst = (h * P + t) * headDim;
       const n = (e - t) * headDim;
       keys.set(full.keys.subarray(src, src + n), dst);
       values.set(full.values.subarray(src, src + n), dst);
-      bias.set(full.bias.subarray(h * Pin + idx[t]!, h * Pin + idx[e - 1]! + 1), h * P + t);
-      for (let r = t; r < e; r++) positions[h * P + r] = full.positions ? full.positions[h * Pin + idx[r]!]! : idx[r]!;
+      bias.set(full.bias.subarray(h * Pin + idx[t], h * Pin + idx[e - 1] + 1), h * P + t);
+      for (let r = t; r < e; r++) positions[h * P + r] = full.positions ? full.positions[h * Pin + idx[r]] : idx[r];
       t = e;
     }
   }

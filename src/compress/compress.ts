@@ -81,10 +81,8 @@ export function compressPrefill(
 
   const kept: Int32Array[][] = [];
   const layers = record.cache.layers.map((full, l) => {
-    const c = counts[l]!;
-    const k = Array.from({ length: Hkv }, (_, h) =>
-      c[h]! >= T ? Int32Array.from({ length: T }, (_, j) => j) : selectHead(scores[l]!, h, T, c[h]!),
-    );
+    const c = counts[l];
+    const k = Array.from({ length: Hkv }, (_, h) => (c[h] >= T ? Int32Array.from({ length: T }, (_, j) => j) : selectHead(scores[l], h, T, c[h])));
     kept.push(k);
     return gatherLayer(full, k, hd);
   });
@@ -92,7 +90,7 @@ export function compressPrefill(
   let logicalEntries = 0;
   let physicalBytes = 0;
   layers.forEach((layer, l) => {
-    const lengths = Int32Array.from(kept[l]!, (k) => k.length);
+    const lengths = Int32Array.from(kept[l], (k) => k.length);
     logicalEntries += lengths.reduce((a, b) => a + b, 0);
     physicalBytes += quantizer ? quantizer.quantizeLayer(layer, lengths, hd) : paddedLayerBytes(lengths, hd);
   });
@@ -100,7 +98,6 @@ export function compressPrefill(
   const layerEntries = kept.map((heads) => heads.reduce((a, k) => a + k.length, 0));
   return { layers, nextPosition: T, kept, logicalEntries, physicalBytes, layerBudgets: budgets, layerEntries, method: m.label };
 }
-
 
 function checked(ls: LayerScores, label: string, layer: number): LayerScores {
   for (const v of ls.scores) if (Number.isNaN(v)) throw new Error(`method ${label}: NaN score in layer ${layer}`);

@@ -1,6 +1,19 @@
 /** Public API of the compression methods (what the engine calls). */
 export { compressPrefill } from './compress.ts';
-export { parseMethod, resolveMethod, buildMethod, methodWindow, methodNeedsValueNorms, isHeadWise, splitMethodList, METHODS, SCORERS, ALLOCATORS, QUANTIZERS, type MethodInput } from './registry.ts';
+export {
+  parseMethod,
+  resolveMethod,
+  buildMethod,
+  methodWindow,
+  methodNeedsValueNorms,
+  isHeadWise,
+  splitMethodList,
+  METHODS,
+  SCORERS,
+  ALLOCATORS,
+  QUANTIZERS,
+  type MethodInput,
+} from './registry.ts';
 export { resolveBudget, uniformProfile, type BudgetSpec } from './budget.ts';
 export { pyramidSchedule } from './allocators/pyramid.ts';
 export type { CompressedCache, MethodSpec, Scorer, Allocator, Quantizer, LayerScores, ScoreContext } from './types.ts';

@@ -59,9 +59,7 @@ export function resolveOptions(owner: string, schema: OptionSchema, given: Recor
     const spec = schema[k];
     if (!spec) {
       const valid = Object.keys(schema);
-      throw new KvoptError(
-        `method ${owner}: unknown option '${k}' (valid options: ${valid.length ? valid.join(', ') : 'none'})`,
-      );
+      throw new KvoptError(`method ${owner}: unknown option '${k}' (valid options: ${valid.length ? valid.join(', ') : 'none'})`);
     }
     out[k] = convert(owner, k, spec, raw);
   }

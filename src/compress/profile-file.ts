@@ -94,7 +94,8 @@ function parseCsv(text: string, file: string): BudgetProfile {
     const layer = Number(cells[0]);
     const budget = Number(cells[1]);
     if (cells[0] === '' || layer !== layers.length) throw new KvoptError(`${file}: line ${lineNo}: layer: expected ${layers.length}, got "${cells[0]}"`);
-    if (cells[1] === '' || !Number.isInteger(budget) || budget < 0) throw new KvoptError(`${file}: line ${lineNo}: budget: expected an integer >= 0, got "${cells[1]}"`);
+    if (cells[1] === '' || !Number.isInteger(budget) || budget < 0)
+      throw new KvoptError(`${file}: line ${lineNo}: budget: expected an integer >= 0, got "${cells[1]}"`);
     layers.push(budget);
   });
   if (layers.length === 0) throw new KvoptError(`${file}: no layers`);
@@ -116,7 +117,8 @@ export interface ExportOptions {
  * IEEE doubles), so kvpress keeps exactly b_l tokens. The ratios hold for prompts of length T only.
  */
 export function toKvpressRatios(layers: readonly number[], contextLength: number): number[] {
-  if (!Number.isInteger(contextLength) || contextLength < 1) throw new KvoptError(`kvpress export: --context-length must be an integer >= 1, got ${contextLength}`);
+  if (!Number.isInteger(contextLength) || contextLength < 1)
+    throw new KvoptError(`kvpress export: --context-length must be an integer >= 1, got ${contextLength}`);
   return layers.map((b) => {
     if (b >= contextLength) return 0;
     let r = 1 - b / contextLength;
@@ -145,7 +147,13 @@ export function serializeProfile(profile: BudgetProfile, format: ProfileExportFo
     case 'kvpress': {
       if (options.contextLength === undefined) throw new KvoptError('kvpress export: a context length is needed (ratio = 1 - budget / context length)');
       // A Python list literal (also valid JSON) that a kvpress user can paste as compression_ratios.
-      return '[' + toKvpressRatios(p.layers, options.contextLength).map((r) => String(r)).join(', ') + ']\n';
+      return (
+        '[' +
+        toKvpressRatios(p.layers, options.contextLength)
+          .map((r) => String(r))
+          .join(', ') +
+        ']\n'
+      );
     }
     default:
       throw new KvoptError(`export: unknown format "${String(format)}" (expected json | yaml | csv | kvpress)`);

@@ -42,11 +42,18 @@ import { streamingOptions, streamingScorer } from './scorers/streaming.ts';
 import type { Allocator, MethodSpec, Quantizer, Scorer } from './types.ts';
 
 type Opts = Record<string, unknown>;
-interface Entry<T> { schema: OptionSchema; create(opts: Opts): T }
+interface Entry<T> {
+  schema: OptionSchema;
+  create(opts: Opts): T;
+}
 /** What a scorer needs from the prefill: the rows of observation-window attention it reads (0: none). */
-interface ScorerEntry extends Entry<Scorer> { observationWindow?(opts: Opts): number }
+interface ScorerEntry extends Entry<Scorer> {
+  observationWindow?(opts: Opts): number;
+}
 /** headWise: the allocator gives the KV heads of a layer different budgets (reports draw its head heatmap). */
-interface AllocatorEntry extends Entry<Allocator> { headWise?: boolean }
+interface AllocatorEntry extends Entry<Allocator> {
+  headWise?: boolean;
+}
 
 /**
  * Typed registry entries: the factory (and each declared need) takes exactly the options its schema declares.
@@ -56,7 +63,11 @@ const typed = <S extends OptionSchema>(_schema: S, opts: Opts) => opts as Option
 function stage<S extends OptionSchema, T>(schema: S, create: (opts: OptionsOf<S>) => T): Entry<T> {
   return { schema, create: (opts) => create(typed(schema, opts)) };
 }
-function scorer<S extends OptionSchema>(schema: S, create: (opts: OptionsOf<S>) => Scorer, needs: { observationWindow?(opts: OptionsOf<S>): number } = {}): ScorerEntry {
+function scorer<S extends OptionSchema>(
+  schema: S,
+  create: (opts: OptionsOf<S>) => Scorer,
+  needs: { observationWindow?(opts: OptionsOf<S>): number } = {},
+): ScorerEntry {
   const window = needs.observationWindow;
   return { ...stage(schema, create), ...(window ? { observationWindow: (opts: Opts) => window(typed(schema, opts)) } : {}) };
 }
@@ -86,7 +97,13 @@ export const QUANTIZERS: Record<string, Entry<Quantizer>> = {
   kivi: stage(kiviOptions, kiviQuantizer),
 };
 
-interface Preset { scorer: string; allocator: string; scorerDefaults?: Opts; allocatorDefaults?: Opts; quantizer?: Opts }
+interface Preset {
+  scorer: string;
+  allocator: string;
+  scorerDefaults?: Opts;
+  allocatorDefaults?: Opts;
+  quantizer?: Opts;
+}
 
 export const METHODS: Record<string, Preset> = {
   full: { scorer: 'full', allocator: 'all' },
@@ -220,7 +237,12 @@ export function parseMethod(input: MethodInput): MethodSpec {
       else if (k in aSchema) aGiven[k] = v;
       else if (allowQuant && k in qSchema) quantGiven[k] = v;
       else {
-        const valid = [...Object.keys(sSchema), ...Object.keys(aSchema), ...(allowQuant ? Object.keys(qSchema) : []), ...(swappable ? ['scorer', 'allocator'] : [])];
+        const valid = [
+          ...Object.keys(sSchema),
+          ...Object.keys(aSchema),
+          ...(allowQuant ? Object.keys(qSchema) : []),
+          ...(swappable ? ['scorer', 'allocator'] : []),
+        ];
         throw new KvoptError(`method ${owner}: unknown option '${k}' (valid options: ${valid.length ? valid.join(', ') : 'none'})`);
       }
     }
@@ -235,9 +257,16 @@ export function parseMethod(input: MethodInput): MethodSpec {
   const evictLabelOpts: Opts = { ...evict.options, ...Object.fromEntries(Object.entries(shared).filter(([k]) => !(k in qSchema))) };
   if (scorerName !== preset.scorer) evictLabelOpts.scorer = scorerName;
   if (allocName !== preset.allocator) evictLabelOpts.allocator = allocName;
-  const qLabelOpts: Opts = { ...(quant?.options ?? {}), ...Object.fromEntries(Object.entries(shared).filter(([k]) => k in qSchema && !(k in sSchema) && !(k in aSchema))) };
+  const qLabelOpts: Opts = {
+    ...(quant?.options ?? {}),
+    ...Object.fromEntries(Object.entries(shared).filter(([k]) => k in qSchema && !(k in sSchema) && !(k in aSchema))),
+  };
   const evictLabel = canonical(evict.name, evictLabelOpts);
-  const label = quant ? (evict.name === 'full' && Object.keys(evictLabelOpts).length === 0 ? canonical(quant.name, qLabelOpts) : `${evictLabel}+${canonical(quant.name, qLabelOpts)}`) : evictLabel;
+  const label = quant
+    ? evict.name === 'full' && Object.keys(evictLabelOpts).length === 0
+      ? canonical(quant.name, qLabelOpts)
+      : `${evictLabel}+${canonical(quant.name, qLabelOpts)}`
+    : evictLabel;
   const spec: MethodSpec = {
     label,
     scorer: { name: scorerName, options: sOpts },

@@ -10,10 +10,10 @@ export function rankHead(scores: Float64Array, h: number, T: number): Int32Array
   const off = h * T;
   const order = Int32Array.from({ length: T }, (_, j) => j);
   order.sort((a, b) => {
-    const d = scores[off + b]! - scores[off + a]!;
+    const d = scores[off + b] - scores[off + a];
     if (d > 0 || d < 0) return d;
-    const sa = scores[off + a]!;
-    const sb = scores[off + b]!;
+    const sa = scores[off + a];
+    const sb = scores[off + b];
     // +Inf - +Inf is NaN: equal infinities are ties.
     if (sa === sb) return b - a;
     return sb > sa ? 1 : -1;
@@ -40,8 +40,8 @@ export function flatTopCounts(layers: Float64Array[], Hkv: number, T: number, n:
   layers.forEach((s, l) => {
     for (let h = 0; h < Hkv; h++) {
       let c = 0;
-      for (let j = 0; j < T; j++) if (s[h * T + j]! > threshold) c++;
-      counts[l]![h] = c;
+      for (let j = 0; j < T; j++) if (s[h * T + j] > threshold) c++;
+      counts[l][h] = c;
       above += c;
     }
   });
@@ -50,8 +50,8 @@ export function flatTopCounts(layers: Float64Array[], Hkv: number, T: number, n:
   for (let j = T - 1; j >= 0 && left > 0; j--) {
     for (let l = 0; l < layers.length && left > 0; l++) {
       for (let h = 0; h < Hkv && left > 0; h++) {
-        if (layers[l]![h * T + j] === threshold) {
-          counts[l]![h]!++;
+        if (layers[l][h * T + j] === threshold) {
+          counts[l][h]++;
           left--;
         }
       }
@@ -110,13 +110,13 @@ function scratchValues(n: number): Float64Array {
 function selectTop(s: Float64Array, off: number, idx: Int32Array, lo: number, hi: number, k: number): void {
   if (k <= 0 || k >= hi - lo) return;
   const before = (a: number, b: number): boolean => {
-    const x = s[off + a]!;
-    const y = s[off + b]!;
+    const x = s[off + a];
+    const y = s[off + b];
     return x > y || (x === y && a > b);
   };
   const swap = (i: number, j: number) => {
-    const t = idx[i]!;
-    idx[i] = idx[j]!;
+    const t = idx[i];
+    idx[i] = idx[j];
     idx[j] = t;
   };
   const target = lo + k - 1; // the k-th ranked position ends here, everything ranking before it to its left
@@ -125,12 +125,12 @@ function selectTop(s: Float64Array, off: number, idx: Int32Array, lo: number, hi
   while (r > l) {
     const m = (l + r) >>> 1;
     // median of three to idx[r] as the pivot
-    if (before(idx[m]!, idx[l]!)) swap(m, l);
-    if (before(idx[r]!, idx[l]!)) swap(r, l);
-    if (before(idx[m]!, idx[r]!)) swap(m, r);
-    const pivot = idx[r]!;
+    if (before(idx[m], idx[l])) swap(m, l);
+    if (before(idx[r], idx[l])) swap(r, l);
+    if (before(idx[m], idx[r])) swap(m, r);
+    const pivot = idx[r];
     let store = l;
-    for (let i = l; i < r; i++) if (before(idx[i]!, pivot)) swap(i, store++);
+    for (let i = l; i < r; i++) if (before(idx[i], pivot)) swap(i, store++);
     swap(store, r);
     if (store === target) return;
     if (store > target) r = store - 1;
@@ -144,22 +144,22 @@ function nthSmallest(a: Float64Array, n: number, rank: number): number {
   let r = n - 1;
   while (r > l) {
     const m = (l + r) >>> 1;
-    if (a[m]! < a[l]!) [a[m], a[l]] = [a[l]!, a[m]!];
-    if (a[r]! < a[l]!) [a[r], a[l]] = [a[l]!, a[r]!];
-    if (a[m]! > a[r]!) [a[m], a[r]] = [a[r]!, a[m]!];
-    const pivot = a[r]!;
+    if (a[m] < a[l]) [a[m], a[l]] = [a[l], a[m]];
+    if (a[r] < a[l]) [a[r], a[l]] = [a[l], a[r]];
+    if (a[m] > a[r]) [a[m], a[r]] = [a[r], a[m]];
+    const pivot = a[r];
     // three-way partition: < pivot | == pivot | > pivot (many equal scores, e.g. +Infinity windows)
     let lt = l;
     let gt = r;
     let i = l;
     while (i <= gt) {
-      const v = a[i]!;
+      const v = a[i];
       if (v < pivot) {
-        a[i] = a[lt]!;
+        a[i] = a[lt];
         a[lt++] = v;
         i++;
       } else if (v > pivot) {
-        a[i] = a[gt]!;
+        a[i] = a[gt];
         a[gt--] = v;
       } else i++;
     }
@@ -167,7 +167,7 @@ function nthSmallest(a: Float64Array, n: number, rank: number): number {
     else if (rank > gt) l = gt + 1;
     else return pivot;
   }
-  return a[l]!;
+  return a[l];
 }
 
 /**
@@ -177,11 +177,11 @@ function nthSmallest(a: Float64Array, n: number, rank: number): number {
 export function largestRemainder(x: number[], total: number): number[] {
   const out = x.map((v) => Math.floor(v + 1e-9));
   let left = total - out.reduce((a, b) => a + b, 0);
-  const byFrac = x.map((v, i) => ({ i, f: v - out[i]! })).sort((a, b) => b.f - a.f || a.i - b.i);
-  for (let r = 0; left > 0 && r < byFrac.length; r++, left--) out[byFrac[r]!.i]!++;
+  const byFrac = x.map((v, i) => ({ i, f: v - out[i] })).sort((a, b) => b.f - a.f || a.i - b.i);
+  for (let r = 0; left > 0 && r < byFrac.length; r++, left--) out[byFrac[r].i]++;
   for (let r = byFrac.length - 1; left < 0 && r >= 0; r--) {
-    if (out[byFrac[r]!.i]! > 0) {
-      out[byFrac[r]!.i]!--;
+    if (out[byFrac[r].i] > 0) {
+      out[byFrac[r].i]--;
       left++;
     }
   }

@@ -54,7 +54,9 @@ export function canonicalJson(v: unknown): string {
 }
 
 export function configHash(c: ExperimentConfig): string {
-  return createHash('sha256').update(canonicalJson(hashedConfig(c))).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson(hashedConfig(c)))
+    .digest('hex');
 }
 
 /** The whole resolved config (absolute paths, db and workers included, YAML text left out) as canonical JSON, for the runs table. */

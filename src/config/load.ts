@@ -64,15 +64,26 @@ export const DEFAULTS = {
   },
 };
 
-const TOP_KEYS = [
-  'name', 'description', 'model', 'tasks', 'setting', 'methods', 'budgets', 'search',
-  'workers', 'db', 'chunk_size', 'window', 'seed', 'queue',
-];
+const TOP_KEYS = ['name', 'description', 'model', 'tasks', 'setting', 'methods', 'budgets', 'search', 'workers', 'db', 'chunk_size', 'window', 'seed', 'queue'];
 const MODEL_KEYS = ['path', 'tokenizer', 'device', 'dtype', 'threads', 'self_extend'];
 const TASK_KEYS = ['name', 'data', 'samples', 'seed', 'heldout', 'options'];
 const SEARCH_KEYS = [
-  'scorer', 'budget', 'optimizer', 'group_size', 'sigma0', 'population', 'generations', 'restarts',
-  'fitness', 'lambda', 'gamma', 'seed', 'min_budget', 'max_budget', 'transfer', 'transfer_mode',
+  'scorer',
+  'budget',
+  'optimizer',
+  'group_size',
+  'sigma0',
+  'population',
+  'generations',
+  'restarts',
+  'fitness',
+  'lambda',
+  'gamma',
+  'seed',
+  'min_budget',
+  'max_budget',
+  'transfer',
+  'transfer_mode',
 ];
 
 /** Reads and parses an experiment file; a missing file is a KvoptError naming it. */
@@ -83,9 +94,7 @@ export function loadExperiment(file: string, opts: ParseOptions = {}): Experimen
     text = readFileSync(abs, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new KvoptError(
-      code === 'ENOENT' ? `${file}: no such experiment file` : `${file}: cannot read experiment file (${code ?? String(err)})`,
-    );
+    throw new KvoptError(code === 'ENOENT' ? `${file}: no such experiment file` : `${file}: cannot read experiment file (${code ?? String(err)})`);
   }
   return parseExperiment(text, file, opts);
 }
@@ -97,9 +106,9 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines });
   if (doc.errors.length > 0) {
-    const e = doc.errors[0]!;
+    const e = doc.errors[0];
     const pos = e.linePos?.[0];
-    const msg = e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '');
+    const msg = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new KvoptError(`${file}: YAML syntax error${pos ? ` at line ${pos.line}, column ${pos.col}` : ''}: ${msg}`);
   }
   const r: ConfigReader = new ConfigReader(file, doc, lines);
@@ -138,8 +147,7 @@ export function parseExperiment(text: string, file: string, opts: ParseOptions =
   if (queue !== null && /\/\/[^/@]*:[^/@]*@/.test(queue)) {
     r.fail(['queue'], 'a password does not belong in the experiment file (the file is stored with the run); give it with --queue-password-file');
   }
-  const db =
-    raw.db == null ? resolve(cwd, DEFAULTS.db) : resolvePath(dir, r.string(raw.db, ['db'], 'a file path'));
+  const db = raw.db == null ? resolve(cwd, DEFAULTS.db) : resolvePath(dir, r.string(raw.db, ['db'], 'a file path'));
 
   return {
     name,
@@ -193,10 +201,7 @@ function readModel(r: ConfigReader, v: unknown, dir: string): ModelConfig {
   };
 }
 
-const TASK_NAMES: string[] = [
-  ...TASK_FAMILIES.filter((f) => f !== 'longbench'),
-  ...LONGBENCH_DATASETS.map((d) => `longbench/${d}`),
-];
+const TASK_NAMES: string[] = [...TASK_FAMILIES.filter((f) => f !== 'longbench'), ...LONGBENCH_DATASETS.map((d) => `longbench/${d}`)];
 
 function readTaskName(r: ConfigReader, v: unknown, path: KeyPath): { family: TaskFamily; dataset: string | null } {
   const name = r.string(v, path, 'a task name (continuation, needle, passkey, retrieval, gsm8k or longbench/<dataset>)');
@@ -210,10 +215,7 @@ function readTaskName(r: ConfigReader, v: unknown, path: KeyPath): { family: Tas
     r.fail(path, `unknown LongBench dataset ${JSON.stringify(ds)}${didYouMean(ds, LONGBENCH_DATASETS)}`);
   }
   if (name === 'longbench') r.fail(path, 'expected longbench/<dataset>, e.g. longbench/multi_news');
-  r.fail(
-    path,
-    `expected continuation, needle, passkey, retrieval, gsm8k or longbench/<dataset>, got ${describeValue(name)}${didYouMean(name, TASK_NAMES)}`,
-  );
+  r.fail(path, `expected continuation, needle, passkey, retrieval, gsm8k or longbench/<dataset>, got ${describeValue(name)}${didYouMean(name, TASK_NAMES)}`);
 }
 
 /**
@@ -227,13 +229,16 @@ function expandLongBenchFolder(r: ConfigReader, item: unknown, path: KeyPath, di
   if (!existsSync(folder) || !statSync(folder).isDirectory()) {
     r.fail([...path, 'data'], `name: longbench needs data: a folder of LongBench jsonl files (<dataset>.jsonl), got ${JSON.stringify(item.data)}`);
   }
-  const files = new Set(readdirSync(folder).filter((f) => f.endsWith('.jsonl')).map((f) => f.slice(0, -'.jsonl'.length)));
+  const files = new Set(
+    readdirSync(folder)
+      .filter((f) => f.endsWith('.jsonl'))
+      .map((f) => f.slice(0, -'.jsonl'.length)),
+  );
   const found = [...LONGBENCH_DATASETS, ...LONGBENCH_DATASETS.map((d) => `${d}_e`)].filter((d) => files.has(d));
   if (found.length === 0) r.fail([...path, 'data'], `${folder} holds no LongBench dataset file (expected e.g. multi_news.jsonl)`);
   const missing = LONGBENCH_DATASETS.filter((d) => !files.has(d));
   process.stderr.write(
-    `kvopt: note: ${folder}: ${found.length} LongBench datasets found (${found.join(', ')})` +
-      (missing.length ? `; missing: ${missing.join(', ')}\n` : '\n'),
+    `kvopt: note: ${folder}: ${found.length} LongBench datasets found (${found.join(', ')})` + (missing.length ? `; missing: ${missing.join(', ')}\n` : '\n'),
   );
   return found.map((d) => ({ ...item, name: `longbench/${d}`, data: join(folder, `${d}.jsonl`) }));
 }
@@ -310,7 +315,7 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
     if (keys.length !== 1) {
       r.fail(path, `expected a method name or a mapping {name: {options}} with one key, got ${keys.length} keys (${keys.join(', ')})`);
     }
-    name = keys[0]!;
+    name = keys[0];
     optPath = [...path, name];
     const o = v[name];
     if (o != null) options = r.mapping(o, optPath, 'a mapping of method options');
@@ -320,7 +325,8 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
   // Composed methods ('snapkv+kivi4') and the string option form ('snapkv(window=16)') name their parts.
   const open = (name.match(/\(/g) ?? []).length;
   const close = (name.match(/\)/g) ?? []).length;
-  if (open !== close) r.fail(path, `method ${JSON.stringify(name)}: ${open > close ? 'unclosed "("' : 'unmatched ")"'} (expected name(key=value, ...))`, isMapping(v));
+  if (open !== close)
+    r.fail(path, `method ${JSON.stringify(name)}: ${open > close ? 'unclosed "("' : 'unmatched ")"'} (expected name(key=value, ...))`, isMapping(v));
   const parts = name.split('+').map((p) => p.replace(/\(.*\)\s*$/, '').trim());
   const unknown = parts.find((p) => !names.includes(p));
   if (unknown !== undefined) {

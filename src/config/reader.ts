@@ -51,7 +51,7 @@ export class ConfigReader {
     let node: unknown = this.doc.contents;
     let offset: number | null = rangeStart(node);
     for (let i = 0; i < path.length; i++) {
-      const p = path[i]!;
+      const p = path[i];
       if (isMap(node)) {
         const pair = node.items.find((it) => (isScalar(it.key) ? String(it.key.value) : String(it.key)) === String(p));
         if (!pair) break;
@@ -104,11 +104,7 @@ export class ConfigReader {
 
   /** Finite number in the interval; `openMin`/`openMax` exclude the end points. */
   number(v: unknown, path: KeyPath, min = -Infinity, max = Infinity, openMin = false, openMax = false): number {
-    const ok =
-      typeof v === 'number' &&
-      Number.isFinite(v) &&
-      (openMin ? v > min : v >= min) &&
-      (openMax ? v < max : v <= max);
+    const ok = typeof v === 'number' && Number.isFinite(v) && (openMin ? v > min : v >= min) && (openMax ? v < max : v <= max);
     if (!ok) this.fail(path, `expected ${numberWhat(min, max, openMin, openMax)}, got ${describeValue(v)}`);
     return v as number;
   }

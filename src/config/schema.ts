@@ -32,9 +32,27 @@ export type TaskFamily = (typeof TASK_FAMILIES)[number];
 
 /** The 21 LongBench v1 datasets (LongBench-E variants add the suffix `_e`). */
 export const LONGBENCH_DATASETS = [
-  'narrativeqa', 'qasper', 'multifieldqa_en', 'multifieldqa_zh', 'hotpotqa', '2wikimqa', 'musique',
-  'dureader', 'gov_report', 'qmsum', 'multi_news', 'vcsum', 'trec', 'triviaqa', 'samsum', 'lsht',
-  'passage_count', 'passage_retrieval_en', 'passage_retrieval_zh', 'lcc', 'repobench-p',
+  'narrativeqa',
+  'qasper',
+  'multifieldqa_en',
+  'multifieldqa_zh',
+  'hotpotqa',
+  '2wikimqa',
+  'musique',
+  'dureader',
+  'gov_report',
+  'qmsum',
+  'multi_news',
+  'vcsum',
+  'trec',
+  'triviaqa',
+  'samsum',
+  'lsht',
+  'passage_count',
+  'passage_retrieval_en',
+  'passage_retrieval_zh',
+  'lcc',
+  'repobench-p',
 ] as const;
 
 /**
@@ -145,8 +163,7 @@ export function budgetKey(b: BudgetSpec): string {
 export function methodKey(name: string, options: Record<string, unknown>): string {
   const keys = Object.keys(options).sort();
   if (keys.length === 0) return name;
-  const fmt = (v: unknown): string =>
-    typeof v === 'string' && /^[A-Za-z0-9_.\-/]+$/.test(v) ? v : JSON.stringify(canonicalValue(v));
+  const fmt = (v: unknown): string => (typeof v === 'string' && /^[A-Za-z0-9_.\-/]+$/.test(v) ? v : JSON.stringify(canonicalValue(v)));
   return `${name}(${keys.map((k) => `${k}=${fmt(options[k])}`).join(',')})`;
 }
 

@@ -47,6 +47,8 @@ export function taskVariants(config: ExperimentConfig): TaskConfig[] {
 /** A search tunes one model: at most one SelfExtend setting. */
 export function checkSearchSelfExtend(config: ExperimentConfig): void {
   if (config.model.selfExtend.length > 1) {
-    throw new KvoptError(`${config.source.file}: model.self_extend: kvopt search takes one SelfExtend setting, got a list of ${config.model.selfExtend.length}`);
+    throw new KvoptError(
+      `${config.source.file}: model.self_extend: kvopt search takes one SelfExtend setting, got a list of ${config.model.selfExtend.length}`,
+    );
   }
 }

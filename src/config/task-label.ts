@@ -11,7 +11,10 @@ const dataName = (t: TaskConfig) => basename(t.data).replace(/\.[^.]*$/, '');
 const optionsLabel = (o: Record<string, unknown>) =>
   Object.keys(o).length === 0
     ? '(defaults)'
-    : `(${Object.keys(o).sort().map((k) => `${k}=${typeof o[k] === 'object' ? JSON.stringify(o[k]) : String(o[k])}`).join(',')})`;
+    : `(${Object.keys(o)
+        .sort()
+        .map((k) => `${k}=${typeof o[k] === 'object' ? JSON.stringify(o[k]) : String(o[k])}`)
+        .join(',')})`;
 
 /**
  * The task's name in results: `continuation[essays]` when the config names the same task more than once,

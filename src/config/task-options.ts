@@ -105,13 +105,14 @@ export function checkTaskOptions(r: ConfigReader, family: TaskFamily, options: M
   const specs = family === 'needle' && haystackFolder === false ? {} : TASK_OPTIONS[family];
   const allowed = Object.keys(specs);
   if (allowed.length === 0 && Object.keys(options).length > 0) {
-    const k = Object.keys(options)[0]!;
-    const why = family === 'needle' ? 'needle over a sample file takes no options (lengths, depths, ... are for a haystack folder)' : `task ${family} takes no options`;
+    const k = Object.keys(options)[0];
+    const why =
+      family === 'needle' ? 'needle over a sample file takes no options (lengths, depths, ... are for a haystack folder)' : `task ${family} takes no options`;
     r.fail([...path, k], `unknown key: ${why}`, true);
   }
   r.keys(options, path, allowed);
   for (const [k, v] of Object.entries(options)) {
-    const spec = specs[k]!;
+    const spec = specs[k];
     if (!valid(spec, v)) r.fail([...path, k], `expected ${what(spec)}, got ${Array.isArray(v) ? JSON.stringify(v) : describeValue(v)}`);
   }
   if (family === 'continuation') {
@@ -121,7 +122,7 @@ export function checkTaskOptions(r: ConfigReader, family: TaskFamily, options: M
   }
   if (family === 'needle' && haystackFolder === true) {
     for (const k of ['lengths', 'depths']) {
-      if (options[k] === undefined) r.fail([...path, k], `required for needle over a haystack folder, expected ${what(specs[k]!)}`);
+      if (options[k] === undefined) r.fail([...path, k], `required for needle over a haystack folder, expected ${what(specs[k])}`);
     }
   }
 }

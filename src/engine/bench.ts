@@ -22,7 +22,16 @@ import type { PrefillRecord } from '../runtime/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { mulberry32 } from '../util/mulberry32.ts';
 import { compressPrefill, methodNeedsValueNorms, parseMethod } from '../compress/index.ts';
-import { continuationReference, ensureValueNormsFor, evaluateItems, resolveLayerBudgets, type BudgetInput, type EvalItem, type ItemResult, type SamplePrompt } from './evaluate.ts';
+import {
+  continuationReference,
+  ensureValueNormsFor,
+  evaluateItems,
+  resolveLayerBudgets,
+  type BudgetInput,
+  type EvalItem,
+  type ItemResult,
+  type SamplePrompt,
+} from './evaluate.ts';
 
 export interface EngineBenchOptions {
   context: number;
@@ -143,8 +152,16 @@ export async function gemmRate(m: number, k: number, n: number, threads?: number
   if (threads) opts.intraOpNumThreads = threads;
   const session = await ort.InferenceSession.create(g.encodeModel({ opset: OPSET, irVersion: IR_VERSION, metadata: {} }), opts);
   const r = mulberry32(3);
-  const a = new ort.Tensor('float32', Float32Array.from({ length: m * k }, () => r() - 0.5), [m, k]);
-  const b = new ort.Tensor('float32', Float32Array.from({ length: k * n }, () => r() - 0.5), [k, n]);
+  const a = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: m * k }, () => r() - 0.5),
+    [m, k],
+  );
+  const b = new ort.Tensor(
+    'float32',
+    Float32Array.from({ length: k * n }, () => r() - 0.5),
+    [k, n],
+  );
   let best = Infinity;
   let bestCpu = Infinity;
   for (let rep = 0; rep < 5; rep++) {
@@ -173,7 +190,7 @@ function failures(results: ItemResult[]): void {
 }
 
 export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Promise<EngineBenchResult> {
-  const loadStart = loadavg()[0]!;
+  const loadStart = loadavg()[0];
   const { spec } = model;
   const V = spec.vocabSize;
   const rt = await ModelRuntime.create(model, { intraOpNumThreads: o.threads });
@@ -184,7 +201,10 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
 
   // Warm-up: sessions, the first runs at these shapes, the norm and scoring graphs.
   const warm = await rt.prefill(prompt.contextIds.slice(0, Math.min(T, 64)), { window: 32, chunkSize: o.chunkSize });
-  await evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, { ...prompt, contextIds: warm.tokens }, warm, [{ key: 'w', method: 'criticalkv', budget: 0.5 }], { ...opts, batch: 1 });
+  await evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, { ...prompt, contextIds: warm.tokens }, warm, [{ key: 'w', method: 'criticalkv', budget: 0.5 }], {
+    ...opts,
+    batch: 1,
+  });
 
   const pre = await measured(() => rt.prefill(prompt.contextIds, { window: 32, chunkSize: o.chunkSize }));
   const rec = pre.value;
@@ -199,7 +219,7 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
     const m = parseMethod(method);
     const shared = await measured(async () => {
       await continuationReference(rt, record, [], prompt.answerIds!);
-      compressPrefill(record, spec, model.weights, m, resolveLayerBudgets(items[0]!.budget, T, spec.numLayers));
+      compressPrefill(record, spec, model.weights, m, resolveLayerBudgets(items[0].budget, T, spec.numLayers));
     });
     const run = await measured(() => evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, prompt, record, items, { ...opts, batch: items.length }));
     const results = run.value;
@@ -246,12 +266,20 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
     const { cost } = await measured(async () => {
       for (let s = 0; s < B; s += batch) {
         const group = caches.slice(s, s + batch);
-        await rt.generateBatch(group, group.map(() => []), { ...gen, lastLogits: group.map(() => rec.lastLogits) });
+        await rt.generateBatch(
+          group,
+          group.map(() => []),
+          { ...gen, lastLogits: group.map(() => rec.lastLogits) },
+        );
       }
     });
     return { wallMs: cost.wallMs / B, cpuMs: cost.cpuMs / B };
   };
-  await rt.generateBatch(caches.slice(0, B), caches.slice(0, B).map(() => []), { ...gen, maxNewTokens: 2, lastLogits: caches.map(() => rec.lastLogits) });
+  await rt.generateBatch(
+    caches.slice(0, B),
+    caches.slice(0, B).map(() => []),
+    { ...gen, maxNewTokens: 2, lastLogits: caches.map(() => rec.lastLogits) },
+  );
   const generationB = await timeGeneration(B);
   const generation1 = await timeGeneration(1);
 
@@ -276,7 +304,7 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
       memoryGiB: +(totalmem() / 2 ** 30).toFixed(1),
       node: process.version,
       loadAverageStart: loadStart,
-      loadAverageEnd: loadavg()[0]!,
+      loadAverageEnd: loadavg()[0],
     },
     model: model.source.path,
     parameters: parameterCount(model.weights),

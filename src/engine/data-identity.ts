@@ -62,6 +62,7 @@ export function checkDataUnchanged(runId: number, stored: DataHashes | undefined
     throw new KvoptError(`--resume: ${file} ${what} since run ${runId} started; start a new run instead of --resume (results would mix two datasets)`);
   }
   for (const file of Object.keys(now)) {
-    if (!(file in stored)) throw new KvoptError(`--resume: ${file} is new since run ${runId} started; start a new run instead of --resume (results would mix two datasets)`);
+    if (!(file in stored))
+      throw new KvoptError(`--resume: ${file} is new since run ${runId} started; start a new run instead of --resume (results would mix two datasets)`);
   }
 }

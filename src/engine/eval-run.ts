@@ -65,7 +65,9 @@ const evictsNothing = (m: ExperimentConfig['methods'][number]) => m.resolved.all
 /** Every (setting, method, budget) of the config; `full` (added when absent) once per setting. */
 export function planItems(c: ExperimentConfig): PlannedItem[] {
   const out: PlannedItem[] = [];
-  const methods = c.methods.some((m) => m.name === FULL_METHOD) ? c.methods : [{ name: FULL_METHOD, options: {}, key: FULL_METHOD, resolved: parseMethod(FULL_METHOD) }, ...c.methods];
+  const methods = c.methods.some((m) => m.name === FULL_METHOD)
+    ? c.methods
+    : [{ name: FULL_METHOD, options: {}, key: FULL_METHOD, resolved: parseMethod(FULL_METHOD) }, ...c.methods];
   for (const setting of c.settings) {
     for (const m of methods) {
       for (const b of evictsNothing(m) ? [null] : c.budgets) {
@@ -168,14 +170,14 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
         (p) => (timing.prefillMs += p.ms),
         attempt,
       );
-      return items.filter((_, i) => results[i]!.status === 'failed');
+      return items.filter((_, i) => results[i].status === 'failed');
     };
 
     // As many samples in flight as workers, so an interrupt leaves little to finish.
     let next = 0;
     const lane = async () => {
       while (!session.pool.stopping && !session.fatal && next < work.length) {
-        const { job, units } = work[next++]!;
+        const { job, units } = work[next++];
         for (const u of units) {
           if (session.pool.stopping) break;
           const failed = await runUnit(job, u.setting, u.items, 1);

@@ -28,7 +28,6 @@ import { logSoftmaxRow } from '../tasks/metrics/logits.ts';
 import { argmax } from '../runtime/sampling.ts';
 import { KvoptError } from '../util/errors.ts';
 
-
 /** A budget: tokens per KV head per layer, a fraction of the prefill length, or an explicit per-layer profile. */
 export type BudgetInput = BudgetSpec | { layers: number[] };
 
@@ -167,7 +166,11 @@ export async function evaluateItems(
     onResult(r);
   };
   // Shared work (the record's value norms) is charged to the first compression, as shared scoring is.
-  let sharedMs = await ensureValueNormsFor(runtime, record, items.map((it) => it.method));
+  let sharedMs = await ensureValueNormsFor(
+    runtime,
+    record,
+    items.map((it) => it.method),
+  );
 
   // Continuation: the full cache's distributions over the continuation are the reference for top-1 and KL.
   const contIds = prompt.isContinuation ? prompt.answerIds! : null;
@@ -215,8 +218,8 @@ export async function evaluateItems(
         let kl = 0;
         let agree = 0;
         for (let t = 0; t < n; t++) {
-          ll += m.targetLogProb[b * n + t]!;
-          kl += m.kl[b * n + t]!;
+          ll += m.targetLogProb[b * n + t];
+          kl += m.kl[b * n + t];
           if (m.argmax[b * n + t] === reference!.argmax[t]) agree++;
         }
         const loglik = ll / n;
@@ -241,8 +244,8 @@ export async function evaluateItems(
       ready.forEach((r, i) =>
         emit({
           ...base(r),
-          score: Math.exp(ll[i]!.mean),
-          metrics: { loglik: ll[i]!.mean },
+          score: Math.exp(ll[i].mean),
+          metrics: { loglik: ll[i].mean },
           prediction: null,
           generatedTokens: 0,
           decodeMs,
@@ -262,14 +265,14 @@ export async function evaluateItems(
     const decodeMs = (t2 - t1) / ready.length;
     ready.forEach((r, i) => {
       const t3 = now();
-      const text = tok.decode(gen[i]!.tokens);
+      const text = tok.decode(gen[i].tokens);
       const score = task.score(text, sample);
       emit({
         ...base(r),
         score,
         metrics: {},
         prediction: task.postprocess(text),
-        generatedTokens: gen[i]!.tokens.length,
+        generatedTokens: gen[i].tokens.length,
         decodeMs,
         metricsMs: now() - t3,
       });
@@ -287,12 +290,20 @@ async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], last
   const V = runtime.spec.vocabSize;
   const n = cont.length;
   const feed = [...prefix, ...cont.slice(0, n - 1)];
-  const rows = feed.length ? (await runtime.step(caches, caches.map(() => feed), { logits: 'all', keepCaches: false })).logits : [];
+  const rows = feed.length
+    ? (
+        await runtime.step(
+          caches,
+          caches.map(() => feed),
+          { logits: 'all', keepCaches: false },
+        )
+      ).logits
+    : [];
   const out = new Float32Array(caches.length * n * V);
   caches.forEach((_, b) => {
     for (let t = 0; t < n; t++) {
       const r = prefix.length + t - 1; // row of `feed` whose next token is cont[t]
-      out.set(r < 0 ? lastLogits : rows[b]!.subarray(r * V, (r + 1) * V), (b * n + t) * V);
+      out.set(r < 0 ? lastLogits : rows[b].subarray(r * V, (r + 1) * V), (b * n + t) * V);
     }
   });
   return out;

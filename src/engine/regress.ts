@@ -86,7 +86,7 @@ export async function measureProfile(config: ExperimentConfig, profile: BudgetPr
       const [r] = await session.evaluate(
         job,
         [{ key: 'profile', method: scorer, budget: { layers: profile.layers } }],
-        { setting: config.settings[0]!, fitness: s.fitness, batch: 1, chunkSize: config.chunkSize, window },
+        { setting: config.settings[0], fitness: s.fitness, batch: 1, chunkSize: config.chunkSize, window },
         () => {},
       );
       if (r!.status !== 'ok') throw new KvoptError(`held-out sample ${job.sample.id} failed: ${r!.error}`);
@@ -107,7 +107,16 @@ export async function measureProfile(config: ExperimentConfig, profile: BudgetPr
 }
 
 export function baselineOf(m: RegressMeasurement): RegressBaseline {
-  return { format: BASELINE_FORMAT, experiment: m.experiment, scorer: m.scorer, fitness: m.fitness, profile: m.profile.layers, score: m.score, perSample: m.perSample, samples: m.samples };
+  return {
+    format: BASELINE_FORMAT,
+    experiment: m.experiment,
+    scorer: m.scorer,
+    fitness: m.fitness,
+    profile: m.profile.layers,
+    score: m.score,
+    perSample: m.perSample,
+    samples: m.samples,
+  };
 }
 
 /** Reads a baseline file; one-line errors name the file and the field. */
@@ -120,7 +129,9 @@ export function readBaseline(path: string): RegressBaseline {
   }
   if (v === null || typeof v !== 'object') throw new KvoptError(`${path}: expected a JSON object (a kvopt regress --write-baseline file)`);
   if (v.format === BASELINE_FORMAT_V1 || (v.format === undefined && (v.meta as Record<string, unknown> | undefined)?.heldoutScore !== undefined)) {
-    throw new KvoptError(`${path}: this baseline holds a mean only; a paired test needs per-sample scores: write a new one with kvopt regress --write-baseline`);
+    throw new KvoptError(
+      `${path}: this baseline holds a mean only; a paired test needs per-sample scores: write a new one with kvopt regress --write-baseline`,
+    );
   }
   if (v.format !== BASELINE_FORMAT) throw new KvoptError(`${path}: format: expected "${BASELINE_FORMAT}", got ${JSON.stringify(v.format)}`);
   const per = v.perSample as Record<string, unknown> | undefined;
@@ -135,22 +146,34 @@ export function readBaseline(path: string): RegressBaseline {
 /** Pairs the measurement with the baseline and applies the rule: drop > tolerance and interval above 0. */
 export function judge(m: RegressMeasurement, b: RegressBaseline, tolerance: number, opts: { resamples?: number; seed?: number } = {}): RegressVerdict {
   if (b.scorer !== m.scorer || b.fitness !== m.fitness) {
-    throw new KvoptError(`baseline was measured with ${b.scorer} / fitness ${b.fitness}, the experiment now uses ${m.scorer} / fitness ${m.fitness}: write a new baseline`);
+    throw new KvoptError(
+      `baseline was measured with ${b.scorer} / fitness ${b.fitness}, the experiment now uses ${m.scorer} / fitness ${m.fitness}: write a new baseline`,
+    );
   }
   const ids = Object.keys(m.perSample).filter((id) => id in b.perSample);
   const missing = Object.keys(b.perSample).filter((id) => !(id in m.perSample));
   if (ids.length === 0 || missing.length) {
-    throw new KvoptError(`the baseline's held-out samples (${Object.keys(b.perSample).length}) are not the experiment's (${Object.keys(m.perSample).length}; missing ${missing.slice(0, 3).join(', ') || 'all'}): write a new baseline`);
+    throw new KvoptError(
+      `the baseline's held-out samples (${Object.keys(b.perSample).length}) are not the experiment's (${Object.keys(m.perSample).length}; missing ${missing.slice(0, 3).join(', ') || 'all'}): write a new baseline`,
+    );
   }
   const changed = ids.filter((id) => b.samples[id] !== undefined && b.samples[id] !== m.samples[id]);
   if (changed.length) throw new KvoptError(`held-out sample ${changed[0]} differs from the one the baseline scored (the data changed): write a new baseline`);
   // Without an interval the rule could never fail: a gate that always passes is refused instead.
-  if (ids.length < 2) throw new KvoptError(`the paired test needs at least 2 held-out samples to put an interval on the drop; the experiment holds out ${ids.length} (raise tasks[].heldout)`);
-  if (opts.resamples !== undefined && opts.resamples < 1) throw new KvoptError('--bootstrap: regress needs resamples (>= 1) for the interval of the drop, got 0');
+  if (ids.length < 2)
+    throw new KvoptError(
+      `the paired test needs at least 2 held-out samples to put an interval on the drop; the experiment holds out ${ids.length} (raise tasks[].heldout)`,
+    );
+  if (opts.resamples !== undefined && opts.resamples < 1)
+    throw new KvoptError('--bootstrap: regress needs resamples (>= 1) for the interval of the drop, got 0');
   // d = baseline − current per sample: the drop.
-  const d: PairedDifference = pairedDifference(ids.map((id) => b.perSample[id]!), ids.map((id) => m.perSample[id]!), { resamples: opts.resamples, seed: opts.seed ?? 0 });
+  const d: PairedDifference = pairedDifference(
+    ids.map((id) => b.perSample[id]),
+    ids.map((id) => m.perSample[id]),
+    { resamples: opts.resamples, seed: opts.seed ?? 0 },
+  );
   const worst = ids
-    .map((id) => ({ id, baseline: b.perSample[id]!, current: m.perSample[id]! }))
+    .map((id) => ({ id, baseline: b.perSample[id], current: m.perSample[id] }))
     .filter((x) => x.current < x.baseline)
     .sort((x, y) => x.current - x.baseline - (y.current - y.baseline))
     .slice(0, 10);

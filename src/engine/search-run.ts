@@ -64,7 +64,8 @@ interface ProfileScores {
 }
 
 /** Calibration / held-out split: the last `heldout` samples of each task (the loader already drew them seeded). */
-export const searchSplit = (task: { heldout: number }, i: number, n: number) => (i >= n - task.heldout ? 'heldout' : 'calibration') as 'heldout' | 'calibration';
+export const searchSplit = (task: { heldout: number }, i: number, n: number) =>
+  (i >= n - task.heldout ? 'heldout' : 'calibration') as 'heldout' | 'calibration';
 
 export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions = {}): Promise<SearchRunResult> {
   const s: SearchConfig | null = config.search;
@@ -79,7 +80,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
   const t0 = Date.now();
   const session = RunSession.open(config, 'search', opts);
   const { store, run } = session;
-  const setting: Setting = config.settings[0]!;
+  const setting: Setting = config.settings[0];
   const scorer = methodInput(s.scorer);
   const window = Math.max(config.window, windowFor([scorer]));
   const timing = emptyTiming(session.sizing.workers);
@@ -95,18 +96,27 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     const perSample = items.map(() => ({}) as Record<string, number>);
     let next = 0;
     const evaluate = (job: Job, attempt: number) =>
-      session.evaluate(job, items, { ...evalOptions, batch: items.length }, () => {}, (p) => (timing.prefillMs += p.ms), attempt);
+      session.evaluate(
+        job,
+        items,
+        { ...evalOptions, batch: items.length },
+        () => {},
+        (p) => (timing.prefillMs += p.ms),
+        attempt,
+      );
     const lane = async () => {
       while (next < jobs.length && !session.fatal) {
-        const job = jobs[next++]!;
+        const job = jobs[next++];
         let results = await evaluate(job, 1);
         if (results.some((r) => r.status === 'failed') && !session.interrupted) results = await evaluate(job, 2);
         const failed = results.find((r) => r.status === 'failed');
         if (failed && !session.interrupted) {
-          throw new KvoptError(`sample ${job.sample.id} failed twice (${(failed.error ?? 'unknown error').split('\n')[0]}); the search fitness cannot be computed without it`);
+          throw new KvoptError(
+            `sample ${job.sample.id} failed twice (${(failed.error ?? 'unknown error').split('\n')[0]}); the search fitness cannot be computed without it`,
+          );
         }
         results.forEach((r: ItemResult, i) => {
-          perSample[i]![job.sample.id] = r.status === 'ok' ? r.score : NaN;
+          perSample[i][job.sample.id] = r.status === 'ok' ? r.score : NaN;
           addItemTiming(timing, r);
         });
       }
@@ -115,7 +125,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     session.throwIfFatal();
     // In sample order, not in the order results came back: float addition is not associative, and the
     // stored per-sample scores then read the same whichever worker finished first.
-    const ordered = perSample.map((m) => Object.fromEntries(jobs.map((j) => [j.sample.id, m[j.sample.id]!])));
+    const ordered = perSample.map((m) => Object.fromEntries(jobs.map((j) => [j.sample.id, m[j.sample.id]])));
     const mean = ordered.map((m) => {
       const xs = Object.values(m);
       return xs.length === jobs.length && xs.every(Number.isFinite) ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN;
@@ -129,7 +139,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
 
   /** Stores the profile and its comparison with uniform and pyramid at the same mean budget. */
   const compareAllocations = async (budget: number, profile: number[], fitness: number | null, source: 'search' | 'transfer') => {
-    const [name, options] = typeof scorer === 'string' ? [scorer, {}] : Object.entries(scorer)[0]!;
+    const [name, options] = typeof scorer === 'string' ? [scorer, {}] : Object.entries(scorer)[0];
     const pyramid = { [name]: { ...options, allocator: 'pyramid' } }; // same scorer, PyramidKV's schedule
     const items: (EvalItem & { label: ComparisonRow['allocation'] })[] = [
       { key: 'evolkv', label: 'evolkv', method: scorer, budget: { layers: profile } },
@@ -141,15 +151,25 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     const methodLabel = (it: (typeof items)[number]) => `${it.label}:${s!.scorer.key}`;
     // The comparison is stored as ordinary evaluations too, so `kvopt report` tables show it.
     session.assertHeld();
-    for (const [set, scores] of [[calibration, cal], [heldout, held]] as const) {
+    for (const [set, scores] of [
+      [calibration, cal],
+      [heldout, held],
+    ] as const) {
       if (!scores) continue;
       for (const job of set) {
         items.forEach((it, i) => {
-          const score = scores.perSample[i]![job.sample.id]!;
+          const score = scores.perSample[i][job.sample.id];
           store.insertEvaluation({
-            runId: run.id, sampleId: job.sampleId, method: methodLabel(it), budget: budgetKey({ kind: 'tokens', tokens: budget }), setting,
-            score: Number.isFinite(score) ? score : null, metric: job.sample.metric, status: Number.isFinite(score) ? 'ok' : 'failed',
-            budgetTokens: budget, budgetProfile: it.label === 'evolkv' ? profile : null,
+            runId: run.id,
+            sampleId: job.sampleId,
+            method: methodLabel(it),
+            budget: budgetKey({ kind: 'tokens', tokens: budget }),
+            setting,
+            score: Number.isFinite(score) ? score : null,
+            metric: job.sample.metric,
+            status: Number.isFinite(score) ? 'ok' : 'failed',
+            budgetTokens: budget,
+            budgetProfile: it.label === 'evolkv' ? profile : null,
           });
         });
       }
@@ -157,8 +177,11 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
     store.saveProfile({ runId: run.id, budget, budgets: profile, source, fitness, calibrationScore: cal.mean[0], heldoutScore: held?.mean[0] ?? null });
     comparison.push(
       ...items.map((it, i) => ({
-        budget, allocation: it.label, calibration: cal.mean[i]!, heldout: held ? held.mean[i]! : null,
-        perSample: { calibration: cal.perSample[i]!, heldout: held ? held.perSample[i]! : null },
+        budget,
+        allocation: it.label,
+        calibration: cal.mean[i],
+        heldout: held ? held.mean[i] : null,
+        perSample: { calibration: cal.perSample[i], heldout: held ? held.perSample[i] : null },
       })),
     );
   };
@@ -200,19 +223,22 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
       const scores = await scoreItems(profileItems(cands.map((c) => c.profile)), calibration);
       if (session.interrupted) break; // an incomplete generation is not told; resume redoes it from the stored state
       const told = search.tell(scores.mean);
-      const best = told.generationBest >= 0 ? cands[told.generationBest]! : null;
-      const heldoutScore = best && heldout.length ? (await scoreItems(profileItems([best.profile]), heldout)).mean[0]! : null;
-      const fitness = told.evaluations.map((e) => e.fitness).filter(Number.isFinite).sort((a, b) => a - b);
+      const best = told.generationBest >= 0 ? cands[told.generationBest] : null;
+      const heldoutScore = best && heldout.length ? (await scoreItems(profileItems([best.profile]), heldout)).mean[0] : null;
+      const fitness = told.evaluations
+        .map((e) => e.fitness)
+        .filter(Number.isFinite)
+        .sort((a, b) => a - b);
       session.assertHeld();
       store.saveGeneration(
         {
           runId: run.id,
-          group: cands[0]!.group,
-          generation: cands[0]!.generation,
+          group: cands[0].group,
+          generation: cands[0].generation,
           optimizerState: search.state().optimizer,
           searchState: search.state(),
-          bestFitness: best ? told.evaluations[told.generationBest]!.fitness : null,
-          medianFitness: fitness.length ? fitness[Math.floor((fitness.length - 1) / 2)]! : null,
+          bestFitness: best ? told.evaluations[told.generationBest].fitness : null,
+          medianFitness: fitness.length ? fitness[Math.floor((fitness.length - 1) / 2)] : null,
           bestCandidate: best ? told.generationBest : null,
           heldoutScore: heldoutScore !== null && Number.isFinite(heldoutScore) ? heldoutScore : null,
           wallMs: Date.now() - g0,
@@ -243,7 +269,6 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
       }
     }
     await session.close();
-
   } catch (e) {
     await session.close(e);
     throw asDiskFull(e, config.db);
@@ -264,4 +289,3 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
   store.close();
   return result;
 }
-

@@ -26,7 +26,6 @@ import type { EvaluateSampleTask, LoadSamplesResult, LoadSamplesTask, ModelRef, 
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
 
-
 export function methodInput(m: ConfigMethod): EvalItem['method'] {
   return Object.keys(m.options).length ? { [m.name]: m.options as Record<string, string | number | boolean> } : m.name;
 }
@@ -84,7 +83,9 @@ export interface PrefillCacheReport {
 export function prefillCacheLine(r: PrefillCacheReport | null): string {
   if (!r) return 'prefill cache: off';
   const gib = (b: number) => (b >= 2 ** 30 ? `${(b / 2 ** 30).toFixed(2)} GiB` : `${(b / 2 ** 20).toFixed(1)} MiB`);
-  const parts = [`prefill cache: ${r.bytes === null ? 'nothing written' : `${gib(r.bytes)} on disk`} (limit ${r.limitBytes === null ? 'none' : gib(r.limitBytes)})`];
+  const parts = [
+    `prefill cache: ${r.bytes === null ? 'nothing written' : `${gib(r.bytes)} on disk`} (limit ${r.limitBytes === null ? 'none' : gib(r.limitBytes)})`,
+  ];
   if (r.evicted) parts.push(`${r.evicted} records evicted`);
   if (r.skipped) parts.push(`${r.skipped} records larger than the limit kept in memory only`);
   return parts.join(', ');
@@ -260,7 +261,7 @@ export class RunSession {
         .catch((e: unknown) => {
           // a user error in the worker (e.g. model.self_extend against the model) stays a one-line error
           const m = /^(?:Error: )?KvoptError: (.*)$/s.exec(String((e as Error)?.message ?? e));
-          throw m ? new KvoptError(m[1]!) : e;
+          throw m ? new KvoptError(m[1]) : e;
         })) as LoadSamplesResult;
       this.store.setModelHash(this.run.id, loaded.modelHash);
       this.modelHash = loaded.modelHash;
@@ -269,9 +270,9 @@ export class RunSession {
       const splits = loaded.samples.map((_, i) => split(task, i, loaded.samples.length));
       const ids = this.store.registerSamples(
         this.run.id,
-        loaded.samples.map((s, i) => ({ task: taskLabel(task, tasks), key: s.id, contentHash: contentHash(s), split: splits[i]! })),
+        loaded.samples.map((s, i) => ({ task: taskLabel(task, tasks), key: s.id, contentHash: contentHash(s), split: splits[i] })),
       );
-      loaded.samples.forEach((sample, i) => jobs.push({ task, sample, sampleId: ids[i]!, split: splits[i]! }));
+      loaded.samples.forEach((sample, i) => jobs.push({ task, sample, sampleId: ids[i], split: splits[i] }));
     }
     this.queue?.attach({
       dbPath: this.config.db,
@@ -380,7 +381,9 @@ export class RunSession {
     await this.pool.close(); // waits for the tasks in flight, whose results are still stored
     if (this.rejectedRecords.length) {
       const n = this.rejectedRecords.length;
-      process.stderr.write(`kvopt: ${n} prefill record${n > 1 ? 's' : ''} failed the integrity check and ${n > 1 ? 'were' : 'was'} recomputed (first: ${this.rejectedRecords[0]})\n`);
+      process.stderr.write(
+        `kvopt: ${n} prefill record${n > 1 ? 's' : ''} failed the integrity check and ${n > 1 ? 'were' : 'was'} recomputed (first: ${this.rejectedRecords[0]})\n`,
+      );
     }
     const err = error === undefined ? (this.fatal ?? undefined) : asDiskFull(error, this.config.db);
     try {

@@ -184,7 +184,8 @@ async function loadSamples(t: LoadSamplesTask): Promise<LoadSamplesResult> {
 function injectedFault(t: EvaluateSampleTask): void {
   for (const spec of (process.env.KVOPT_FAULT_INJECT ?? '').split(',').filter(Boolean)) {
     const [id, when] = spec.split(':');
-    if (id === t.sample.id && (when === 'always' || t.attempt === 1)) throw new Error(`injected fault (KVOPT_FAULT_INJECT) on sample ${id}, attempt ${t.attempt}`);
+    if (id === t.sample.id && (when === 'always' || t.attempt === 1))
+      throw new Error(`injected fault (KVOPT_FAULT_INJECT) on sample ${id}, attempt ${t.attempt}`);
   }
 }
 

@@ -49,7 +49,9 @@ export function exportLongBench(store: Store, runId: number, outDir: string): Lo
       const found = byId.get(s.key);
       // The hash covers the sample as the run loaded it: the same file gives the same hash.
       if (!found || contentHash(found) !== s.contentHash) {
-        throw new KvoptError(`${task.data}: sample ${s.key} ${found ? 'differs from' : 'is missing from'} the one the run scored (the data changed since run ${runId})`);
+        throw new KvoptError(
+          `${task.data}: sample ${s.key} ${found ? 'differs from' : 'is missing from'} the one the run scored (the data changed since run ${runId})`,
+        );
       }
       sampleById.set(s.id, found);
     }

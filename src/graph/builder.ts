@@ -7,11 +7,7 @@ import { AttrType, DataType, ModelProto } from './onnx-proto.ts';
 import { toF16Checked } from './half-weights.ts';
 
 export type Dim = number | string; // a fixed size or a symbolic (dim_param) name
-export type Attr =
-  | { kind: 'int'; v: number }
-  | { kind: 'ints'; v: number[] }
-  | { kind: 'float'; v: number }
-  | { kind: 'tensor'; v: object };
+export type Attr = { kind: 'int'; v: number } | { kind: 'ints'; v: number[] } | { kind: 'float'; v: number } | { kind: 'tensor'; v: object };
 
 export const aInt = (v: number): Attr => ({ kind: 'int', v });
 export const aInts = (v: number[]): Attr => ({ kind: 'ints', v });

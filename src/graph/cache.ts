@@ -45,11 +45,7 @@ export function isGraphBuilt(model: LoadedModel, options: GraphOptions, cacheDir
 }
 
 /** Returns the cached graph for `model`, building it first when absent. */
-export function ensureGraph(
-  model: LoadedModel,
-  options: GraphOptions = DEFAULT_GRAPH_OPTIONS,
-  cacheDir: string = graphCacheDir(),
-): BuiltGraph {
+export function ensureGraph(model: LoadedModel, options: GraphOptions = DEFAULT_GRAPH_OPTIONS, cacheDir: string = graphCacheDir()): BuiltGraph {
   if (!model.weightsHash) throw new Error('internal: LoadedModel.weightsHash is empty');
   const key = graphKey(model.weightsHash, options);
   const dir = join(cacheDir, key);

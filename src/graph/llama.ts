@@ -131,15 +131,11 @@ export function buildDecoderGraph(
 
   // RoPE: rope(x)_d = x_d·cos(p·f_d) + sign_d·x_partner(d)·sin(p·f_d); cos/sin [B,1,q,hd]
   const rope = ropeLayout(spec);
-  const angle = g.op('Mul', [
-    g.op('Unsqueeze', [g.op('Cast', [pos], { to: aInt(DataType.FLOAT) }), g.int64([-1])]),
-    g.float32(rope.freq, [hd]),
-  ]); // [B,q,hd]
+  const angle = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [pos], { to: aInt(DataType.FLOAT) }), g.int64([-1])]), g.float32(rope.freq, [hd])]); // [B,q,hd]
   const cos = g.op('Unsqueeze', [g.op('Cos', [angle]), g.int64([1])]);
   const sinSigned = g.op('Mul', [g.op('Unsqueeze', [g.op('Sin', [angle]), g.int64([1])]), g.float32(rope.sign, [hd])]);
   const partner = g.int64(rope.partner);
-  const applyRope = (x4: string): string =>
-    g.op('Add', [g.op('Mul', [x4, cos]), g.op('Mul', [g.op('Gather', [x4, partner], { axis: aInt(3) }), sinSigned])]);
+  const applyRope = (x4: string): string => g.op('Add', [g.op('Mul', [x4, cos]), g.op('Mul', [g.op('Gather', [x4, partner], { axis: aInt(3) }), sinSigned])]);
   const selfExtend = options.selfExtend ? new SelfExtendAttention(g, spec, options.selfExtend, pos) : null;
 
   for (let l = 0; l < L; l++) {
@@ -177,18 +173,13 @@ export function buildDecoderGraph(
     if (selfExtend) scores5 = selfExtend.scores(l, { neighbour: scores5, qHeads, presentK: presentK!, scale, q1, precision: p });
 
     // causal [q,T]: key t visible to new token i iff t ≤ P + i
-    const rows = g.op('Add', [
-      g.op('Unsqueeze', [g.op('Range', [g.int64Scalar(0), q0, g.int64Scalar(1)]), g.int64([1])]),
-      P0,
-    ]); // [q,1]
+    const rows = g.op('Add', [g.op('Unsqueeze', [g.op('Range', [g.int64Scalar(0), q0, g.int64Scalar(1)]), g.int64([1])]), P0]); // [q,1]
     const cols = g.op('Range', [g.int64Scalar(0), T0, g.int64Scalar(1)]); // [T]
     const causal = g.op('Where', [g.op('Greater', [cols, rows]), negInf, zeroF]); // [q,T]
     // bias over all T keys: kv_bias for the past, 0 for the new tokens → [B,Hkv,1,1,T]
-    const newZeros = g.op(
-      'ConstantOfShape',
-      [g.op('Concat', [g.op('Shape', [kvBias], { start: aInt(0), end: aInt(3) }), q1], { axis: aInt(0) })],
-      { value: GraphBuilder.floatTensorAttr(0) },
-    );
+    const newZeros = g.op('ConstantOfShape', [g.op('Concat', [g.op('Shape', [kvBias], { start: aInt(0), end: aInt(3) }), q1], { axis: aInt(0) })], {
+      value: GraphBuilder.floatTensorAttr(0),
+    });
     // present_bias = kv_bias followed by 0 for the new entries: fed back as the next kv_bias by device-resident decode
     const presentBias = withPresent
       ? g.opTo(ioNames.presentBias(l), 'Concat', [kvBias, newZeros], { axis: aInt(3) })
@@ -205,10 +196,7 @@ export function buildDecoderGraph(
           p.toF32(g.op('MatMul', [p.toKv(g.op('Slice', [probsG, zero1, P1, g.int64([3])])), pastV])),
           p.toF32(g.op('MatMul', [p.toKv(g.op('Slice', [probsG, P1, T1, g.int64([3])])), vNew])),
         ]);
-    const ctx2 = g.op('Reshape', [
-      g.op('Transpose', [g.op('Reshape', [ctx, g.int64([0, H, -1, hd])])], { perm: aInts([0, 2, 1, 3]) }),
-      g.int64([-1, H * hd]),
-    ]); // [N, H·hd]
+    const ctx2 = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [ctx, g.int64([0, H, -1, hd])])], { perm: aInts([0, 2, 1, 3]) }), g.int64([-1, H * hd])]); // [N, H·hd]
     x = g.op('Add', [x, linear(ctx2, mat('wo', lw.wo, [D, H * hd]), null)]);
 
     // Attention statistics
@@ -248,10 +236,7 @@ export function buildDecoderGraph(
   const lmHead = w.lmHead; // read once: streamed weights are generated on every read
   const head = lmHead ? p.matrix('lm_head', lmHead, [V, D]) : embed;
   const logits2 = linear(hFinal, head, null); // [B·n, V]
-  g.opTo('logits', 'Reshape', [
-    logits2,
-    g.op('Concat', [g.op('Shape', [last], { start: aInt(0), end: aInt(2) }), g.int64([V])], { axis: aInt(0) }),
-  ]);
+  g.opTo('logits', 'Reshape', [logits2, g.op('Concat', [g.op('Shape', [last], { start: aInt(0), end: aInt(2) }), g.int64([V])], { axis: aInt(0) })]);
   g.output('logits', DataType.FLOAT, ['batch', 'n_logits', V]);
   return g;
 }

@@ -56,10 +56,7 @@ export class SelfExtendAttention {
     this.groupC = g.int64Scalar(G);
     this.windowC = g.int64Scalar(W);
     // grouped query position ⌊i/G⌋ + W − W/G (float: W/G may be fractional) → angles [B,1,q,hd]
-    const groupedQ = g.op('Add', [
-      g.op('Cast', [g.op('Div', [positionIds, this.groupC])], { to: aInt(DataType.FLOAT) }),
-      g.float32([W - W / G], []),
-    ]); // [B,q]
+    const groupedQ = g.op('Add', [g.op('Cast', [g.op('Div', [positionIds, this.groupC])], { to: aInt(DataType.FLOAT) }), g.float32([W - W / G], [])]); // [B,q]
     const angle = g.op('Mul', [g.op('Unsqueeze', [groupedQ, g.int64([-1])]), this.freq]); // [B,q,hd]
     this.qCos = g.op('Unsqueeze', [g.op('Cos', [angle]), g.int64([1])]);
     this.qSin = g.op('Mul', [g.op('Unsqueeze', [g.op('Sin', [angle]), g.int64([1])]), this.sign]);
@@ -97,11 +94,7 @@ export class SelfExtendAttention {
     const kGrouped = p.toKv(this.rotate(p.toF32(args.presentK), g.op('Cos', [kAngle]), g.op('Mul', [g.op('Sin', [kAngle]), this.sign])));
     const qGrouped = this.rotate(args.qHeads, this.qCos, this.qSin); // [B,H,q,hd]
 
-    const grouped = p.scores(
-      g.op('Reshape', [qGrouped, g.int64([0, Hkv, -1, hd])]),
-      g.op('Transpose', [kGrouped], { perm: aInts([0, 1, 3, 2]) }),
-      args.scale,
-    );
+    const grouped = p.scores(g.op('Reshape', [qGrouped, g.int64([0, Hkv, -1, hd])]), g.op('Transpose', [kGrouped], { perm: aInts([0, 1, 3, 2]) }), args.scale);
     const grouped5 = g.op('Reshape', [grouped, g.op('Concat', [g.int64([0, Hkv, Gq]), args.q1, g.int64([-1])], { axis: aInt(0) })]);
 
     // neighbour iff i − j < W: [B,1,1,q,1] − [B,Hkv,1,1,T] → [B,Hkv,1,q,T]

@@ -17,8 +17,26 @@ import { HfTokenizer } from './tokenizer-hf.ts';
 /** ggml tensor types this reader dequantizes. */
 export const GGML_TYPE = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
 const GGML_TYPE_NAMES: Record<number, string> = {
-  0: 'F32', 1: 'F16', 2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K',
-  12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K', 24: 'I8', 25: 'I16', 26: 'I32', 27: 'I64', 28: 'F64', 30: 'BF16',
+  0: 'F32',
+  1: 'F16',
+  2: 'Q4_0',
+  3: 'Q4_1',
+  6: 'Q5_0',
+  7: 'Q5_1',
+  8: 'Q8_0',
+  9: 'Q8_1',
+  10: 'Q2_K',
+  11: 'Q3_K',
+  12: 'Q4_K',
+  13: 'Q5_K',
+  14: 'Q6_K',
+  15: 'Q8_K',
+  24: 'I8',
+  25: 'I16',
+  26: 'I32',
+  27: 'I64',
+  28: 'F64',
+  30: 'BF16',
 };
 
 const GGUF_ARCHS: Record<string, { architecture: Architecture; rope: ModelSpec['rope']; bias: boolean }> = {
@@ -264,17 +282,18 @@ export function ggufTokenizer(kv: Kv, path: string): TextTokenizer | null {
     const merges = kv['tokenizer.ggml.merges'];
     if (!Array.isArray(merges)) throw new KvoptError(`${path}: metadata 'tokenizer.ggml.merges' missing (needed by the 'gpt2' tokenizer)`);
     const pre = String(kv['tokenizer.ggml.pre'] ?? 'default');
-    return new HfTokenizer(byteLevelTokenizerJson(tokens as string[], types, merges as string[], pre),
-      { bos_token: bosId !== null ? tokens[bosId] : null, eos_token: eosId !== null ? tokens[eosId] : null }, path);
+    return new HfTokenizer(
+      byteLevelTokenizerJson(tokens as string[], types, merges as string[], pre),
+      { bos_token: bosId !== null ? tokens[bosId] : null, eos_token: eosId !== null ? tokens[eosId] : null },
+      path,
+    );
   }
   throw new KvoptError(`${path}: tokenizer.ggml.model '${String(model)}' is not supported (supported: llama, gpt2)`);
 }
 
 // Pre-tokenizer split patterns by tokenizer.ggml.pre (llama.cpp's names).
-const LLAMA3_PATTERN =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const QWEN2_PATTERN =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const LLAMA3_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const QWEN2_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
 /** A ByteLevel BPE tokenizer.json object from GGUF 'gpt2' tokenizer metadata. */

@@ -10,7 +10,8 @@ function buildF16Table(): Float32Array {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >> 10) & 0x1f;
     const mant = h & 0x3ff;
-    if (exp === 0) t[h] = sign * mant * 2 ** -24; // zero and subnormals
+    if (exp === 0)
+      t[h] = sign * mant * 2 ** -24; // zero and subnormals
     else if (exp === 31) t[h] = mant ? NaN : sign * Infinity;
     else t[h] = sign * (1 + mant / 1024) * 2 ** (exp - 15);
   }

@@ -31,9 +31,7 @@ export function hfConfigToSpec(cfg: Record<string, unknown>, where: string): Mod
   const archName = Array.isArray(archs) && typeof archs[0] === 'string' ? archs[0] : undefined;
   const architecture = archName ? ARCHITECTURES[archName] : undefined;
   if (!architecture) {
-    throw new KvoptError(
-      `${where}: unsupported architectures ${JSON.stringify(archs ?? null)} (supported: ${Object.keys(ARCHITECTURES).join(', ')})`,
-    );
+    throw new KvoptError(`${where}: unsupported architectures ${JSON.stringify(archs ?? null)} (supported: ${Object.keys(ARCHITECTURES).join(', ')})`);
   }
   const int = (key: string, fallback?: number): number => {
     const v = cfg[key] ?? fallback;
@@ -77,7 +75,8 @@ export function hfConfigToSpec(cfg: Record<string, unknown>, where: string): Mod
     }
   }
   // MLP biases (Llama's mlp_bias) are not in kvopt's graph: refused rather than silently dropped.
-  if (cfg.mlp_bias === true) throw new KvoptError(`${where}: mlp_bias: true is not supported (kvopt's graph has no MLP biases; the weights' gate/up/down biases would be ignored)`);
+  if (cfg.mlp_bias === true)
+    throw new KvoptError(`${where}: mlp_bias: true is not supported (kvopt's graph has no MLP biases; the weights' gate/up/down biases would be ignored)`);
   // Sliding-window attention (Mistral): a query at position i sees keys (i − W, i]. Over at most W
   // positions that is exactly full causal attention, so the model's usable context is capped at W and
   // a longer prompt is refused by the runtime's context check instead of being attended over wrongly.

@@ -35,8 +35,7 @@ export function loadLlama2cCheckpoint(path: string): { spec: ModelSpec; weights:
     const hd = dim / nHeads;
     const kvDim = nKvHeads * hd;
     const L = nLayers;
-    const floats =
-      V * dim + L * (dim + dim * dim + 2 * kvDim * dim + dim * dim + dim + 3 * hidden * dim) + dim + seqLen * hd + (tied ? 0 : V * dim);
+    const floats = V * dim + L * (dim + dim * dim + 2 * kvDim * dim + dim * dim + dim + 3 * hidden * dim) + dim + seqLen * hd + (tied ? 0 : V * dim);
     const expected = HEADER_BYTES + 4 * floats;
     if (size < expected) {
       throw new KvoptError(`${path}: truncated llama2.c checkpoint: ${size} bytes, the header needs ${expected}`);
@@ -70,8 +69,18 @@ export function loadLlama2cCheckpoint(path: string): { spec: ModelSpec; weights:
     const layers: LayerWeights[] = [];
     for (let l = 0; l < L; l++) {
       layers.push({
-        attnNorm: rmsAtt[l], wq: wq[l], wk: wk[l], wv: wv[l], bq: null, bk: null, bv: null, wo: wo[l],
-        ffnNorm: rmsFfn[l], wGate: w1[l], wUp: w3[l], wDown: w2[l],
+        attnNorm: rmsAtt[l],
+        wq: wq[l],
+        wk: wk[l],
+        wv: wv[l],
+        bq: null,
+        bk: null,
+        bv: null,
+        wo: wo[l],
+        ffnNorm: rmsFfn[l],
+        wGate: w1[l],
+        wUp: w3[l],
+        wDown: w2[l],
       });
     }
     const spec: ModelSpec = {
@@ -112,8 +121,15 @@ export function writeLlama2cCheckpoint(path: string, spec: ModelSpec, w: ModelWe
   if (problems.length) throw new Error(`writeLlama2cCheckpoint: ${problems.join('; ')}`);
   const hd = spec.headDim;
   const header = Buffer.alloc(HEADER_BYTES);
-  [spec.hiddenSize, spec.intermediateSize, spec.numLayers, spec.numHeads, spec.numKvHeads,
-    spec.tieWordEmbeddings ? spec.vocabSize : -spec.vocabSize, spec.maxPositionEmbeddings].forEach((v, i) => header.writeInt32LE(v, 4 * i));
+  [
+    spec.hiddenSize,
+    spec.intermediateSize,
+    spec.numLayers,
+    spec.numHeads,
+    spec.numKvHeads,
+    spec.tieWordEmbeddings ? spec.vocabSize : -spec.vocabSize,
+    spec.maxPositionEmbeddings,
+  ].forEach((v, i) => header.writeInt32LE(v, 4 * i));
   const freqReal = new Float32Array(spec.maxPositionEmbeddings * (hd / 2));
   const freqImag = new Float32Array(freqReal.length);
   for (let p = 0; p < spec.maxPositionEmbeddings; p++) {

@@ -58,13 +58,12 @@ function findLlama2cTokenizer(checkpoint: string): string {
   const dir = dirname(checkpoint);
   const tried = join(dir, 'tokenizer.bin');
   if (existsSync(tried)) return tried;
-  const toks = readdirSync(dir).filter((f) => /^tok.*\.bin$/.test(f) && join(dir, f) !== checkpoint).sort();
+  const toks = readdirSync(dir)
+    .filter((f) => /^tok.*\.bin$/.test(f) && join(dir, f) !== checkpoint)
+    .sort();
   if (toks.length === 1) return join(dir, toks[0]);
   if (toks.length > 1) {
     throw new KvoptError(`${checkpoint}: several tokenizers beside the checkpoint (${toks.join(', ')}); pass one with --tokenizer`);
   }
-  throw new KvoptError(
-    `${checkpoint}: llama2.c checkpoint needs a tokenizer: tried ${tried} and tok*.bin in ${dir} (none found); pass --tokenizer PATH`,
-  );
+  throw new KvoptError(`${checkpoint}: llama2.c checkpoint needs a tokenizer: tried ${tried} and tok*.bin in ${dir} (none found); pass --tokenizer PATH`);
 }
-

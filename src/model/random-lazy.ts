@@ -29,7 +29,10 @@ export function lazyRandomWeights(spec: ModelSpec, seed: number): ModelWeights {
   const qDim = spec.numHeads * spec.headDim;
   const kvDim = spec.numKvHeads * spec.headDim;
   const layer = (l: number): LayerWeights => {
-    const m = (name: string, rows: number, cols: number, scale = 0.5 / Math.sqrt(cols)) => () => normal(seed, `${l}.${name}`, rows * cols, scale, 0);
+    const m =
+      (name: string, rows: number, cols: number, scale = 0.5 / Math.sqrt(cols)) =>
+      () =>
+        normal(seed, `${l}.${name}`, rows * cols, scale, 0);
     const norm = (name: string) => () => normal(seed, `${l}.${name}`, D, 0.1, 1);
     const bias = (name: string, n: number) => (spec.attentionBias ? normal(seed, `${l}.${name}`, n, 0.1, 0) : null);
     const gen = {
@@ -64,7 +67,9 @@ export function lazyRandomWeights(spec: ModelSpec, seed: number): ModelWeights {
 
 export function lazyWeightsHash(spec: ModelSpec, seed: number): string {
   const keys = Object.keys(spec).sort() as (keyof ModelSpec)[];
-  return createHash('sha256').update(JSON.stringify([GENERATOR, seed, keys.map((k) => [k, spec[k]])])).digest('hex');
+  return createHash('sha256')
+    .update(JSON.stringify([GENERATOR, seed, keys.map((k) => [k, spec[k]])]))
+    .digest('hex');
 }
 
 /** Parameters of a Llama of this shape, from the spec alone (tied embeddings counted once). */

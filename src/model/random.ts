@@ -28,7 +28,6 @@ export function tinySpec(overrides: Partial<ModelSpec> = {}): ModelSpec {
   };
 }
 
-
 /** Standard normal samples from a uniform source (Box-Muller, both outputs used). */
 export function gaussian(uniform: () => number): () => number {
   let spare: number | null = null;

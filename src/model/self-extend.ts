@@ -71,6 +71,8 @@ export function withSelfExtend(model: LoadedModel, se: SelfExtendOptions | null 
   return {
     ...model,
     spec: { ...model.spec, maxPositionEmbeddings: selfExtendContext(model.spec.maxPositionEmbeddings, se) },
-    weightsHash: createHash('sha256').update(`${model.weightsHash}\n${selfExtendLabel(se)}`).digest('hex'),
+    weightsHash: createHash('sha256')
+      .update(`${model.weightsHash}\n${selfExtendLabel(se)}`)
+      .digest('hex'),
   };
 }

@@ -21,7 +21,9 @@ const CHUNK_CHARS = 512; // target chunk length; chunks only end at safe boundar
 const PROBE =
   'Hello world!\n  Indented line, with  two spaces.\n\n\nThird paragraph: 123 4567 é ü 中文 🙂\n\tTab line\r\nend \n' +
   ' leading space line\nword '.repeat(3) +
-  'x'.repeat(40) + ' ' + 'long line of words that goes on and on '.repeat(30);
+  'x'.repeat(40) +
+  ' ' +
+  'long line of words that goes on and on '.repeat(30);
 
 export class HfTokenizer implements TextTokenizer {
   readonly bosId: number | null;
@@ -85,8 +87,7 @@ export class HfTokenizer implements TextTokenizer {
   }
 
   encode(text: string, opts: { addBos?: boolean } = {}): number[] {
-    const ids: number[] =
-      text.length > CHUNK_CHARS && this.chunked ? this.encodeChunks(text) : this.first.encode(text, { add_special_tokens: false }).ids;
+    const ids: number[] = text.length > CHUNK_CHARS && this.chunked ? this.encodeChunks(text) : this.first.encode(text, { add_special_tokens: false }).ids;
     if (ids.some((id: number | undefined) => id === undefined)) {
       throw new KvoptError(`${this.where}: text contains a word outside the vocabulary and the tokenizer has no unk_token`);
     }
@@ -128,7 +129,7 @@ export function splitForEncoding(text: string, target: number): string[] {
     const c = text[i];
     const p = text[i - 1];
     const ws = c === ' ' || c === '\n' || c === '\r' || c === '\t';
-    if ((p === '\n') && !ws) {
+    if (p === '\n' && !ws) {
       chunks.push(text.slice(start, i));
       start = i;
       lastSpaceCut = -1;

@@ -187,7 +187,9 @@ export function loadLlama2cTokenizer(path: string, expectedVocab?: number): Scor
     const len = buf.readInt32LE(o + 4);
     o += 8;
     if (len < 0 || len > maxLen || o + len > buf.length) {
-      throw new KvoptError(`${path}: token ${pieces.length} has length ${len} (max_token_length ${maxLen}, file ${buf.length} bytes): truncated or not a llama2.c tokenizer`);
+      throw new KvoptError(
+        `${path}: token ${pieces.length} has length ${len} (max_token_length ${maxLen}, file ${buf.length} bytes): truncated or not a llama2.c tokenizer`,
+      );
     }
     pieces.push(buf.toString('latin1', o, o + len));
     scores.push(score);

@@ -28,8 +28,21 @@ import type { EvaluateSampleResult, EvaluateSampleTask, WorkerMessage } from '..
 import type { Device } from '../runtime/types.ts';
 import type { Precision } from '../graph/llama.ts';
 import {
-  aliveKey, ALIVE_TTL_MS, deleteRunKeys, epochKey, refusalsKey, RUNS_KEY, runPrefix, SHARED_QUEUE, workerQueue, workersKey,
-  type JobData, type JobResult, type Refusal, type RunAnnouncement, type WorkerInfo,
+  aliveKey,
+  ALIVE_TTL_MS,
+  deleteRunKeys,
+  epochKey,
+  refusalsKey,
+  RUNS_KEY,
+  runPrefix,
+  SHARED_QUEUE,
+  workerQueue,
+  workersKey,
+  type JobData,
+  type JobResult,
+  type Refusal,
+  type RunAnnouncement,
+  type WorkerInfo,
 } from './protocol.ts';
 import { checkRedis, describeRedisError, redisOptions } from './redis.ts';
 import type { QueueTarget } from './url.ts';
@@ -81,7 +94,10 @@ const PREFETCH = 1;
 
 /** A sample's prefill identity: its content, setting and observation window. */
 function promptKey(t: EvaluateSampleTask): string {
-  return createHash('sha256').update(JSON.stringify([t.sample, t.options.setting, t.options.window])).digest('hex').slice(0, 24);
+  return createHash('sha256')
+    .update(JSON.stringify([t.sample, t.options.setting, t.options.window]))
+    .digest('hex')
+    .slice(0, 24);
 }
 
 /** Runs a Redis call with a time limit (when Redis is gone, ioredis would wait for it for ever). */
@@ -224,7 +240,7 @@ export class QueueCoordinator implements SampleExecutor {
     const live = [...this.workers.values()].filter((w) => w.live && !w.gone);
     let room = live.reduce((n, w) => n + w.info.concurrency + PREFETCH, 0) - this.inFlight.size;
     for (let i = 0; i < this.pending.length && room > 0; ) {
-      const p = this.pending[i]!;
+      const p = this.pending[i];
       const ownerId = this.owners.get(p.prompt);
       const owner = ownerId ? this.workers.get(ownerId) : undefined;
       if (owner?.live && !owner.gone) {
@@ -305,7 +321,8 @@ export class QueueCoordinator implements SampleExecutor {
     this.monitoring = true;
     try {
       if (this.disconnectedSince !== null) {
-        if (Date.now() - this.disconnectedSince > LOST_GRACE_MS) this.fail(`lost the connection to Redis at ${this.target.display} for ${Math.round(LOST_GRACE_MS / 1000)} s`);
+        if (Date.now() - this.disconnectedSince > LOST_GRACE_MS)
+          this.fail(`lost the connection to Redis at ${this.target.display} for ${Math.round(LOST_GRACE_MS / 1000)} s`);
         return;
       }
       const [epoch] = await Promise.all([this.conn.exists(epochKey(this.token)), this.conn.set(aliveKey(this.token), '1', 'PX', ALIVE_TTL_MS)]);
@@ -339,7 +356,14 @@ export class QueueCoordinator implements SampleExecutor {
       if (!this.workers.has(id)) this.workers.set(id, { info: JSON.parse(json) as WorkerInfo, live: false, absent: 0, gone: false, assigned: 0 });
     }
     // A worker's BullMQ connections are named `<prefix>:<queue>:w:<worker id>`.
-    const present = new Set(clients.map((c) => String(c.rawname ?? '').split(':w:').at(-1) ?? ''));
+    const present = new Set(
+      clients.map(
+        (c) =>
+          String(c.rawname ?? '')
+            .split(':w:')
+            .at(-1) ?? '',
+      ),
+    );
     for (const w of this.workers.values()) {
       if (w.gone) continue;
       if (present.has(w.info.id)) {
@@ -421,15 +445,32 @@ export class QueueCoordinator implements SampleExecutor {
     for (const p of this.pending.splice(0)) p.reject(new EvaluationCancelled());
     const reachable = this.disconnectedSince === null && !this.failure?.message.includes('lost the connection');
     if (this.started && reachable) {
-      await within(5000, this.started.catch(() => {}));
-      await within(5000, this.conn.hdel(RUNS_KEY, this.token).catch(() => {}));
+      await within(
+        5000,
+        this.started.catch(() => {}),
+      );
+      await within(
+        5000,
+        this.conn.hdel(RUNS_KEY, this.token).catch(() => {}),
+      );
     }
-    for (const ev of this.events.values()) await within(2000, ev.close().catch(() => {}));
+    for (const ev of this.events.values())
+      await within(
+        2000,
+        ev.close().catch(() => {}),
+      );
     for (const c of this.eventConnections.values()) c.disconnect();
-    for (const q of this.queues.values()) await within(2000, q.close().catch(() => {}));
+    for (const q of this.queues.values())
+      await within(
+        2000,
+        q.close().catch(() => {}),
+      );
     if (this.started && reachable && this.token) {
       await this.untilNoClients(this.token);
-      await within(10_000, deleteRunKeys(this.conn, this.token).catch(() => {}));
+      await within(
+        10_000,
+        deleteRunKeys(this.conn, this.token).catch(() => {}),
+      );
     }
     this.conn.disconnect();
   }

@@ -25,8 +25,22 @@ import type { EvaluateSampleResult, EvaluateSampleTask, ModelInfoResult, ModelRe
 import type { Device } from '../runtime/types.ts';
 import { isGpuDevice } from '../runtime/device.ts';
 import {
-  aliveKey, deleteRunKeys, LOCK_MS, refusalsKey, RUNS_KEY, runPrefix, safeId, SHARED_QUEUE, STALLED_CHECK_MS, workerQueue, workersKey,
-  type JobData, type JobResult, type Refusal, type RunAnnouncement, type WorkerInfo,
+  aliveKey,
+  deleteRunKeys,
+  LOCK_MS,
+  refusalsKey,
+  RUNS_KEY,
+  runPrefix,
+  safeId,
+  SHARED_QUEUE,
+  STALLED_CHECK_MS,
+  workerQueue,
+  workersKey,
+  type JobData,
+  type JobResult,
+  type Refusal,
+  type RunAnnouncement,
+  type WorkerInfo,
 } from './protocol.ts';
 import { checkRedis, redisOptions } from './redis.ts';
 import type { QueueTarget } from './url.ts';
@@ -139,7 +153,14 @@ export class QueueWorker {
   }
 
   private info(): WorkerInfo {
-    return { id: this.id, host: hostname(), pid: process.pid, device: this.opts.device ?? 'cpu', concurrency: this.opts.concurrency, threads: this.sizing.threadsPerWorker };
+    return {
+      id: this.id,
+      host: hostname(),
+      pid: process.pid,
+      device: this.opts.device ?? 'cpu',
+      concurrency: this.opts.concurrency,
+      threads: this.sizing.threadsPerWorker,
+    };
   }
 
   /** Joins new runs, leaves runs that ended (or whose coordinator is gone). */
@@ -201,7 +222,8 @@ export class QueueWorker {
     }
     try {
       const hash = await this.modelHash(model);
-      if (hash !== a.modelHash) reason = `model file ${model.path} differs from the run's (weights hash ${hash.slice(0, 12)}… here, ${a.modelHash.slice(0, 12)}… in the run)`;
+      if (hash !== a.modelHash)
+        reason = `model file ${model.path} differs from the run's (weights hash ${hash.slice(0, 12)}… here, ${a.modelHash.slice(0, 12)}… in the run)`;
     } catch (e) {
       reason = `cannot open the run's model here: ${workerErrorMessage(e)}`;
     }

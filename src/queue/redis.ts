@@ -34,7 +34,7 @@ export function redisOptions(t: QueueTarget, name?: string): RedisOptions {
 
 function versionBelow(version: string, min: number[]): boolean {
   const v = version.split('.').map(Number);
-  for (let i = 0; i < min.length; i++) if ((v[i] ?? 0) !== min[i]) return (v[i] ?? 0) < min[i]!;
+  for (let i = 0; i < min.length; i++) if ((v[i] ?? 0) !== min[i]) return (v[i] ?? 0) < min[i];
   return false;
 }
 
@@ -69,16 +69,21 @@ export async function checkRedis(t: QueueTarget, field = '--queue'): Promise<voi
     }
     const info = String(await r.info('server'));
     const version = /redis_version:([\d.]+)/.exec(info)?.[1] ?? '0.0.0';
-    if (versionBelow(version, MIN_VERSION)) throw new KvoptError(`${field}: ${t.display} runs Redis ${version}; BullMQ needs ${MIN_VERSION.join('.')} or newer`);
+    if (versionBelow(version, MIN_VERSION))
+      throw new KvoptError(`${field}: ${t.display} runs Redis ${version}; BullMQ needs ${MIN_VERSION.join('.')} or newer`);
     let docs: unknown[];
     try {
       docs = (await r.call('COMMAND', 'INFO', ...NEEDED_COMMANDS)) as unknown[];
     } catch (e) {
-      throw new KvoptError(`${field}: ${t.display} does not allow COMMAND INFO (${String((e as Error).message).split('\n')[0]}); kvopt needs it to check the server`);
+      throw new KvoptError(
+        `${field}: ${t.display} does not allow COMMAND INFO (${String((e as Error).message).split('\n')[0]}); kvopt needs it to check the server`,
+      );
     }
     const missing = NEEDED_COMMANDS.filter((_, i) => docs[i] === null || docs[i] === undefined);
     if (missing.length) {
-      throw new KvoptError(`${field}: ${t.display} lacks commands the queue needs: ${missing.map((c) => c.toUpperCase()).join(', ')} (renamed or disabled on this server)`);
+      throw new KvoptError(
+        `${field}: ${t.display} lacks commands the queue needs: ${missing.map((c) => c.toUpperCase()).join(', ')} (renamed or disabled on this server)`,
+      );
     }
   } finally {
     r.disconnect();

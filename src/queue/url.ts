@@ -27,7 +27,8 @@ export function parseQueueUrl(url: string, field = '--queue', passwordFile?: str
   } catch {
     throw new KvoptError(`${field}: '${redactLoose(url)}' is not a URL; ${expected}`);
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new KvoptError(`${field}: scheme '${u.protocol.replace(/:$/, '')}' is not supported; ${expected}`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:')
+    throw new KvoptError(`${field}: scheme '${u.protocol.replace(/:$/, '')}' is not supported; ${expected}`);
   if (!u.hostname) throw new KvoptError(`${field}: no host in '${redactLoose(url)}'; ${expected}`);
   if (u.search || u.hash) throw new KvoptError(`${field}: query strings and fragments are not supported in '${redactLoose(url)}'; ${expected}`);
   const port = u.port === '' ? 6379 : Number(u.port);

@@ -10,14 +10,7 @@ import { qualityLossSpec, qualityVsBudgetSpec } from './charts/eval.ts';
 import { needleHeatmapSpec } from './charts/needle.ts';
 import { memorySpec } from './charts/memory.ts';
 
-export type FigureId =
-  | 'search-progress'
-  | 'budget-profile'
-  | 'head-allocation'
-  | 'eval-quality'
-  | 'eval-loss'
-  | 'needle'
-  | 'memory';
+export type FigureId = 'search-progress' | 'budget-profile' | 'head-allocation' | 'eval-quality' | 'eval-loss' | 'needle' | 'memory';
 
 export interface FigureSpec {
   id: FigureId; // also the file name: <id>.svg, <id>.png
@@ -56,38 +49,60 @@ export function planFigures(data: ReportData): FigurePlan {
   const methodOrder = [...new Set((data.evalRows ?? []).map((r) => r.method).filter((m) => m !== fullMethod))];
   // Reading order: what was searched, then results (quality, loss), the needle grid, then memory and allocation detail.
   if (data.searchGenerations?.length) {
-    add('search-progress', 'Search progress',
-      'Top: best and median fitness of each generation on the calibration set (the fitness includes the cache bonus). Bottom, on its own axis: the held-out task score of each generation\'s best. Dotted rules mark where the next layer group starts.',
-      () => searchProgressSpec(data.searchGenerations!));
+    add(
+      'search-progress',
+      'Search progress',
+      "Top: best and median fitness of each generation on the calibration set (the fitness includes the cache bonus). Bottom, on its own axis: the held-out task score of each generation's best. Dotted rules mark where the next layer group starts.",
+      () => searchProgressSpec(data.searchGenerations!),
+    );
   }
   if (data.profile && data.searchGenerations?.length) {
     const p = data.profile;
-    add('budget-profile', 'Budget profile',
+    add(
+      'budget-profile',
+      'Budget profile',
       `Per-layer budgets (tokens per KV head, window included) against the uniform schedule${p.pyramid ? ' and the PyramidKV schedule' : ''} at the same mean.`,
-      () => budgetProfileSpec(p));
+      () => budgetProfileSpec(p),
+    );
   }
   if (data.evalRows?.length) {
     const rows = data.evalRows;
     const bars = rows.some((r) => r.scoreLo !== undefined && r.scoreLo !== null) ? ' Bars: 95% bootstrap intervals over samples.' : '';
-    add('eval-quality', 'Quality vs budget', `Score of each method against the budget (log scale when budgets span a factor of 4 or more); the dashed rule is the full cache. Methods are offset slightly along x so identical results stay visible.${bars}`,
-      () => qualityVsBudgetSpec(rows, { fullMethod, methodOrder }));
-    add('eval-loss', 'Quality loss', `Quality loss 1 − score/score(full cache) per method (colour) and task (shade, in legend order) at one budget, with the average over tasks.${bars}`,
-      () => qualityLossSpec(rows, data.lossBudgetLabel, { fullMethod, methodOrder }));
+    add(
+      'eval-quality',
+      'Quality vs budget',
+      `Score of each method against the budget (log scale when budgets span a factor of 4 or more); the dashed rule is the full cache. Methods are offset slightly along x so identical results stay visible.${bars}`,
+      () => qualityVsBudgetSpec(rows, { fullMethod, methodOrder }),
+    );
+    add(
+      'eval-loss',
+      'Quality loss',
+      `Quality loss 1 − score/score(full cache) per method (colour) and task (shade, in legend order) at one budget, with the average over tasks.${bars}`,
+      () => qualityLossSpec(rows, data.lossBudgetLabel, { fullMethod, methodOrder }),
+    );
   }
   if (data.needle?.length) {
-    add('needle', 'Needle in a haystack', 'Retrieval score by context length and needle depth (0% = start of the context), one panel per method.',
-      () => needleHeatmapSpec(data.needle!));
+    add('needle', 'Needle in a haystack', 'Retrieval score by context length and needle depth (0% = start of the context), one panel per method.', () =>
+      needleHeatmapSpec(data.needle!),
+    );
   }
   if (data.evalRows?.length) {
     const rows = data.evalRows;
-    add('memory', 'KV cache memory', 'Logical bytes (entries kept × bytes per entry at full precision; light) and physical bytes held (padding and quantisation included; solid) per method in its colour, mean over tasks; the dashed rule is the full cache.',
-      () => memorySpec(rows, { bytesPerEntry: data.bytesPerEntry, fullMethod, methodOrder }));
+    add(
+      'memory',
+      'KV cache memory',
+      'Logical bytes (entries kept × bytes per entry at full precision; light) and physical bytes held (padding and quantisation included; solid) per method in its colour, mean over tasks; the dashed rule is the full cache.',
+      () => memorySpec(rows, { bytesPerEntry: data.bytesPerEntry, fullMethod, methodOrder }),
+    );
   }
   if (data.profile && !data.searchGenerations?.length) {
     const p = data.profile;
-    add('budget-profile', 'Budget profile',
+    add(
+      'budget-profile',
+      'Budget profile',
       `Per-layer budgets (tokens per KV head, window included) against the uniform schedule${p.pyramid ? ' and the PyramidKV schedule' : ''} at the same mean.`,
-      () => budgetProfileSpec(p));
+      () => budgetProfileSpec(p),
+    );
   }
   if (data.profile?.headBudgets) {
     const heads = data.profile.headBudgets;

@@ -158,7 +158,10 @@ export function evalRowsBySplit(evals: readonly StoredEvaluation[], samples: rea
     const all = <T>(xs: (T | null)[]): xs is T[] => xs.every((x) => x !== null);
     const entries = ok.map((e) => e.kvEntries);
     const bytes = ok.map((e) => e.kvBytes);
-    const ci = meanInterval(ok.map((e) => e.score!), { ...stats, seed: seedFor(stats.seed ?? 0, k) });
+    const ci = meanInterval(
+      ok.map((e) => e.score!),
+      { ...stats, seed: seedFor(stats.seed ?? 0, k) },
+    );
     rows.push({
       task: `${taskColumn(task!, setting!, multi)} (${SPLIT_LABEL[sp!] ?? sp})`,
       method: method!,
@@ -197,8 +200,17 @@ export function pairedRowsFromResults(rows: readonly ResultRowWithIntervals[]): 
   return rows
     .filter((r) => r.compareTo !== null && r.diff !== null)
     .map((r) => ({
-      task: taskColumn(r.task, r.setting, multi), budgetLabel: budgetLabel(r.budget), method: r.method, reference: r.compareTo!,
-      diff: r.diff!, lo: r.diffLo, hi: r.diffHi, wins: r.wins!, ties: r.ties!, losses: r.losses!, n: r.wins! + r.ties! + r.losses!,
+      task: taskColumn(r.task, r.setting, multi),
+      budgetLabel: budgetLabel(r.budget),
+      method: r.method,
+      reference: r.compareTo!,
+      diff: r.diff!,
+      lo: r.diffLo,
+      hi: r.diffHi,
+      wins: r.wins!,
+      ties: r.ties!,
+      losses: r.losses!,
+      n: r.wins! + r.ties! + r.losses!,
     }));
 }
 
@@ -226,10 +238,23 @@ export function searchPairedRows(evals: readonly StoredEvaluation[], samples: re
       const theirs = new Map(list.filter((e) => e.method === ref).map((e) => [e.sampleId, e.score!]));
       const ids = [...mine.keys()].filter((id) => theirs.has(id));
       if (ids.length === 0) continue;
-      const d = pairedDifference(ids.map((id) => mine.get(id)!), ids.map((id) => theirs.get(id)!), { ...stats, seed: seedFor(stats.seed ?? 0, `${k}${ref}`) });
+      const d = pairedDifference(
+        ids.map((id) => mine.get(id)!),
+        ids.map((id) => theirs.get(id)!),
+        { ...stats, seed: seedFor(stats.seed ?? 0, `${k}${ref}`) },
+      );
       out.push({
-        task: `${taskColumn(task!, setting!, multi)} (${SPLIT_LABEL[sp!] ?? sp})`, budgetLabel: budgetLabel(budget!), method: found, reference: ref,
-        diff: d.value, lo: d.lo, hi: d.hi, wins: d.wins, ties: d.ties, losses: d.losses, n: d.n,
+        task: `${taskColumn(task!, setting!, multi)} (${SPLIT_LABEL[sp!] ?? sp})`,
+        budgetLabel: budgetLabel(budget!),
+        method: found,
+        reference: ref,
+        diff: d.value,
+        lo: d.lo,
+        hi: d.hi,
+        wins: d.wins,
+        ties: d.ties,
+        losses: d.losses,
+        n: d.n,
       });
     }
   }
@@ -248,7 +273,13 @@ export function searchRowsFromStore(store: Store, runId: number, notes: string[]
       continue;
     }
     const h = g.heldoutScore;
-    rows.push({ group: g.group, generation: g.generation, best: g.bestFitness, median: g.medianFitness, heldoutBest: h !== null && Number.isFinite(h) ? h : null });
+    rows.push({
+      group: g.group,
+      generation: g.generation,
+      best: g.bestFitness,
+      median: g.medianFitness,
+      heldoutBest: h !== null && Number.isFinite(h) ? h : null,
+    });
   }
   if (skipped) notes.push(`Search progress: ${skipped} generation(s) without a finite fitness (every candidate failed) are left out.`);
   return rows;
@@ -277,9 +308,7 @@ function promptTokens(store: Store, modelHash: string | null, samples: readonly 
  * The PyramidKV schedule the search's `pyramid:<scorer>` comparison used: pyramidSchedule with the scorer's
  * window and the allocator's defaults, per calibration sample (T differs between prompts), then averaged.
  */
-function pyramidLine(
-  store: Store, run: RunRow, config: StoredConfig, target: number, L: number, notes: string[],
-): number[] | undefined {
+function pyramidLine(store: Store, run: RunRow, config: StoredConfig, target: number, L: number, notes: string[]): number[] | undefined {
   const s = config.search;
   if (!s) return undefined;
   const input: MethodInput = { [s.scorer.name]: { ...s.scorer.options, allocator: 'pyramid' } };
@@ -300,11 +329,13 @@ function pyramidLine(
   const setting = config.settings?.[0] ?? 'question-aware';
   const T = [...promptTokens(store, run.modelHash, samples, setting).values()];
   if (T.length === 0) {
-    notes.push('Budget profile: no PyramidKV line (the prompt lengths are not stored: the prefills came from the on-disk cache and no full-cache evaluation of these samples is stored).');
+    notes.push(
+      'Budget profile: no PyramidKV line (the prompt lengths are not stored: the prefills came from the on-disk cache and no full-cache evaluation of these samples is stored).',
+    );
     return undefined;
   }
   const schedules = T.map((t) => pyramidSchedule(L, target, t, Math.min(window, t), beta, fallback));
-  const line = schedules[0]!.map((_, l) => mean(schedules.map((x) => x[l]!)));
+  const line = schedules[0].map((_, l) => mean(schedules.map((x) => x[l])));
   if (distinct(T).length > 1) {
     notes.push(`Budget profile: the PyramidKV line is the mean of the per-prompt schedules (prompt lengths ${Math.min(...T)}–${Math.max(...T)} tokens).`);
   }
@@ -323,7 +354,10 @@ export function profileFromStore(store: Store, run: RunRow, config: StoredConfig
     target = found.budget;
     label = `evolkv (${scorer})`;
     const others = profiles.filter((p) => p !== found);
-    if (others.length) notes.push(`Budget profile: shows the profile at mean ${target}; the run also stores ${others.map((p) => `${p.source} ${p.budget}`).join(', ')} (kvopt export --budget N).`);
+    if (others.length)
+      notes.push(
+        `Budget profile: shows the profile at mean ${target}; the run also stores ${others.map((p) => `${p.source} ${p.budget}`).join(', ')} (kvopt export --budget N).`,
+      );
   } else {
     const best = store.bestCandidate(run.id);
     if (!best || !config.search) return undefined;
@@ -374,7 +408,7 @@ function needlePlaces(config: StoredConfig, task: string, samples: readonly RunS
   const entry = configTask(config, task);
   const data = entry?.data;
   if (!data || !existsSync(data) || statSync(data).isDirectory()) {
-    return { reason: `the sample keys (${rest[0]!.key}, ...) carry no length or depth and the data file ${data ?? '(unknown)'} is not there to read them from` };
+    return { reason: `the sample keys (${rest[0].key}, ...) carry no length or depth and the data file ${data ?? '(unknown)'} is not there to read them from` };
   }
   let byKey: Map<string, { hash: string; meta: Record<string, unknown> }>;
   try {
@@ -386,7 +420,8 @@ function needlePlaces(config: StoredConfig, task: string, samples: readonly RunS
   }
   for (const s of rest) {
     const found = byKey.get(s.key);
-    if (!found || found.hash !== s.contentHash) return { reason: `${data} changed since the run (sample ${s.key} is ${found ? 'different' : 'gone'}), so its length × depth meta cannot be trusted` };
+    if (!found || found.hash !== s.contentHash)
+      return { reason: `${data} changed since the run (sample ${s.key} is ${found ? 'different' : 'gone'}), so its length × depth meta cannot be trusted` };
     const depthPct = metaNumber(found.meta, ['depth_percent', 'depthPercent', 'depth']);
     const tokens = metaNumber(found.meta, ['context_length', 'contextLength', 'context_tokens', 'length']);
     const size = metaNumber(found.meta, ['haystack_sentences', 'haystackSentences', 'haystack_tokens']);
@@ -403,7 +438,13 @@ function needlePlaces(config: StoredConfig, task: string, samples: readonly RunS
  * mean over its samples. Lengths the sample meta gives only as a haystack size are the mean context tokens of
  * that size (the full cache's budget in the question-agnostic setting, i.e. the prompt without the question).
  */
-export function needleCellsFromStore(store: Store, run: RunRow, config: StoredConfig, evals: readonly StoredEvaluation[], notes: string[]): NeedleCell[] | undefined {
+export function needleCellsFromStore(
+  store: Store,
+  run: RunRow,
+  config: StoredConfig,
+  evals: readonly StoredEvaluation[],
+  notes: string[],
+): NeedleCell[] | undefined {
   // Stored task labels are `needle`, or `needle[<data file>]` when the config has several needle tasks.
   const needleTasks = distinct(evals.map((e) => e.task)).filter((t) => t === 'needle' || t.startsWith('needle['));
   const cells: NeedleCell[] = [];
@@ -415,7 +456,14 @@ export function needleCellsFromStore(store: Store, run: RunRow, config: StoredCo
   return cells.length ? cells : undefined;
 }
 
-function needleTaskCells(store: Store, run: RunRow, config: StoredConfig, task: string, evals: readonly StoredEvaluation[], notes: string[]): NeedleCell[] | undefined {
+function needleTaskCells(
+  store: Store,
+  run: RunRow,
+  config: StoredConfig,
+  task: string,
+  evals: readonly StoredEvaluation[],
+  notes: string[],
+): NeedleCell[] | undefined {
   const samples = store.samplesForRun(run.id).filter((s) => s.task === task);
   const got = needlePlaces(config, task, samples);
   if ('reason' in got) {
@@ -446,8 +494,11 @@ function needleTaskCells(store: Store, run: RunRow, config: StoredConfig, task: 
     (e.method === FULL_METHOD ? 'full' : `${e.method} @ ${budgetLabel(e.budget)}`) + (multi ? ` (${shortSetting(e.setting)})` : '');
   // Panels: full first, then by method and budget (tokens).
   const order = [...ofTask].sort(
-    (a, b) => Number(b.method === FULL_METHOD) - Number(a.method === FULL_METHOD) || a.method.localeCompare(b.method) ||
-      (a.budgetTokens ?? 0) - (b.budgetTokens ?? 0) || a.setting.localeCompare(b.setting),
+    (a, b) =>
+      Number(b.method === FULL_METHOD) - Number(a.method === FULL_METHOD) ||
+      a.method.localeCompare(b.method) ||
+      (a.budgetTokens ?? 0) - (b.budgetTokens ?? 0) ||
+      a.setting.localeCompare(b.setting),
   );
   const cells = new Map<string, { method: string; contextLength: number; depth: number; scores: number[] }>();
   for (const e of order) {
@@ -473,12 +524,12 @@ function headAllocationFromEvals(evals: readonly StoredEvaluation[], method: str
   const mine = evals.filter((e) => e.method === method && e.status === 'ok' && e.headBudgets?.length);
   if (mine.length === 0) return undefined;
   const budgets = distinct(mine.map((e) => e.budget)).sort((a, b) => meanTokens(mine, a) - meanTokens(mine, b));
-  const budget = budgets[Math.floor((budgets.length - 1) / 2)]!;
+  const budget = budgets[Math.floor((budgets.length - 1) / 2)];
   const setting = mine.find((e) => e.budget === budget)!.setting;
   const chosen = mine.filter((e) => e.budget === budget && e.setting === setting);
-  const L = chosen[0]!.headBudgets!.length;
-  const H = chosen[0]!.headBudgets![0]!.length;
-  const headBudgets = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => mean(chosen.map((e) => e.headBudgets![l]![h]!))));
+  const L = chosen[0].headBudgets!.length;
+  const H = chosen[0].headBudgets![0].length;
+  const headBudgets = Array.from({ length: L }, (_, l) => Array.from({ length: H }, (_, h) => mean(chosen.map((e) => e.headBudgets![l][h]))));
   const layerBudgets = headBudgets.map((row) => mean(row));
   return { layerBudgets, target: mean(layerBudgets), headBudgets, label: `${method} at ${budget} (${setting}, ${chosen.length} samples)` };
 }
@@ -532,7 +583,8 @@ export function reportDataFromStore(store: Store, runId: number, statsOptions: S
   if (run.kind === 'search') {
     const s = config.search;
     if (s) {
-      meta.search = `${s.optimizer} over ${s.scorer.key} budgets, mean ${s.budget} tokens per KV head per layer; group size ${s.groupSize}, ` +
+      meta.search =
+        `${s.optimizer} over ${s.scorer.key} budgets, mean ${s.budget} tokens per KV head per layer; group size ${s.groupSize}, ` +
         `population ${s.population ?? 'auto'}, ${s.generations} generations per group; fitness ${s.fitness}`;
     }
     meta.generations = summary.generations;
@@ -566,12 +618,14 @@ export function reportDataFromStore(store: Store, runId: number, statsOptions: S
 
   const headWise = headWiseMethods(distinct(evals.map((e) => e.method)));
   if (headWise.length && !data.profile) {
-    const heads = headAllocationFromEvals(evals, headWise[0]!);
+    const heads = headAllocationFromEvals(evals, headWise[0]);
     if (heads) {
       data.profile = heads;
       notes.push(`Per-head allocation: ${heads.label}, mean over its samples; other head-wise methods: ${headWise.slice(1).join(', ') || 'none'}.`);
     } else {
-      notes.push(`Per-head allocation: ${headWise.join(', ')} allocate per KV head, but this run stored no per-head budgets (made before store v3), so no per-head heatmap is drawn.`);
+      notes.push(
+        `Per-head allocation: ${headWise.join(', ')} allocate per KV head, but this run stored no per-head budgets (made before store v3), so no per-head heatmap is drawn.`,
+      );
     }
   }
   const needle = needleCellsFromStore(store, run, config, evals, notes);

@@ -45,14 +45,18 @@ export function htmlFromFigures(data: ReportData, figures: readonly RenderedFigu
     `<p class="muted">${escapeHtml(BUDGET_NOTE)}</p>`,
   ];
   if (data.evalRows?.length) {
-    parts.push('<h2 id="results">Results: method × budget × task</h2>',
+    parts.push(
+      '<h2 id="results">Results: method × budget × task</h2>',
       '<p class="muted">Score [95% interval] (quality loss [95% interval]); intervals: seeded percentile bootstrap over samples.</p>',
-      resultsHtml(data.evalRows, { ...data.table, fullMethod: data.fullMethod }));
+      resultsHtml(data.evalRows, { ...data.table, fullMethod: data.fullMethod }),
+    );
   }
   if (data.paired?.length) {
-    parts.push('<h2 id="paired">Paired differences</h2>',
+    parts.push(
+      '<h2 id="paired">Paired differences</h2>',
       '<p class="muted">Mean over the same samples of method score − reference score, with its 95% bootstrap interval; W/T/L: samples where the method scored above / equal to / below the reference.</p>',
-      pairedHtml(data.paired, data.table?.digits));
+      pairedHtml(data.paired, data.table?.digits),
+    );
   }
   for (const f of figures) {
     parts.push(
@@ -61,7 +65,10 @@ export function htmlFromFigures(data: ReportData, figures: readonly RenderedFigu
     );
   }
   if (notes.length) {
-    parts.push('<h2 id="notes">Notes: figures not drawn or approximated</h2>', `<ul class="notes">${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`);
+    parts.push(
+      '<h2 id="notes">Notes: figures not drawn or approximated</h2>',
+      `<ul class="notes">${notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('')}</ul>`,
+    );
   }
   parts.push('</body></html>');
   return parts.filter((p) => p !== '').join('\n') + '\n';

@@ -15,10 +15,17 @@ export function markdownReport(data: ReportData, figures: readonly FigureSpec[],
     out.push('## Results: score [95% CI] (quality loss [95% CI])', '', resultsMarkdown(data.evalRows, { ...data.table, fullMethod: data.fullMethod }));
   }
   if (data.paired?.length) {
-    out.push('## Paired differences', '', 'Mean over the same samples of method score − reference score [95% bootstrap interval]; W/T/L: samples above / equal / below the reference.', '', pairedMarkdown(data.paired, data.table?.digits));
+    out.push(
+      '## Paired differences',
+      '',
+      'Mean over the same samples of method score − reference score [95% bootstrap interval]; W/T/L: samples above / equal / below the reference.',
+      '',
+      pairedMarkdown(data.paired, data.table?.digits),
+    );
   }
   if (figureExt) {
-    for (const f of figures) out.push(`## ${escapeMarkdown(f.title)}`, '', `![${escapeMarkdown(f.title)}](${f.id}.${figureExt})`, '', escapeMarkdown(f.caption), '');
+    for (const f of figures)
+      out.push(`## ${escapeMarkdown(f.title)}`, '', `![${escapeMarkdown(f.title)}](${f.id}.${figureExt})`, '', escapeMarkdown(f.caption), '');
   }
   if (notes.length) out.push('## Notes: figures not drawn or approximated', '', ...notes.map((n) => `- ${escapeMarkdown(n)}`), '');
   return out.join('\n');

@@ -17,18 +17,16 @@ export const CHART_FONT = 'DejaVu Sans, Verdana, sans-serif';
 
 // Advance widths of ASCII 32..126 in 1/1000 em, read from DejaVuSans.ttf / DejaVuSans-Bold.ttf (hmtx).
 const DEJAVU_SANS = [
-  318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636, 636, 636, 636,
-  636, 636, 636, 636, 337, 337, 838, 838, 838, 531, 1000, 684, 686, 698, 770, 632, 575, 775, 752, 295, 295, 656,
-  557, 863, 748, 787, 603, 787, 695, 635, 611, 732, 684, 989, 685, 611, 685, 390, 337, 390, 838, 500, 500, 613,
-  635, 550, 635, 615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612, 635, 635, 411, 521, 392, 634, 592, 818,
-  592, 592, 525, 636, 337, 636, 838,
+  318, 401, 460, 838, 636, 950, 780, 275, 390, 390, 500, 838, 318, 361, 318, 337, 636, 636, 636, 636, 636, 636, 636, 636, 636, 636, 337, 337, 838, 838, 838,
+  531, 1000, 684, 686, 698, 770, 632, 575, 775, 752, 295, 295, 656, 557, 863, 748, 787, 603, 787, 695, 635, 611, 732, 684, 989, 685, 611, 685, 390, 337, 390,
+  838, 500, 500, 613, 635, 550, 635, 615, 352, 635, 634, 278, 278, 579, 278, 974, 634, 612, 635, 635, 411, 521, 392, 634, 592, 818, 592, 592, 525, 636, 337,
+  636, 838,
 ];
 const DEJAVU_SANS_BOLD = [
-  348, 456, 521, 838, 696, 1002, 872, 306, 457, 457, 523, 838, 380, 415, 380, 365, 696, 696, 696, 696, 696, 696,
-  696, 696, 696, 696, 400, 400, 838, 838, 838, 580, 1000, 774, 762, 734, 830, 683, 683, 821, 837, 372, 372, 775,
-  637, 995, 837, 850, 733, 850, 770, 720, 682, 812, 774, 1103, 771, 724, 725, 457, 365, 457, 838, 500, 500, 675,
-  716, 593, 716, 678, 435, 716, 712, 343, 343, 665, 343, 1042, 712, 687, 716, 716, 493, 595, 478, 712, 652, 924,
-  645, 652, 582, 712, 365, 712, 838,
+  348, 456, 521, 838, 696, 1002, 872, 306, 457, 457, 523, 838, 380, 415, 380, 365, 696, 696, 696, 696, 696, 696, 696, 696, 696, 696, 400, 400, 838, 838, 838,
+  580, 1000, 774, 762, 734, 830, 683, 683, 821, 837, 372, 372, 775, 637, 995, 837, 850, 733, 850, 770, 720, 682, 812, 774, 1103, 771, 724, 725, 457, 365, 457,
+  838, 500, 500, 675, 716, 593, 716, 678, 435, 716, 712, 343, 343, 665, 343, 1042, 712, 687, 716, 716, 493, 595, 478, 712, 652, 924, 645, 652, 582, 712, 365,
+  712, 838,
 ];
 const NON_ASCII_EM = 0.65; // a typical Latin/Greek glyph; CJK would be ~1 em
 
@@ -38,7 +36,7 @@ export function dejaVuTextWidth(text: string, fontSize: number, bold = false): n
   let units = 0;
   for (const ch of text) {
     const cp = ch.codePointAt(0)!;
-    units += cp >= 32 && cp < 127 ? table[cp - 32]! : cp >= 0x2e80 ? 1000 : NON_ASCII_EM * 1000;
+    units += cp >= 32 && cp < 127 ? table[cp - 32] : cp >= 0x2e80 ? 1000 : NON_ASCII_EM * 1000;
   }
   return (units / 1000) * fontSize;
 }
@@ -117,12 +115,11 @@ export function resolvePngFonts(fontDirs: readonly string[] = FONT_DIRS, loadSys
   const font: NonNullable<ResvgRenderOptions['font']> = files.length
     ? { fontFiles: files, loadSystemFonts, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' }
     : { loadSystemFonts };
-  const probe =
-    '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><text x="2" y="16" font-size="16" font-family="sans-serif">Hg</text></svg>';
+  const probe = '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20"><text x="2" y="16" font-size="16" font-family="sans-serif">Hg</text></svg>';
   const pixels = new Resvg(probe, { font }).render().pixels; // RGBA
   let drawn = false;
   for (let i = 3; i < pixels.length; i += 4) {
-    if (pixels[i]! > 0) {
+    if (pixels[i] > 0) {
       drawn = true;
       break;
     }

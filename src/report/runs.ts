@@ -40,7 +40,10 @@ const COLUMNS: { title: string; right: boolean; value: (r: RunSummary) => string
 /** An aligned text table, one run per line, two spaces between columns; "no runs" when empty. */
 export function formatRunsTable(runs: readonly RunSummary[]): string {
   if (runs.length === 0) return 'no runs\n';
-  return formatTextTable(COLUMNS, runs.map((r) => COLUMNS.map((c) => c.value(r))));
+  return formatTextTable(
+    COLUMNS,
+    runs.map((r) => COLUMNS.map((c) => c.value(r))),
+  );
 }
 
 /** `kvopt show --run ID`: one "field: value" line per field, the full config hash. */
@@ -84,5 +87,4 @@ export function runMetaRows(data: ReportData): [string, string][] {
   return rows;
 }
 
-export const BUDGET_NOTE =
-  'Budgets are tokens kept per KV head per layer, the observation window included. Quality loss = 1 − score / score(full cache).';
+export const BUDGET_NOTE = 'Budgets are tokens kept per KV head per layer, the observation window included. Quality loss = 1 − score / score(full cache).';

@@ -58,7 +58,14 @@ export function buildResultsGrid(rows: readonly EvalResultRow[], fullMethod = 'f
       if (mine.length === 0) continue;
       const cells = tasks.map((t) => {
         const r = mine.find((m) => m.task === t);
-        return { score: r?.score ?? null, loss: r?.qualityLoss ?? null, scoreLo: r?.scoreLo ?? null, scoreHi: r?.scoreHi ?? null, lossLo: r?.lossLo ?? null, lossHi: r?.lossHi ?? null };
+        return {
+          score: r?.score ?? null,
+          loss: r?.qualityLoss ?? null,
+          scoreLo: r?.scoreLo ?? null,
+          scoreHi: r?.scoreHi ?? null,
+          lossLo: r?.lossLo ?? null,
+          lossHi: r?.lossHi ?? null,
+        };
       });
       out.push({ budgetLabel, method, cells, average: averageOf(cells), firstOfBudget: first, isFull: false });
       first = false;
@@ -104,10 +111,10 @@ function tableText(grid: ResultsGrid, opts: ResultsTableOptions, st: CellStyle):
     // The full cache's loss is 0 by definition: in "both" cells it is noise.
     const value = r.isFull && (opts.value ?? 'both') === 'both' ? 'score' : (opts.value ?? 'both');
     return [
-    r.budgetLabel === null ? st.missing : r.firstOfBudget ? r.budgetLabel : '',
-    r.method,
-    ...r.cells.map((c) => formatCell(c, value, digits, st)),
-    ...(average ? [formatCell(r.average, value, digits, st)] : []),
+      r.budgetLabel === null ? st.missing : r.firstOfBudget ? r.budgetLabel : '',
+      r.method,
+      ...r.cells.map((c) => formatCell(c, value, digits, st)),
+      ...(average ? [formatCell(r.average, value, digits, st)] : []),
     ];
   });
   return { header, body };
@@ -123,18 +130,28 @@ export function resultsMarkdown(rows: readonly EvalResultRow[], opts: ResultsTab
   const { header, body } = tableText(grid, opts, { minus: '−', percent: '%', missing: '—' });
   const esc = (cells: string[]) => cells.map((c, i) => (i < 2 ? escapeMarkdown(c) : c));
   const lines = [header.map(escapeMarkdown), ...body.map(esc)];
-  const widths = header.map((_, j) => Math.max(3, ...lines.map((l) => l[j]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, j) => (j < 2 ? c.padEnd(widths[j]!) : c.padStart(widths[j]!))).join(' | ')} |`;
+  const widths = header.map((_, j) => Math.max(3, ...lines.map((l) => l[j].length)));
+  const line = (cells: string[]) => `| ${cells.map((c, j) => (j < 2 ? c.padEnd(widths[j]) : c.padStart(widths[j]))).join(' | ')} |`;
   const rule = `|${widths.map((w, j) => (j < 2 ? ` ${'-'.repeat(w)} ` : ` ${'-'.repeat(w - 1)}: `)).join('|')}|`;
-  return [line(lines[0]!), rule, ...lines.slice(1).map(line)].join('\n') + '\n';
+  return [line(lines[0]), rule, ...lines.slice(1).map(line)].join('\n') + '\n';
 }
 
 export function escapeLatex(text: string): string {
   const map: Record<string, string> = {
-    '\\': '\\textbackslash{}', '&': '\\&', '%': '\\%', $: '\\$', '#': '\\#', _: '\\_', '{': '\\{', '}': '\\}',
-    '~': '\\textasciitilde{}', '^': '\\textasciicircum{}', '<': '\\textless{}', '>': '\\textgreater{}',
+    '\\': '\\textbackslash{}',
+    '&': '\\&',
+    '%': '\\%',
+    $: '\\$',
+    '#': '\\#',
+    _: '\\_',
+    '{': '\\{',
+    '}': '\\}',
+    '~': '\\textasciitilde{}',
+    '^': '\\textasciicircum{}',
+    '<': '\\textless{}',
+    '>': '\\textgreater{}',
   };
-  return text.replace(/[\\&%$#_{}~^<>]/g, (c) => map[c]!);
+  return text.replace(/[\\&%$#_{}~^<>]/g, (c) => map[c]);
 }
 
 export interface LatexOptions extends ResultsTableOptions {
@@ -152,19 +169,21 @@ export function resultsLatex(rows: readonly EvalResultRow[], opts: LatexOptions 
   const row = (cells: string[]) => `${cells.join(' & ')} \\\\`;
   const out = [`\\begin{tabular}{${cols}}`, '\\toprule', row(header.map(escapeLatex)), '\\midrule'];
   body.forEach((cells, i) => {
-    if (i > 0 && grid.rows[i]!.firstOfBudget) out.push('\\midrule');
-    out.push(row([escapeLatex(cells[0]!), escapeLatex(cells[1]!), ...cells.slice(2)]));
+    if (i > 0 && grid.rows[i].firstOfBudget) out.push('\\midrule');
+    out.push(row([escapeLatex(cells[0]), escapeLatex(cells[1]), ...cells.slice(2)]));
   });
   out.push('\\bottomrule', '\\end{tabular}');
   if (opts.caption === undefined) return out.join('\n') + '\n';
-  return [
-    '\\begin{table}[t]',
-    '\\centering',
-    ...out,
-    `\\caption{${escapeLatex(opts.caption)}}`,
-    ...(opts.label ? [`\\label{${opts.label}}`] : []),
-    '\\end{table}',
-  ].join('\n') + '\n';
+  return (
+    [
+      '\\begin{table}[t]',
+      '\\centering',
+      ...out,
+      `\\caption{${escapeLatex(opts.caption)}}`,
+      ...(opts.label ? [`\\label{${opts.label}}`] : []),
+      '\\end{table}',
+    ].join('\n') + '\n'
+  );
 }
 
 export function escapeHtml(text: string): string {
@@ -177,7 +196,7 @@ export function resultsHtml(rows: readonly EvalResultRow[], opts: ResultsTableOp
   const { header, body } = tableText(grid, opts, { minus: '−', percent: '%', missing: '—' });
   const th = header.map((h, j) => `<th class="${j < 2 ? 'l' : 'r'}">${escapeHtml(h)}</th>`).join('');
   const trs = body.map((cells, i) => {
-    const cls = i > 0 && grid.rows[i]!.firstOfBudget ? ' class="group"' : '';
+    const cls = i > 0 && grid.rows[i].firstOfBudget ? ' class="group"' : '';
     return `<tr${cls}>${cells.map((c, j) => `<td class="${j < 2 ? 'l' : 'r'}">${escapeHtml(c)}</td>`).join('')}</tr>`;
   });
   return `<table class="results"><thead><tr>${th}</tr></thead><tbody>\n${trs.join('\n')}\n</tbody></table>`;
@@ -194,7 +213,10 @@ export function pairedVerdict(p: Pick<PairedRow, 'lo' | 'hi' | 'reference'>): st
 }
 
 function pairedText(rows: readonly PairedRow[], minDigits: number): { header: string[]; body: string[][] } {
-  const digits = digitsToSeparate(rows.map((p) => p.diff), minDigits);
+  const digits = digitsToSeparate(
+    rows.map((p) => p.diff),
+    minDigits,
+  );
   const sign = (x: number) => (x >= 0 ? '+' : '−') + Math.abs(x).toFixed(digits);
   return {
     header: ['Column', 'Budget', 'Method', 'Reference', 'Difference [95% CI]', 'W/T/L', 'n', 'Conclusion'],
@@ -226,12 +248,22 @@ export function pairedHtml(rows: readonly PairedRow[], digits = 4): string {
 }
 
 export function pairedLatex(rows: readonly PairedRow[], minDigits = 4): string {
-  const digits = digitsToSeparate(rows.map((p) => p.diff), minDigits);
+  const digits = digitsToSeparate(
+    rows.map((p) => p.diff),
+    minDigits,
+  );
   const sign = (x: number) => (x >= 0 ? '+' : '$-$') + Math.abs(x).toFixed(digits);
-  const out = ['\\begin{tabular}{llllrrrl}', '\\toprule', 'Column & Budget & Method & Reference & Difference [95\\% CI] & W/T/L & $n$ & Conclusion \\\\', '\\midrule'];
+  const out = [
+    '\\begin{tabular}{llllrrrl}',
+    '\\toprule',
+    'Column & Budget & Method & Reference & Difference [95\\% CI] & W/T/L & $n$ & Conclusion \\\\',
+    '\\midrule',
+  ];
   for (const p of rows) {
     const d = sign(p.diff) + (p.lo === null || p.hi === null ? '' : ` [${sign(p.lo)}, ${sign(p.hi)}]`);
-    out.push(`${[p.task, p.budgetLabel, p.method, p.reference].map(escapeLatex).join(' & ')} & ${d} & ${p.wins}/${p.ties}/${p.losses} & ${p.n} & ${escapeLatex(pairedVerdict(p))} \\\\`);
+    out.push(
+      `${[p.task, p.budgetLabel, p.method, p.reference].map(escapeLatex).join(' & ')} & ${d} & ${p.wins}/${p.ties}/${p.losses} & ${p.n} & ${escapeLatex(pairedVerdict(p))} \\\\`,
+    );
   }
   out.push('\\bottomrule', '\\end{tabular}');
   return out.join('\n') + '\n';

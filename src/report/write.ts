@@ -38,7 +38,15 @@ export async function writeReport(outDir: string, data: ReportData, formats: rea
   if (want.has('png')) for (const f of figures) write(`${f.id}.png`, svgToPng(f.svg));
   if (want.has('md')) write('report.md', markdownReport(data, figures, want.has('png') ? 'png' : want.has('svg') ? 'svg' : null, notes));
   if (want.has('tex') && data.evalRows?.length) {
-    write('results.tex', resultsLatex(data.evalRows, { ...data.table, fullMethod: data.fullMethod, caption: 'Score [95\\% CI] (quality loss [95\\% CI]) per method, budget and task. Budgets are tokens per KV head per layer. Intervals: seeded percentile bootstrap over samples.' }));
+    write(
+      'results.tex',
+      resultsLatex(data.evalRows, {
+        ...data.table,
+        fullMethod: data.fullMethod,
+        caption:
+          'Score [95\\% CI] (quality loss [95\\% CI]) per method, budget and task. Budgets are tokens per KV head per layer. Intervals: seeded percentile bootstrap over samples.',
+      }),
+    );
     if (data.paired?.length) write('paired.tex', pairedLatex(data.paired, data.table?.digits));
   }
   return written;

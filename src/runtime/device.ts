@@ -28,7 +28,9 @@ export function parseDeviceRequest(v: string, what = '--device'): DeviceRequest 
   const required = v.endsWith('!');
   const name = required ? v.slice(0, -1) : v;
   if (!(DEVICE_NAMES as readonly string[]).includes(name)) {
-    throw new KvoptError(`${what}: expected one of ${DEVICE_NAMES.join(', ')} (a trailing ! makes an unavailable GPU an error), got ${JSON.stringify(v)}${didYouMean(name, DEVICE_NAMES)}`);
+    throw new KvoptError(
+      `${what}: expected one of ${DEVICE_NAMES.join(', ')} (a trailing ! makes an unavailable GPU an error), got ${JSON.stringify(v)}${didYouMean(name, DEVICE_NAMES)}`,
+    );
   }
   return { device: name as Device, required };
 }

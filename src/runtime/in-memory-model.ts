@@ -73,7 +73,14 @@ export function randomModelFromRef(ref: string): LoadedModel {
   if (!Number.isInteger(seed)) throw new KvoptError(`--model ${ref}: seed '${seedText}' is not an integer`);
   const spec = tinySpec(overrides);
   if (LAZY_PRESETS.has(preset)) {
-    return { spec, weights: lazyRandomWeights(spec, seed), tokenizer: null, source: { kind: 'random', path: ref }, weightsHash: lazyWeightsHash(spec, seed), streamed: true };
+    return {
+      spec,
+      weights: lazyRandomWeights(spec, seed),
+      tokenizer: null,
+      source: { kind: 'random', path: ref },
+      weightsHash: lazyWeightsHash(spec, seed),
+      streamed: true,
+    };
   }
   return inMemoryModel(spec, randomWeights(spec, seed), ref);
 }

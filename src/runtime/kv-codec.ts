@@ -35,4 +35,3 @@ export class KvCodec {
     return this.half ? 2 : 4;
   }
 }
-

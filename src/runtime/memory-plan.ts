@@ -83,7 +83,9 @@ export function checkFits(
       const fs = statfsSync(opts.graphDir);
       const free = fs.bavail * fs.bsize;
       if (plan.weightBytes > free) {
-        throw new KvoptError(`${what} (${precision}): building its graph needs ${fmt(plan.weightBytes)} of disk in ${opts.graphDir} and ${fmt(free)} is free (set KVOPT_CACHE_DIR)`);
+        throw new KvoptError(
+          `${what} (${precision}): building its graph needs ${fmt(plan.weightBytes)} of disk in ${opts.graphDir} and ${fmt(free)} is free (set KVOPT_CACHE_DIR)`,
+        );
       }
     } catch (e) {
       if (e instanceof KvoptError) throw e;

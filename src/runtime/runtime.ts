@@ -108,7 +108,12 @@ interface RawRun {
   outputs: ort.InferenceSession.OnnxValueMapType;
 }
 
-const i64 = (values: number[], dims: number[]) => new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), dims);
+const i64 = (values: number[], dims: number[]) =>
+  new ort.Tensor(
+    'int64',
+    BigInt64Array.from(values, (v) => BigInt(v)),
+    dims,
+  );
 
 export class ModelRuntime {
   private valueNormRunner: ValueNormRunner | null = null;
@@ -136,10 +141,17 @@ export class ModelRuntime {
     const graphOptions: GraphOptions = base.presentOutputs === undefined && onCpu ? { ...base, presentOutputs: false } : base;
     const cacheDir = opts.cacheDir ?? graphCacheDir();
     // one line before anything large is written or allocated when the model cannot fit (memory-plan.ts)
-    checkFits(model.source.path, model.spec, graphOptions.precision, opts.device ?? 'cpu', opts.contextTokens ?? Math.min(model.spec.maxPositionEmbeddings, 4096), {
-      graphDir: cacheDir,
-      graphBuilt: isGraphBuilt(model, graphOptions, cacheDir),
-    });
+    checkFits(
+      model.source.path,
+      model.spec,
+      graphOptions.precision,
+      opts.device ?? 'cpu',
+      opts.contextTokens ?? Math.min(model.spec.maxPositionEmbeddings, 4096),
+      {
+        graphDir: cacheDir,
+        graphBuilt: isGraphBuilt(model, graphOptions, cacheDir),
+      },
+    );
     const graph = ensureGraph(model, graphOptions, cacheDir);
     // WebGPU: present K/V/bias stay on the device (decode feeds them back); the host never reads them there
     // (SelfExtend feeds every past entry's position each step, so its decode stays on the host path)
@@ -209,7 +221,14 @@ export class ModelRuntime {
   }
 
   /** One graph run over B sequences (tokens already padded to a common q, past already padded per layer or on the device). */
-  private async run(past: PaddedLayer[] | DeviceDecodeCache, tokens: number[][], positions: number[][], numLogits: number, window: number, fetch: string[]): Promise<RawRun> {
+  private async run(
+    past: PaddedLayer[] | DeviceDecodeCache,
+    tokens: number[][],
+    positions: number[][],
+    numLogits: number,
+    window: number,
+    fetch: string[],
+  ): Promise<RawRun> {
     const { numKvHeads: Hkv, headDim: hd, numLayers: L, vocabSize: V } = this.spec;
     const B = tokens.length;
     const q = tokens[0].length;
@@ -362,9 +381,7 @@ export class ModelRuntime {
 
     const logits = caches.map((_, b) => {
       const base = (b * n + (n - q)) * V; // row of local position 0 (negative offsets never read)
-      return mode === 'all'
-        ? r.logits.slice(base, base + lens[b] * V)
-        : r.logits.slice(base + (lens[b] - 1) * V, base + lens[b] * V);
+      return mode === 'all' ? r.logits.slice(base, base + lens[b] * V) : r.logits.slice(base + (lens[b] - 1) * V, base + lens[b] * V);
     });
     if (!keepCaches) return { logits, caches: [] };
     const out = caches.map((c, b) => ({
@@ -387,7 +404,14 @@ export class ModelRuntime {
     for (let l = 0; l < L; l++) if (batch.used[l] === batch.layers[l].length) batch.layers[l] = growLayer(batch.layers[l], B * Hkv, hd, DECODE_SPARE_SLOTS);
     const fetch: string[] = [];
     for (let l = 0; l < L; l++) fetch.push(ioNames.newKey(l), ioNames.newValue(l));
-    const r = await this.run(batch.layers, tokens.map((t) => [t]), batch.positions.map((p) => [p]), 1, 0, fetch);
+    const r = await this.run(
+      batch.layers,
+      tokens.map((t) => [t]),
+      batch.positions.map((p) => [p]),
+      1,
+      0,
+      fetch,
+    );
     for (let l = 0; l < L; l++) {
       const layer = batch.layers[l];
       const cap = layer.length;
@@ -408,7 +432,14 @@ export class ModelRuntime {
   /** One decode token per row with the cache on the device: only ids/positions go up, only logits come down. */
   private async stepOnDevice(dev: DeviceDecodeCache, batch: DecodeBatch, tokens: number[]): Promise<Float32Array[]> {
     const V = this.spec.vocabSize;
-    const r = await this.run(dev, tokens.map((t) => [t]), batch.positions.map((p) => [p]), 1, 0, []);
+    const r = await this.run(
+      dev,
+      tokens.map((t) => [t]),
+      batch.positions.map((p) => [p]),
+      1,
+      0,
+      [],
+    );
     dev.advance(r.outputs);
     for (let b = 0; b < tokens.length; b++) batch.positions[b]++;
     return tokens.map((_, b) => r.logits.slice(b * V, (b + 1) * V));
@@ -448,7 +479,10 @@ export class ModelRuntime {
     }
     const toFeed = [...Array(B).keys()].filter((b) => fed[b]);
     if (toFeed.length > 0 && Math.max(...toFeed.map((b) => promptTokens[b].length)) <= chunkSize) {
-      const r = await this.step(toFeed.map((b) => current[b]), toFeed.map((b) => promptTokens[b]));
+      const r = await this.step(
+        toFeed.map((b) => current[b]),
+        toFeed.map((b) => promptTokens[b]),
+      );
       toFeed.forEach((b, i) => {
         current[b] = r.caches[i];
         logits[b] = r.logits[i];
@@ -539,7 +573,12 @@ export class ModelRuntime {
     const runIdx = [...Array(B).keys()].filter((b) => inputs[b].length > 0);
     const rows: Float32Array[] = new Array(B);
     if (runIdx.length > 0) {
-      const r = await this.stepInternal(runIdx.map((b) => caches[b]), runIdx.map((b) => inputs[b]), 'all', false);
+      const r = await this.stepInternal(
+        runIdx.map((b) => caches[b]),
+        runIdx.map((b) => inputs[b]),
+        'all',
+        false,
+      );
       runIdx.forEach((b, i) => (rows[b] = r.logits[i]));
     }
     const V = this.spec.vocabSize;

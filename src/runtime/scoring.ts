@@ -34,7 +34,11 @@ export class ContinuationScorer {
     if (logits.length !== B * n * V || refLogProbs.length !== n * V) throw new Error('internal: continuation scoring shapes differ');
     const r = await this.session.run({
       logits: new ort.Tensor('float32', logits, [B, n, V]),
-      targets: new ort.Tensor('int64', BigInt64Array.from(targets, (t) => BigInt(t)), [n]),
+      targets: new ort.Tensor(
+        'int64',
+        BigInt64Array.from(targets, (t) => BigInt(t)),
+        [n],
+      ),
       ref_logprobs: new ort.Tensor('float64', refLogProbs, [n, V]),
     });
     return {

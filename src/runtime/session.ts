@@ -49,18 +49,23 @@ export async function createSession(modelPath: string, opts: SessionOptions = {}
     if (!opts.verboseProviderErrors) ort.env.logLevel = 'fatal';
     try {
       return {
-        session: await ort.InferenceSession.create(modelPath, { ...base, ...gpu, executionProviders: [ep], logSeverityLevel: opts.verboseProviderErrors ? 2 : 4 }),
+        session: await ort.InferenceSession.create(modelPath, {
+          ...base,
+          ...gpu,
+          executionProviders: [ep],
+          logSeverityLevel: opts.verboseProviderErrors ? 2 : 4,
+        }),
         device,
       };
     } catch (e) {
       // onnxruntime's message starts with its source location and the failed check; keep the reason
-      const first = String((e as Error).message ?? e).split('\n')[0].replace(/^.*? was false\. /, '');
+      const first = String((e as Error).message ?? e)
+        .split('\n')[0]
+        .replace(/^.*? was false\. /, '');
       if (opts.requireDevice) {
         throw new KvoptError(`--device ${device}!: the device is required but unavailable: ${device === 'cuda' ? CUDA_HINT : WEBGPU_HINT} (${first})`);
       }
-      process.stderr.write(
-        `kvopt: device '${device}' unavailable, running on cpu instead: ${device === 'cuda' ? CUDA_HINT : WEBGPU_HINT} (${first})\n`,
-      );
+      process.stderr.write(`kvopt: device '${device}' unavailable, running on cpu instead: ${device === 'cuda' ? CUDA_HINT : WEBGPU_HINT} (${first})\n`);
     }
   }
   return { session: await ort.InferenceSession.create(modelPath, { ...base, executionProviders: ['cpu'] }), device: 'cpu' };

@@ -35,7 +35,7 @@ export class ValueNormRunner {
     for (const [l, layer] of cache.layers.entries()) {
       const P = layer.length;
       if (n > P) throw new Error(`internal: value norms of ${n} entries asked of a layer with ${P}`);
-      const wo = new ort.Tensor('float32', this.weights.layers[l]!.wo, [D, H * hd]);
+      const wo = new ort.Tensor('float32', this.weights.layers[l].wo, [D, H * hd]);
       const norms = new Float64Array(Hkv * n);
       for (let s = 0; s < n; s += TOKENS_PER_RUN) {
         const c = Math.min(TOKENS_PER_RUN, n - s);

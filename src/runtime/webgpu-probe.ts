@@ -29,7 +29,12 @@ export async function probeWebgpu(): Promise<{ ok: true } | { ok: false; reason:
     if (y[0] !== 4 || y[1] !== 6) return { ok: false, reason: `WebGPU ran but computed [${y[0]}, ${y[1]}] instead of [4, 6]` };
     return { ok: true };
   } catch (e) {
-    return { ok: false, reason: String((e as Error).message ?? e).split('\n')[0].replace(/^.*? was false\. /, '') };
+    return {
+      ok: false,
+      reason: String((e as Error).message ?? e)
+        .split('\n')[0]
+        .replace(/^.*? was false\. /, ''),
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -68,7 +68,8 @@ export function completeBudget(profile: ArrayLike<number>, target: number, bound
   const hi = bounds.maxBudget ?? Infinity;
   if (L === 0) throw new KvoptError('budget completion: the profile has no layers');
   if (!Number.isInteger(lo) || lo < 0) throw new KvoptError(`budget completion: minBudget must be an integer >= 0, got ${lo}`);
-  if (hi !== Infinity && (!Number.isInteger(hi) || hi < lo)) throw new KvoptError(`budget completion: maxBudget must be an integer >= minBudget (${lo}), got ${hi}`);
+  if (hi !== Infinity && (!Number.isInteger(hi) || hi < lo))
+    throw new KvoptError(`budget completion: maxBudget must be an integer >= minBudget (${lo}), got ${hi}`);
   const totalReal = target * L;
   const T = Math.round(totalReal);
   if (!(target > 0) || Math.abs(totalReal - T) > 1e-9 * Math.max(1, totalReal)) {

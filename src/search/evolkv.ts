@@ -34,7 +34,15 @@
  */
 import { KvoptError } from '../util/errors.ts';
 import { completeBudget, DEFAULT_GAMMA, DEFAULT_LAMBDA, evolkvFitness, mean, type FitnessParts } from './budget.ts';
-import { createOptimizer, defaultPopulationSize, OPTIMIZER_KINDS, optimizerFromState, type Optimizer, type OptimizerKind, type OptimizerStateJson } from './optimizers/index.ts';
+import {
+  createOptimizer,
+  defaultPopulationSize,
+  OPTIMIZER_KINDS,
+  optimizerFromState,
+  type Optimizer,
+  type OptimizerKind,
+  type OptimizerStateJson,
+} from './optimizers/index.ts';
 import { deriveSeed } from './rng.ts';
 
 export interface EvolKvOptions {
@@ -161,8 +169,10 @@ export function resolveEvolKvOptions(o: EvolKvOptions): ResolvedEvolKvOptions {
   if (!Number.isInteger(r.layers) || r.layers < 1) throw bad('layers', 'an integer >= 1', r.layers);
   if (!(r.target > 0) || !Number.isFinite(r.target)) throw bad('budget', 'a number > 0', r.target);
   if (!Number.isInteger(r.minBudget) || r.minBudget < 0) throw bad('min_budget', 'an integer >= 0', r.minBudget);
-  if (r.maxBudget !== null && (!Number.isInteger(r.maxBudget) || r.maxBudget < r.minBudget)) throw bad('max_budget', `an integer >= min_budget (${r.minBudget})`, r.maxBudget);
-  if (r.target < r.minBudget || (r.maxBudget !== null && r.target > r.maxBudget)) throw bad('budget', `a target within [${r.minBudget}, ${r.maxBudget ?? '∞'}]`, r.target);
+  if (r.maxBudget !== null && (!Number.isInteger(r.maxBudget) || r.maxBudget < r.minBudget))
+    throw bad('max_budget', `an integer >= min_budget (${r.minBudget})`, r.maxBudget);
+  if (r.target < r.minBudget || (r.maxBudget !== null && r.target > r.maxBudget))
+    throw bad('budget', `a target within [${r.minBudget}, ${r.maxBudget ?? '∞'}]`, r.target);
   if (!Number.isInteger(r.groupSize) || r.groupSize < 1) throw bad('group_size', 'an integer >= 1', r.groupSize);
   if (!(r.sigma0 > 0)) throw bad('sigma0', 'a number > 0', r.sigma0);
   if (r.population !== 'auto' && (!Number.isInteger(r.population) || r.population < 2)) throw bad('population', "'auto' or an integer >= 2", r.population);
@@ -209,7 +219,15 @@ export class EvolKvSearch {
   }
 
   /** Generations over the whole search (J·M) and how many are done. */
-  progress(): { group: number; groupCount: number; generationInGroup: number; generationsPerGroup: number; globalGeneration: number; totalGenerations: number; evaluations: number } {
+  progress(): {
+    group: number;
+    groupCount: number;
+    generationInGroup: number;
+    generationsPerGroup: number;
+    globalGeneration: number;
+    totalGenerations: number;
+    evaluations: number;
+  } {
     return {
       group: this.group,
       groupCount: this.groupCount,

@@ -35,7 +35,7 @@ export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
   const h = (n - 1) * q;
   const i = Math.floor(h);
   const j = Math.min(i + 1, n - 1);
-  return sorted[i]! + (h - i) * (sorted[j]! - sorted[i]!);
+  return sorted[i] + (h - i) * (sorted[j] - sorted[i]);
 }
 
 /**
@@ -62,7 +62,9 @@ export function bootstrap(n: number, statistic: (idx: Int32Array) => number, opt
   const value = n > 0 ? statistic(identity) : NaN;
   const B = opts.resamples ?? DEFAULT_BOOTSTRAP;
   if (n < 2 || B <= 0 || !Number.isFinite(value)) return { value, lo: null, hi: null };
-  const dist = bootstrapDistribution(n, statistic, B, opts.seed ?? 0).filter(Number.isFinite).sort();
+  const dist = bootstrapDistribution(n, statistic, B, opts.seed ?? 0)
+    .filter(Number.isFinite)
+    .sort();
   if (dist.length === 0) return { value, lo: null, hi: null };
   const alpha = 1 - (opts.level ?? DEFAULT_LEVEL);
   return { value, lo: quantileSorted(dist, alpha / 2), hi: quantileSorted(dist, 1 - alpha / 2) };
@@ -74,7 +76,7 @@ export function meanInterval(xs: readonly number[], opts: BootstrapOptions = {})
     xs.length,
     (idx) => {
       let s = 0;
-      for (let i = 0; i < idx.length; i++) s += xs[idx[i]!]!;
+      for (let i = 0; i < idx.length; i++) s += xs[idx[i]];
       return s / idx.length;
     },
     opts,
@@ -93,8 +95,8 @@ export function lossInterval(scores: readonly number[], full: readonly number[],
       let s = 0;
       let f = 0;
       for (let i = 0; i < idx.length; i++) {
-        s += scores[idx[i]!]!;
-        f += full[idx[i]!]!;
+        s += scores[idx[i]];
+        f += full[idx[i]];
       }
       return f === 0 ? NaN : 1 - s / f;
     },
@@ -118,7 +120,7 @@ export interface PairedDifference extends Estimate {
 /** Mean paired difference a − b with its bootstrap interval and per-sample win/tie/loss counts. */
 export function pairedDifference(a: readonly number[], b: readonly number[], opts: BootstrapOptions & { tieTolerance?: number } = {}): PairedDifference {
   if (a.length !== b.length) throw new Error('pairedDifference: a and b must be paired');
-  const d = a.map((x, i) => x - b[i]!);
+  const d = a.map((x, i) => x - b[i]);
   const e = meanInterval(d, opts);
   const tol = opts.tieTolerance ?? 1e-12;
   const wins = d.filter((x) => x > tol).length;
@@ -158,13 +160,13 @@ export function stratifiedMeanInterval(groups: readonly (readonly number[])[], o
       g.length,
       (idx) => {
         let s = 0;
-        for (let i = 0; i < idx.length; i++) s += g[idx[i]!]!;
+        for (let i = 0; i < idx.length; i++) s += g[idx[i]];
         return s / idx.length;
       },
       B,
       seedFor(opts.seed ?? 0, `group${k}`),
     );
-    for (let b = 0; b < B; b++) acc[b]! += d[b]! / groups.length;
+    for (let b = 0; b < B; b++) acc[b] += d[b] / groups.length;
   });
   acc.sort();
   const alpha = 1 - (opts.level ?? DEFAULT_LEVEL);

@@ -25,7 +25,13 @@ const finite = (m: Record<string, number>) => Object.fromEntries(Object.entries(
 
 function paired(a: Record<string, number>, b: Record<string, number>, opts: BootstrapOptions): PairedDifference | null {
   const ids = Object.keys(a).filter((id) => Number.isFinite(a[id]) && Number.isFinite(b[id]));
-  return ids.length ? pairedDifference(ids.map((id) => a[id]!), ids.map((id) => b[id]!), opts) : null;
+  return ids.length
+    ? pairedDifference(
+        ids.map((id) => a[id]),
+        ids.map((id) => b[id]),
+        opts,
+      )
+    : null;
 }
 
 export function comparisonStats(rows: readonly AllocationScores[], opts: BootstrapOptions = {}): ComparisonStats[] {

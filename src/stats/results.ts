@@ -75,14 +75,23 @@ export function withIntervals(rows: readonly ResultRow[], evals: readonly Stored
     let loss = null;
     if (fullRow && r.qualityLoss !== null) {
       const ids = [...mine.keys()].filter((id) => fullRow.has(id));
-      loss = lossInterval(ids.map((id) => mine.get(id)!), ids.map((id) => fullRow.get(id)!), b);
+      loss = lossInterval(
+        ids.map((id) => mine.get(id)!),
+        ids.map((id) => fullRow.get(id)!),
+        b,
+      );
     }
     const refKey = r.method === ref ? null : referenceKey(r, ref, scores);
     let diff = null;
     if (refKey) {
       const refRow = scores.get(refKey)!;
       const ids = [...mine.keys()].filter((id) => refRow.has(id));
-      if (ids.length) diff = pairedDifference(ids.map((id) => mine.get(id)!), ids.map((id) => refRow.get(id)!), b);
+      if (ids.length)
+        diff = pairedDifference(
+          ids.map((id) => mine.get(id)!),
+          ids.map((id) => refRow.get(id)!),
+          b,
+        );
     }
     return {
       ...r,
@@ -103,7 +112,11 @@ export function withIntervals(rows: readonly ResultRow[], evals: readonly Stored
 }
 
 /** Task-averaged rows with a stratified interval of the mean score (each task resampled within itself). */
-export function averagesWithIntervals(averages: readonly AverageRow[], evals: readonly StoredEvaluation[], opts: BootstrapOptions = {}): AverageRowWithIntervals[] {
+export function averagesWithIntervals(
+  averages: readonly AverageRow[],
+  evals: readonly StoredEvaluation[],
+  opts: BootstrapOptions = {},
+): AverageRowWithIntervals[] {
   const scores = scoresByRow(evals);
   return averages.map((a) => {
     const groups = [...scores.entries()]
@@ -119,6 +132,7 @@ export function averagesWithIntervals(averages: readonly AverageRow[], evals: re
 export function parseBootstrap(v: string | undefined, flag = '--bootstrap'): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 0) throw new KvoptError(`${flag}: expected a whole number of resamples (e.g. 1000, or 0 for no intervals), got '${v}'`);
+  if (!/^\d+$/.test(v.trim()) || !Number.isInteger(n) || n < 0)
+    throw new KvoptError(`${flag}: expected a whole number of resamples (e.g. 1000, or 0 for no intervals), got '${v}'`);
   return n;
 }

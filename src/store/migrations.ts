@@ -175,7 +175,7 @@ export function migrate(db: Db, target = SCHEMA_VERSION): number[] {
       .transaction(() => {
         const v = schemaVersion(db); // read inside the write lock: two openers never apply the same step
         if (v >= target) return false;
-        MIGRATIONS[v]!(db);
+        MIGRATIONS[v](db);
         db.pragma(`user_version = ${v + 1}`);
         applied.push(v + 1);
         return true;

@@ -278,8 +278,19 @@ export class Store {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)`,
         )
         .run(
-          experimentId, r.kind, r.configJson, r.configYaml ?? null, r.configHash, r.modelPath, r.modelHash ?? null,
-          r.codeVersion ?? codeVersion(), r.seed, t, t, process.pid, hostname(),
+          experimentId,
+          r.kind,
+          r.configJson,
+          r.configYaml ?? null,
+          r.configHash,
+          r.modelPath,
+          r.modelHash ?? null,
+          r.codeVersion ?? codeVersion(),
+          r.seed,
+          t,
+          t,
+          process.pid,
+          hostname(),
         );
       return this.getRun(Number(info.lastInsertRowid));
     });
@@ -371,9 +382,7 @@ export class Store {
   /** Ends a run: 'complete', 'failed' (with the error) or 'interrupted' (e.g. Ctrl-C). */
   finishRun(runId: number, status: Exclude<RunStatus, 'running'>, error: string | null = null): void {
     const t = this.now();
-    this.db
-      .prepare('UPDATE runs SET status = ?, error = ?, finished_at = ?, heartbeat_at = ?, pid = NULL WHERE id = ?')
-      .run(status, error, t, t, runId);
+    this.db.prepare('UPDATE runs SET status = ?, error = ?, finished_at = ?, heartbeat_at = ?, pid = NULL WHERE id = ?').run(status, error, t, t, runId);
   }
 
   /**
@@ -390,9 +399,7 @@ export class Store {
         if (r.host === host && typeof r.pid === 'number' && !pidAlive(r.pid)) return true;
         return t - (r.heartbeat_at as number) > staleMs;
       });
-      const mark = this.db.prepare(
-        `UPDATE runs SET status = 'interrupted', pid = NULL, error = 'process ended without finishing the run' WHERE id = ?`,
-      );
+      const mark = this.db.prepare(`UPDATE runs SET status = 'interrupted', pid = NULL, error = 'process ended without finishing the run' WHERE id = ?`);
       for (const r of dead) mark.run(r.id);
       return dead.map((r) => r.id as number);
     });
@@ -423,12 +430,15 @@ export class Store {
   listRuns(opts: { experiment?: string; limit?: number } = {}): RunSummary[] {
     const rows = this.db
       .prepare(
-        `${RUN_SELECT.replace('SELECT r.*, x.name AS experiment', `SELECT r.*, x.name AS experiment,
+        `${RUN_SELECT.replace(
+          'SELECT r.*, x.name AS experiment',
+          `SELECT r.*, x.name AS experiment,
           (SELECT MAX(c.fitness) FROM candidates c JOIN generations g ON g.id = c.generation_id
              WHERE g.run_id = r.id AND c.split = 'calibration') AS best_fitness,
           (SELECT COUNT(*) FROM evaluations e WHERE e.run_id = r.id AND e.status = 'ok') AS n_ok,
           (SELECT COUNT(*) FROM evaluations e WHERE e.run_id = r.id AND e.status = 'failed') AS n_failed,
-          (SELECT COUNT(*) FROM generations g WHERE g.run_id = r.id) AS n_generations`)}
+          (SELECT COUNT(*) FROM generations g WHERE g.run_id = r.id) AS n_generations`,
+        )}
          WHERE (? IS NULL OR x.name = ?) ORDER BY r.id DESC LIMIT ?`,
       )
       .all(opts.experiment ?? null, opts.experiment ?? null, opts.limit ?? -1) as Row[];
@@ -558,9 +568,7 @@ export class Store {
 
   /** evaluationKeyString of every 'ok' evaluation of the run: what a resumed run skips. */
   completedEvaluationKeys(runId: number): Set<string> {
-    const rows = this.db
-      .prepare(`SELECT sample_id, method, budget, setting FROM evaluations WHERE run_id = ? AND status = 'ok'`)
-      .all(runId) as Row[];
+    const rows = this.db.prepare(`SELECT sample_id, method, budget, setting FROM evaluations WHERE run_id = ? AND status = 'ok'`).all(runId) as Row[];
     return new Set(
       rows.map((r) =>
         evaluationKeyString({ sampleId: r.sample_id as number, method: r.method as string, budget: r.budget as string, setting: r.setting as string }),
@@ -578,10 +586,30 @@ export class Store {
       const attempt = e.attempt ?? 1;
       if (prev && (prev.status === 'ok' || (e.status === 'failed' && attempt <= prev.attempt))) return 'kept';
       const values = [
-        e.runId, e.sampleId, e.method, JSON.stringify(e.methodOptions ?? {}), e.budget, e.budgetTokens ?? null,
-        json(e.budgetProfile), e.setting, e.score, e.metric ?? null, json(e.metrics), e.prediction ?? null, e.answerTokens ?? null,
-        e.generatedTokens ?? null, e.prefillMs ?? null, e.compressMs ?? null, e.decodeMs ?? null, e.kvEntries ?? null,
-        e.kvBytes ?? null, e.status, e.error ?? null, attempt, this.now(), json(e.headBudgets),
+        e.runId,
+        e.sampleId,
+        e.method,
+        JSON.stringify(e.methodOptions ?? {}),
+        e.budget,
+        e.budgetTokens ?? null,
+        json(e.budgetProfile),
+        e.setting,
+        e.score,
+        e.metric ?? null,
+        json(e.metrics),
+        e.prediction ?? null,
+        e.answerTokens ?? null,
+        e.generatedTokens ?? null,
+        e.prefillMs ?? null,
+        e.compressMs ?? null,
+        e.decodeMs ?? null,
+        e.kvEntries ?? null,
+        e.kvBytes ?? null,
+        e.status,
+        e.error ?? null,
+        attempt,
+        this.now(),
+        json(e.headBudgets),
       ];
       if (prev) {
         this.db
@@ -722,9 +750,9 @@ export class Store {
     }
     const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
     return [...groups.values()].map((rows) => ({
-      method: rows[0]!.method,
-      budget: rows[0]!.budget,
-      setting: rows[0]!.setting,
+      method: rows[0].method,
+      budget: rows[0].budget,
+      setting: rows[0].setting,
       tasks: rows.length,
       meanScore: mean(rows.flatMap((r) => (r.meanScore === null ? [] : [r.meanScore]))),
       qualityLoss: mean(rows.flatMap((r) => (r.qualityLoss === null ? [] : [r.qualityLoss]))),
@@ -739,9 +767,7 @@ export class Store {
    */
   saveGeneration(g: NewGeneration, candidates: readonly NewCandidate[]): number {
     return this.transaction(() => {
-      const exists = this.db
-        .prepare('SELECT 1 FROM generations WHERE run_id = ? AND group_index = ? AND generation = ?')
-        .get(g.runId, g.group, g.generation);
+      const exists = this.db.prepare('SELECT 1 FROM generations WHERE run_id = ? AND group_index = ? AND generation = ?').get(g.runId, g.group, g.generation);
       if (exists) throw new KvoptError(`run ${g.runId}: generation ${g.generation} of group ${g.group} is already stored`);
       const info = this.db
         .prepare(
@@ -750,9 +776,19 @@ export class Store {
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         )
         .run(
-          g.runId, g.group, g.generation, JSON.stringify(g.optimizerState), json(g.searchState), g.bestFitness,
-          g.medianFitness, g.bestCandidate ?? null, g.heldoutScore ?? null, g.wallMs ?? null, g.prefillMs ?? null,
-          g.decodeMs ?? null, this.now(),
+          g.runId,
+          g.group,
+          g.generation,
+          JSON.stringify(g.optimizerState),
+          json(g.searchState),
+          g.bestFitness,
+          g.medianFitness,
+          g.bestCandidate ?? null,
+          g.heldoutScore ?? null,
+          g.wallMs ?? null,
+          g.prefillMs ?? null,
+          g.decodeMs ?? null,
+          this.now(),
         );
       const id = Number(info.lastInsertRowid);
       const ins = this.db.prepare(
@@ -768,9 +804,7 @@ export class Store {
 
   /** The last stored generation (highest group, then generation) with its candidates; null if none. */
   loadLatestGeneration(runId: number): (GenerationRow & { candidates: CandidateRow[] }) | null {
-    const r = this.db
-      .prepare('SELECT * FROM generations WHERE run_id = ? ORDER BY group_index DESC, generation DESC LIMIT 1')
-      .get(runId) as Row | undefined;
+    const r = this.db.prepare('SELECT * FROM generations WHERE run_id = ? ORDER BY group_index DESC, generation DESC LIMIT 1').get(runId) as Row | undefined;
     if (!r) return null;
     const g = generationFromRow(r);
     return { ...g, candidates: this.candidates(g.id) };
@@ -783,9 +817,7 @@ export class Store {
   }
 
   candidates(generationId: number): CandidateRow[] {
-    const rows = this.db
-      .prepare('SELECT * FROM candidates WHERE generation_id = ? ORDER BY split, candidate_index')
-      .all(generationId) as Row[];
+    const rows = this.db.prepare('SELECT * FROM candidates WHERE generation_id = ? ORDER BY split, candidate_index').all(generationId) as Row[];
     return rows.map(candidateFromRow);
   }
 

@@ -48,8 +48,8 @@ export function renderChatSplit(
   if (questionPart === '') return { contextText: whole, questionText: '' };
   const marked = renderChat(template, contextPart + SENTINEL + questionPart, vars);
   const parts = marked.split(SENTINEL);
-  if (parts.length !== 2 || parts[0]! + parts[1]! !== whole) {
+  if (parts.length !== 2 || parts[0] + parts[1] !== whole) {
     throw new KvoptError('chat_template: rendering changes the text at the context/question boundary, so the prompt cannot be split there');
   }
-  return { contextText: parts[0]!, questionText: parts[1]! };
+  return { contextText: parts[0], questionText: parts[1] };
 }

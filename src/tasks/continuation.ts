@@ -53,7 +53,9 @@ export function readDocuments(path: string): [string, string][] {
     throw new KvoptError(`${path}: cannot read continuation data (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
   if (st.isDirectory()) {
-    const names = readdirSync(path).filter((n) => n.endsWith('.txt')).sort();
+    const names = readdirSync(path)
+      .filter((n) => n.endsWith('.txt'))
+      .sort();
     if (names.length === 0) throw new KvoptError(`${path}: no .txt files`);
     return names.map((n) => [n, readFileSync(join(path, n), 'utf8')]);
   }

@@ -49,7 +49,8 @@ export function gsm8kMetric(opts: Gsm8kOptions): MetricName {
   const match = opts.match ?? 'exact';
   if (!(GSM8K_MATCH as readonly string[]).includes(match)) throw new KvoptError(`gsm8k option match: expected exact or numeric, got ${JSON.stringify(match)}`);
   const base = opts.metric ?? 'gsm8k_flexible';
-  if (base !== 'gsm8k_flexible' && base !== 'gsm8k_strict') throw new KvoptError(`gsm8k option metric: expected gsm8k_flexible or gsm8k_strict, got ${JSON.stringify(base)}`);
+  if (base !== 'gsm8k_flexible' && base !== 'gsm8k_strict')
+    throw new KvoptError(`gsm8k option metric: expected gsm8k_flexible or gsm8k_strict, got ${JSON.stringify(base)}`);
   return match === 'numeric' ? `${base}_numeric` : base;
 }
 
@@ -90,7 +91,7 @@ export function loadGsm8k(path: string, opts: LoadOptions & Gsm8kOptions = {}): 
     return {
       id: `gsm8k-${i}`,
       task: 'gsm8k',
-      context: shots.map((j) => formatShot(train[j]!, opts.stripCalculator)).join(''),
+      context: shots.map((j) => formatShot(train[j], opts.stripCalculator)).join(''),
       question: ex.question,
       answers: [gsm8kGold(ex.answer)],
       maxNewTokens: opts.maxNewTokens ?? 256,

@@ -13,7 +13,7 @@ export function readJsonl(path: string): { line: number; value: Record<string, u
   const out: { line: number; value: Record<string, unknown> }[] = [];
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const raw = lines[i]!.trim();
+    const raw = lines[i].trim();
     if (raw === '') continue;
     let v: unknown;
     try {

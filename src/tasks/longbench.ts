@@ -114,7 +114,9 @@ export function longBenchTask(dataset: string, opts: LongBenchOptions = {}): Tas
   }
   const maxLength = opts.maxLength;
   if (maxLength !== undefined && (typeof maxLength !== 'number' || !Number.isInteger(maxLength) || maxLength < 16)) {
-    throw new KvoptError(`longbench/${dataset} option maxLength: expected an integer >= 16 (prompt tokens, pred.py's model2maxlen), got ${JSON.stringify(maxLength)}`);
+    throw new KvoptError(
+      `longbench/${dataset} option maxLength: expected an integer >= 16 (prompt tokens, pred.py's model2maxlen), got ${JSON.stringify(maxLength)}`,
+    );
   }
   const cfg = LONGBENCH_DATASETS[dataset];
   return {

@@ -45,7 +45,9 @@ export interface NeedleOptions {
 export function readHaystack(dir: string): string {
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.txt')).sort();
+    names = readdirSync(dir)
+      .filter((n) => n.endsWith('.txt'))
+      .sort();
   } catch (e) {
     throw new KvoptError(`${dir}: cannot read the haystack folder (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
   }
@@ -69,7 +71,7 @@ export function haystackTokens(haystack: string, tokenizer: TokenCodec, minToken
 export function insertionIndex(tokens: readonly number[], depthPercent: number, isPeriod: (id: number) => boolean): number {
   if (depthPercent >= 100) return tokens.length;
   let i = Math.floor((tokens.length * depthPercent) / 100);
-  while (i > 0 && !isPeriod(tokens[i - 1]!)) i--;
+  while (i > 0 && !isPeriod(tokens[i - 1])) i--;
   return i;
 }
 

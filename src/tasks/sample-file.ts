@@ -29,7 +29,12 @@ export function loadSampleFile(path: string, task: string, opts: LoadOptions = {
       answers: fieldStringArray(path, line, value, 'answers'),
       maxNewTokens: defaults && value.max_new_tokens === undefined ? defaults.maxNewTokens : fieldNumber(path, line, value, 'max_new_tokens'),
       metric,
-      meta: typeof value.meta === 'object' && value.meta !== null ? (value.meta as Record<string, unknown>) : typeof value.kind === 'string' ? { kind: value.kind } : {},
+      meta:
+        typeof value.meta === 'object' && value.meta !== null
+          ? (value.meta as Record<string, unknown>)
+          : typeof value.kind === 'string'
+            ? { kind: value.kind }
+            : {},
     };
   });
   return selectSamples(rows, opts.samples, opts.seed);
@@ -46,7 +51,13 @@ export function sampleFileTask(name: string, defaultMaxNewTokens = 16, defaults?
     stopAtNewline: false,
     maxNewTokens: defaultMaxNewTokens,
     load: (path, opts) => loadSampleFile(path, name, opts, defaults),
-    buildPrompt: (s) => ({ contextText: s.context, questionText: s.question, answerText: s.answers[0] != null ? ` ${s.answers[0]}` : null, addBos: true, truncated: false }),
+    buildPrompt: (s) => ({
+      contextText: s.context,
+      questionText: s.question,
+      answerText: s.answers[0] != null ? ` ${s.answers[0]}` : null,
+      addBos: true,
+      truncated: false,
+    }),
     postprocess: (p) => p,
     score: (p, s) => scorePrediction(s.metric, p, s.answers),
   };

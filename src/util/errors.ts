@@ -3,7 +3,10 @@
  * The message must name the file, field or flag and what was expected.
  */
 export class KvoptError extends Error {
-  constructor(message: string, readonly exitCode = 1) {
+  constructor(
+    message: string,
+    readonly exitCode = 1,
+  ) {
     super(message);
     this.name = 'KvoptError';
   }

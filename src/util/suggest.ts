@@ -5,15 +5,15 @@ export function editDistance(a: string, b: string): number {
   const prev = new Array<number>(b.length + 1);
   for (let j = 0; j <= b.length; j++) prev[j] = j;
   for (let i = 1; i <= a.length; i++) {
-    let diag = prev[0]!; // d[i-1][j-1]
+    let diag = prev[0]; // d[i-1][j-1]
     prev[0] = i;
     for (let j = 1; j <= b.length; j++) {
-      const up = prev[j]!; // d[i-1][j]
-      prev[j] = Math.min(up + 1, prev[j - 1]! + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const up = prev[j]; // d[i-1][j]
+      prev[j] = Math.min(up + 1, prev[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
       diag = up;
     }
   }
-  return prev[b.length]!;
+  return prev[b.length];
 }
 
 /**
@@ -27,7 +27,7 @@ export function closest(word: string, candidates: readonly string[]): string | n
   // A shortened spelling (`cma` for `cmaes`) is a likely intent even when the edit distance is large.
   if (w.length >= 3) {
     const prefixed = candidates.filter((c) => norm(c).startsWith(w));
-    if (prefixed.length === 1) return prefixed[0]!;
+    if (prefixed.length === 1) return prefixed[0];
   }
   let best: string | null = null;
   let bestD = Infinity;

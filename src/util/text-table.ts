@@ -13,7 +13,12 @@ export function formatTextTable(columns: readonly TextColumn[], rows: readonly (
   const widths = columns.map((_, j) => Math.max(...cells.map((row) => (row[j] ?? '').length)));
   return (
     cells
-      .map((row) => row.map((v, j) => (columns[j]!.right ? v.padStart(widths[j]!) : v.padEnd(widths[j]!))).join('  ').trimEnd())
+      .map((row) =>
+        row
+          .map((v, j) => (columns[j].right ? v.padStart(widths[j]) : v.padEnd(widths[j])))
+          .join('  ')
+          .trimEnd(),
+      )
       .join('\n') + '\n'
   );
 }

@@ -13,7 +13,20 @@ const SRC = resolve(new URL('../../src', import.meta.url).pathname);
  * layer: the queue is the engine's second executor (the engine hands it work; its workers run the engine's
  * evaluation), so they know each other's types; the file-level cycle check below still applies to them.
  */
-const LAYERS = [['util'], ['model'], ['graph'], ['runtime'], ['search'], ['tasks'], ['store'], ['compress'], ['config'], ['engine', 'queue'], ['report'], ['cli']];
+const LAYERS = [
+  ['util'],
+  ['model'],
+  ['graph'],
+  ['runtime'],
+  ['search'],
+  ['tasks'],
+  ['store'],
+  ['compress'],
+  ['config'],
+  ['engine', 'queue'],
+  ['report'],
+  ['cli'],
+];
 const layerOf = (folder: string) => LAYERS.findIndex((l) => l.includes(folder));
 
 function sourceFiles(dir: string): string[] {

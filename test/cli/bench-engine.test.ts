@@ -9,11 +9,32 @@ import { prefillFlops } from '../../src/engine/bench.ts';
 import { tinySpec } from '../../src/model/random.ts';
 
 test('kvopt bench engine --json on random:tiny: buckets add up, ratios follow from the figures', () => {
-  const r = kvopt(['bench', 'engine', '--model', 'random:tiny', '--context', '96', '--answer', '8', '--methods', 'snapkv,defensivekv', '--budgets', '0.25,0.5', '--candidates', '3', '--threads', '1', '--json']);
+  const r = kvopt([
+    'bench',
+    'engine',
+    '--model',
+    'random:tiny',
+    '--context',
+    '96',
+    '--answer',
+    '8',
+    '--methods',
+    'snapkv,defensivekv',
+    '--budgets',
+    '0.25,0.5',
+    '--candidates',
+    '3',
+    '--threads',
+    '1',
+    '--json',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.contextTokens, 96);
-  assert.deepEqual(j.methods.map((m: { method: string }) => m.method), ['snapkv', 'defensivekv']);
+  assert.deepEqual(
+    j.methods.map((m: { method: string }) => m.method),
+    ['snapkv', 'defensivekv'],
+  );
   for (const m of j.methods) {
     const p = m.perItem;
     assert.equal(m.items, 2);

@@ -11,12 +11,37 @@ test('eval --config with --methods --budgets --setting --samples: applied, each 
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-flags-'));
   const json = join(dir, 'r.json');
   const r = kvopt(
-    ['eval', '--config', 'experiments/quickstart.yaml', '--methods', 'snapkv,adakv,streaming', '--budgets', '24,64', '--setting', 'question-agnostic',
-      '--samples', '2', '--db', join(dir, 'k.db'), '--json', json, '--quiet', '--workers', '1'],
+    [
+      'eval',
+      '--config',
+      'experiments/quickstart.yaml',
+      '--methods',
+      'snapkv,adakv,streaming',
+      '--budgets',
+      '24,64',
+      '--setting',
+      'question-agnostic',
+      '--samples',
+      '2',
+      '--db',
+      join(dir, 'k.db'),
+      '--json',
+      json,
+      '--quiet',
+      '--workers',
+      '1',
+    ],
     { KVOPT_CACHE_DIR: join(dir, 'cache') },
   );
   assert.equal(r.status, 0, r.stderr);
-  for (const [flag, key] of [['--methods', 'methods'], ['--budgets', 'budgets'], ['--setting', 'setting'], ['--samples', 'tasks\\[\\]\\.samples'], ['--db', 'db'], ['--workers', 'workers']]) {
+  for (const [flag, key] of [
+    ['--methods', 'methods'],
+    ['--budgets', 'budgets'],
+    ['--setting', 'setting'],
+    ['--samples', 'tasks\\[\\]\\.samples'],
+    ['--db', 'db'],
+    ['--workers', 'workers'],
+  ]) {
     assert.match(r.stderr, new RegExp(`kvopt: note: ${flag} overrides ${key} of experiments/quickstart\\.yaml`), `${flag} noted`);
   }
   // window 32 (the default of snapkv and adakv); streaming has none. 24 ≤ 32 warns, 64 does not.
@@ -28,13 +53,18 @@ test('eval --config with --methods --budgets --setting --samples: applied, each 
   assert.ok(rows.every((x) => x.setting === 'question-agnostic' && x.n === 2));
   // and it is true: at 24 the two window methods keep the same tokens, so they score the same on every sample
   const at24 = rows.filter((x) => x.budget === '24' && x.method !== 'streaming') as unknown as { meanScore: number }[];
-  assert.equal(at24[0]!.meanScore, at24[1]!.meanScore);
+  assert.equal(at24[0].meanScore, at24[1].meanScore);
 });
 
 test('--task/--data with a multi-task file is refused in one line; --model replaces model.path', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-flags-'));
   const file = join(dir, 'two.yaml');
-  writeFileSync(file, readFileSync(join(repoRoot, 'experiments', 'quickstart.yaml'), 'utf8').replace(/^tasks:\n/m, `tasks:\n  - name: retrieval\n    data: ${join(repoRoot, 'datasets/retrieval/retrieval.jsonl')}\n`).replace(/\.\.\//g, `${repoRoot}/`));
+  writeFileSync(
+    file,
+    readFileSync(join(repoRoot, 'experiments', 'quickstart.yaml'), 'utf8')
+      .replace(/^tasks:\n/m, `tasks:\n  - name: retrieval\n    data: ${join(repoRoot, 'datasets/retrieval/retrieval.jsonl')}\n`)
+      .replace(/\.\.\//g, `${repoRoot}/`),
+  );
   const r = kvopt(['eval', '--config', file, '--data', 'x.jsonl']);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /^kvopt: --data: .*two\.yaml has 2 tasks; these flags override a single task/);

@@ -20,10 +20,33 @@ const DATA = join(repoRoot, 'datasets/stories260k-samples.jsonl');
 const dir = mkdtempSync(join(tmpdir(), 'kvopt-cli-flags-'));
 
 const evalFlags = (db: string, extra: string[]) => [
-  'eval', '--model', MODEL, '--tokenizer', TOKENIZER, '--task', 'continuation', '--data', DATA,
-  '--methods', 'streaming,snapkv', '--budgets', '24', '--samples', '2',
-  '--task-option', 'contextTokens=48', '--task-option', 'continuationTokens=8', '--task-option', 'questionTokens=4',
-  '--db', db, '--workers', '1', '--quiet', ...extra,
+  'eval',
+  '--model',
+  MODEL,
+  '--tokenizer',
+  TOKENIZER,
+  '--task',
+  'continuation',
+  '--data',
+  DATA,
+  '--methods',
+  'streaming,snapkv',
+  '--budgets',
+  '24',
+  '--samples',
+  '2',
+  '--task-option',
+  'contextTokens=48',
+  '--task-option',
+  'continuationTokens=8',
+  '--task-option',
+  'questionTokens=4',
+  '--db',
+  db,
+  '--workers',
+  '1',
+  '--quiet',
+  ...extra,
 ];
 
 function stored(db: string) {
@@ -36,7 +59,9 @@ function stored(db: string) {
   return { run, samples, evals, prefillTokens };
 }
 
-test('eval from flags alone: --setting, --samples, --seed, --task-option, --fitness, --no-prefill-cache and --csv take effect', { timeout: 300_000 }, async () => {
+test('eval from flags alone: --setting, --samples, --seed, --task-option, --fitness, --no-prefill-cache and --csv take effect', {
+  timeout: 300_000,
+}, async () => {
   const dbA = join(dir, 'a', 'k.db');
   const csv = join(dir, 'a.csv');
   const a = kvopt(evalFlags(dbA, ['--setting', 'question-agnostic', '--seed', '4', '--fitness', 'fidelity', '--no-prefill-cache', '--csv', csv]));
@@ -50,8 +75,18 @@ test('eval from flags alone: --setting, --samples, --seed, --task-option, --fitn
   // --samples and --seed: the seeded subset of the task's samples, as the task selects it
   const tok = (await loadModel(MODEL, { tokenizer: TOKENIZER })).tokenizer!;
   const all = loadContinuation(DATA, tok, { contextTokens: 48, continuationTokens: 8, questionTokens: 4 });
-  assert.deepEqual([...ra.samples].sort(), selectSamples(all, 2, 4).map((s) => s.id).sort());
-  assert.deepEqual([...rb.samples].sort(), selectSamples(all, 2, 9).map((s) => s.id).sort());
+  assert.deepEqual(
+    [...ra.samples].sort(),
+    selectSamples(all, 2, 4)
+      .map((s) => s.id)
+      .sort(),
+  );
+  assert.deepEqual(
+    [...rb.samples].sort(),
+    selectSamples(all, 2, 9)
+      .map((s) => s.id)
+      .sort(),
+  );
   assert.equal(ra.run.seed, 4);
 
   // --setting and --task-option: agnostic prefills BOS + 48 − 4 context tokens, aware BOS + 48
@@ -119,14 +154,21 @@ workers: 1
   const r = JSON.parse(readFileSync(join(dir, 's.json'), 'utf8'));
   const searched = r.profiles.find((p: { source: string }) => p.source === 'search');
   assert.equal(searched.budget, 20);
-  assert.equal(searched.budgets.reduce((x: number, y: number) => x + y, 0), 20 * 5, 'mean 20 over 5 layers, not the file 32');
+  assert.equal(
+    searched.budgets.reduce((x: number, y: number) => x + y, 0),
+    20 * 5,
+    'mean 20 over 5 layers, not the file 32',
+  );
 
   const out = join(dir, 'p12.json');
   const e = kvopt(['export', '--db', db, '--budget', '12', '--out', out]);
   assert.equal(e.status, 0, e.stderr);
   const p12 = readProfile(out);
   assert.equal(p12.target, 12);
-  assert.equal(p12.layers.reduce((x, y) => x + y, 0), 12 * 5);
+  assert.equal(
+    p12.layers.reduce((x, y) => x + y, 0),
+    12 * 5,
+  );
   const missing = kvopt(['export', '--db', db, '--budget', '7']);
   assert.notEqual(missing.status, 0);
   assert.match(missing.stderr, /--budget 7: run \d+ stores budgets 20, 12|--budget 7: run \d+ stores budgets 12, 20/);
@@ -134,14 +176,33 @@ workers: 1
   const k = kvopt(['export', '--db', db, '--format', 'kvpress', '--context-length', '100']);
   assert.equal(k.status, 0, k.stderr);
   const ratios = JSON.parse(k.stdout) as number[];
-  assert.deepEqual(ratios.map((x) => Math.round(100 * (1 - x))), searched.budgets.map((b: number) => Math.min(100, b)));
+  assert.deepEqual(
+    ratios.map((x) => Math.round(100 * (1 - x))),
+    searched.budgets.map((b: number) => Math.min(100, b)),
+  );
   const bad = kvopt(['export', '--db', db, '--format', 'kvpress', '--context-length', 'x']);
   assert.notEqual(bad.status, 0);
   assert.match(bad.stderr, /--context-length: expected a positive integer, got 'x'/);
 });
 
 test('generate --temperature samples from softmax(logits / t) as the library does with that seed', async () => {
-  const r = kvopt(['generate', '--model', MODEL, '--tokenizer', TOKENIZER, '--prompt', 'Lily saw', '--max-new-tokens', '24', '--temperature', '0.9', '--seed', '7', '--threads', '1']);
+  const r = kvopt([
+    'generate',
+    '--model',
+    MODEL,
+    '--tokenizer',
+    TOKENIZER,
+    '--prompt',
+    'Lily saw',
+    '--max-new-tokens',
+    '24',
+    '--temperature',
+    '0.9',
+    '--seed',
+    '7',
+    '--threads',
+    '1',
+  ]);
   assert.equal(r.status, 0, r.stderr);
   const model = await loadModel(MODEL, { tokenizer: TOKENIZER });
   const rt = await ModelRuntime.create(model, { intraOpNumThreads: 1 });

@@ -72,7 +72,23 @@ test('kvopt generate --help shows examples; --device cuda without the provider f
 });
 
 test('kvopt bench runtime --json on random:tiny reports consistent figures', () => {
-  const r = kvopt('bench', 'runtime', '--model', 'random:tiny', '--json', '--prompt-tokens', '24', '--decode-tokens', '3', '--batch', '2', '--threads', '1', '--bandwidth-mib', '16');
+  const r = kvopt(
+    'bench',
+    'runtime',
+    '--model',
+    'random:tiny',
+    '--json',
+    '--prompt-tokens',
+    '24',
+    '--decode-tokens',
+    '3',
+    '--batch',
+    '2',
+    '--threads',
+    '1',
+    '--bandwidth-mib',
+    '16',
+  );
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   // tinySpec: L 2, Hkv 2, hd 8 → 2·2·2·8·4 bytes per token
@@ -89,8 +105,11 @@ test('kvopt bench runtime --json on random:tiny reports consistent figures', () 
   // the roofline: bandwidth over the bytes one step reads (weights + KV at the mean context 24 + 3/2)
   assert.ok(Math.abs(j.decodeBoundTokensPerSec - (j.memoryBandwidthGBs * 1e9) / (j.weightBytes + 256 * 25.5)) <= 1e-9 * j.decodeBoundTokensPerSec);
   // tokens/s over the loop cannot beat every step being the fastest one
-  for (const [tps, steps, b] of [[j.decodeTokensPerSecBatch1, j.decodeStepMsBatch1, 1], [j.decodeTokensPerSecBatchN, j.decodeStepMsBatchN, 2]]) {
+  for (const [tps, steps, b] of [
+    [j.decodeTokensPerSecBatch1, j.decodeStepMsBatch1, 1],
+    [j.decodeTokensPerSecBatchN, j.decodeStepMsBatchN, 2],
+  ]) {
     assert.ok(steps.min > 0 && steps.min <= steps.median, JSON.stringify(steps));
-    assert.ok(tps <= (b * 1000) / steps.min * (1 + 1e-9), `${tps} tokens/s vs fastest step ${steps.min} ms`);
+    assert.ok(tps <= ((b * 1000) / steps.min) * (1 + 1e-9), `${tps} tokens/s vs fastest step ${steps.min} ms`);
   }
 });

@@ -80,7 +80,13 @@ test('eval: SelfExtend variants in one run; every i − j < W scores exactly lik
   writeFileSync(file, yaml('self_extend: [off, {group: 2, window: 512}]'));
   const r = kvopt('eval', '--config', file, '--db', join(dir, 'k.db'), '--json', join(dir, 'r.json'), '--quiet');
   assert.equal(r.status, 0, r.stderr);
-  const rows = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')).rows as { task: string; method: string; meanScore: number; meanKvBytes: number; n: number }[];
+  const rows = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')).rows as {
+    task: string;
+    method: string;
+    meanScore: number;
+    meanKvBytes: number;
+    n: number;
+  }[];
   const plain = rows.filter((x) => x.task === 'retrieval');
   const ext = rows.filter((x) => x.task === 'retrieval+selfextend(G=2,W=512)');
   assert.equal(plain.length, 2);
@@ -101,7 +107,14 @@ test('bad input at run time: W larger than the trained context names model.self_
   assert.notEqual(e.status, 0);
   assert.match(e.stderr, /model\.self_extend \(--self-extend\): window W = 1024 is larger than the model's trained context of 512/);
   // one line for the error (flags given with --config also print a note naming the key they override)
-  assert.equal(e.stderr.trim().split('\n').filter((l) => !l.startsWith('kvopt: note:')).length, 1, e.stderr);
+  assert.equal(
+    e.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('kvopt: note:')).length,
+    1,
+    e.stderr,
+  );
   assert.ok(!/\n\s+at /.test(e.stderr), `no stack trace: ${e.stderr}`);
   const g = kvopt('generate', '--model', 'models/tiny', '--self-extend', '4,600', '--prompt', 'query:');
   assert.notEqual(g.status, 0);
@@ -113,7 +126,7 @@ test('bad input at run time: W larger than the trained context names model.self_
 });
 
 test('generate and bench runtime with --self-extend run past the trained context', () => {
-  const long = readFileSync(join(root, 'datasets/retrieval-long/retrieval-1k.jsonl'), 'utf8').split('\n')[0]!;
+  const long = readFileSync(join(root, 'datasets/retrieval-long/retrieval-1k.jsonl'), 'utf8').split('\n')[0];
   const s = JSON.parse(long) as { context: string; question: string; answers: string[] };
   const prompt = `${s.context} ${s.question}`;
   const plain = kvopt('generate', '--model', 'models/tiny', '--prompt', prompt, '--max-new-tokens', '4', '--threads', '1');
@@ -122,7 +135,23 @@ test('generate and bench runtime with --self-extend run past the trained context
   const ext = kvopt('generate', '--model', 'models/tiny', '--self-extend', '8,128', '--prompt', prompt, '--max-new-tokens', '4', '--threads', '1');
   assert.equal(ext.status, 0, ext.stderr);
   assert.equal(ext.stdout.trim(), s.answers[0], 'the extended tiny model retrieves the fact of a 1k document');
-  const b = kvopt('bench', 'runtime', '--model', 'models/tiny', '--self-extend', '8,128', '--prompt-tokens', '1500', '--decode-tokens', '3', '--batch', '2', '--bandwidth-mib', '8', '--json');
+  const b = kvopt(
+    'bench',
+    'runtime',
+    '--model',
+    'models/tiny',
+    '--self-extend',
+    '8,128',
+    '--prompt-tokens',
+    '1500',
+    '--decode-tokens',
+    '3',
+    '--batch',
+    '2',
+    '--bandwidth-mib',
+    '8',
+    '--json',
+  );
   assert.equal(b.status, 0, b.stderr);
   const j = JSON.parse(b.stdout);
   assert.deepEqual(j.graphOptions.selfExtend, { group: 8, window: 128 });

@@ -26,11 +26,19 @@ test('pyramid schedule: β, linear decrease, exact total (hand values)', () => {
   assert.deepEqual(pyramidSchedule(3, 50, 50, 8, 20, 'clamp'), [50, 50, 50]);
   assert.deepEqual(pyramidSchedule(3, 6, 50, 8, 20, 'clamp'), [6, 6, 6]);
   assert.deepEqual(pyramidSchedule(1, 20, 50, 8, 20, 'clamp'), [20]);
-  for (const [L, B, T] of [[7, 37, 300], [32, 128, 4000], [5, 13, 40]] as const) {
+  for (const [L, B, T] of [
+    [7, 37, 300],
+    [32, 128, 4000],
+    [5, 13, 40],
+  ] as const) {
     const s = pyramidSchedule(L, B, T, 8, 20, 'clamp');
-    assert.equal(s.reduce((a, b) => a + b, 0), L * B, `total L·B for ${L}/${B}/${T}`);
-    for (let l = 1; l < L; l++) assert.ok(s[l]! <= s[l - 1]!, 'non-increasing');
-    assert.ok(s[0]! <= T);
+    assert.equal(
+      s.reduce((a, b) => a + b, 0),
+      L * B,
+      `total L·B for ${L}/${B}/${T}`,
+    );
+    for (let l = 1; l < L; l++) assert.ok(s[l] <= s[l - 1], 'non-increasing');
+    assert.ok(s[0] <= T);
   }
 });
 
@@ -60,38 +68,86 @@ test('layer-global: one top-k over all layers, per-layer counts, window entries 
   // L 2, Hkv 2, T 4, window 1. Layer 0 scores are all high, layer 1 all low: layer 1 keeps only its windows.
   const sp = spec({ L: 2, Hq: 2, Hkv: 2, hd: 2, D: 4 });
   const rec = record({ T: 4, window: 1, Hq: 2, Hkv: 2, hd: 2, L: 2 });
-  rec.attentionColumnSums[0]!.set([9, 8, 7, 1, 9, 8, 6, 1]);
-  rec.attentionColumnSums[1]!.set([1, 2, 3, 1, 1, 1, 5, 1]);
+  rec.attentionColumnSums[0].set([9, 8, 7, 1, 9, 8, 6, 1]);
+  rec.attentionColumnSums[1].set([1, 2, 3, 1, 1, 1, 5, 1]);
   // h2o(recent=1) gives scores = column sums (G = 1) with the last token +inf; uniform budget 2 → n = 8
-  const c = compressPrefill(rec, sp, weights(sp, [new Float32Array(8), new Float32Array(8)]), parseMethod({ h2o: { recent: 1, allocator: 'layer-global' } }), [2, 2]);
+  const c = compressPrefill(
+    rec,
+    sp,
+    weights(sp, [new Float32Array(8), new Float32Array(8)]),
+    parseMethod({ h2o: { recent: 1, allocator: 'layer-global' } }),
+    [2, 2],
+  );
   // forced: 4 windows; remaining 4 of: 9,8,7,9,8,6 (layer 0) and 1,2,3,1,1,5 (layer 1) → 9,9,8,8
-  assert.deepEqual(c.kept.map((l) => l.map((h) => [...h])), [[[0, 1, 3], [0, 1, 3]], [[3], [3]]]);
+  assert.deepEqual(
+    c.kept.map((l) => l.map((h) => [...h])),
+    [
+      [
+        [0, 1, 3],
+        [0, 1, 3],
+      ],
+      [[3], [3]],
+    ],
+  );
   assert.equal(c.logicalEntries, 8);
   // with budget 3 → n 12: + 7 (l0h0), 6 (l0h1), 5 (l1h1), 3 (l1h0)
-  const c3 = compressPrefill(rec, sp, weights(sp, [new Float32Array(8), new Float32Array(8)]), parseMethod({ h2o: { recent: 1, allocator: 'layer-global' } }), [3, 3]);
-  assert.deepEqual(c3.kept.map((l) => l.map((h) => h.length)), [[4, 4], [2, 2]]);
+  const c3 = compressPrefill(
+    rec,
+    sp,
+    weights(sp, [new Float32Array(8), new Float32Array(8)]),
+    parseMethod({ h2o: { recent: 1, allocator: 'layer-global' } }),
+    [3, 3],
+  );
+  assert.deepEqual(
+    c3.kept.map((l) => l.map((h) => h.length)),
+    [
+      [4, 4],
+      [2, 2],
+    ],
+  );
 });
 
 test('uniform and profile allocators: per-layer counts from the budgets, profile files (JSON and YAML)', () => {
-  const L = 3, Hq = 4, Hkv = 2, hd = 2, T = 40;
+  const L = 3,
+    Hq = 4,
+    Hkv = 2,
+    hd = 2,
+    T = 40;
   const sp = spec({ L, Hq, Hkv, hd });
   const rec = randomRecord(3, { L, Hq, Hkv, hd, T, window: 8 });
   const wt = weights(sp, randomWo(4, L, sp.hiddenSize, Hq * hd));
   const u = compressPrefill(rec, sp, wt, 'snapkv(window=8)', [10, 20, 30]);
-  assert.deepEqual(u.kept.map((l) => l.map((h) => h.length)), [[10, 10], [20, 20], [30, 30]]);
+  assert.deepEqual(
+    u.kept.map((l) => l.map((h) => h.length)),
+    [
+      [10, 10],
+      [20, 20],
+      [30, 30],
+    ],
+  );
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-profile-'));
   // The file format is compress/profile-file.ts's (what `kvopt export` writes); its own tests cover parsing errors.
   const fmt = 'kvopt-budget-profile/1';
   writeFileSync(join(dir, 'p.json'), JSON.stringify({ format: fmt, layers: [12, 6, 24], target: 14, meta: { by: 'test' } }));
   writeFileSync(join(dir, 'p.yaml'), `format: ${fmt}\nlayers: [12, 6, 24]\ntarget: 14\n`);
   const p = compressPrefill(rec, sp, wt, { profile: { file: join(dir, 'p.json'), window: 8 } }, uniformProfile(L, 14));
-  assert.deepEqual(p.kept.map((l) => l.map((h) => h.length)), [[12, 12], [6, 6], [24, 24]]);
+  assert.deepEqual(
+    p.kept.map((l) => l.map((h) => h.length)),
+    [
+      [12, 12],
+      [6, 6],
+      [24, 24],
+    ],
+  );
   assert.deepEqual(p.layerBudgets, [12, 6, 24]);
   // transfer by rescaling to target 7: [6, 3, 12]
   const p7 = compressPrefill(rec, sp, wt, { profile: { file: join(dir, 'p.yaml'), window: 4 } }, uniformProfile(L, 7));
   assert.deepEqual(p7.layerBudgets, [6, 3, 12]);
   writeFileSync(join(dir, 'bad.json'), JSON.stringify({ format: fmt, layers: [1, 2.5, 3], target: 2 }));
-  assert.throws(() => compressPrefill(rec, sp, wt, { profile: { file: join(dir, 'bad.json') } }, [1, 1, 1]), (e: unknown) => e instanceof KvoptError && /bad\.json: layers\[1\]/.test(e.message));
+  assert.throws(
+    () => compressPrefill(rec, sp, wt, { profile: { file: join(dir, 'bad.json') } }, [1, 1, 1]),
+    (e: unknown) => e instanceof KvoptError && /bad\.json: layers\[1\]/.test(e.message),
+  );
   assert.throws(() => compressPrefill(rec, sp, wt, { profile: { file: join(dir, 'nope.json') } }, [1, 1, 1]), /nope\.json: cannot read/);
   writeFileSync(join(dir, 'two.json'), JSON.stringify({ format: fmt, layers: [1, 2], target: 1.5 }));
   assert.throws(() => compressPrefill(rec, sp, wt, { profile: { file: join(dir, 'two.json'), window: 8 } }, [1, 1, 1]), /has 2 layers, the model has 3/);

@@ -5,10 +5,23 @@ import { mulberry32 } from '../../src/util/mulberry32.ts';
 
 export function spec(o: { L: number; Hq: number; Hkv: number; hd: number; D?: number }): ModelSpec {
   return {
-    architecture: 'llama', vocabSize: 16, hiddenSize: o.D ?? o.Hq * o.hd, intermediateSize: 8, numLayers: o.L,
-    numHeads: o.Hq, numKvHeads: o.Hkv, headDim: o.hd, maxPositionEmbeddings: 1024, rmsNormEps: 1e-5,
-    ropeTheta: 10000, ropeScaling: null, rope: 'half', attentionBias: false, tieWordEmbeddings: true,
-    bosTokenId: null, eosTokenId: null,
+    architecture: 'llama',
+    vocabSize: 16,
+    hiddenSize: o.D ?? o.Hq * o.hd,
+    intermediateSize: 8,
+    numLayers: o.L,
+    numHeads: o.Hq,
+    numKvHeads: o.Hkv,
+    headDim: o.hd,
+    maxPositionEmbeddings: 1024,
+    rmsNormEps: 1e-5,
+    ropeTheta: 10000,
+    ropeScaling: null,
+    rope: 'half',
+    attentionBias: false,
+    tieWordEmbeddings: true,
+    bosTokenId: null,
+    eosTokenId: null,
   };
 }
 
@@ -16,11 +29,12 @@ export function spec(o: { L: number; Hq: number; Hkv: number; hd: number; D?: nu
 export function weights(_s: ModelSpec, wo: Float32Array[]): ModelWeights {
   const z = new Float32Array(0);
   return {
-    embed: z, finalNorm: z, lmHead: null,
+    embed: z,
+    finalNorm: z,
+    lmHead: null,
     layers: wo.map((w) => ({ attnNorm: z, wq: z, wk: z, wv: z, bq: null, bk: null, bv: null, wo: w, ffnNorm: z, wGate: z, wUp: z, wDown: z })),
   };
 }
-
 
 export interface RecordParts {
   T: number;
@@ -58,14 +72,14 @@ export function record(p: RecordParts): PrefillRecord {
       for (let i = 0; i < w; i++)
         for (let j = 0; j < T; j++) {
           // default: uniform over the visible keys (causal inside the window)
-          a[(h * w + i) * T + j] = rows ? rows[h]![i]![j]! : j <= T - w + i ? 1 / (T - w + i + 1) : 0;
+          a[(h * w + i) * T + j] = rows ? rows[h][i][j] : j <= T - w + i ? 1 / (T - w + i + 1) : 0;
         }
     return a;
   });
   const attentionColumnSums = Array.from({ length: L }, (_, l) => {
     const s = new Float32Array(Hq * T);
     const sums = p.columnSums?.[l];
-    for (let h = 0; h < Hq; h++) for (let j = 0; j < T; j++) s[h * T + j] = sums ? sums[h]![j]! : 1;
+    for (let h = 0; h < Hq; h++) for (let j = 0; j < T; j++) s[h * T + j] = sums ? sums[h][j] : 1;
     return s;
   });
   return {
@@ -85,7 +99,7 @@ export function randomRecord(seed: number, o: { L: number; Hq: number; Hkv: numb
   const { L, Hq, T, window: w } = o;
   const rec = record({ ...o });
   for (let l = 0; l < L; l++) {
-    const a = rec.windowAttention[l]!;
+    const a = rec.windowAttention[l];
     for (let h = 0; h < Hq; h++)
       for (let i = 0; i < w; i++) {
         const q = T - w + i;
@@ -97,9 +111,9 @@ export function randomRecord(seed: number, o: { L: number; Hq: number; Hkv: numb
         }
         for (let j = 0; j <= q; j++) a[(h * w + i) * T + j] /= s;
       }
-    const cs = rec.attentionColumnSums[l]!;
+    const cs = rec.attentionColumnSums[l];
     for (let i = 0; i < cs.length; i++) cs[i] = r() * 5;
-    const { keys, values } = rec.cache.layers[l]!;
+    const { keys, values } = rec.cache.layers[l];
     for (let i = 0; i < keys.length; i++) {
       keys[i] = 2 * r() - 1;
       values[i] = 2 * r() - 1;
@@ -124,7 +138,12 @@ export const sixteenths = (xs: number[]) => xs.map((x) => x / 16);
 export function checkKiviLayer(
   orig: { keys: Float32Array; values: Float32Array },
   got: { keys: Float32Array; values: Float32Array },
-  Hkv: number, n: number, hd: number, bits: number, group: number, R: number,
+  Hkv: number,
+  n: number,
+  hd: number,
+  bits: number,
+  group: number,
+  R: number,
 ): { maxErr: number; changed: number } {
   const levels = 2 ** bits - 1;
   let maxErr = 0;
@@ -139,7 +158,7 @@ export function checkKiviLayer(
     const hi = Math.max(...xs);
     const scale = (hi - lo) / levels;
     xs.forEach((x, i) => {
-      const y = ys[i]!;
+      const y = ys[i];
       const err = Math.abs(y - x);
       if (!(err <= scale / 2 + 1e-6)) throw new Error(`${what}: error ${err} > scale/2 = ${scale / 2}`);
       if (scale === 0) {
@@ -162,16 +181,16 @@ export function checkKiviLayer(
     for (let c = 0; c < hd; c++)
       for (let t0 = 0; t0 < n; t0 += group) {
         const ts = Array.from({ length: Math.min(group, n - t0) }, (_, i) => t0 + i);
-        const xs = ts.map((t) => orig.keys[at(t, c)]!);
-        const ys = ts.map((t) => got.keys[at(t, c)]!);
+        const xs = ts.map((t) => orig.keys[at(t, c)]);
+        const ys = ts.map((t) => got.keys[at(t, c)]);
         if (t0 < nqK) checkGroup(xs, ys, `key h${h} t${t0}.. c${c}`);
         else if (xs.some((x, i) => x !== ys[i])) throw new Error(`key residual h${h} t${t0}.. changed`);
       }
     for (let t = 0; t < n; t++)
       for (let c0 = 0; c0 < hd; c0 += group) {
         const cs = Array.from({ length: Math.min(group, hd - c0) }, (_, i) => c0 + i);
-        const xs = cs.map((c) => orig.values[at(t, c)]!);
-        const ys = cs.map((c) => got.values[at(t, c)]!);
+        const xs = cs.map((c) => orig.values[at(t, c)]);
+        const ys = cs.map((c) => got.values[at(t, c)]);
         if (t < n - R) checkGroup(xs, ys, `value h${h} t${t} c${c0}..`);
         else if (xs.some((x, i) => x !== ys[i])) throw new Error(`value residual h${h} t${t} changed`);
       }

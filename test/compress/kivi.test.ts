@@ -5,7 +5,11 @@ import { kiviLayerBytes, quantizeGroup } from '../../src/compress/quantizers/kiv
 import { parseMethod } from '../../src/compress/registry.ts';
 import { checkKiviLayer, randomRecord, randomWo, spec, weights } from './helpers.ts';
 
-const L = 2, Hq = 4, Hkv = 2, hd = 8, T = 300;
+const L = 2,
+  Hq = 4,
+  Hkv = 2,
+  hd = 8,
+  T = 300;
 const sp = spec({ L, Hq, Hkv, hd });
 const rec = randomRecord(21, { L, Hq, Hkv, hd, T, window: 32 });
 const wt = weights(sp, randomWo(22, L, sp.hiddenSize, Hq * hd));
@@ -31,8 +35,8 @@ test('kivi16 reproduces the full cache exactly (eviction too: snapkv+kivi16 = sn
   const full = compressPrefill(rec, sp, wt, 'full', [T, T]);
   const q = compressPrefill(rec, sp, wt, 'kivi16', [T, T]);
   q.layers.forEach((layer, l) => {
-    assert.deepEqual(layer.keys, rec.cache.layers[l]!.keys);
-    assert.deepEqual(layer.values, rec.cache.layers[l]!.values);
+    assert.deepEqual(layer.keys, rec.cache.layers[l].keys);
+    assert.deepEqual(layer.values, rec.cache.layers[l].values);
     assert.deepEqual(layer.bias, new Float32Array(Hkv * T));
   });
   assert.equal(q.physicalBytes, full.physicalBytes);
@@ -64,7 +68,7 @@ for (const bits of [2, 4]) {
       let maxErr = 0;
       let changed = 0;
       for (let l = 0; l < L; l++) {
-        const r = checkKiviLayer(rec.cache.layers[l]!, q.layers[l]!, Hkv, T, hd, bits, 32, R);
+        const r = checkKiviLayer(rec.cache.layers[l], q.layers[l], Hkv, T, hd, bits, 32, R);
         maxErr = Math.max(maxErr, r.maxErr);
         changed += r.changed;
       }
@@ -81,12 +85,12 @@ test('kivi composes with eviction: quantises the gathered entries of each head',
   const a = compressPrefill(rec, sp, wt, 'snapkv', [70, 70]);
   const b = compressPrefill(rec, sp, wt, 'snapkv+kivi(bits=2,residual=32)', [70, 70]);
   assert.deepEqual(b.kept, a.kept);
-  assert.notDeepEqual(b.layers[0]!.keys, a.layers[0]!.keys);
+  assert.notDeepEqual(b.layers[0].keys, a.layers[0].keys);
   // the last 32 kept values of each head are untouched
-  const P = a.layers[0]!.length;
+  const P = a.layers[0].length;
   for (let h = 0; h < Hkv; h++) {
     const from = (h * P + 70 - 32) * hd;
-    assert.deepEqual(b.layers[0]!.values.subarray(from, from + 32 * hd), a.layers[0]!.values.subarray(from, from + 32 * hd));
+    assert.deepEqual(b.layers[0].values.subarray(from, from + 32 * hd), a.layers[0].values.subarray(from, from + 32 * hd));
   }
   assert.ok(b.physicalBytes < a.physicalBytes);
 });
@@ -94,6 +98,6 @@ test('kivi composes with eviction: quantises the gathered entries of each head',
 test('kivi storage option: fp16 default, fp32 counts twice the scale/min/residual bytes; attended values identical', () => {
   const a = compressPrefill(rec, sp, wt, 'kivi4', [T, T]);
   const b = compressPrefill(rec, sp, wt, { kivi4: { storage: 'fp32' } }, [T, T]);
-  a.layers.forEach((layer, l) => assert.deepEqual(layer.keys, b.layers[l]!.keys));
+  a.layers.forEach((layer, l) => assert.deepEqual(layer.keys, b.layers[l].keys));
   assert.ok(b.physicalBytes > a.physicalBytes, `${b.physicalBytes} > ${a.physicalBytes}`);
 });

@@ -36,7 +36,7 @@ test('csv export text is layer,budget', () => {
   assert.equal(serializeProfile(profile, 'csv'), 'layer,budget\n0,20\n1,28\n2,36\n3,44\n');
 });
 
-test('kvpress ratios: 1 − b/T, and kvpress\'s int(T·(1 − r)) gives back exactly b', () => {
+test("kvpress ratios: 1 − b/T, and kvpress's int(T·(1 − r)) gives back exactly b", () => {
   const T = 1000;
   const layers = [128, 100, 3, 999, 1000, 1500, 0, 70];
   const r = toKvpressRatios(layers, T);
@@ -50,7 +50,10 @@ test('kvpress ratios: 1 − b/T, and kvpress\'s int(T·(1 − r)) gives back exa
   });
   // exhaustive: every budget for a few context lengths survives kvpress's truncation
   for (const len of [7, 100, 333, 4096]) {
-    toKvpressRatios(Array.from({ length: len + 1 }, (_, b) => b), len).forEach((ri, b) => assert.equal(Math.trunc(len * (1 - ri)), b));
+    toKvpressRatios(
+      Array.from({ length: len + 1 }, (_, b) => b),
+      len,
+    ).forEach((ri, b) => assert.equal(Math.trunc(len * (1 - ri)), b));
   }
   const text = serializeProfile(profile, 'kvpress', { contextLength: 256 });
   assert.deepEqual(JSON.parse(text), toKvpressRatios(profile.layers, 256));
@@ -60,7 +63,10 @@ test('kvpress ratios: 1 − b/T, and kvpress\'s int(T·(1 − r)) gives back exa
 
 test('validation errors name the file and the field', () => {
   const bad = (text: string, format: 'json' | 'yaml', re: RegExp) =>
-    assert.throws(() => parseProfile(text, 'prof.json', format), (e: unknown) => e instanceof KvoptError && re.test((e as Error).message));
+    assert.throws(
+      () => parseProfile(text, 'prof.json', format),
+      (e: unknown) => e instanceof KvoptError && re.test((e as Error).message),
+    );
   bad('{"format":"x","target":1,"layers":[1]}', 'json', /^prof\.json: format:/);
   bad('{"format":"kvopt-budget-profile/1","target":-1,"layers":[1]}', 'json', /^prof\.json: target:/);
   bad('{"format":"kvopt-budget-profile/1","target":2,"layers":[1, 2.5]}', 'json', /^prof\.json: layers\[1\]:/);

@@ -12,7 +12,6 @@ import { ModelRuntime } from '../../src/runtime/runtime.ts';
 import { checkKiviLayer } from './helpers.ts';
 import { sharedDataPath } from '../helpers/shared-data.ts';
 
-
 const TEXT =
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big dog. ' +
   'The dog was brown and fluffy. Lily wanted to pet the dog, but she was scared. Her mom said, "Do not be afraid. The dog is ' +
@@ -37,7 +36,7 @@ test('real prefill (stories260K): B ≥ T is the full cache, totals exact, windo
       const lossy = m.quantizer !== null && m.quantizer.options.bits !== '16';
       const full = compressPrefill(rec, spec, weights, m, new Array(L).fill(T));
       full.layers.forEach((layer, l) => {
-        const f = rec.cache.layers[l]!;
+        const f = rec.cache.layers[l];
         if (!lossy) {
           assert.deepEqual(layer.keys, f.keys, `${name} keys`);
           assert.deepEqual(layer.values, f.values, `${name} values`);
@@ -55,7 +54,10 @@ test('real prefill (stories260K): B ≥ T is the full cache, totals exact, windo
         else assert.equal(total, L * Hkv * B, `${name} B=${B}`);
         if (['uniform', 'adakv'].includes(m.allocator.name)) assert.deepEqual(c.layerEntries, new Array(L).fill(Hkv * B), name);
         if (m.allocator.name === 'pyramid') {
-          assert.deepEqual(c.layerEntries, pyramidSchedule(L, B, T, 32, 20, 'clamp').map((b) => b * Hkv));
+          assert.deepEqual(
+            c.layerEntries,
+            pyramidSchedule(L, B, T, 32, 20, 'clamp').map((b) => b * Hkv),
+          );
         }
         const w = ['snapkv', 'criticalkv', 'defensivekv'].includes(m.scorer.name) ? Math.min(32, B) : 0;
         for (const layer of c.kept) for (const k of layer) for (let j = T - w; j < T; j++) assert.ok(k.includes(j), `${name} window ${j}`);

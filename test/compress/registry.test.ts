@@ -20,7 +20,14 @@ test('every preset parses with its documented stages and defaults', () => {
   assert.deepEqual(stages('layer-defensivekv'), ['defensivekv', 'layer-global', null]);
   assert.deepEqual(stages('kivi2'), ['full', 'all', 'kivi']);
   assert.deepEqual(stages('snapkv+kivi4'), ['snapkv', 'uniform', 'kivi']);
-  assert.deepEqual(parseMethod('snapkv').scorer.options, { window: 32, kernel: 7, pooling: 'max', aggregation: 'sum', gqa: 'mean', gqa_order: 'pool-then-group' });
+  assert.deepEqual(parseMethod('snapkv').scorer.options, {
+    window: 32,
+    kernel: 7,
+    pooling: 'max',
+    aggregation: 'sum',
+    gqa: 'mean',
+    gqa_order: 'pool-then-group',
+  });
   assert.equal(parseMethod('adakv').scorer.options.gqa_order, 'group-then-pool'); // AdaKV's reference order
   assert.deepEqual(parseMethod('defensivekv').scorer.options, { window: 32, kernel: 5, mass_threshold: 0.9, window_bias: 'window', stage1_count: 'reach' });
   assert.deepEqual(parseMethod('defensivekv').allocator.options, { alpha: 0 });

@@ -21,7 +21,16 @@ const rows6 = [
 const spec6 = spec({ L: 1, Hq: 2, Hkv: 1, hd: 2, D: 2 });
 // wo [D=2, Hq*hd=4]: head 0 columns = I, head 1 columns = 2I → ||v W_o^(0)||_1 = |v|_1, ||v W_o^(1)||_1 = 2|v|_1.
 const wo6 = Float32Array.from([1, 0, 2, 0, 0, 1, 0, 2]);
-const values6 = [[[1, 0], [0, 0.5], [2, 1], [1, 1], [1, 1], [1, 1]]]; // |v|_1 = 1, 0.5, 3, 2, 2, 2
+const values6 = [
+  [
+    [1, 0],
+    [0, 0.5],
+    [2, 1],
+    [1, 1],
+    [1, 1],
+    [1, 1],
+  ],
+]; // |v|_1 = 1, 0.5, 3, 2, 2, 2
 const rec6 = record({ T: 6, window: 2, Hq: 2, Hkv: 1, hd: 2, L: 1, windowAttention: [rows6], values: [values6] });
 const w6 = weights(spec6, [wo6]);
 
@@ -51,15 +60,31 @@ test('snapkv: pooling per query head before the GQA reduction, PyTorch edge sema
   assert.deepEqual([...scores('snapkv(window=2,kernel=3)', 4).scores].slice(0, 4), s16([8, 8, 7.5, 7]));
   // avg, k=3 (zero padding counted): head0 [12,15,18,10]/3, head1 [12,19,14,10]/3 → mean [12,17,16,10]/3
   const avg = [...scores('snapkv(window=2,kernel=3,pooling=avg)', 4).scores].slice(0, 4);
-  s16([12 / 3, 17 / 3, 16 / 3, 10 / 3]).forEach((v, j) => assert.ok(Math.abs(avg[j]! - v) < 1e-12, `j=${j}`));
+  s16([12 / 3, 17 / 3, 16 / 3, 10 / 3]).forEach((v, j) => assert.ok(Math.abs(avg[j] - v) < 1e-12, `j=${j}`));
   assert.deepEqual(kept('snapkv(window=2,kernel=3,pooling=avg)', 4), [[[1, 2, 4, 5]]]);
   // default window 32 > recorded 2 is a user error naming the window
-  assert.throws(() => scores('snapkv', 4), (e: unknown) => e instanceof KvoptError && /window of 6/.test(e.message));
+  assert.throws(
+    () => scores('snapkv', 4),
+    (e: unknown) => e instanceof KvoptError && /window of 6/.test(e.message),
+  );
 });
 
 test('h2o: accumulated attention + recent half of the budget', () => {
   // column sums head0 [5,1,3,2,1,1], head1 [3,1,1,4,1,1] → mean [4,1,2,3,1,1]
-  const rec = record({ T: 6, window: 2, Hq: 2, Hkv: 1, hd: 2, L: 1, columnSums: [[[5, 1, 3, 2, 1, 1], [3, 1, 1, 4, 1, 1]]] });
+  const rec = record({
+    T: 6,
+    window: 2,
+    Hq: 2,
+    Hkv: 1,
+    hd: 2,
+    L: 1,
+    columnSums: [
+      [
+        [5, 1, 3, 2, 1, 1],
+        [3, 1, 1, 4, 1, 1],
+      ],
+    ],
+  });
   assert.deepEqual([...scores('h2o', 4, rec).scores], [4, 1, 2, 3, Infinity, Infinity]);
   assert.deepEqual(kept('h2o', 4, rec), [[[0, 3, 4, 5]]]); // recent 2, heavy 0 and 3
   assert.deepEqual(kept('h2o', 3, rec), [[[0, 3, 5]]]); // recent 1, heavy 2
@@ -81,8 +106,8 @@ test('criticalkv: ||v W_o^(h)||_1 averaged over the group; two-stage selection',
   const ls = scores('criticalkv(window=2,aggregation=sum,pooling=none)', 4);
   assert.deepEqual([...ls.scores], [...s16([6, 6, 5, 5]), Infinity, Infinity]);
   const eps = 1e-4;
-  const rerank = [6 / 16 + eps, 6 / 16 + eps, 5 / 16 + eps, 5 / 16 + eps].map((v, j) => v * [1.5, 0.75, 4.5, 3][j]!);
-  ls.secondStage!.rerank.slice(0, 4).forEach((v, j) => assert.ok(Math.abs(v - rerank[j]!) < 1e-12));
+  const rerank = [6 / 16 + eps, 6 / 16 + eps, 5 / 16 + eps, 5 / 16 + eps].map((v, j) => v * [1.5, 0.75, 4.5, 3][j]);
+  ls.secondStage!.rerank.slice(0, 4).forEach((v, j) => assert.ok(Math.abs(v - rerank[j]) < 1e-12));
   assert.equal(ls.secondStage!.firstStageRatio, 0.5);
   // default aggregation is the mean over the window queries (AdaKV / kvpress scale for ε)
   assert.deepEqual([...scores('criticalkv(window=2,pooling=none)', 4).scores].slice(0, 4), s16([3, 3, 2.5, 2.5]));
@@ -108,12 +133,12 @@ test('valueOutputNorms equals a naive v·W_o^(h) product (GQA, random)', () => {
       let acc = 0;
       for (const h of [2 * k, 2 * k + 1]) {
         // y = W_o^(h) applied to v: y_d = Σ_c wo[d][h*3+c] v_c (float32 v, as stored)
-        const v = vals[0]![k]![j]!.map((x) => Math.fround(x));
+        const v = vals[0][k][j].map((x) => Math.fround(x));
         let l1 = 0;
-        for (let d = 0; d < 5; d++) l1 += Math.abs(v.reduce((s, vc, c) => s + vc * wo[d * 12 + h * 3 + c]!, 0));
+        for (let d = 0; d < 5; d++) l1 += Math.abs(v.reduce((s, vc, c) => s + vc * wo[d * 12 + h * 3 + c], 0));
         acc += l1 / 2;
       }
-      assert.ok(Math.abs(got[k * 4 + j]! - acc) < 1e-9, `k=${k} j=${j}`);
+      assert.ok(Math.abs(got[k * 4 + j] - acc) < 1e-9, `k=${k} j=${j}`);
     }
 });
 
@@ -147,22 +172,34 @@ test('defensivekv: mass-preserving avg pooling, prior-risk clamp, stage-1 mass p
 });
 
 /** Independent naive DefensiveKV (nested arrays, straight from algorithms.md §2) for the GQA case. */
-function naiveDefensive(A: number[][][], V: number[][][], wo: Float32Array, Hq: number, Hkv: number, hd: number, D: number, T: number, w: number, k: number, B: number): number[][] {
+function naiveDefensive(
+  A: number[][][],
+  V: number[][][],
+  wo: Float32Array,
+  Hq: number,
+  Hkv: number,
+  hd: number,
+  D: number,
+  T: number,
+  w: number,
+  k: number,
+  B: number,
+): number[][] {
   const G = Hq / Hkv;
   const P = T - w;
   const r = Math.floor(k / 2);
   const m = Array.from({ length: Hkv }, () => new Array<number>(P).fill(-Infinity));
   for (let h = 0; h < Hq; h++)
     for (let i = 0; i < w; i++) {
-      const row = A[h]![i]!.slice(0, P);
+      const row = A[h][i].slice(0, P);
       const mass = row.reduce((a, b) => a + b, 0);
       const pooled = row.map((_, j) => {
         let s = 0;
-        for (let t = j - r; t <= j + r; t++) s += t >= 0 && t < P ? row[t]! : 0;
+        for (let t = j - r; t <= j + r; t++) s += t >= 0 && t < P ? row[t] : 0;
         return s / k;
       });
       const ps = pooled.reduce((a, b) => a + b, 0);
-      pooled.forEach((v, j) => (m[Math.floor(h / G)]![j] = Math.max(m[Math.floor(h / G)]![j]!, (v / ps) * mass)));
+      pooled.forEach((v, j) => (m[Math.floor(h / G)][j] = Math.max(m[Math.floor(h / G)][j], (v / ps) * mass)));
     }
   const norm = (kv: number, j: number) => {
     let acc = 0;
@@ -171,7 +208,7 @@ function naiveDefensive(A: number[][][], V: number[][][], wo: Float32Array, Hq: 
       let l1 = 0;
       for (let d = 0; d < D; d++) {
         let y = 0;
-        for (let c = 0; c < hd; c++) y += V[kv]![j]![c]! * wo[d * Hq * hd + h * hd + c]!;
+        for (let c = 0; c < hd; c++) y += V[kv][j][c] * wo[d * Hq * hd + h * hd + c];
         l1 += Math.abs(y);
       }
       acc += l1;
@@ -179,7 +216,7 @@ function naiveDefensive(A: number[][][], V: number[][][], wo: Float32Array, Hq: 
     return acc / G;
   };
   let bias = 0;
-  for (let h = 0; h < Hq; h++) for (let i = 0; i < w; i++) for (let j = P; j < T; j++) bias += A[h]![i]![j]!;
+  for (let h = 0; h < Hq; h++) for (let i = 0; i < w; i++) for (let j = P; j < T; j++) bias += A[h][i][j];
   bias /= Hq * w;
   return m.map((mk, kv) => {
     const mean = mk.reduce((a, b) => a + b, 0) / P;
@@ -189,26 +226,32 @@ function naiveDefensive(A: number[][][], V: number[][][], wo: Float32Array, Hq: 
       return (Math.max(v, mean) * norm(kv, j)) / across;
     });
     const abar = new Array<number>(P).fill(0);
-    for (let g = 0; g < G; g++) for (let i = 0; i < w; i++) for (let j = 0; j < P; j++) abar[j] += A[kv * G + g]![i]![j]!;
+    for (let g = 0; g < G; g++) for (let i = 0; i < w; i++) for (let j = 0; j < P; j++) abar[j] += A[kv * G + g][i][j];
     const tot = abar.reduce((a, b) => a + b, 0);
     const order = abar.map((v, j) => [v, j] as const).sort((a, b) => b[0] - a[0] || b[1] - a[1]);
     let cum = 0;
     let count = P;
     for (let c = 0; c < P; c++) {
-      cum += order[c]![0] / tot;
+      cum += order[c][0] / tot;
       if (cum >= 0.9 - bias) {
         count = c + 1;
         break;
       }
     }
     count = Math.min(count, B - w);
-    for (let c = 0; c < count; c++) out[order[c]![1]] = Infinity;
+    for (let c = 0; c < count; c++) out[order[c][1]] = Infinity;
     return [...out, ...new Array<number>(w).fill(Infinity)];
   });
 }
 
 test('defensivekv equals an independent naive implementation (GQA 4/2, kernel 5, random)', () => {
-  const Hq = 4, Hkv = 2, hd = 3, D = 6, T = 24, w = 4, B = 10;
+  const Hq = 4,
+    Hkv = 2,
+    hd = 3,
+    D = 6,
+    T = 24,
+    w = 4,
+    B = 10;
   const r = mulberry32(11);
   const A: number[][][] = [];
   for (let h = 0; h < Hq; h++) {
@@ -217,7 +260,7 @@ test('defensivekv equals an independent naive implementation (GQA 4/2, kernel 5,
       const q = T - w + i;
       const e = Array.from({ length: T }, (_, j) => (j <= q ? Math.exp(4 * r()) : 0));
       const s = e.reduce((a, b) => a + b, 0);
-      A[h]!.push(e.map((x) => Math.fround(x / s)));
+      A[h].push(e.map((x) => Math.fround(x / s)));
     }
   }
   const V = Array.from({ length: Hkv }, () => Array.from({ length: T }, () => Array.from({ length: hd }, () => Math.fround(2 * r() - 1))));
@@ -229,8 +272,8 @@ test('defensivekv equals an independent naive implementation (GQA 4/2, kernel 5,
   let protectedCount = 0;
   for (let k = 0; k < Hkv; k++)
     for (let j = 0; j < T; j++) {
-      const g = got[k * T + j]!;
-      const e = want[k]![j]!;
+      const g = got[k * T + j];
+      const e = want[k][j];
       if (e === Infinity) {
         assert.equal(g, Infinity, `k=${k} j=${j}`);
         if (j < T - w) protectedCount++;
@@ -253,7 +296,7 @@ test('gqa_order: group-then-pool (AdaKV reference, adakv default) vs pool-then-g
   // avg pooling is linear: the two orders agree
   const a = [...scores('snapkv(window=2,kernel=3,pooling=avg,gqa_order=group-then-pool)', 4).scores];
   const b = [...scores('snapkv(window=2,kernel=3,pooling=avg)', 4).scores];
-  a.forEach((v, j) => assert.ok(Math.abs(v - b[j]!) < 1e-12 || v === b[j]));
+  a.forEach((v, j) => assert.ok(Math.abs(v - b[j]) < 1e-12 || v === b[j]));
   // the order is part of the method: a non-default order shows in its key
   assert.equal(parseMethod('adakv(gqa_order=pool-then-group)').label, 'adakv(gqa_order=pool-then-group)');
 });

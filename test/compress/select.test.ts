@@ -30,12 +30,18 @@ test('flatTopCounts: exact n, ties → later token, then lower layer, then lower
   const l0 = Float64Array.from([9, 8, 1, 1, 7, 6.5, 0, 0]);
   const l1 = Float64Array.from([6, 5, 5, 0, 5, 5, 0, 0]);
   const c = flatTopCounts([l0, l1], 2, 4, 8);
-  assert.deepEqual([...c[0]!], [2, 2]);
-  assert.deepEqual([...c[1]!], [3, 1]);
+  assert.deepEqual([...c[0]], [2, 2]);
+  assert.deepEqual([...c[1]], [3, 1]);
   // the selected set equals each head's own top-c_h (one total order)
   assert.deepEqual([...selectHead({ scores: l1 }, 1, 4, 1)], [1]);
-  assert.deepEqual(flatTopCounts([l0], 2, 4, 0).map((x) => [...x]), [[0, 0]]);
-  assert.deepEqual(flatTopCounts([l0], 2, 4, 99).map((x) => [...x]), [[4, 4]]);
+  assert.deepEqual(
+    flatTopCounts([l0], 2, 4, 0).map((x) => [...x]),
+    [[0, 0]],
+  );
+  assert.deepEqual(
+    flatTopCounts([l0], 2, 4, 99).map((x) => [...x]),
+    [[4, 4]],
+  );
 });
 
 test('largestRemainder: exact total, ties to the lower index', () => {
@@ -47,8 +53,14 @@ test('largestRemainder: exact total, ties to the lower index', () => {
 test('pool1d matches PyTorch padding=k//2 semantics at both edges', () => {
   const x = Float64Array.from([1, 2, 3, 4, 5]);
   // avg_pool1d(count_include_pad=True): the zero padding is counted, divide by k.
-  assert.deepEqual([...pool1d(x, 3, 'avg')].map((v) => +v.toFixed(12)), [1, 2, 3, 4, 3]);
-  assert.deepEqual([...pool1d(x, 5, 'avg')].map((v) => +v.toFixed(12)), [1.2, 2, 3, 2.8, 2.4]);
+  assert.deepEqual(
+    [...pool1d(x, 3, 'avg')].map((v) => +v.toFixed(12)),
+    [1, 2, 3, 4, 3],
+  );
+  assert.deepEqual(
+    [...pool1d(x, 5, 'avg')].map((v) => +v.toFixed(12)),
+    [1.2, 2, 3, 2.8, 2.4],
+  );
   // max_pool1d pads with -inf: edges see only real entries.
   assert.deepEqual([...pool1d(x, 3, 'max')], [2, 3, 4, 5, 5]);
   assert.deepEqual([...pool1d(Float64Array.from([5, 1, 1, 1, 4]), 3, 'max')], [5, 5, 1, 4, 4]);
@@ -68,8 +80,8 @@ function referenceSelect(scores: Float64Array, rerank: Float64Array | null, rati
   const k = Math.max(0, Math.min(b, T));
   const rank = (s: Float64Array) =>
     Array.from({ length: T }, (_, j) => j).sort((a, c) => {
-      const x = s[h * T + a]!;
-      const y = s[h * T + c]!;
+      const x = s[h * T + a];
+      const y = s[h * T + c];
       if (x === y) return c - a; // later position first
       return y > x ? 1 : -1;
     });
@@ -112,15 +124,17 @@ test('flatTopCounts (quickselect threshold) == counts of a sort-based flattened 
     const Hkv = 1 + Math.floor(rand() * 3);
     const T = 1 + Math.floor(rand() * 40);
     const levels = 1 + Math.floor(rand() * 5);
-    const layers = Array.from({ length: L }, () =>
-      Float64Array.from({ length: Hkv * T }, () => (rand() < 0.1 ? Infinity : Math.floor(rand() * levels))),
-    );
+    const layers = Array.from({ length: L }, () => Float64Array.from({ length: Hkv * T }, () => (rand() < 0.1 ? Infinity : Math.floor(rand() * levels))));
     const n = Math.floor(rand() * (L * Hkv * T + 2));
     // reference: every entry ranked (score desc, later position, lower layer, lower head), first n counted
-    const entries = layers.flatMap((s, l) => Array.from({ length: Hkv * T }, (_, i) => ({ l, h: Math.floor(i / T), j: i % T, v: s[i]! })));
+    const entries = layers.flatMap((s, l) => Array.from({ length: Hkv * T }, (_, i) => ({ l, h: Math.floor(i / T), j: i % T, v: s[i] })));
     entries.sort((a, c) => (a.v === c.v ? c.j - a.j || a.l - c.l || a.h - c.h : c.v > a.v ? 1 : -1));
     const ref = layers.map(() => new Array<number>(Hkv).fill(0));
-    for (const e of entries.slice(0, n)) ref[e.l]![e.h]!++;
-    assert.deepEqual(flatTopCounts(layers, Hkv, T, n).map((c) => [...c]), ref, `trial ${trial}`);
+    for (const e of entries.slice(0, n)) ref[e.l][e.h]++;
+    assert.deepEqual(
+      flatTopCounts(layers, Hkv, T, n).map((c) => [...c]),
+      ref,
+      `trial ${trial}`,
+    );
   }
 });

@@ -6,7 +6,9 @@ import { checkForCommand, loadExperiment } from '../../src/config/load.ts';
 
 const root = resolve(import.meta.dirname, '../..');
 const dir = join(root, 'experiments');
-const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
 const shared = resolve(root, process.env.KVOPT_SHARED_DATA ?? '../shared/data');
 
 test('experiments/ holds the documented examples', () => {

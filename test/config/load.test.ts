@@ -43,12 +43,12 @@ test('a minimal file gets every default; relative paths resolve against the YAML
   assert.equal(c.model.device, 'cpu');
   assert.equal(c.model.dtype, 'fp32');
   assert.equal(c.model.threads, null);
-  assert.equal(c.tasks[0]!.data, '/proj/datasets/needle.jsonl');
-  assert.equal(c.tasks[0]!.family, 'needle');
-  assert.equal(c.tasks[0]!.samples, null);
-  assert.equal(c.tasks[0]!.seed, 0);
-  assert.equal(c.tasks[0]!.heldout, 0);
-  assert.equal(c.tasks[0]!.baseDir, '/proj/experiments');
+  assert.equal(c.tasks[0].data, '/proj/datasets/needle.jsonl');
+  assert.equal(c.tasks[0].family, 'needle');
+  assert.equal(c.tasks[0].samples, null);
+  assert.equal(c.tasks[0].seed, 0);
+  assert.equal(c.tasks[0].heldout, 0);
+  assert.equal(c.tasks[0].baseDir, '/proj/experiments');
   assert.deepEqual(c.settings, ['question-aware']);
   assert.deepEqual(c.methods, []);
   assert.deepEqual(c.budgets, []);
@@ -101,7 +101,7 @@ db: results/kvopt.db
     c.methods.map((m) => m.key),
     ['full', 'snapkv(kernel=7,pooling=max,window=32)', 'adakv(alpha=0.2,scorer=snapkv)', 'defensivekv'],
   );
-  assert.deepEqual(c.methods[1]!.options, { window: 32, kernel: 7, pooling: max() });
+  assert.deepEqual(c.methods[1].options, { window: 32, kernel: 7, pooling: max() });
   assert.deepEqual(c.budgets, [
     { kind: 'tokens', tokens: 32 },
     { kind: 'tokens', tokens: 64 },
@@ -117,7 +117,7 @@ db: results/kvopt.db
   assert.equal(s.gamma, 0.2);
   assert.equal(s.groupSize, 8);
   assert.equal(s.transferMode, 'rescale');
-  assert.equal(c.tasks[0]!.heldout, 10);
+  assert.equal(c.tasks[0].heldout, 10);
 });
 function max() {
   return 'max';
@@ -142,7 +142,7 @@ test('setting accepts one value or a list', () => {
 });
 
 test('wrong type names the key path, the expectation and the value', () => {
-  const text = MIN.replace('tasks:\n', 'tasks:\n  - name: gsm8k\n    data: a.jsonl\n    samples: 3\n') .replace(
+  const text = MIN.replace('tasks:\n', 'tasks:\n  - name: gsm8k\n    data: a.jsonl\n    samples: 3\n').replace(
     '    data: ../datasets/needle.jsonl\n',
     '    data: ../datasets/needle.jsonl\n    samples: ten\n',
   );
@@ -169,7 +169,7 @@ test('unknown keys are errors, with a suggestion when one is close', () => {
     errorOf(MIN.replace('name: needle', 'name: neddle')),
     `${F}: tasks[0].name: expected continuation, needle, passkey, retrieval, gsm8k or longbench/<dataset>, got "neddle"; did you mean "needle"? (line 5)`,
   );
-  assert.equal(parse(MIN.replace('name: needle', 'name: longbench/qasper_e')).tasks[0]!.dataset, 'qasper_e');
+  assert.equal(parse(MIN.replace('name: needle', 'name: longbench/qasper_e')).tasks[0].dataset, 'qasper_e');
   assert.equal(
     errorOf(MIN.replace('name: needle', 'name: longbench/multi_nwes')),
     `${F}: tasks[0].name: unknown LongBench dataset "multi_nwes"; did you mean "multi_news"? (line 5)`,
@@ -182,11 +182,11 @@ test('missing required keys', () => {
     errorOf(MIN.replace('  path: ../models/tiny\n', '  device: cpu\n')),
     `${F}: model.path: required, expected a Hugging Face folder, .gguf file or llama2.c .bin (line 3)`,
   );
+  assert.equal(errorOf(MIN.replace('    data: ../datasets/needle.jsonl\n', '')), `${F}: tasks[0].data: required, expected a path to the task data (line 5)`);
   assert.equal(
-    errorOf(MIN.replace('    data: ../datasets/needle.jsonl\n', '')),
-    `${F}: tasks[0].data: required, expected a path to the task data (line 5)`,
+    errorOf(MIN + 'search:\n  generations: 3\n'),
+    `${F}: search.budget: required, expected a positive integer (target mean tokens per KV head per layer) (line 8)`,
   );
-  assert.equal(errorOf(MIN + 'search:\n  generations: 3\n'), `${F}: search.budget: required, expected a positive integer (target mean tokens per KV head per layer) (line 8)`);
   assert.equal(errorOf('name: t\nmodel: {path: m}\ntasks: []\n'), `${F}: tasks: expected at least one task, got an empty list (line 3)`);
 });
 
@@ -203,7 +203,10 @@ test('bad enum values list the choices and suggest the closest', () => {
     errorOf(MIN + 'search: {budget: 8, optimizer: cma}\n'),
     `${F}: search.optimizer: expected one of cmaes, ga, random, got "cma"; did you mean "cmaes"? (line 7)`,
   );
-  assert.equal(errorOf(MIN + 'search: {budget: 8, fitness: accuracy}\n'), `${F}: search.fitness: expected one of task, likelihood, fidelity, got "accuracy" (line 7)`);
+  assert.equal(
+    errorOf(MIN + 'search: {budget: 8, fitness: accuracy}\n'),
+    `${F}: search.fitness: expected one of task, likelihood, fidelity, got "accuracy" (line 7)`,
+  );
 });
 
 test('out of range values', () => {
@@ -232,24 +235,39 @@ test('structural errors: duplicates, syntax, empty file, method entry shape', ()
     errorOf(MIN + 'methods:\n  - {snapkv: {}, h2o: {}}\n'),
     `${F}: methods[0]: expected a method name or a mapping {name: {options}} with one key, got 2 keys (snapkv, h2o) (line 8)`,
   );
-  assert.equal(errorOf(MIN + 'search: {budget: 8, scorer: full}\n'), `${F}: search.scorer: full keeps every token; per-layer budgets need a scorer such as snapkv (line 7)`);
+  assert.equal(
+    errorOf(MIN + 'search: {budget: 8, scorer: full}\n'),
+    `${F}: search.scorer: full keeps every token; per-layer budgets need a scorer such as snapkv (line 7)`,
+  );
 });
 
 test('methods are resolved once, by the compression registry, when the config is read', () => {
   // every registered preset loads, with every option typed and defaulted
   const names = Object.keys(METHODS).filter((m) => m !== 'profile'); // profile needs a file
   const c = parseExperiment(MIN + `methods: [${names.join(', ')}]\n`, F, { cwd: CWD });
-  assert.deepEqual(c.methods.map((m) => m.key), names);
+  assert.deepEqual(
+    c.methods.map((m) => m.key),
+    names,
+  );
   const snap = parseExperiment(MIN + 'methods: [{snapkv: {window: 16}}, snapkv+kivi4]\n', F, { cwd: CWD }).methods;
-  assert.deepEqual(snap[0]!.resolved.scorer, { name: 'snapkv', options: { window: 16, kernel: 7, pooling: 'max', aggregation: 'sum', gqa: 'mean', gqa_order: 'pool-then-group' } });
-  assert.deepEqual(snap[1]!.resolved.quantizer, { name: 'kivi', options: { bits: '4', group_size: 32, residual: 128, storage: 'fp16' } });
+  assert.deepEqual(snap[0].resolved.scorer, {
+    name: 'snapkv',
+    options: { window: 16, kernel: 7, pooling: 'max', aggregation: 'sum', gqa: 'mean', gqa_order: 'pool-then-group' },
+  });
+  assert.deepEqual(snap[1].resolved.quantizer, { name: 'kivi', options: { bits: '4', group_size: 32, residual: 128, storage: 'fp16' } });
   // a bad option is the registry's one-line error, at the method's key and line
-  assert.throws(() => parseExperiment(MIN + 'methods: [{snapkv: {kernel: 4}}]\n', F, { cwd: CWD }), /x\.yaml: methods\[0\]: method snapkv: kernel must be odd.*\(line 7\)/);
+  assert.throws(
+    () => parseExperiment(MIN + 'methods: [{snapkv: {kernel: 4}}]\n', F, { cwd: CWD }),
+    /x\.yaml: methods\[0\]: method snapkv: kernel must be odd.*\(line 7\)/,
+  );
 });
 
 test('methodKey: sorted options, simple strings bare, anything else as JSON', () => {
   assert.equal(methodKey('full', {}), 'full');
-  assert.equal(methodKey('kivi', { bits: 2, group: 32, note: 'a b', nested: { z: 1, a: [1, 2] } }), 'kivi(bits=2,group=32,nested={"a":[1,2],"z":1},note="a b")');
+  assert.equal(
+    methodKey('kivi', { bits: 2, group: 32, note: 'a b', nested: { z: 1, a: [1, 2] } }),
+    'kivi(bits=2,group=32,nested={"a":[1,2],"z":1},note="a b")',
+  );
 });
 
 test('checkForCommand and checkPaths name what is missing', () => {

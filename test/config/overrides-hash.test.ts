@@ -28,14 +28,23 @@ test('applyOverrides replaces what each flag names and leaves the input untouche
   assert.equal(o.db, '/work/out/a.db'); // relative to the working directory, not the YAML file
   assert.equal(o.workers, 3);
   assert.equal(o.model.device, 'cuda');
-  assert.deepEqual(o.tasks.map((t) => t.samples), [8, 8]);
-  assert.deepEqual(o.tasks.map((t) => t.seed), [7, 7]);
+  assert.deepEqual(
+    o.tasks.map((t) => t.samples),
+    [8, 8],
+  );
+  assert.deepEqual(
+    o.tasks.map((t) => t.seed),
+    [7, 7],
+  );
   assert.equal(o.search!.seed, 7);
   assert.equal(o.seed, 7);
   // The original is unchanged.
   assert.equal(c.workers, null);
   assert.equal(c.model.device, 'cpu');
-  assert.deepEqual(c.tasks.map((t) => t.samples), [20, null]);
+  assert.deepEqual(
+    c.tasks.map((t) => t.samples),
+    [20, null],
+  );
   assert.equal(c.search!.seed, 0);
   assert.equal(applyOverrides(c, { workers: 'auto' }).workers, null);
 });
@@ -44,7 +53,9 @@ test('bad flag values name the flag', () => {
   const c = parse(BASE);
   assert.throws(() => applyOverrides(c, { workers: 'x' }), { message: '--workers: expected "auto" or a positive integer, got "x"' });
   assert.throws(() => applyOverrides(c, { workers: '0' }), { message: '--workers: expected "auto" or a positive integer, got "0"' });
-  assert.throws(() => applyOverrides(c, { device: 'gpu' }), { message: '--device: expected one of cpu, cuda, webgpu (a trailing ! makes an unavailable GPU an error), got "gpu"; did you mean "cpu"?' });
+  assert.throws(() => applyOverrides(c, { device: 'gpu' }), {
+    message: '--device: expected one of cpu, cuda, webgpu (a trailing ! makes an unavailable GPU an error), got "gpu"; did you mean "cpu"?',
+  });
   assert.throws(() => applyOverrides(c, { samples: '2.5' }), { message: '--samples: expected a positive integer, got "2.5"' });
   assert.throws(() => applyOverrides(c, { samples: 5 }), {
     message: '--samples: tasks[0] (needle) holds out 5 samples; expected more than 5, got 5',
@@ -54,7 +65,9 @@ test('bad flag values name the flag', () => {
 
 test('configHash is sha256 of the canonical JSON; defaults spelled out or not hash the same', () => {
   const c = parse(BASE);
-  const expected = createHash('sha256').update(canonicalJson(hashedConfig(c))).digest('hex');
+  const expected = createHash('sha256')
+    .update(canonicalJson(hashedConfig(c)))
+    .digest('hex');
   assert.equal(configHash(c), expected);
   assert.match(configHash(c), /^[0-9a-f]{64}$/);
   const explicit = parse(

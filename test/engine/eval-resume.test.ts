@@ -37,9 +37,18 @@ workers: 1
   return file;
 }
 
-interface Row { task: string; setting: string; method: string; budget: string; meanScore: number; qualityLoss: number | null; n: number; meanKvEntries: number; meanKvBytes: number }
-const rowsOf = (file: string) =>
-  (JSON.parse(readFileSync(file, 'utf8')).rows as (Row & { run: number })[]).map(({ run: _run, ...r }) => r);
+interface Row {
+  task: string;
+  setting: string;
+  method: string;
+  budget: string;
+  meanScore: number;
+  qualityLoss: number | null;
+  n: number;
+  meanKvEntries: number;
+  meanKvBytes: number;
+}
+const rowsOf = (file: string) => (JSON.parse(readFileSync(file, 'utf8')).rows as (Row & { run: number })[]).map(({ run: _run, ...r }) => r);
 
 test('eval: SIGKILL mid-run, --resume, same table as an uninterrupted run; every prompt prefilled once', { timeout: 600_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-eval-resume-'));
@@ -51,7 +60,10 @@ test('eval: SIGKILL mid-run, --resume, same table as an uninterrupted run; every
   const a = kvopt(['eval', '--config', config, '--db', join(dir, 'a', 'k.db'), '--json', join(dir, 'a.json'), '--quiet']);
   assert.equal(a.status, 0, a.stderr);
   const reference = rowsOf(join(dir, 'a.json'));
-  assert.equal(reference.reduce((n, r) => n + r.n, 0), total);
+  assert.equal(
+    reference.reduce((n, r) => n + r.n, 0),
+    total,
+  );
   assert.match(a.stdout, /question-agnostic\s+defensivekv\s+keep=0\.2/);
 
   // Killed once some, but not all, evaluations are stored; then resumed.

@@ -25,7 +25,10 @@ const BUDGET = 20;
 
 function experiment(dir: string, name: string, body: string) {
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, `name: ${name}\nmodel:\n  path: ${MODEL}\n  tokenizer: ${TOKENIZER}\n${body}methods: [streaming]\nbudgets: [${BUDGET}]\nwindow: 8\nworkers: 1\ndb: ${join(dir, `${name}.db`)}\n`);
+  writeFileSync(
+    file,
+    `name: ${name}\nmodel:\n  path: ${MODEL}\n  tokenizer: ${TOKENIZER}\n${body}methods: [streaming]\nbudgets: [${BUDGET}]\nwindow: 8\nworkers: 1\ndb: ${join(dir, `${name}.db`)}\n`,
+  );
   return loadExperiment(file);
 }
 
@@ -51,11 +54,23 @@ const logSoftmaxAt = (row: Float32Array, i: number) => {
 };
 const argmax = (row: Float32Array) => row.reduce((best, v, i) => (v > row[best] ? i : best), 0);
 
-test('likelihood fitness: stored scores equal exp(mean log p(gold answer)) of the naive model, full and StreamingLLM caches, both settings', { timeout: 300_000 }, async () => {
+test('likelihood fitness: stored scores equal exp(mean log p(gold answer)) of the naive model, full and StreamingLLM caches, both settings', {
+  timeout: 300_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-fitness-likelihood-'));
   const samples = [
-    { id: 'a', context: 'Once upon a time there was a little girl named Lily. She loved to play outside in the park with her dog.', question: ' One day Lily saw a', answers: ['big red ball'] },
-    { id: 'b', context: 'Tom had a blue car. He drove it to the shop every day. The shop sold cakes and milk.', question: ' Tom liked to buy', answers: ['cake'] },
+    {
+      id: 'a',
+      context: 'Once upon a time there was a little girl named Lily. She loved to play outside in the park with her dog.',
+      question: ' One day Lily saw a',
+      answers: ['big red ball'],
+    },
+    {
+      id: 'b',
+      context: 'Tom had a blue car. He drove it to the shop every day. The shop sold cakes and milk.',
+      question: ' Tom liked to buy',
+      answers: ['cake'],
+    },
   ];
   writeFileSync(join(dir, 'qa.jsonl'), samples.map((s) => JSON.stringify({ ...s, metric: 'substring_match', max_new_tokens: 4 })).join('\n') + '\n');
   const config = experiment(dir, 'likelihood', `tasks:\n  - name: passkey\n    data: ${join(dir, 'qa.jsonl')}\nsetting: [question-aware, question-agnostic]\n`);
@@ -73,7 +88,10 @@ test('likelihood fitness: stored scores equal exp(mean log p(gold answer)) of th
     const tokens = [...ctx, ...q, ...ans.slice(0, -1)];
     for (const setting of ['question-aware', 'question-agnostic'] as const) {
       const P = setting === 'question-aware' ? ctx.length + q.length : ctx.length;
-      for (const [method, visible] of [['full', undefined], ['streaming', streamingVisible(P, BUDGET)]] as const) {
+      for (const [method, visible] of [
+        ['full', undefined],
+        ['streaming', streamingVisible(P, BUDGET)],
+      ] as const) {
         const { logits } = naiveForward(model.spec, model.weights, tokens, undefined, visible);
         const at = ctx.length + q.length - 1; // the row that predicts ans[0]
         const mean = ans.reduce((a, id, i) => a + logSoftmaxAt(logits[at + i], id), 0) / ans.length;
@@ -86,7 +104,9 @@ test('likelihood fitness: stored scores equal exp(mean log p(gold answer)) of th
   }
 });
 
-test('fidelity fitness: stored scores equal the top-1 agreement of naive compressed-cache and full-cache logits on the continuation', { timeout: 300_000 }, async () => {
+test('fidelity fitness: stored scores equal the top-1 agreement of naive compressed-cache and full-cache logits on the continuation', {
+  timeout: 300_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-fitness-fidelity-'));
   const data = join(repoRoot, 'datasets/stories260k-samples.jsonl');
   const options = { contextTokens: 48, questionTokens: 6, continuationTokens: 24 };
@@ -114,7 +134,11 @@ test('fidelity fitness: stored scores equal the top-1 agreement of naive compres
     const kept = naiveForward(model.spec, model.weights, tokens, undefined, streamingVisible(ctx.length, BUDGET)).logits;
     const agree = cont.filter((_, i) => argmax(full[at + i]) === argmax(kept[at + i])).length / cont.length;
     assert.equal(stored.get(`${s.id} question-agnostic full`), 1);
-    assert.equal(stored.get(`${s.id} question-agnostic streaming`), agree, `${s.id}: stored ${stored.get(`${s.id} question-agnostic streaming`)}, naive ${agree}`);
+    assert.equal(
+      stored.get(`${s.id} question-agnostic streaming`),
+      agree,
+      `${s.id}: stored ${stored.get(`${s.id} question-agnostic streaming`)}, naive ${agree}`,
+    );
     if (agree < 1) below++;
   }
   assert.ok(below > 0, 'at least one sample where the compressed cache changes a top-1 token');

@@ -17,7 +17,13 @@ import { kvopt } from './cli-run.ts';
  * unigrams; P = |E∩R|/|E|, R = |E∩R|/|R|, F = 2PR/(P + R + 1e-8); 0 when a side has no sentence.
  */
 function rouge1(prediction: string, gold: string): number {
-  const unigrams = (t: string) => new Set(t.split('.').filter((x) => x.length > 0).flatMap((x) => x.trim().split(/\s+/)));
+  const unigrams = (t: string) =>
+    new Set(
+      t
+        .split('.')
+        .filter((x) => x.length > 0)
+        .flatMap((x) => x.trim().split(/\s+/)),
+    );
   if (!prediction.split('.').some((x) => x.length > 0) || !gold.split('.').some((x) => x.length > 0)) return 0;
   const e = unigrams(prediction);
   const r = unigrams(gold);
@@ -65,7 +71,10 @@ window: 32
   const evals = store.evaluationsForRun(run.id);
   // 2 + 2 + 2 + 2 samples and a 2 × 3 needle grid, each with full and snapkv@32
   assert.equal(evals.length, (8 + 6) * 2);
-  assert.deepEqual(evals.filter((e) => e.status !== 'ok').map((e) => e.error), []);
+  assert.deepEqual(
+    evals.filter((e) => e.status !== 'ok').map((e) => e.error),
+    [],
+  );
   const bySample = new Map(store.samplesForRun(run.id).map((s) => [s.id, s]));
   for (const e of evals) {
     assert.ok(e.score !== null && e.score >= 0 && e.score <= 1, `${e.task} score ${e.score}`);
@@ -81,8 +90,14 @@ window: 32
   const answer = 'The best thing to do in San Francisco is eat a sandwich and sit in Dolores Park on a sunny day.';
   for (const e of needle) {
     assert.equal(e.metric, 'rouge1');
-    assert.ok(Math.abs(e.score! - rouge1(e.prediction!, answer)) < 1e-12, `needle: stored ${e.score}, rouge1 ${rouge1(e.prediction!, answer)} of "${e.prediction}"`);
+    assert.ok(
+      Math.abs(e.score! - rouge1(e.prediction!, answer)) < 1e-12,
+      `needle: stored ${e.score}, rouge1 ${rouge1(e.prediction!, answer)} of "${e.prediction}"`,
+    );
   }
-  assert.ok(needle.some((e) => e.score! > 0), 'some needle predictions share words with the answer');
+  assert.ok(
+    needle.some((e) => e.score! > 0),
+    'some needle predictions share words with the answer',
+  );
   store.close();
 });

@@ -18,8 +18,13 @@ const WORKFLOW = join(repoRoot, 'examples', 'ci', 'kvopt-regress.yml');
 /** The `run:` commands of the workflow's gate steps (the install step is the CI machine's business). */
 function gateCommands(): string[] {
   const wf = YAML.parse(readFileSync(WORKFLOW, 'utf8')) as { jobs: Record<string, { steps: { name?: string; run?: string }[] }> };
-  const steps = wf.jobs['kvopt-regress']!.steps.filter((s) => s.run && s.name !== 'install');
-  return steps.flatMap((s) => s.run!.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#')));
+  const steps = wf.jobs['kvopt-regress'].steps.filter((s) => s.run && s.name !== 'install');
+  return steps.flatMap((s) =>
+    s
+      .run!.split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#')),
+  );
 }
 
 function sh(cmd: string, env: Record<string, string> = {}) {
@@ -49,7 +54,7 @@ test('the shipped workflow passes on the committed profile and fails on a plante
   const good = readProfile(join(repoRoot, 'examples', 'ci', 'profile.yaml'));
   const bad = join(dir, 'reversed.yaml');
   writeFileSync(bad, YAML.stringify({ format: good.format, target: good.target, layers: [...good.layers].reverse(), meta: {} }));
-  const planted = commands[0]!.replace('examples/ci/profile.yaml', bad);
+  const planted = commands[0].replace('examples/ci/profile.yaml', bad);
   assert.notEqual(planted, commands[0]);
   const r = sh(planted, env);
   assert.equal(r.status, 1, `a regression must exit 1\n${r.stdout}\n${r.stderr}`);
@@ -60,7 +65,7 @@ test('the shipped workflow passes on the committed profile and fails on a plante
   assert.match(r.stdout, /beyond the tolerance 0\.005; the interval excludes 0/);
 
   // Cannot run: exit 2 and one line naming the file.
-  const missing = sh(commands[0]!.replace('examples/ci/baseline.json', join(dir, 'nope.json')), env);
+  const missing = sh(commands[0].replace('examples/ci/baseline.json', join(dir, 'nope.json')), env);
   assert.equal(missing.status, 2);
   assert.match(missing.stderr, /^kvopt: .*nope\.json: cannot read the baseline \(ENOENT\)\n$/);
   assert.ok(!existsSync(join(dir, 'regress.db')));
@@ -69,7 +74,7 @@ test('the shipped workflow passes on the committed profile and fails on a plante
 /** A measurement/baseline pair from per-sample scores. */
 function pair(base: number[], cur: number[]): [RegressMeasurement, RegressBaseline] {
   const ids = base.map((_, i) => `s${i}`);
-  const rec = (xs: number[]) => Object.fromEntries(ids.map((id, i) => [id, xs[i]!]));
+  const rec = (xs: number[]) => Object.fromEntries(ids.map((id, i) => [id, xs[i]]));
   const hashes = Object.fromEntries(ids.map((id) => [id, `h${id}`]));
   const common = { experiment: 'e', scorer: 'snapkv', fitness: 'task', samples: hashes };
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -82,7 +87,14 @@ function pair(base: number[], cur: number[]): [RegressMeasurement, RegressBaseli
 test('decision rule: fails only when the drop is beyond the tolerance AND its interval excludes 0', () => {
   // A consistent drop of 0.05 on every sample: beyond 0.01, interval [0.05, 0.05] → regression.
   const base = [0.5, 0.6, 0.7, 0.4, 0.55, 0.65];
-  let v = judge(...pair(base, base.map((x) => x - 0.05)), 0.01, { seed: 1 });
+  let v = judge(
+    ...pair(
+      base,
+      base.map((x) => x - 0.05),
+    ),
+    0.01,
+    { seed: 1 },
+  );
   assert.ok(Math.abs(v.drop - 0.05) < 1e-12 && v.regression);
   assert.deepEqual([v.better, v.same, v.worse], [0, 0, 6]);
   // Same mean drop, but noise: +0.35 on one sample, −0.13 on the others → interval includes 0 → pass.
@@ -91,7 +103,14 @@ test('decision rule: fails only when the drop is beyond the tolerance AND its in
   assert.ok(Math.abs(v.drop - 0.05) < 1e-12, String(v.drop));
   assert.ok(v.lo! < 0 && !v.regression, `interval [${v.lo}, ${v.hi}] includes 0`);
   // A real but small drop, within the tolerance → pass.
-  v = judge(...pair(base, base.map((x) => x - 0.005)), 0.01, { seed: 1 });
+  v = judge(
+    ...pair(
+      base,
+      base.map((x) => x - 0.005),
+    ),
+    0.01,
+    { seed: 1 },
+  );
   assert.ok(v.lo! > 0 && !v.regression);
   // A baseline over other samples is refused, not misread.
   const [m, b] = pair(base, base);

@@ -42,12 +42,16 @@ db: ${join(dir, db, 'k.db')}
 }
 
 const scores = (db: string) =>
-  (new Database(db, { readonly: true }).prepare('SELECT s.sample_key AS k, e.method, e.budget, e.score FROM evaluations e JOIN samples s ON s.id = e.sample_id ORDER BY 1, 2, 3').all() as {
-    k: string;
-    method: string;
-    budget: string;
-    score: number;
-  }[]).map((r) => `${r.k} ${r.method} ${r.budget} ${r.score}`);
+  (
+    new Database(db, { readonly: true })
+      .prepare('SELECT s.sample_key AS k, e.method, e.budget, e.score FROM evaluations e JOIN samples s ON s.id = e.sample_id ORDER BY 1, 2, 3')
+      .all() as {
+      k: string;
+      method: string;
+      budget: string;
+      score: number;
+    }[]
+  ).map((r) => `${r.k} ${r.method} ${r.budget} ${r.score}`);
 
 test('eval --resume re-runs whole decode batches: every score equals the uninterrupted run bit for bit', { timeout: 300_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-resume-batches-'));

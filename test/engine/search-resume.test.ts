@@ -45,7 +45,9 @@ workers: 1
   return file;
 }
 
-test('search: SIGKILL during a generation, --resume, same generations, profile and fitness; export round-trips; regress gates', { timeout: 600_000 }, async () => {
+test('search: SIGKILL during a generation, --resume, same generations, profile and fitness; export round-trips; regress gates', {
+  timeout: 600_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-search-resume-'));
   const config = writeConfig(dir);
 
@@ -56,7 +58,11 @@ test('search: SIGKILL during a generation, --resume, same generations, profile a
   const ra = JSON.parse(readFileSync(join(dir, 'a.json'), 'utf8'));
   assert.equal(ra.generations.length, GENERATIONS);
   const profileA = ra.profiles.find((p: { source: string }) => p.source === 'search');
-  assert.equal(profileA.budgets.reduce((x: number, y: number) => x + y, 0), 24 * 5, 'completed to the exact mean');
+  assert.equal(
+    profileA.budgets.reduce((x: number, y: number) => x + y, 0),
+    24 * 5,
+    'completed to the exact mean',
+  );
   assert.ok(ra.profiles.some((p: { budget: number; source: string }) => p.budget === 48 && p.source === 'transfer'));
   // calibration and held-out scores side by side for evolkv, uniform and pyramid at both budgets
   assert.equal(ra.comparison.length, 6);
@@ -78,7 +84,10 @@ test('search: SIGKILL during a generation, --resume, same generations, profile a
   const rb = JSON.parse(readFileSync(join(dir, 'b.json'), 'utf8'));
   const strip = (gs: Record<string, unknown>[]) => gs.map(({ id: _i, runId: _r, createdAt: _c, wallMs: _w, prefillMs: _p, decodeMs: _d, ...g }) => g);
   assert.deepEqual(strip(rb.generations), strip(ra.generations));
-  assert.deepEqual(rb.profiles.map((p: { budgets: number[]; fitness: number }) => [p.budgets, p.fitness]), ra.profiles.map((p: { budgets: number[]; fitness: number }) => [p.budgets, p.fitness]));
+  assert.deepEqual(
+    rb.profiles.map((p: { budgets: number[]; fitness: number }) => [p.budgets, p.fitness]),
+    ra.profiles.map((p: { budgets: number[]; fitness: number }) => [p.budgets, p.fitness]),
+  );
   assert.deepEqual(rb.comparison, ra.comparison);
 
   // export → profile allocator: eval with {profile: {file}} keeps exactly the exported per-layer budgets.

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sharedDataPath } from '../helpers/shared-data.ts';
-import { count, killWhen, kvopt, } from './cli-run.ts';
+import { count, killWhen, kvopt } from './cli-run.ts';
 
 const GENERATIONS = 4;
 

@@ -14,7 +14,14 @@ test('a failing sample is retried once, recorded as failed when it fails again; 
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-fail-'));
   const data = join(dir, 'samples.jsonl');
   const line = (id: string, key: string) =>
-    JSON.stringify({ id, context: `Once upon a time, a girl named Lily had a ${key} ball. She played with it all day.`, question: ' Lily had a', answers: [key], metric: 'substring_match', max_new_tokens: 4 });
+    JSON.stringify({
+      id,
+      context: `Once upon a time, a girl named Lily had a ${key} ball. She played with it all day.`,
+      question: ' Lily had a',
+      answers: [key],
+      metric: 'substring_match',
+      max_new_tokens: 4,
+    });
   writeFileSync(data, [line('flaky', 'red'), line('broken', 'blue'), line('fine', 'green')].join('\n') + '\n');
   const config = join(dir, 'exp.yaml');
   writeFileSync(
@@ -62,7 +69,10 @@ workers: 1
   const after = store.evaluationsForRun(run.id);
   assert.equal(after.length, 6);
   assert.ok(after.every((e) => e.status === 'ok'));
-  assert.deepEqual(after.filter((e) => e.sampleKey !== 'broken').map((e) => [e.sampleKey, e.method, e.score, e.createdAt]), okBefore);
+  assert.deepEqual(
+    after.filter((e) => e.sampleKey !== 'broken').map((e) => [e.sampleKey, e.method, e.score, e.createdAt]),
+    okBefore,
+  );
   store.close();
   // Nothing left to do: --resume says so and succeeds.
   const done = kvopt(['eval', '--config', config, '--db', db, '--quiet', '--resume']);

@@ -25,18 +25,27 @@ test('device requests: a trailing ! requires the GPU; unknown names fail naming 
   assert.deepEqual(parseDeviceRequest('webgpu'), { device: 'webgpu', required: false });
   assert.deepEqual(parseDeviceRequest('webgpu!'), { device: 'webgpu', required: true });
   assert.deepEqual(parseDeviceRequest('cuda!'), { device: 'cuda', required: true });
-  assert.throws(() => parseDeviceRequest('gpu'), (e: Error) => e instanceof KvoptError && /^--device: expected one of cpu, cuda, webgpu/.test(e.message));
+  assert.throws(
+    () => parseDeviceRequest('gpu'),
+    (e: Error) => e instanceof KvoptError && /^--device: expected one of cpu, cuda, webgpu/.test(e.message),
+  );
   const c = parse('webgpu!');
   assert.equal(c.model.device, 'webgpu');
   assert.equal(c.model.requireDevice, true);
   assert.equal(parse('webgpu').model.requireDevice, false);
-  assert.throws(() => parse('vulkan'), (e: Error) => e instanceof KvoptError && /model\.device/.test(e.message));
+  assert.throws(
+    () => parse('vulkan'),
+    (e: Error) => e instanceof KvoptError && /model\.device/.test(e.message),
+  );
   // strictness does not change results: same hash; dtype does
   assert.equal(configHash(parse('webgpu!')), configHash(parse('webgpu')));
   const o = applyOverrides(parse('cpu'), { device: 'webgpu!', dtype: 'fp16' });
   assert.deepEqual([o.model.device, o.model.requireDevice, o.model.dtype], ['webgpu', true, 'fp16']);
   assert.notEqual(configHash(o), configHash(applyOverrides(parse('cpu'), { device: 'webgpu' })));
-  assert.throws(() => applyOverrides(parse('cpu'), { dtype: 'bf16' }), (e: Error) => e instanceof KvoptError && /^--dtype: expected one of fp32, fp16/.test(e.message));
+  assert.throws(
+    () => applyOverrides(parse('cpu'), { dtype: 'bf16' }),
+    (e: Error) => e instanceof KvoptError && /^--dtype: expected one of fp32, fp16/.test(e.message),
+  );
 });
 
 test('pool sizing: GPU devices get exactly one worker with every core; the CPU keeps what was asked', () => {

@@ -54,7 +54,9 @@ test('fp16 vs fp32 on models/tiny: max |Δ logit| < 0.3 % of max |logit| over 20
   const doc = JSON.parse(readFileSync(join(repoRoot, 'datasets/retrieval/retrieval.jsonl'), 'utf8').split('\n')[0]).context as string;
   const prompt = model.tokenizer!.encode(doc, { addBos: true }).slice(0, 200);
   const r = await compare(model, prompt, 32);
-  t.diagnostic(`models/tiny: max |Δ logit| ${r.maxLogitErr.toExponential(2)} (max |logit| ${r.logitScale.toFixed(1)}), greedy agreement ${r.greedyAgree}, first difference at ${r.firstDiff}`);
+  t.diagnostic(
+    `models/tiny: max |Δ logit| ${r.maxLogitErr.toExponential(2)} (max |logit| ${r.logitScale.toFixed(1)}), greedy agreement ${r.greedyAgree}, first difference at ${r.firstDiff}`,
+  );
   assert.ok(r.maxLogitErr < REL_TOL * r.logitScale, `max |Δ logit| = ${r.maxLogitErr} vs max |logit| ${r.logitScale}`);
   assert.equal(r.firstDiff, 32);
 });
@@ -65,7 +67,9 @@ test('fp16 vs fp32 on a random Llama (hidden 512, 4 layers, GQA 8/4, head 64): m
     5,
   );
   const r = await compare(model, randomTokens(128, 2000, 9), 32);
-  t.diagnostic(`random hidden 512: max |Δ logit| ${r.maxLogitErr.toExponential(2)} (max |logit| ${r.logitScale.toFixed(1)}), greedy agreement ${r.greedyAgree}, first difference at ${r.firstDiff}`);
+  t.diagnostic(
+    `random hidden 512: max |Δ logit| ${r.maxLogitErr.toExponential(2)} (max |logit| ${r.logitScale.toFixed(1)}), greedy agreement ${r.greedyAgree}, first difference at ${r.firstDiff}`,
+  );
   assert.ok(r.maxLogitErr < REL_TOL * r.logitScale, `max |Δ logit| = ${r.maxLogitErr} vs max |logit| ${r.logitScale}`);
   assert.ok(r.greedyAgree >= 0.9, `greedy agreement ${r.greedyAgree}`);
 });

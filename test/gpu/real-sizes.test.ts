@@ -26,11 +26,26 @@ test('lazy random weights: deterministic per tensor, the spec-only parameter cou
 });
 
 test('a 420M-parameter fp16 graph builds streamed: data = 2 bytes/parameter, peak RSS < half the float32 weights', { timeout: 600_000 }, (t) => {
-  const overrides = { vocabSize: 32000, hiddenSize: 2048, intermediateSize: 5632, numLayers: 8, numHeads: 16, numKvHeads: 4, headDim: 128, tieWordEmbeddings: true };
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/gpu/build-child.ts', JSON.stringify(overrides)], { cwd: repoRoot, encoding: 'utf8', timeout: 590_000 });
+  const overrides = {
+    vocabSize: 32000,
+    hiddenSize: 2048,
+    intermediateSize: 5632,
+    numLayers: 8,
+    numHeads: 16,
+    numKvHeads: 4,
+    headDim: 128,
+    tieWordEmbeddings: true,
+  };
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'test/gpu/build-child.ts', JSON.stringify(overrides)], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: 590_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   const b = JSON.parse(r.stdout);
-  t.diagnostic(`${(b.parameters / 1e6).toFixed(0)}M parameters: data ${(b.graphDataBytes / 2 ** 20).toFixed(0)} MiB, peak RSS ${(b.peakRssBytes / 2 ** 20).toFixed(0)} MiB, fp32 weights ${(b.fp32WeightBytes / 2 ** 20).toFixed(0)} MiB, ${(b.graphBuildColdMs / 1000).toFixed(1)} s (load ${b.loadAverage.toFixed(1)})`);
+  t.diagnostic(
+    `${(b.parameters / 1e6).toFixed(0)}M parameters: data ${(b.graphDataBytes / 2 ** 20).toFixed(0)} MiB, peak RSS ${(b.peakRssBytes / 2 ** 20).toFixed(0)} MiB, fp32 weights ${(b.fp32WeightBytes / 2 ** 20).toFixed(0)} MiB, ${(b.graphBuildColdMs / 1000).toFixed(1)} s (load ${b.loadAverage.toFixed(1)})`,
+  );
   assert.equal(b.parameters, parameterCountOfSpec(tinySpec(overrides)));
   assert.ok(b.graphDataBytes >= 2 * b.parameters && b.graphDataBytes < 2 * b.parameters + 2 ** 20, `data ${b.graphDataBytes} for ${b.parameters} parameters`);
   assert.ok(b.peakRssBytes < 0.5 * b.fp32WeightBytes, `peak RSS ${b.peakRssBytes} vs fp32 ${b.fp32WeightBytes}`);
@@ -47,6 +62,9 @@ test('random:8b fp16: one line before allocating, naming what it needs and what 
   assert.equal(r.status, 1, r.stderr);
   const line = r.stderr.trim();
   assert.equal(line.split('\n').length, 1, line);
-  assert.match(line, /^kvopt: random:8b \(fp16\) does not fit: it needs about [\d.]+ GiB of memory \(15\.0 GiB weights, [\d.]+ GiB KV at 8224 tokens, 1 GiB runtime\) and [\d.]+ GiB is available$/);
+  assert.match(
+    line,
+    /^kvopt: random:8b \(fp16\) does not fit: it needs about [\d.]+ GiB of memory \(15\.0 GiB weights, [\d.]+ GiB KV at 8224 tokens, 1 GiB runtime\) and [\d.]+ GiB is available$/,
+  );
   assert.ok(Date.now() - t0 < 60_000, 'the check ran before any generation or build');
 });

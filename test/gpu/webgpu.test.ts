@@ -48,7 +48,9 @@ test('WebGPU: stories260K greedy (200 tokens from BOS) = CPU provider = naive re
   await cpu.release();
 });
 
-test('WebGPU: decode keeps the cache on the device: at a 2k context < 2 % of the cache bytes cross per step; tokens = host-resident CPU', { timeout: 300_000 }, async (t) => {
+test('WebGPU: decode keeps the cache on the device: at a 2k context < 2 % of the cache bytes cross per step; tokens = host-resident CPU', {
+  timeout: 300_000,
+}, async (t) => {
   if (!needWebgpu(t)) return;
   const model = tinyModel({ maxPositionEmbeddings: 4096, vocabSize: 256, hiddenSize: 64, numHeads: 4, numKvHeads: 2, headDim: 16 }, 12);
   const gpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, device: 'webgpu', requireDevice: true });
@@ -76,7 +78,9 @@ test('WebGPU: decode keeps the cache on the device: at a 2k context < 2 % of the
   await cpu.release();
 });
 
-test('WebGPU fp16 (shader-f16): models/tiny fp16 greedy on WebGPU = fp16 on the CPU provider; logits within 0.3 % of max |logit|', { timeout: 300_000 }, async (t) => {
+test('WebGPU fp16 (shader-f16): models/tiny fp16 greedy on WebGPU = fp16 on the CPU provider; logits within 0.3 % of max |logit|', {
+  timeout: 300_000,
+}, async (t) => {
   if (!needWebgpu(t)) return;
   const model = await loadModel(join(repoRoot, 'models/tiny'));
   const doc = JSON.parse(readFileSync(join(repoRoot, 'datasets/retrieval/retrieval.jsonl'), 'utf8').split('\n')[1]).context as string;
@@ -104,13 +108,25 @@ test('WebGPU: quickstart eval with default workers = the CPU table; prefill logi
   if (!needWebgpu(t)) return;
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-webgpu-quickstart-'));
   const run = (device: string) => {
-    const r = kvopt(['eval', '--config', 'experiments/quickstart.yaml', '--device', device, '--samples', '2', '--db', join(dir, `${device}.db`), '--json', join(dir, `${device}.json`), '--quiet']);
+    const r = kvopt([
+      'eval',
+      '--config',
+      'experiments/quickstart.yaml',
+      '--device',
+      device,
+      '--samples',
+      '2',
+      '--db',
+      join(dir, `${device}.db`),
+      '--json',
+      join(dir, `${device}.json`),
+      '--quiet',
+    ]);
     assert.equal(r.status, 0, `${device}: exit ${r.status}\n${r.stderr}`);
     assert.doesNotMatch(r.stderr, /running on cpu instead/);
     return JSON.parse(readFileSync(join(dir, `${device}.json`), 'utf8')).rows as Record<string, unknown>[];
   };
-  const strip = (rows: Record<string, unknown>[]) =>
-    rows.map(({ run: _r, ...x }) => x).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  const strip = (rows: Record<string, unknown>[]) => rows.map(({ run: _r, ...x }) => x).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
   const gpuRows = run('webgpu!');
   const cpuRows = run('cpu');
   assert.equal(gpuRows.length, 26);

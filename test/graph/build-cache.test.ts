@@ -62,7 +62,9 @@ test('weights are stored as external data at 64-byte aligned offsets', () => {
   }
   // the embedding bytes are the weights, little-endian float32
   const kv = Object.fromEntries(embed.external_data!.map((e) => [e.key, e.value]));
-  const stored = new Float32Array(dataBytes.buffer.slice(dataBytes.byteOffset + Number(kv.offset), dataBytes.byteOffset + Number(kv.offset) + Number(kv.length)));
+  const stored = new Float32Array(
+    dataBytes.buffer.slice(dataBytes.byteOffset + Number(kv.offset), dataBytes.byteOffset + Number(kv.offset) + Number(kv.length)),
+  );
   assert.deepEqual(stored, model.weights.embed);
   assert.ok(statSync(g.modelPath).size < 64 * 1024, 'protobuf holds no weights');
 });

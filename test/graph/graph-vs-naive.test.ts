@@ -66,7 +66,12 @@ test('graph == naive forward at non-contiguous positions (kept tokens keep their
   const V = spec.vocabSize;
   const tokens = randomTokens(12, V, 9);
   const start = 50;
-  const ref = naiveForward(spec, weights, tokens, tokens.map((_, i) => start + i));
+  const ref = naiveForward(
+    spec,
+    weights,
+    tokens,
+    tokens.map((_, i) => start + i),
+  );
   const cache = { ...rt.emptyCache(), nextPosition: start };
   const r = await rt.step([cache], [tokens], { logits: 'all' });
   for (let t = 0; t < tokens.length; t++) assertClose(r.logits[0].subarray(t * V, (t + 1) * V), ref.logits[t], 1e-4, `logits at ${t}`);
@@ -103,13 +108,13 @@ for (const presentOutputs of [false, true]) {
 /** Entries 0..n-1 of a [Hkv, T, hd] array. */
 function keysUpTo(a: Float32Array | Float64Array | number[], Hkv: number, T: number, n: number, hd: number): Float64Array {
   const out = new Float64Array(Hkv * n * hd);
-  for (let k = 0; k < Hkv; k++) for (let i = 0; i < n * hd; i++) out[k * n * hd + i] = a[k * T * hd + i]!;
+  for (let k = 0; k < Hkv; k++) for (let i = 0; i < n * hd; i++) out[k * n * hd + i] = a[k * T * hd + i];
   return out;
 }
 
 /** Softmax rows 0..n-1 over keys 0..n-1 of a causal [H, T, T] attention (rows < n never see keys ≥ n). */
 function attentionUpTo(a: Float32Array | Float64Array | number[], H: number, T: number, n: number): Float64Array {
   const out = new Float64Array(H * n * n);
-  for (let h = 0; h < H; h++) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[(h * n + i) * n + j] = a[(h * T + i) * T + j]!;
+  for (let h = 0; h < H; h++) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out[(h * n + i) * n + j] = a[(h * T + i) * T + j];
   return out;
 }

@@ -109,14 +109,27 @@ test('SelfExtend after eviction: kept entries keep their original (per-head) pos
   const rng = mulberry32(99);
   const keep = range(L).map(() => range(Hkv).map(() => range(T).filter((t) => t >= T - 6 || rng() < 0.4)));
   const cache: KvCache = {
-    layers: rec.cache.layers.map((layer, l) => gatherLayer(layer, keep[l].map((k) => Int32Array.from(k)), hd)),
+    layers: rec.cache.layers.map((layer, l) =>
+      gatherLayer(
+        layer,
+        keep[l].map((k) => Int32Array.from(k)),
+        hd,
+      ),
+    ),
     nextPosition: T,
   };
   const refPast = evictNaive(refPrompt.past, (l, h) => keep[l][h]);
 
   const question = randomTokens(7, V, 6);
   const step = await rt.step([cache], [question], { logits: 'all' });
-  const refQ = naiveSelfExtendForward(spec, weights, se, question, range(7).map((i) => T + i), refPast);
+  const refQ = naiveSelfExtendForward(
+    spec,
+    weights,
+    se,
+    question,
+    range(7).map((i) => T + i),
+    refPast,
+  );
   for (let t = 0; t < 7; t++) assertClose(step.logits[0].subarray(t * V, (t + 1) * V), refQ.logits[t], 1e-4, `question logits at ${t}`);
 
   // batched with a second, uncompressed sequence of another length (padding and per-row positions)
@@ -159,7 +172,7 @@ test('SelfExtend after eviction: kept entries keep their original (per-head) pos
 test('SelfExtend in the fp16 graph (float16 KV cache) agrees with fp32 on models/tiny at a 1k prompt', async () => {
   const se = { group: 8, window: 128 };
   const model = withSelfExtend(await loadModel(join(repoRoot, 'models/tiny')), se, 'test');
-  const sample = JSON.parse(readFileSync(join(repoRoot, 'datasets/retrieval-long/retrieval-1k.jsonl'), 'utf8').split('\n')[0]!);
+  const sample = JSON.parse(readFileSync(join(repoRoot, 'datasets/retrieval-long/retrieval-1k.jsonl'), 'utf8').split('\n')[0]);
   const prompt = model.tokenizer!.encode(`${sample.context} ${sample.question}`, { addBos: true });
   assert.ok(prompt.length > 900);
   const runs = [];
@@ -170,8 +183,8 @@ test('SelfExtend in the fp16 graph (float16 KV cache) agrees with fp32 on models
     runs.push({ logits: rec.lastLogits, answer: model.tokenizer!.decode(gen.tokens) });
     await rt.release();
   }
-  const scale = Math.max(...runs[0]!.logits.map(Math.abs));
-  assert.ok(maxAbsDiff(runs[0]!.logits, runs[1]!.logits) < 0.003 * scale, `fp16 logits differ by ${maxAbsDiff(runs[0]!.logits, runs[1]!.logits)}`);
-  assert.equal(runs[0]!.answer, sample.answers[0]);
-  assert.equal(runs[1]!.answer, sample.answers[0]);
+  const scale = Math.max(...runs[0].logits.map(Math.abs));
+  assert.ok(maxAbsDiff(runs[0].logits, runs[1].logits) < 0.003 * scale, `fp16 logits differ by ${maxAbsDiff(runs[0].logits, runs[1].logits)}`);
+  assert.equal(runs[0].answer, sample.answers[0]);
+  assert.equal(runs[1].answer, sample.answers[0]);
 });

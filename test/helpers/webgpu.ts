@@ -13,7 +13,10 @@ export function webgpuStatus(): { ok: boolean; reason: string } {
   if (status) return status;
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/runtime/webgpu-probe.ts'], { cwd: repoRoot, encoding: 'utf8', timeout: 120_000 });
   const out = (r.stdout ?? '').trim();
-  status = r.status === 0 && out === 'ok' ? { ok: true, reason: '' } : { ok: false, reason: out || `probe exited ${r.status ?? r.signal}: ${(r.stderr ?? '').trim().split('\n').at(-1)}` };
+  status =
+    r.status === 0 && out === 'ok'
+      ? { ok: true, reason: '' }
+      : { ok: false, reason: out || `probe exited ${r.status ?? r.signal}: ${(r.stderr ?? '').trim().split('\n').at(-1)}` };
   return status;
 }
 

@@ -39,7 +39,18 @@ test('HF folder without config.json / without safetensors', async () => {
   const d = join(tmp, 'empty');
   mkdirSync(d);
   await rejectsWith(loadModel(d), /empty\/config\.json/, /not found/);
-  writeFileSync(join(d, 'config.json'), JSON.stringify({ ...JSON.parse('{}'), architectures: ['LlamaForCausalLM'], vocab_size: 8, hidden_size: 8, intermediate_size: 8, num_hidden_layers: 1, num_attention_heads: 2 }));
+  writeFileSync(
+    join(d, 'config.json'),
+    JSON.stringify({
+      ...JSON.parse('{}'),
+      architectures: ['LlamaForCausalLM'],
+      vocab_size: 8,
+      hidden_size: 8,
+      intermediate_size: 8,
+      num_hidden_layers: 1,
+      num_attention_heads: 2,
+    }),
+  );
   await rejectsWith(loadModel(d), /empty/, /no model\.safetensors/);
 });
 
@@ -119,7 +130,13 @@ test('GGUF: wrong magic, unsupported architecture, truncated', async () => {
   writeFileSync(p, good.subarray(0, good.length - 100));
   await rejectsWith(loadModel(p), /bad\.gguf/, /truncated/, /output\.weight/);
   const p2 = join(tmp, 'falcon.gguf');
-  writeFileSync(p2, Buffer.from(good.toString('latin1').replace('\u0005\u0000\u0000\u0000\u0000\u0000\u0000\u0000llama', '\u0005\u0000\u0000\u0000\u0000\u0000\u0000\u0000bloom'), 'latin1'));
+  writeFileSync(
+    p2,
+    Buffer.from(
+      good.toString('latin1').replace('\u0005\u0000\u0000\u0000\u0000\u0000\u0000\u0000llama', '\u0005\u0000\u0000\u0000\u0000\u0000\u0000\u0000bloom'),
+      'latin1',
+    ),
+  );
   await rejectsWith(loadModel(p2), /falcon\.gguf/, /unsupported general\.architecture "bloom"/, /supported: llama, qwen2/);
 });
 

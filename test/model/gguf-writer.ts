@@ -67,18 +67,53 @@ class Bytes {
 }
 
 // GGUF value type ids
-const T_U32 = 4, T_I32 = 5, T_F32 = 6, T_BOOL = 7, T_STRING = 8, T_ARRAY = 9;
+const T_U32 = 4,
+  T_I32 = 5,
+  T_F32 = 6,
+  T_BOOL = 7,
+  T_STRING = 8,
+  T_ARRAY = 9;
 
 function writeValue(out: Bytes, v: GgufValue): void {
   switch (v.type) {
-    case 'u32': out.u32(T_U32); out.u32(v.value); break;
-    case 'i32': out.u32(T_I32); out.i32(v.value); break;
-    case 'f32': out.u32(T_F32); out.f32(v.value); break;
-    case 'bool': out.u32(T_BOOL); out.push(Buffer.from([v.value ? 1 : 0])); break;
-    case 'string': out.u32(T_STRING); out.str(v.value); break;
-    case 'string[]': out.u32(T_ARRAY); out.u32(T_STRING); out.u64(v.value.length); v.value.forEach((s) => out.str(s)); break;
-    case 'f32[]': out.u32(T_ARRAY); out.u32(T_F32); out.u64(v.value.length); v.value.forEach((x) => out.f32(x)); break;
-    case 'i32[]': out.u32(T_ARRAY); out.u32(T_I32); out.u64(v.value.length); v.value.forEach((x) => out.i32(x)); break;
+    case 'u32':
+      out.u32(T_U32);
+      out.u32(v.value);
+      break;
+    case 'i32':
+      out.u32(T_I32);
+      out.i32(v.value);
+      break;
+    case 'f32':
+      out.u32(T_F32);
+      out.f32(v.value);
+      break;
+    case 'bool':
+      out.u32(T_BOOL);
+      out.push(Buffer.from([v.value ? 1 : 0]));
+      break;
+    case 'string':
+      out.u32(T_STRING);
+      out.str(v.value);
+      break;
+    case 'string[]':
+      out.u32(T_ARRAY);
+      out.u32(T_STRING);
+      out.u64(v.value.length);
+      v.value.forEach((s) => out.str(s));
+      break;
+    case 'f32[]':
+      out.u32(T_ARRAY);
+      out.u32(T_F32);
+      out.u64(v.value.length);
+      v.value.forEach((x) => out.f32(x));
+      break;
+    case 'i32[]':
+      out.u32(T_ARRAY);
+      out.u32(T_I32);
+      out.u64(v.value.length);
+      v.value.forEach((x) => out.i32(x));
+      break;
   }
 }
 

@@ -76,9 +76,22 @@ test('Mistral sliding_window caps the usable context at W (exact there), Qwen2 u
   assert.equal(hfConfigToSpec(mistral, 'config.json').maxPositionEmbeddings, 4096);
   assert.equal(hfConfigToSpec({ ...mistral, sliding_window: null }, 'config.json').maxPositionEmbeddings, 32768);
   assert.equal(hfConfigToSpec({ ...mistral, sliding_window: 65536 }, 'config.json').maxPositionEmbeddings, 32768);
-  const qwen = { ...base, architectures: ['Qwen2ForCausalLM'], rope_scaling: null, max_position_embeddings: 32768, sliding_window: 4096, use_sliding_window: false };
+  const qwen = {
+    ...base,
+    architectures: ['Qwen2ForCausalLM'],
+    rope_scaling: null,
+    max_position_embeddings: 32768,
+    sliding_window: 4096,
+    use_sliding_window: false,
+  };
   assert.equal(hfConfigToSpec(qwen, 'config.json').maxPositionEmbeddings, 32768);
-  assert.throws(() => hfConfigToSpec({ ...mistral, sliding_window: 'x' }, 'm/config.json'), (e: unknown) => e instanceof KvoptError && /m\/config\.json: 'sliding_window' must be a positive integer/.test(e.message));
-  assert.throws(() => hfConfigToSpec({ ...base, mlp_bias: true }, 'l/config.json'), (e: unknown) => e instanceof KvoptError && /^l\/config\.json: mlp_bias: true is not supported/.test(e.message));
+  assert.throws(
+    () => hfConfigToSpec({ ...mistral, sliding_window: 'x' }, 'm/config.json'),
+    (e: unknown) => e instanceof KvoptError && /m\/config\.json: 'sliding_window' must be a positive integer/.test(e.message),
+  );
+  assert.throws(
+    () => hfConfigToSpec({ ...base, mlp_bias: true }, 'l/config.json'),
+    (e: unknown) => e instanceof KvoptError && /^l\/config\.json: mlp_bias: true is not supported/.test(e.message),
+  );
   assert.equal(hfConfigToSpec({ ...base, mlp_bias: false }, 'config.json').numLayers, 16);
 });

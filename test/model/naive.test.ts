@@ -28,17 +28,18 @@ test('random weights are seeded, finite and give O(1) logits', () => {
   const out = naiveForward(spec, a, [1, 5, 9, 3, 60]);
   let sq = 0;
   let n = 0;
-  for (const l of out.logits) for (const v of l) {
-    assert.ok(Number.isFinite(v));
-    sq += v * v;
-    n++;
-  }
+  for (const l of out.logits)
+    for (const v of l) {
+      assert.ok(Number.isFinite(v));
+      sq += v * v;
+      n++;
+    }
   const rms = Math.sqrt(sq / n);
   assert.ok(rms > 0.2 && rms < 5, `logit rms ${rms}`);
 });
 
 test('randomWeights draws N(0,1) from gaussian(mulberry32(seed)) in order: embed, then layer 0 attnNorm, wq', () => {
-  const spec = tinySpec({ vocabSize: 33, hiddenSize: 7 * 2, numHeads: 2, numKvHeads: 1, headDim: 7 * 2 / 2 + 1 }); // odd lengths cross the Box-Muller pairs
+  const spec = tinySpec({ vocabSize: 33, hiddenSize: 7 * 2, numHeads: 2, numKvHeads: 1, headDim: (7 * 2) / 2 + 1 }); // odd lengths cross the Box-Muller pairs
   const w = randomWeights(spec, 123);
   const g = gaussian(mulberry32(123));
   const D = spec.hiddenSize;
@@ -71,15 +72,16 @@ test('attention rows are causal probabilities', () => {
   const out = naiveForward(spec, randomWeights(spec, 11), [1, 2, 3, 4, 5, 6]);
   const T = 6;
   for (const a of out.attention) {
-    for (let h = 0; h < spec.numHeads; h++) for (let t = 0; t < T; t++) {
-      let s = 0;
-      for (let k = 0; k < T; k++) {
-        const p = a[(h * T + t) * T + k];
-        if (k > t) assert.equal(p, 0);
-        s += p;
+    for (let h = 0; h < spec.numHeads; h++)
+      for (let t = 0; t < T; t++) {
+        let s = 0;
+        for (let k = 0; k < T; k++) {
+          const p = a[(h * T + t) * T + k];
+          if (k > t) assert.equal(p, 0);
+          s += p;
+        }
+        assert.ok(Math.abs(s - 1) < 1e-6);
       }
-      assert.ok(Math.abs(s - 1) < 1e-6);
-    }
   }
 });
 
@@ -124,7 +126,7 @@ test('Llama-3 rope scaling: high frequencies kept, low divided by factor, medium
   const wl = (2 * Math.PI) / base(32);
   assert.ok(Math.abs(wl - 4442.88) < 0.01);
   const smooth = (8192 / wl - 1) / 3;
-  assert.ok(Math.abs(f[32] - ((1 - smooth) * base(32) / 8 + smooth * base(32))) < 1e-15);
+  assert.ok(Math.abs(f[32] - (((1 - smooth) * base(32)) / 8 + smooth * base(32))) < 1e-15);
   assert.ok(f[32] < base(32) && f[32] > base(32) / 8);
   assert.ok(Math.abs(f[26] - base(26)) < 1e-18); // wavelen ≈ 1298 < 8192/4: kept
   assert.ok(Math.abs(f[36] - base(36) / 8) < 1e-18); // wavelen ≈ 10089 > 8192

@@ -14,8 +14,17 @@ process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
 test('f16 encode/decode: hand-computed bit patterns, subnormals, overflow, ties to even', () => {
   const cases: [number, number][] = [
-    [1, 0x3c00], [-2, 0xc000], [0.5, 0x3800], [65504, 0x7bff], [0, 0x0000], [-0, 0x8000],
-    [2 ** -24, 0x0001], [2 ** -14, 0x0400], [1e6, 0x7c00], [-Infinity, 0xfc00], [0.1, 0x2e66],
+    [1, 0x3c00],
+    [-2, 0xc000],
+    [0.5, 0x3800],
+    [65504, 0x7bff],
+    [0, 0x0000],
+    [-0, 0x8000],
+    [2 ** -24, 0x0001],
+    [2 ** -14, 0x0400],
+    [1e6, 0x7c00],
+    [-Infinity, 0xfc00],
+    [0.1, 0x2e66],
     [1 + 2 ** -11, 0x3c00], // tie between 0x3c00 and 0x3c01 → even
     [1 + 3 * 2 ** -11, 0x3c02], // tie between 0x3c01 and 0x3c02 → even
     [2 ** -25, 0x0000], // exactly half the smallest subnormal → even (0)
@@ -57,11 +66,15 @@ test('Q8_0 quantize/dequantize: d = max|x|/127, x ≈ d·q', () => {
 test('writeSafetensors → SafetensorsFile: header layout, 8-byte aligned data, F32/F16/BF16 values', () => {
   const p = join(tmp, 'a.safetensors');
   const a = Float32Array.from([1, -2, 0.5, 3.25, 1e-3, 7]);
-  writeSafetensors(p, {
-    a32: { dtype: 'F32', shape: [2, 3], data: a },
-    a16: { dtype: 'F16', shape: [6], data: a },
-    ab16: { dtype: 'BF16', shape: [3, 2], data: a },
-  }, { format: 'pt' });
+  writeSafetensors(
+    p,
+    {
+      a32: { dtype: 'F32', shape: [2, 3], data: a },
+      a16: { dtype: 'F16', shape: [6], data: a },
+      ab16: { dtype: 'BF16', shape: [3, 2], data: a },
+    },
+    { format: 'pt' },
+  );
   const raw = readFileSync(p);
   const n = Number(raw.readBigUInt64LE(0));
   assert.equal((8 + n) % 8, 0);

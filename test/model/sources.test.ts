@@ -139,7 +139,10 @@ test('sharded safetensors (index.json) load the same weights; F16/BF16 within ro
   writeHfFolder(sharded, spec, w, { shards: 3 });
   const m = await loadModel(sharded);
   assert.deepEqual(m.weights, w);
-  for (const [dtype, rel] of [['F16', 2 ** -11], ['BF16', 2 ** -8]] as const) {
+  for (const [dtype, rel] of [
+    ['F16', 2 ** -11],
+    ['BF16', 2 ** -8],
+  ] as const) {
     const dir = join(tmp, `hf-${dtype}`);
     writeHfFolder(dir, spec, w, { dtype });
     const h = await loadModel(dir);

@@ -60,7 +60,11 @@ test('full cache: greedy answers match on held-out retrieval samples at full con
   const m = await loadModel(modelDir);
   const tok = m.tokenizer!;
   const eos = m.spec.eosTokenId!;
-  const samples = readFileSync(dataPath, 'utf8').trim().split('\n').slice(0, 12).map((l) => JSON.parse(l) as Sample);
+  const samples = readFileSync(dataPath, 'utf8')
+    .trim()
+    .split('\n')
+    .slice(0, 12)
+    .map((l) => JSON.parse(l) as Sample);
   assert.deepEqual(new Set(samples.map((s) => s.kind)).size, 4, 'all four kinds are checked (3 samples each)');
   let correct = 0;
   const wrong: string[] = [];

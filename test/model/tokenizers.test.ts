@@ -20,7 +20,10 @@ const TEST_C: [string, number[]][] = [
   ],
   [
     'Translate English to French:\n\n        sea otter => loutre de mer\n        peppermint => menthe poivrée\n        plush girafe => girafe peluche\n        cheese =>',
-    [1, 4103, 9632, 4223, 304, 5176, 29901, 13, 13, 4706, 7205, 4932, 357, 1149, 301, 449, 276, 316, 2778, 13, 4706, 1236, 407, 837, 524, 1149, 6042, 354, 772, 440, 29878, 1318, 13, 4706, 715, 1878, 330, 3055, 1725, 1149, 330, 3055, 1725, 4639, 28754, 13, 4706, 923, 968, 1149],
+    [
+      1, 4103, 9632, 4223, 304, 5176, 29901, 13, 13, 4706, 7205, 4932, 357, 1149, 301, 449, 276, 316, 2778, 13, 4706, 1236, 407, 837, 524, 1149, 6042, 354, 772,
+      440, 29878, 1318, 13, 4706, 715, 1878, 330, 3055, 1725, 1149, 330, 3055, 1725, 4639, 28754, 13, 4706, 923, 968, 1149,
+    ],
   ],
 ];
 
@@ -42,8 +45,15 @@ test('Llama-2 tokenizer.json reproduces the llama2.c test.c encodings and round-
 test('chunked encoding of long text equals whole-string encoding (Llama-2) and is used', () => {
   assert.equal(llama.chunked, true);
   const dir = sharedDataPath('paul_graham_essays');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.txt')).sort().slice(0, 2);
-  const text = files.map((f) => readFileSync(join(dir, f), 'utf8')).join('\n\n').slice(0, 6000) + '\n  indented é\n\n\nx  y';
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.txt'))
+    .sort()
+    .slice(0, 2);
+  const text =
+    files
+      .map((f) => readFileSync(join(dir, f), 'utf8'))
+      .join('\n\n')
+      .slice(0, 6000) + '\n  indented é\n\n\nx  y';
   const chunks = splitForEncoding(text, 512);
   assert.ok(chunks.length > 5);
   assert.equal(chunks.join(''), text);
@@ -110,7 +120,10 @@ test('GGUF "llama" (SentencePiece) metadata: the score-greedy encoder gives the 
   }
   // a character outside the vocab falls back to its UTF-8 byte tokens
   const ids = tok.encode('𝄞');
-  assert.deepEqual(ids.slice(-4), [...Buffer.from('𝄞', 'utf8')].map((b) => vocab[`<0x${b.toString(16).toUpperCase()}>`]));
+  assert.deepEqual(
+    ids.slice(-4),
+    [...Buffer.from('𝄞', 'utf8')].map((b) => vocab[`<0x${b.toString(16).toUpperCase()}>`]),
+  );
   assert.equal(tok.decode(ids), '𝄞');
 });
 

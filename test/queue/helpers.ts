@@ -19,7 +19,9 @@ export function redisCli(args: string[]): string {
 /** Keys of a test database under `kvopt:` (everything a run leaves behind). */
 export function kvoptKeys(url: { port: number; db: number; password?: string }): string[] {
   const auth = url.password ? ['-a', url.password, '--no-auth-warning'] : [];
-  return redisCli(['-p', String(url.port), ...auth, '-n', String(url.db), '--scan', '--pattern', 'kvopt:*']).split('\n').filter(Boolean);
+  return redisCli(['-p', String(url.port), ...auth, '-n', String(url.db), '--scan', '--pattern', 'kvopt:*'])
+    .split('\n')
+    .filter(Boolean);
 }
 
 export interface Proc {
@@ -96,7 +98,11 @@ export async function stop(p: Proc): Promise<number | null> {
 export async function startRedis(port: number, extra: string[] = []): Promise<ChildProcess> {
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' });
   for (let i = 0; i < 100; i++) {
-    const r = spawnSync('redis-cli', ['-p', String(port), ...(extra.includes('--requirepass') ? ['-a', extra[extra.indexOf('--requirepass') + 1]!, '--no-auth-warning'] : []), 'ping'], { encoding: 'utf8' });
+    const r = spawnSync(
+      'redis-cli',
+      ['-p', String(port), ...(extra.includes('--requirepass') ? ['-a', extra[extra.indexOf('--requirepass') + 1], '--no-auth-warning'] : []), 'ping'],
+      { encoding: 'utf8' },
+    );
     if (r.stdout.includes('PONG')) return child;
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -14,7 +14,7 @@ function oneLine(r: { status: number | null; stdout: string; stderr: string }, r
   assert.equal(r.stdout, '');
   const lines = r.stderr.trim().split('\n');
   assert.equal(lines.length, 1, r.stderr);
-  assert.match(lines[0]!, re);
+  assert.match(lines[0], re);
   if (secret) assert.ok(!r.stderr.includes(secret), 'the password was printed');
 }
 
@@ -24,24 +24,41 @@ test('bad queue input: one line each, non-zero exit, no run created', { timeout:
   const db = join(dir, 'k.db');
   const evalWith = (...q: string[]) => kvopt(['eval', '--config', cfg, '--db', db, '--quiet', ...q], { KVOPT_CACHE_DIR: join(dir, 'cache') });
 
-  oneLine(evalWith('--queue', 'http://127.0.0.1:6379'), /^kvopt: --queue: scheme 'http' is not supported; expected redis:\/\/\[:password@\]host\[:port\]\[\/db\] or rediss:\/\/… \(TLS\)$/);
+  oneLine(
+    evalWith('--queue', 'http://127.0.0.1:6379'),
+    /^kvopt: --queue: scheme 'http' is not supported; expected redis:\/\/\[:password@\]host\[:port\]\[\/db\] or rediss:\/\/… \(TLS\)$/,
+  );
   oneLine(evalWith('--queue', 'not a url'), /^kvopt: --queue: 'not a url' is not a URL; expected redis:\/\//);
   oneLine(evalWith('--queue', 'redis://127.0.0.1:6379/x'), /^kvopt: --queue: database 'x' is not a number 0-99/);
   oneLine(evalWith('--queue', 'redis://127.0.0.1:6389'), /^kvopt: --queue: redis:\/\/127\.0\.0\.1:6389: connection refused \(is Redis running there\?\)$/);
   oneLine(evalWith('--queue-password-file', join(dir, 'none')), /^kvopt: --queue-password-file: give --queue URL/);
-  oneLine(evalWith('--queue', 'redis://127.0.0.1:6379', '--queue-password-file', join(dir, 'none')), /^kvopt: --queue-password-file: cannot read .*none \(ENOENT\)$/);
+  oneLine(
+    evalWith('--queue', 'redis://127.0.0.1:6379', '--queue-password-file', join(dir, 'none')),
+    /^kvopt: --queue-password-file: cannot read .*none \(ENOENT\)$/,
+  );
   oneLine(kvopt(['worker', '--queue', 'redis://127.0.0.1:6389']), /^kvopt: --queue: redis:\/\/127\.0\.0\.1:6389: connection refused/);
 
   const withPassword = join(dir, 'with-password.yaml');
   writeFileSync(withPassword, `${readFileSync(cfg, 'utf8')}queue: redis://:hunter2@127.0.0.1:6379\n`);
-  oneLine(kvopt(['eval', '--config', withPassword, '--db', db, '--quiet']), /^kvopt: .*with-password\.yaml: queue.*a password does not belong in the experiment file/, 'hunter2');
+  oneLine(
+    kvopt(['eval', '--config', withPassword, '--db', db, '--quiet']),
+    /^kvopt: .*with-password\.yaml: queue.*a password does not belong in the experiment file/,
+    'hunter2',
+  );
 
   const secured = await startRedis(6392, ['--requirepass', 'right-pw']);
   const crippled = await startRedis(6393, ['--rename-command', 'EVALSHA', '']);
   try {
-    oneLine(evalWith('--queue', 'redis://:not-the-pw@127.0.0.1:6392'), /^kvopt: --queue: redis:\/\/:\*\*\*@127\.0\.0\.1:6392: wrong password or user name/, 'not-the-pw');
+    oneLine(
+      evalWith('--queue', 'redis://:not-the-pw@127.0.0.1:6392'),
+      /^kvopt: --queue: redis:\/\/:\*\*\*@127\.0\.0\.1:6392: wrong password or user name/,
+      'not-the-pw',
+    );
     oneLine(evalWith('--queue', 'redis://127.0.0.1:6392'), /^kvopt: --queue: redis:\/\/127\.0\.0\.1:6392: Redis needs a password/);
-    oneLine(evalWith('--queue', 'redis://127.0.0.1:6393'), /^kvopt: --queue: redis:\/\/127\.0\.0\.1:6393 lacks commands the queue needs: EVALSHA \(renamed or disabled on this server\)$/);
+    oneLine(
+      evalWith('--queue', 'redis://127.0.0.1:6393'),
+      /^kvopt: --queue: redis:\/\/127\.0\.0\.1:6393 lacks commands the queue needs: EVALSHA \(renamed or disabled on this server\)$/,
+    );
   } finally {
     await killRedis(secured);
     await killRedis(crippled);

@@ -13,7 +13,20 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { count } from '../engine/cli-run.ts';
-import { evalRows, killRedis, kvoptKeys, redisCli, run, searchResult, start, startRedis, startWorker, stop, writeEvalConfig, writeSearchConfig } from './helpers.ts';
+import {
+  evalRows,
+  killRedis,
+  kvoptKeys,
+  redisCli,
+  run,
+  searchResult,
+  start,
+  startRedis,
+  startWorker,
+  stop,
+  writeEvalConfig,
+  writeSearchConfig,
+} from './helpers.ts';
 
 const DB = 11;
 const QUEUE = `redis://127.0.0.1:6379/${DB}`;
@@ -88,7 +101,9 @@ test('coordinator SIGKILLed: --resume finishes the run with every row once; the 
   }
 });
 
-test('Redis restarted mid-run: one line, the worker reconnects, --resume finishes identically; the password is never shown or stored', { timeout: 600_000 }, async () => {
+test('Redis restarted mid-run: one line, the worker reconnects, --resume finishes identically; the password is never shown or stored', {
+  timeout: 600_000,
+}, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-queue-redis-restart-'));
   const env = { KVOPT_CACHE_DIR: join(dir, 'cache') };
   const port = 6391;

@@ -13,7 +13,9 @@ import { evalRows, kvoptKeys, MODEL, redisCli, run, searchResult, startWorker, s
 const DB = 10;
 const QUEUE = `redis://127.0.0.1:6379/${DB}`;
 
-test('queued eval and search on two workers equal the single-machine runs; two coordinators apart; a wrong model is refused', { timeout: 600_000 }, async () => {
+test('queued eval and search on two workers equal the single-machine runs; two coordinators apart; a wrong model is refused', {
+  timeout: 600_000,
+}, async () => {
   redisCli(['-n', String(DB), 'FLUSHDB']);
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-queue-runs-'));
   const env = { KVOPT_CACHE_DIR: join(dir, 'cache') };
@@ -28,7 +30,10 @@ test('queued eval and search on two workers equal the single-machine runs; two c
   assert.equal(ref.status, 0, ref.output);
   const ref2 = await run(['eval', '--config', evalCfg2, '--db', join(dir, 'ref2', 'k.db'), '--quiet'], env);
   assert.equal(ref2.status, 0, ref2.output);
-  const refSearch = await run(['search', '--config', searchCfg, '--db', join(dir, 'ref-search', 'k.db'), '--json', join(dir, 'ref-search.json'), '--quiet'], env);
+  const refSearch = await run(
+    ['search', '--config', searchCfg, '--db', join(dir, 'ref-search', 'k.db'), '--json', join(dir, 'ref-search.json'), '--quiet'],
+    env,
+  );
   assert.equal(refSearch.status, 0, refSearch.output);
 
   // A copy of the model with one weight changed: same shape, other weights hash.

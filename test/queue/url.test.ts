@@ -10,9 +10,33 @@ import { parseQueueUrl } from '../../src/queue/url.ts';
 import { KvoptError } from '../../src/util/errors.ts';
 
 test('redis:// and rediss:// addresses: host, port, db, TLS, user and password; display never holds the password', () => {
-  assert.deepEqual(parseQueueUrl('redis://127.0.0.1'), { host: '127.0.0.1', port: 6379, db: 0, tls: false, username: null, password: null, display: 'redis://127.0.0.1:6379' });
-  assert.deepEqual(parseQueueUrl('redis://:s3cret%40x@queue.lab:7000/3'), { host: 'queue.lab', port: 7000, db: 3, tls: false, username: null, password: 's3cret@x', display: 'redis://:***@queue.lab:7000/3' });
-  assert.deepEqual(parseQueueUrl('rediss://kvopt:pw@[::1]:6380/1'), { host: '::1', port: 6380, db: 1, tls: true, username: 'kvopt', password: 'pw', display: 'rediss://kvopt:***@[::1]:6380/1' });
+  assert.deepEqual(parseQueueUrl('redis://127.0.0.1'), {
+    host: '127.0.0.1',
+    port: 6379,
+    db: 0,
+    tls: false,
+    username: null,
+    password: null,
+    display: 'redis://127.0.0.1:6379',
+  });
+  assert.deepEqual(parseQueueUrl('redis://:s3cret%40x@queue.lab:7000/3'), {
+    host: 'queue.lab',
+    port: 7000,
+    db: 3,
+    tls: false,
+    username: null,
+    password: 's3cret@x',
+    display: 'redis://:***@queue.lab:7000/3',
+  });
+  assert.deepEqual(parseQueueUrl('rediss://kvopt:pw@[::1]:6380/1'), {
+    host: '::1',
+    port: 6380,
+    db: 1,
+    tls: true,
+    username: 'kvopt',
+    password: 'pw',
+    display: 'rediss://kvopt:***@[::1]:6380/1',
+  });
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-queue-url-'));
   const file = join(dir, 'pw');
   writeFileSync(file, 'from-file\n');
@@ -46,5 +70,8 @@ test("the experiment file's queue: is kept (not part of the config hash) and may
   assert.equal(queued.queue, 'redis://127.0.0.1:6379/2');
   assert.equal(local.queue, null);
   assert.equal(configHash(queued), configHash(local), 'a run resumes with or without the queue');
-  assert.throws(() => parseExperiment(`${base}queue: redis://:pw@h:6379\n`, 'x.yaml', { cwd: '/p' }), /x\.yaml: queue.*a password does not belong in the experiment file/);
+  assert.throws(
+    () => parseExperiment(`${base}queue: redis://:pw@h:6379\n`, 'x.yaml', { cwd: '/p' }),
+    /x\.yaml: queue.*a password does not belong in the experiment file/,
+  );
 });

@@ -54,8 +54,7 @@ export function naiveInvFreq(spec: ModelSpec): Float64Array {
       if (wavelen > lowFreqWavelen) {
         f[i] = f[i] / s.factor;
       } else {
-        const smooth =
-          (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+        const smooth = (s.originalMaxPositionEmbeddings / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
         f[i] = (1 - smooth) * (f[i] / s.factor) + smooth * f[i];
       }
     }
@@ -82,7 +81,13 @@ export function naiveRope(v: Float64Array, off: number, hd: number, p: number, i
  * `visible(t, s)`: whether query t attends to key s (s <= t); default all. An evicted cache entry is a key hidden
  * from every query after the prefill (the prefill itself ran with full attention).
  */
-export function naiveForward(spec: ModelSpec, w: ModelWeights, tokens: number[], positions?: number[], visible?: (t: number, s: number) => boolean): NaiveOutput {
+export function naiveForward(
+  spec: ModelSpec,
+  w: ModelWeights,
+  tokens: number[],
+  positions?: number[],
+  visible?: (t: number, s: number) => boolean,
+): NaiveOutput {
   const T = tokens.length;
   const D = spec.hiddenSize;
   const I = spec.intermediateSize;

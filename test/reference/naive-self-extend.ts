@@ -57,9 +57,7 @@ function rotated(raw: Float64Array, p: number, hd: number, inv: Float64Array, st
 }
 
 export function emptyNaivePast(spec: ModelSpec): NaivePast {
-  return Array.from({ length: spec.numLayers }, () =>
-    Array.from({ length: spec.numKvHeads }, () => ({ positions: [], rawKeys: [], values: [] })),
-  );
+  return Array.from({ length: spec.numLayers }, () => Array.from({ length: spec.numKvHeads }, () => ({ positions: [], rawKeys: [], values: [] })));
 }
 
 /** Keeps, in layer l head h, only the entries at indices keep(l, h) (ascending), as an eviction would. */
@@ -132,7 +130,7 @@ export function naiveSelfExtendForward(
         }
         const max = Math.max(...logits);
         let sum = 0;
-        for (let s = 0; s < n; s++) sum += (logits[s] = Math.exp(logits[s] - max));
+        for (let s = 0; s < n; s++) sum += logits[s] = Math.exp(logits[s] - max);
         const row: number[] = [];
         for (let s = 0; s < n; s++) {
           const p = logits[s] / sum;

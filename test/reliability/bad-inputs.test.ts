@@ -91,7 +91,12 @@ function fixtures(): Fixtures {
     return p;
   };
   return {
-    dir, model, tok, data, db, file,
+    dir,
+    model,
+    tok,
+    data,
+    db,
+    file,
     evalYaml: (edit = (y) => y) => file('eval.yaml', edit(EVAL_YAML())),
     searchYaml: (edit = (y) => y) => file('search.yaml', edit(SEARCH_YAML())),
   };
@@ -149,8 +154,15 @@ const sub = (a: string | RegExp, b: string) => (y: string) => {
 /** The command-line form of eval, with `over` replacing or adding flags. */
 const flagsEval = (f: Fixtures, over: Record<string, string | null> = {}, extra: string[] = []) => {
   const flags: Record<string, string | null> = {
-    '--model': f.model, '--tokenizer': f.tok, '--task': 'continuation', '--data': f.data, '--methods': 'snapkv', '--budgets': '16',
-    '--samples': '2', '--db': f.db, ...over,
+    '--model': f.model,
+    '--tokenizer': f.tok,
+    '--task': 'continuation',
+    '--data': f.data,
+    '--methods': 'snapkv',
+    '--budgets': '16',
+    '--samples': '2',
+    '--db': f.db,
+    ...over,
   };
   const args = ['eval', '--quiet', '--task-option', 'contextTokens=48', '--task-option', 'continuationTokens=8'];
   for (const [k, v] of Object.entries(flags)) if (v !== null) args.push(k, v);
@@ -175,7 +187,16 @@ const CASES: Row[] = [
   ['eval config: tab indentation', (f) => ['eval', '--config', f.file('t.yaml', 'name: x\nmodel:\n\tpath: m\n'), '--db', f.db], /t\.yaml: YAML syntax error/],
   [
     'eval config: alias bomb',
-    (f) => ['eval', '--config', f.file('bomb.yaml', 'a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n'), '--db', f.db],
+    (f) => [
+      'eval',
+      '--config',
+      f.file(
+        'bomb.yaml',
+        'a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n',
+      ),
+      '--db',
+      f.db,
+    ],
     /bomb\.yaml: YAML aliases expand too much/,
   ],
   yamlCase('unknown top-level key', sub('window: 16', 'windw: 16'), /windw: unknown key; did you mean "window"\?/),
@@ -195,7 +216,11 @@ const CASES: Row[] = [
   yamlCase('tasks a mapping', sub(/tasks:\n( {2}.*\n| {4}.*\n)+/, 'tasks: { name: x }\n'), /tasks: expected a list of tasks/),
   yamlCase('task name unknown', sub('name: continuation', 'name: continuaton'), /tasks\[0\]\.name: .*did you mean "continuation"\?/),
   yamlCase('task longbench without dataset', sub('name: continuation', 'name: longbench'), /tasks\[0\]\.name: expected longbench\/<dataset>/),
-  yamlCase('task longbench unknown dataset', sub('name: continuation', 'name: longbench/multinews'), /tasks\[0\]\.name: unknown LongBench dataset "multinews"; did you mean "multi_news"\?/),
+  yamlCase(
+    'task longbench unknown dataset',
+    sub('name: continuation', 'name: longbench/multinews'),
+    /tasks\[0\]\.name: unknown LongBench dataset "multinews"; did you mean "multi_news"\?/,
+  ),
   yamlCase('task data missing', sub(/ {4}data: .*\n/, ''), /tasks\[0\]\.data: required/),
   yamlCase('task data absent', sub(/data: .*\.jsonl/, 'data: /no/data.jsonl'), /tasks\[0\]\.data: no such file or folder/),
   yamlCase('task unknown key', sub('    seed: 1', '    sed: 1'), /tasks\[0\]\.sed: unknown key; did you mean "seed"\?/),
@@ -207,34 +232,106 @@ const CASES: Row[] = [
   yamlCase('task seed negative', sub('    seed: 1', '    seed: -3'), /tasks\[0\]\.seed: expected a non-negative integer, got -3/),
   yamlCase('task options a list', sub(/options: \{.*\}/, 'options: [1, 2]'), /tasks\[0\]\.options: expected a mapping, got a list/),
   yamlCase('task option typo', sub('contextTokens: 48', 'contxtTokens: 48'), /tasks\[0\]\.options\.contxtTokens: unknown key; did you mean "contextTokens"\?/),
-  yamlCase('task option negative', sub('contextTokens: 48', 'contextTokens: -5'), /tasks\[0\]\.options\.contextTokens: expected an integer in \[1, 1048576\], got -5/),
+  yamlCase(
+    'task option negative',
+    sub('contextTokens: 48', 'contextTokens: -5'),
+    /tasks\[0\]\.options\.contextTokens: expected an integer in \[1, 1048576\], got -5/,
+  ),
   yamlCase('task option a word', sub('contextTokens: 48', 'contextTokens: abc'), /tasks\[0\]\.options\.contextTokens: expected an integer .*got "abc"/),
   yamlCase('task option a list', sub('contextTokens: 48', 'contextTokens: [1, 2]'), /tasks\[0\]\.options\.contextTokens: expected an integer .*got \[1,2\]/),
   yamlCase('task option huge', sub('contextTokens: 48', 'contextTokens: 1e12'), /tasks\[0\]\.options\.contextTokens: expected an integer in \[1, 1048576\]/),
-  yamlCase('questionTokens ≥ contextTokens', sub('contextTokens: 48', 'contextTokens: 48, questionTokens: 48'), /tasks\[0\]\.options\.questionTokens: expected fewer than contextTokens \(48\), got 48/),
-  yamlCase('continuationTokens zero', sub('continuationTokens: 8', 'continuationTokens: 0'), /tasks\[0\]\.options\.continuationTokens: expected an integer in \[1/),
-  yamlCase('windowsPerDocument zero', sub('continuationTokens: 8', 'continuationTokens: 8, windowsPerDocument: 0'), /tasks\[0\]\.options\.windowsPerDocument: expected an integer in \[1, 10000\]/),
-  yamlCase('passkey with options', sub('name: continuation', 'name: passkey'), /tasks\[0\]\.options\.contextTokens: unknown key: task passkey takes no options/),
-  yamlCase('gsm8k shots negative', (y) => y.replace('name: continuation', 'name: gsm8k').replace(/options: \{.*\}/, 'options: { shots: -1 }'), /tasks\[0\]\.options\.shots: expected an integer in \[0, 64\], got -1/),
-  yamlCase('gsm8k shots a word', (y) => y.replace('name: continuation', 'name: gsm8k').replace(/options: \{.*\}/, 'options: { shots: many }'), /tasks\[0\]\.options\.shots: expected an integer in \[0, 64\], got "many"/),
-  yamlCase('gsm8k metric unknown', (y) => y.replace('name: continuation', 'name: gsm8k').replace(/options: \{.*\}/, 'options: { metric: loose }'), /tasks\[0\]\.options\.metric: expected one of gsm8k_flexible, gsm8k_strict, got "loose"/),
-  yamlCase('gsm8k stripCalculator a word', (y) => y.replace('name: continuation', 'name: gsm8k').replace(/options: \{.*\}/, 'options: { stripCalculator: yes please }'), /tasks\[0\]\.options\.stripCalculator: expected true or false/),
-  yamlCase('needle depths out of range', (y) => y.replace('name: continuation', 'name: needle').replace(/data: .*/, `data: ${repoRoot}/datasets`).replace(/options: \{.*\}/, 'options: { lengths: [64], depths: [150] }'), /tasks\[0\]\.options\.depths: expected a non-empty list of numbers in \[0, 100\], got \[150\]/),
-  yamlCase('needle lengths empty', (y) => y.replace('name: continuation', 'name: needle').replace(/data: .*/, `data: ${repoRoot}/datasets`).replace(/options: \{.*\}/, 'options: { lengths: [], depths: [50] }'), /tasks\[0\]\.options\.lengths: expected a non-empty list of integers/),
-  yamlCase('needle folder without lengths', (y) => y.replace('name: continuation', 'name: needle').replace(/data: .*/, `data: ${repoRoot}/datasets`).replace(/options: \{.*\}/, 'options: { depths: [50] }'), /tasks\[0\]\.options\.lengths: required for needle over a haystack folder/),
+  yamlCase(
+    'questionTokens ≥ contextTokens',
+    sub('contextTokens: 48', 'contextTokens: 48, questionTokens: 48'),
+    /tasks\[0\]\.options\.questionTokens: expected fewer than contextTokens \(48\), got 48/,
+  ),
+  yamlCase(
+    'continuationTokens zero',
+    sub('continuationTokens: 8', 'continuationTokens: 0'),
+    /tasks\[0\]\.options\.continuationTokens: expected an integer in \[1/,
+  ),
+  yamlCase(
+    'windowsPerDocument zero',
+    sub('continuationTokens: 8', 'continuationTokens: 8, windowsPerDocument: 0'),
+    /tasks\[0\]\.options\.windowsPerDocument: expected an integer in \[1, 10000\]/,
+  ),
+  yamlCase(
+    'passkey with options',
+    sub('name: continuation', 'name: passkey'),
+    /tasks\[0\]\.options\.contextTokens: unknown key: task passkey takes no options/,
+  ),
+  yamlCase(
+    'gsm8k shots negative',
+    (y) => y.replace('name: continuation', 'name: gsm8k').replace(/options: \{.*\}/, 'options: { shots: -1 }'),
+    /tasks\[0\]\.options\.shots: expected an integer in \[0, 64\], got -1/,
+  ),
+  yamlCase(
+    'gsm8k shots a word',
+    (y) => y.replace('name: continuation', 'name: gsm8k').replace(/options: \{.*\}/, 'options: { shots: many }'),
+    /tasks\[0\]\.options\.shots: expected an integer in \[0, 64\], got "many"/,
+  ),
+  yamlCase(
+    'gsm8k metric unknown',
+    (y) => y.replace('name: continuation', 'name: gsm8k').replace(/options: \{.*\}/, 'options: { metric: loose }'),
+    /tasks\[0\]\.options\.metric: expected one of gsm8k_flexible, gsm8k_strict, got "loose"/,
+  ),
+  yamlCase(
+    'gsm8k stripCalculator a word',
+    (y) => y.replace('name: continuation', 'name: gsm8k').replace(/options: \{.*\}/, 'options: { stripCalculator: yes please }'),
+    /tasks\[0\]\.options\.stripCalculator: expected true or false/,
+  ),
+  yamlCase(
+    'needle depths out of range',
+    (y) =>
+      y
+        .replace('name: continuation', 'name: needle')
+        .replace(/data: .*/, `data: ${repoRoot}/datasets`)
+        .replace(/options: \{.*\}/, 'options: { lengths: [64], depths: [150] }'),
+    /tasks\[0\]\.options\.depths: expected a non-empty list of numbers in \[0, 100\], got \[150\]/,
+  ),
+  yamlCase(
+    'needle lengths empty',
+    (y) =>
+      y
+        .replace('name: continuation', 'name: needle')
+        .replace(/data: .*/, `data: ${repoRoot}/datasets`)
+        .replace(/options: \{.*\}/, 'options: { lengths: [], depths: [50] }'),
+    /tasks\[0\]\.options\.lengths: expected a non-empty list of integers/,
+  ),
+  yamlCase(
+    'needle folder without lengths',
+    (y) =>
+      y
+        .replace('name: continuation', 'name: needle')
+        .replace(/data: .*/, `data: ${repoRoot}/datasets`)
+        .replace(/options: \{.*\}/, 'options: { depths: [50] }'),
+    /tasks\[0\]\.options\.lengths: required for needle over a haystack folder/,
+  ),
   yamlCase('setting unknown', sub('setting: question-aware', 'setting: question-awre'), /setting: expected one of .*did you mean "question-aware"\?/),
   yamlCase('setting empty list', sub('setting: question-aware', 'setting: []'), /setting: .*got an empty list/),
-  yamlCase('setting duplicate', sub('setting: question-aware', 'setting: [question-aware, question-aware]'), /setting\[1\]: duplicate setting "question-aware"/),
+  yamlCase(
+    'setting duplicate',
+    sub('setting: question-aware', 'setting: [question-aware, question-aware]'),
+    /setting\[1\]: duplicate setting "question-aware"/,
+  ),
   yamlCase('methods missing', sub('methods: [snapkv]\n', ''), /methods: required for kvopt eval/),
   yamlCase('methods a number', sub('methods: [snapkv]', 'methods: 5'), /methods: expected a list of methods/),
   yamlCase('method unknown', sub('methods: [snapkv]', 'methods: [snapvk]'), /methods\[0\]: unknown method "snapvk"; did you mean "snapkv"\?/),
   yamlCase('method unclosed parenthesis', sub('methods: [snapkv]', "methods: ['snapkv(window=8']"), /methods\[0\]: method "snapkv\(window=8": unclosed "\("/),
   yamlCase('method unmatched parenthesis', sub('methods: [snapkv]', "methods: ['snapkv)']"), /methods\[0\]: method "snapkv\)": unmatched "\)"/),
-  yamlCase('method two keys', sub('methods: [snapkv]', 'methods: [{ snapkv: {}, h2o: {} }]'), /methods\[0\]: expected a method name or a mapping \{name: \{options\}\} with one key, got 2 keys/),
+  yamlCase(
+    'method two keys',
+    sub('methods: [snapkv]', 'methods: [{ snapkv: {}, h2o: {} }]'),
+    /methods\[0\]: expected a method name or a mapping \{name: \{options\}\} with one key, got 2 keys/,
+  ),
   yamlCase('method options a list', sub('methods: [snapkv]', 'methods: [{ snapkv: [1] }]'), /methods\[0\]\.snapkv: expected a mapping of method options/),
   yamlCase('method option unknown', sub('methods: [snapkv]', 'methods: [{ snapkv: { windw: 8 } }]'), /methods\[0\].*windw/),
   yamlCase('method option wrong type', sub('methods: [snapkv]', 'methods: [{ snapkv: { window: wide } }]'), /methods\[0\].*window/),
-  yamlCase('method window above the prefill window', sub('methods: [snapkv]', 'methods: [{ snapkv: { window: 64 } }]'), /methods\[0\]\.snapkv\.window: 64 is larger than the prefill observation window \(window: 16\)/),
+  yamlCase(
+    'method window above the prefill window',
+    sub('methods: [snapkv]', 'methods: [{ snapkv: { window: 64 } }]'),
+    /methods\[0\]\.snapkv\.window: 64 is larger than the prefill observation window \(window: 16\)/,
+  ),
   yamlCase('method duplicate', sub('methods: [snapkv]', 'methods: [snapkv, snapkv]'), /methods\[1\]: duplicate of methods\[0\]/),
   yamlCase('method a number', sub('methods: [snapkv]', 'methods: [5]'), /methods\[0\]: expected a method name or \{name: \{options\}\}, got 5/),
   yamlCase('profile file missing', sub('methods: [snapkv]', 'methods: [{ profile: { file: nope.json } }]'), /nope\.json/),
@@ -250,12 +347,23 @@ const CASES: Row[] = [
   yamlCase('workers a word', sub('workers: 1', 'workers: many'), /workers: expected "auto" or a positive integer, got "many"/),
   yamlCase('window zero', sub('window: 16', 'window: 0'), /window: expected a positive integer, got 0/),
   // Checked once the model is loaded (its context length is known then): the run is created, then removed.
-  yamlCase('window above the model context', sub('window: 16', 'window: 100000'), /window: 100000 is larger than the model's context \(512 tokens/, { writes: true }),
+  yamlCase('window above the model context', sub('window: 16', 'window: 100000'), /window: 100000 is larger than the model's context \(512 tokens/, {
+    writes: true,
+  }),
   yamlCase('chunk_size a word', sub('window: 16', 'window: 16\nchunk_size: big'), /chunk_size: expected a positive integer, got "big"/),
   yamlCase('seed negative', sub('window: 16', 'window: 16\nseed: -1'), /seed: expected a non-negative integer, got -1/),
   yamlCase('db empty', sub('window: 16', 'window: 16\ndb: ""'), /db: expected a file path/),
-  yamlCase('continuation longer than the context', (y) => y.replace('contextTokens: 48', 'contextTokens: 600').replace(/data: .*\.jsonl/, `data: ${sharedDataPath('paul_graham_essays')}`), /tasks\[0\]\.options: contextTokens \+ continuationTokens = 608 is longer than the model's context \(512 tokens/, { writes: true }),
-  yamlCase('search section for eval is fine but search bad', sub('window: 16', 'window: 16\nsearch: { budget: 0 }'), /search\.budget: expected a positive integer, got 0/),
+  yamlCase(
+    'continuation longer than the context',
+    (y) => y.replace('contextTokens: 48', 'contextTokens: 600').replace(/data: .*\.jsonl/, `data: ${sharedDataPath('paul_graham_essays')}`),
+    /tasks\[0\]\.options: contextTokens \+ continuationTokens = 608 is longer than the model's context \(512 tokens/,
+    { writes: true },
+  ),
+  yamlCase(
+    'search section for eval is fine but search bad',
+    sub('window: 16', 'window: 16\nsearch: { budget: 0 }'),
+    /search\.budget: expected a positive integer, got 0/,
+  ),
 
   // -- search configs
   searchCase('no search section', sub(/search:\n( {2}.*\n)+/, ''), /search: required for kvopt search/),
@@ -270,7 +378,11 @@ const CASES: Row[] = [
   searchCase('population a word', sub('population: 4', 'population: lots'), /search\.population: expected "auto" or an integer >= 2, got "lots"/),
   searchCase('generations zero', sub('generations: 1', 'generations: 0'), /search\.generations: expected a positive integer, got 0/),
   searchCase('min_budget above budget', sub('min_budget: 4', 'min_budget: 20'), /search\.min_budget: expected at most search\.budget \(12\), got 20/),
-  searchCase('max_budget below budget', sub('min_budget: 4', 'min_budget: 4\n  max_budget: 8'), /search\.max_budget: expected at least search\.budget \(12\), got 8/),
+  searchCase(
+    'max_budget below budget',
+    sub('min_budget: 4', 'min_budget: 4\n  max_budget: 8'),
+    /search\.max_budget: expected at least search\.budget \(12\), got 8/,
+  ),
   searchCase('sigma0 zero', sub('group_size: 5', 'group_size: 5\n  sigma0: 0'), /search\.sigma0: expected a positive number, got 0/),
   searchCase('gamma above 1', sub('group_size: 5', 'group_size: 5\n  gamma: 2'), /search\.gamma: expected a number in \[0, 1\], got 2/),
   searchCase('lambda negative', sub('group_size: 5', 'group_size: 5\n  lambda: -1'), /search\.lambda: expected a number >= 0, got -1/),
@@ -278,7 +390,11 @@ const CASES: Row[] = [
   searchCase('transfer duplicate of budget', sub('group_size: 5', 'group_size: 5\n  transfer: [12]'), /search\.transfer\[0\]: duplicate budget 12/),
   searchCase('transfer a word', sub('group_size: 5', 'group_size: 5\n  transfer: [big]'), /search\.transfer\[0\]: expected a positive integer, got "big"/),
   searchCase('transfer_mode unknown', sub('group_size: 5', 'group_size: 5\n  transfer_mode: scale'), /search\.transfer_mode: expected one of/),
-  searchCase('transfer_mode search with transfer', sub('group_size: 5', 'group_size: 5\n  transfer: [24]\n  transfer_mode: search'), /search\.transfer_mode: search is run as one search per budget/),
+  searchCase(
+    'transfer_mode search with transfer',
+    sub('group_size: 5', 'group_size: 5\n  transfer: [24]\n  transfer_mode: search'),
+    /search\.transfer_mode: search is run as one search per budget/,
+  ),
   searchCase('restarts negative', sub('group_size: 5', 'group_size: 5\n  restarts: -1'), /search\.restarts: expected a non-negative integer, got -1/),
   searchCase('search a list', sub(/search:\n( {2}.*\n)+/, 'search: [1]\n'), /search: expected a mapping, got a list/),
   searchCase('--budget a word', (y) => y, /--budget: expected a positive integer .*got 'many'/, ['--budget', 'many']),
@@ -286,14 +402,23 @@ const CASES: Row[] = [
   searchCase('--budget below min_budget', (y) => y, /search\.budget: .*got 2/, ['--budget', '2'], { writes: true }),
   searchCase('--json into a missing folder', (y) => y, /--json: cannot write \/no\/such\/dir\/r\.json: no such folder/, ['--json', '/no/such/dir/r.json']),
   searchCase('--samples zero', (y) => y, /--samples: expected a positive integer, got "0"/, ['--samples', '0']),
-  searchCase('--samples not above heldout', (y) => y, /--samples: tasks\[0\] \(continuation\) holds out 1 samples; expected more than 1, got 1/, ['--samples', '1']),
+  searchCase('--samples not above heldout', (y) => y, /--samples: tasks\[0\] \(continuation\) holds out 1 samples; expected more than 1, got 1/, [
+    '--samples',
+    '1',
+  ]),
   searchCase('--seed negative', (y) => y, /--seed: expected a non-negative integer, got "-1"/, ['--seed', '-1']),
   searchCase('--workers zero', (y) => y, /--workers: expected "auto" or a positive integer, got "0"/, ['--workers', '0']),
   searchCase('--device unknown', (y) => y, /--device: expected one of .*got "gpu"/, ['--device', 'gpu']),
-  searchCase('--resume with nothing to resume', (y) => y.replace('seed: 1', 'seed: 7'), /--resume: .* holds no unfinished search run of this config/, ['--resume']),
+  searchCase('--resume with nothing to resume', (y) => y.replace('seed: 1', 'seed: 7'), /--resume: .* holds no unfinished search run of this config/, [
+    '--resume',
+  ]),
   ['search: --config missing', (f) => ['search', '--db', f.db], /required option '--config <file>' not specified/],
   ['search: --config absent file', (f) => ['search', '--config', join(f.dir, 'absent.yaml'), '--db', f.db], /absent\.yaml: no such experiment file/],
-  ['search: unknown flag', (f) => ['search', '--config', f.searchYaml(), '--db', f.db, '--budgte', '3'], /unknown option '--budgte' \(did you mean --budget\?\)/],
+  [
+    'search: unknown flag',
+    (f) => ['search', '--config', f.searchYaml(), '--db', f.db, '--budgte', '3'],
+    /unknown option '--budgte' \(did you mean --budget\?\)/,
+  ],
 
   // -- eval on the command line
   ['eval flags: nothing given', (f) => ['eval', '--db', f.db], /eval: give --config FILE, or --model, --task, --data, --methods, --budgets/],
@@ -340,12 +465,18 @@ const CASES: Row[] = [
   taskOption('windowsPerDocument=true', /--task-option: windowsPerDocument: expected an integer/),
   [
     '--task-option gsm8k shots=-1',
-    (f) => flagsEval(f, { '--task': 'gsm8k', '--data': sharedDataPath('gsm8k') }).filter((a) => !/Tokens=/.test(a) && a !== '--task-option').concat(['--task-option', 'shots=-1']),
+    (f) =>
+      flagsEval(f, { '--task': 'gsm8k', '--data': sharedDataPath('gsm8k') })
+        .filter((a) => !/Tokens=/.test(a) && a !== '--task-option')
+        .concat(['--task-option', 'shots=-1']),
     /--task-option: shots: expected an integer in \[0, 64\], got -1/,
   ],
   [
     '--task-option gsm8k shots=many',
-    (f) => flagsEval(f, { '--task': 'gsm8k', '--data': sharedDataPath('gsm8k') }).filter((a) => !/Tokens=/.test(a) && a !== '--task-option').concat(['--task-option', 'shots=many']),
+    (f) =>
+      flagsEval(f, { '--task': 'gsm8k', '--data': sharedDataPath('gsm8k') })
+        .filter((a) => !/Tokens=/.test(a) && a !== '--task-option')
+        .concat(['--task-option', 'shots=many']),
     /--task-option: shots: expected an integer in \[0, 64\], got "many"/,
   ],
 
@@ -403,34 +534,98 @@ const CASES: Row[] = [
   ['export: an eval run', (f) => ['export', '--db', f.db, '--run', '1'], /run 1 has no finished profile yet/],
   ['export: budget not stored', (f) => ['export', '--db', f.db, '--budget', '99'], /--budget 99: run 2 stores budgets 12/],
   ['export: budget a word', (f) => ['export', '--db', f.db, '--budget', 'big'], /--budget big: run 2 stores budgets/],
-  ['export: kvpress context length zero', (f) => ['export', '--db', f.db, '--format', 'kvpress', '--context-length', '0'], /--context-length: expected a positive integer, got '0'/],
-  ['export: kvpress context length a word', (f) => ['export', '--db', f.db, '--format', 'kvpress', '--context-length', 'long'], /--context-length: expected a positive integer, got 'long'/],
-  ['export: kvpress context length below the budgets', (f) => ['export', '--db', f.db, '--format', 'kvpress', '--context-length', '5'], /--context-length: 5 tokens is not longer than .* layer budgets/],
-  ['export: --out into a missing folder', (f) => ['export', '--db', f.db, '--out', '/no/such/p.json'], /--out: cannot write \/no\/such\/p\.json: no such folder/],
+  [
+    'export: kvpress context length zero',
+    (f) => ['export', '--db', f.db, '--format', 'kvpress', '--context-length', '0'],
+    /--context-length: expected a positive integer, got '0'/,
+  ],
+  [
+    'export: kvpress context length a word',
+    (f) => ['export', '--db', f.db, '--format', 'kvpress', '--context-length', 'long'],
+    /--context-length: expected a positive integer, got 'long'/,
+  ],
+  [
+    'export: kvpress context length below the budgets',
+    (f) => ['export', '--db', f.db, '--format', 'kvpress', '--context-length', '5'],
+    /--context-length: 5 tokens is not longer than .* layer budgets/,
+  ],
+  [
+    'export: --out into a missing folder',
+    (f) => ['export', '--db', f.db, '--out', '/no/such/p.json'],
+    /--out: cannot write \/no\/such\/p\.json: no such folder/,
+  ],
   ['export: --out is a folder', (f) => ['export', '--db', f.db, '--out', f.dir], /--out: .* is a folder, expected a file path/],
   ['export: latest of an empty database', (f) => ['export', '--db', emptyKvoptDb(f)], /no search runs yet/],
   ['regress: no baseline flag', (f) => ['regress', '--db', f.db, '--profile', profileFile], /regress: give --baseline FILE .* or --write-baseline FILE/],
-  ['regress: absent db', (f) => ['regress', '--db', join(f.dir, 'absent.db'), '--profile', profileFile, '--baseline', profileFile], /absent\.db: no such kvopt database/],
-  ['regress: empty db file', (f) => ['regress', '--db', f.file('empty.db', ''), '--profile', profileFile, '--baseline', profileFile], /empty\.db: empty file, not a kvopt database/],
-  ['regress: absent profile', (f) => ['regress', '--db', f.db, '--profile', join(f.dir, 'p.json'), '--baseline', profileFile], /p\.json: cannot read the profile file \(ENOENT\)/],
-  ['regress: profile broken JSON', (f) => ['regress', '--db', f.db, '--profile', f.file('p.json', '{"format":'), '--baseline', profileFile], /p\.json: not valid JSON/],
+  [
+    'regress: absent db',
+    (f) => ['regress', '--db', join(f.dir, 'absent.db'), '--profile', profileFile, '--baseline', profileFile],
+    /absent\.db: no such kvopt database/,
+  ],
+  [
+    'regress: empty db file',
+    (f) => ['regress', '--db', f.file('empty.db', ''), '--profile', profileFile, '--baseline', profileFile],
+    /empty\.db: empty file, not a kvopt database/,
+  ],
+  [
+    'regress: absent profile',
+    (f) => ['regress', '--db', f.db, '--profile', join(f.dir, 'p.json'), '--baseline', profileFile],
+    /p\.json: cannot read the profile file \(ENOENT\)/,
+  ],
+  [
+    'regress: profile broken JSON',
+    (f) => ['regress', '--db', f.db, '--profile', f.file('p.json', '{"format":'), '--baseline', profileFile],
+    /p\.json: not valid JSON/,
+  ],
   ['regress: profile random bytes', (f) => ['regress', '--db', f.db, '--profile', f.file('p.json', randomBytes(200)), '--baseline', profileFile], /p\.json: /],
-  ['regress: profile unknown extension', (f) => ['regress', '--db', f.db, '--profile', f.file('p.txt', '{}'), '--baseline', profileFile], /p\.txt: cannot tell the profile format from the extension/],
-  ['regress: profile CSV header', (f) => ['regress', '--db', f.db, '--profile', f.file('p.csv', 'a,b\n0,1\n'), '--baseline', profileFile], /p\.csv: line 1: expected the header "layer,budget"/],
-  ['regress: profile CSV layer gap', (f) => ['regress', '--db', f.db, '--profile', f.file('p.csv', 'layer,budget\n0,8\n2,8\n'), '--baseline', profileFile], /p\.csv: line 3: layer: expected 1, got "2"/],
-  ['regress: profile CSV negative budget', (f) => ['regress', '--db', f.db, '--profile', f.file('p.csv', 'layer,budget\n0,-8\n'), '--baseline', profileFile], /p\.csv: line 2: budget: expected an integer >= 0, got "-8"/],
-  ['regress: absent baseline', (f) => ['regress', '--db', f.db, '--profile', profileFile, '--baseline', join(f.dir, 'b.json')], /b\.json: cannot read the baseline \(ENOENT\)/],
-  ['regress: baseline not a baseline', (f) => ['regress', '--db', f.db, '--profile', profileFile, '--baseline', f.file('b.json', '{"x":1}')], /b\.json: expected a regress baseline/],
+  [
+    'regress: profile unknown extension',
+    (f) => ['regress', '--db', f.db, '--profile', f.file('p.txt', '{}'), '--baseline', profileFile],
+    /p\.txt: cannot tell the profile format from the extension/,
+  ],
+  [
+    'regress: profile CSV header',
+    (f) => ['regress', '--db', f.db, '--profile', f.file('p.csv', 'a,b\n0,1\n'), '--baseline', profileFile],
+    /p\.csv: line 1: expected the header "layer,budget"/,
+  ],
+  [
+    'regress: profile CSV layer gap',
+    (f) => ['regress', '--db', f.db, '--profile', f.file('p.csv', 'layer,budget\n0,8\n2,8\n'), '--baseline', profileFile],
+    /p\.csv: line 3: layer: expected 1, got "2"/,
+  ],
+  [
+    'regress: profile CSV negative budget',
+    (f) => ['regress', '--db', f.db, '--profile', f.file('p.csv', 'layer,budget\n0,-8\n'), '--baseline', profileFile],
+    /p\.csv: line 2: budget: expected an integer >= 0, got "-8"/,
+  ],
+  [
+    'regress: absent baseline',
+    (f) => ['regress', '--db', f.db, '--profile', profileFile, '--baseline', join(f.dir, 'b.json')],
+    /b\.json: cannot read the baseline \(ENOENT\)/,
+  ],
+  [
+    'regress: baseline not a baseline',
+    (f) => ['regress', '--db', f.db, '--profile', profileFile, '--baseline', f.file('b.json', '{"x":1}')],
+    /b\.json: expected a regress baseline/,
+  ],
   ['regress: baseline broken JSON', (f) => ['regress', '--db', f.db, '--profile', profileFile, '--baseline', f.file('b.json', '{')], /b\.json/],
   ['regress: tolerance a word', (f) => ['regress', '--db', f.db, '--profile', profileFile, '--baseline', profileFile, '--tolerance', 'small'], /--tolerance/],
   ['regress: tolerance negative', (f) => ['regress', '--db', f.db, '--profile', profileFile, '--baseline', profileFile, '--tolerance', '-1'], /--tolerance/],
-  ['regress: --write-baseline into a missing folder', (f) => ['regress', '--db', f.db, '--profile', profileFile, '--write-baseline', '/no/such/b.json'], /--write-baseline: cannot write \/no\/such\/b\.json: no such folder/],
+  [
+    'regress: --write-baseline into a missing folder',
+    (f) => ['regress', '--db', f.db, '--profile', profileFile, '--write-baseline', '/no/such/b.json'],
+    /--write-baseline: cannot write \/no\/such\/b\.json: no such folder/,
+  ],
 
   // -- score, generate, bench, top level
   ['score: no flags', () => ['score'], /required option/],
   ['score: unknown dataset', (f) => ['score', '--dataset', 'multinews', '--predictions', f.file('p.jsonl', '{"pred":"a","answers":["a"]}\n')], /multinews/],
   ['score: absent predictions', (f) => ['score', '--dataset', 'multi_news', '--predictions', join(f.dir, 'none.jsonl')], /none\.jsonl/],
-  ['score: broken JSON line', (f) => ['score', '--dataset', 'multi_news', '--predictions', f.file('p.jsonl', '{"pred":"a","answers":["a"]}\n{"pred":\n')], /p\.jsonl:2: not valid JSON/],
+  [
+    'score: broken JSON line',
+    (f) => ['score', '--dataset', 'multi_news', '--predictions', f.file('p.jsonl', '{"pred":"a","answers":["a"]}\n{"pred":\n')],
+    /p\.jsonl:2: not valid JSON/,
+  ],
   ['score: missing answers', (f) => ['score', '--dataset', 'multi_news', '--predictions', f.file('p.jsonl', '{"pred":"a"}\n')], /p\.jsonl.*answers/],
   ['score: random bytes', (f) => ['score', '--dataset', 'multi_news', '--predictions', f.file('p.jsonl', randomBytes(300))], /p\.jsonl/],
   ['score: empty file', (f) => ['score', '--dataset', 'multi_news', '--predictions', f.file('p.jsonl', '')], /p\.jsonl/],
@@ -505,7 +700,16 @@ function rowFor(row: Row): Row {
 
 const TABLE: Row[] = CASES.map(rowFor).concat([
   searchCase('unknown key', (y) => y.replace('  min_budget: 4', '  min_budgett: 4'), /search\.min_budgett: unknown key; did you mean "min_budget"\?/),
-  yamlCase('window above the model context via a long needle', (y) => y.replace('name: continuation', 'name: needle').replace(/data: .*/, `data: ${sharedDataPath('paul_graham_essays')}`).replace(/options: \{.*\}/, 'options: { lengths: [4096], depths: [50] }'), /tasks\[0\]\.options\.lengths: 4096 is longer than the model's context \(512 tokens/, { writes: true }),
+  yamlCase(
+    'window above the model context via a long needle',
+    (y) =>
+      y
+        .replace('name: continuation', 'name: needle')
+        .replace(/data: .*/, `data: ${sharedDataPath('paul_graham_essays')}`)
+        .replace(/options: \{.*\}/, 'options: { lengths: [4096], depths: [50] }'),
+    /tasks\[0\]\.options\.lengths: 4096 is longer than the model's context \(512 tokens/,
+    { writes: true },
+  ),
 ]);
 
 const STACK = /^\s+at .+\(.+:\d+:\d+\)|^\s+at .+:\d+:\d+$/m;
@@ -569,7 +773,10 @@ test('a run rejected once the model is loaded is removed: latest still names the
   assert.equal(r.code, 1);
   assert.match(r.stderr, /search\.budget: .*got 2/);
   const runs = await runCli(['runs', '--db', f.db, '--json']);
-  assert.deepEqual((JSON.parse(runs.stdout) as { id: number }[]).map((x) => x.id), [2, 1]);
+  assert.deepEqual(
+    (JSON.parse(runs.stdout) as { id: number }[]).map((x) => x.id),
+    [2, 1],
+  );
   const ex = await runCli(['export', '--db', f.db, '--run', 'latest']);
   assert.equal(ex.code, 0, ex.stderr);
   assert.equal((JSON.parse(ex.stdout) as { meta: { searchRunId: number } }).meta.searchRunId, 2);

@@ -23,7 +23,15 @@ export interface CrashReport {
  * that follows); when a restart already stands at its threshold, the kill lands during start-up (model
  * load, store open, sample registration). No threshold lets a run finish by itself, so every kill happens.
  */
-export async function runWithKills(args: string[], db: string, progress: () => number, total: number, burst: number, kills: number, seed: number): Promise<CrashReport> {
+export async function runWithKills(
+  args: string[],
+  db: string,
+  progress: () => number,
+  total: number,
+  burst: number,
+  kills: number,
+  seed: number,
+): Promise<CrashReport> {
   const rand = mulberry32(seed);
   const report: CrashReport = { kills: 0, killedAt: [], ended: [] };
   const hasRun = () => countRows(db, 'SELECT COUNT(*) AS n FROM runs') > 0;

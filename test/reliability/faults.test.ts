@@ -53,7 +53,9 @@ function files(dir: string, out: string[] = []): string[] {
   return out;
 }
 
-test('search with a sample that always fails: exit 1, one line, run failed, nothing exportable; retried once on a transient fault', { timeout: 300_000 }, () => {
+test('search with a sample that always fails: exit 1, one line, run failed, nothing exportable; retried once on a transient fault', {
+  timeout: 300_000,
+}, () => {
   const dir = tmp('search');
   const config = searchConfig(dir, 1);
   const cleanDb = join(dir, 'clean.db');
@@ -66,7 +68,12 @@ test('search with a sample that always fails: exit 1, one line, run failed, noth
   const db = join(dir, 'k.db');
   const r = kvoptSync(['search', '--config', config, '--db', db, '--quiet'], { KVOPT_FAULT_INJECT: `${calibration}:always` });
   assert.equal(r.status, 1, r.stderr);
-  assert.match(lines(r.stderr).at(-1)!, new RegExp(`^kvopt: sample ${calibration.replace(/[@.]/g, '\\$&')} failed twice \\(injected fault .*\\); the search fitness cannot be computed without it$`));
+  assert.match(
+    lines(r.stderr).at(-1)!,
+    new RegExp(
+      `^kvopt: sample ${calibration.replace(/[@.]/g, '\\$&')} failed twice \\(injected fault .*\\); the search fitness cannot be computed without it$`,
+    ),
+  );
   const store = Store.open(db, { mustExist: true });
   const run = store.getRun('latest');
   assert.equal(run.status, 'failed');
@@ -127,16 +134,23 @@ node "$BIN" eval --config "$CONFIG" --db "$MNT/k.db" --quiet > /dev/null 2> "$DI
 mount -o remount,size=64m "$MNT"
 node "$BIN" eval --config "$CONFIG" --db "$MNT/k.db" --quiet --resume > /dev/null 2> "$DIR/err2"; echo $? > "$DIR/rc2"
 cp "$MNT/k.db" "$DIR/k.db"`;
-  const r = spawnSync('unshare', ['-rm', 'bash', '-c', script], { encoding: 'utf8', env: { ...process.env, MNT: mnt, BIN, CONFIG: config, DIR: dir }, timeout: 240_000 });
+  const r = spawnSync('unshare', ['-rm', 'bash', '-c', script], {
+    encoding: 'utf8',
+    env: { ...process.env, MNT: mnt, BIN, CONFIG: config, DIR: dir },
+    timeout: 240_000,
+  });
   assert.equal(r.status, 0, `unshare -rm (a user namespace for the tmpfs) failed: ${r.stderr}`);
   const err1 = readFileSync(join(dir, 'err1'), 'utf8');
   assert.equal(readFileSync(join(dir, 'rc1'), 'utf8').trim(), '1', err1);
-  assert.deepEqual(lines(err1), [`kvopt: disk full while writing ${lines(err1)[0]!.match(/writing (.*);/)![1]}; free space and run with --resume`]);
+  assert.deepEqual(lines(err1), [`kvopt: disk full while writing ${lines(err1)[0].match(/writing (.*);/)![1]}; free space and run with --resume`]);
   assert.match(err1, new RegExp(`disk full while writing ${mnt}/`));
   const err2 = readFileSync(join(dir, 'err2'), 'utf8');
   assert.equal(readFileSync(join(dir, 'rc2'), 'utf8').trim(), '0', err2);
   const after = storedResults(join(dir, 'k.db')) as { evaluations: unknown[][] };
-  assert.ok(after.evaluations.every((e) => e[5] === 'ok'), 'no evaluation stored as failed');
+  assert.ok(
+    after.evaluations.every((e) => e[5] === 'ok'),
+    'no evaluation stored as failed',
+  );
   assert.deepEqual(after, evalReference(8));
 });
 
@@ -153,7 +167,9 @@ test('--resume after the data file changed is refused, naming the file; the run 
   appendFileSync(data, JSON.stringify({ text: 'Once upon a time there was a new story in the file. '.repeat(40) }) + '\n');
   const r = kvoptSync(['eval', '--config', config, '--db', db, '--quiet', '--resume']);
   assert.equal(r.status, 1);
-  assert.deepEqual(lines(r.stderr), [`kvopt: --resume: ${data} changed since run 1 started; start a new run instead of --resume (results would mix two datasets)`]);
+  assert.deepEqual(lines(r.stderr), [
+    `kvopt: --resume: ${data} changed since run 1 started; start a new run instead of --resume (results would mix two datasets)`,
+  ]);
   assert.deepEqual(storedResults(db), before);
 });
 
@@ -202,7 +218,10 @@ test('a process stopped past its lease learns it lost the run when continued, an
   a.signal('SIGCONT');
   const ra = await a.done;
   assert.equal(ra.status, 1, ra.stderr);
-  assert.match(lines(ra.stderr).at(-1)!, /^kvopt: run 1 was taken over by another process( \(pid \d+ on .*\))? while this one was stopped \(run status now complete\); this one stops without writing more$/);
+  assert.match(
+    lines(ra.stderr).at(-1)!,
+    /^kvopt: run 1 was taken over by another process( \(pid \d+ on .*\))? while this one was stopped \(run status now complete\); this one stops without writing more$/,
+  );
   assert.deepEqual(storedResults(db), completed, 'the stopped process wrote after losing its lease');
   const s = Store.open(db, { mustExist: true });
   assert.equal(s.getRun(1).status, 'complete');
@@ -213,7 +232,11 @@ test('a process stopped past its lease learns it lost the run when continued, an
 test('kvopt runs from any working directory: workers find tsx in the package, not the cwd', { timeout: 300_000 }, () => {
   const dir = tmp('cwd');
   const config = evalConfig(dir, { samples: 2 });
-  const r = spawnSync(process.execPath, [BIN, 'eval', '--config', config, '--db', join(dir, 'k.db'), '--quiet'], { cwd: dir, encoding: 'utf8', timeout: 240_000 });
+  const r = spawnSync(process.execPath, [BIN, 'eval', '--config', config, '--db', join(dir, 'k.db'), '--quiet'], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 240_000,
+  });
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /run 1 \(complete\)/);
 });

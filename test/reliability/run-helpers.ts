@@ -131,10 +131,23 @@ export function storedResults(db: string): unknown {
   try {
     const runs = s.listRuns();
     if (runs.length !== 1) throw new Error(`${db}: expected one run, found ${runs.length}`);
-    const id = runs[0]!.id;
+    const id = runs[0].id;
     const evaluations = s
       .evaluationsForRun(id)
-      .map((e) => [e.task, e.sampleKey, e.method, e.budget, e.setting, e.status, e.score, e.metrics, e.budgetProfile, e.headBudgets, e.kvEntries, e.prediction]);
+      .map((e) => [
+        e.task,
+        e.sampleKey,
+        e.method,
+        e.budget,
+        e.setting,
+        e.status,
+        e.score,
+        e.metrics,
+        e.budgetProfile,
+        e.headBudgets,
+        e.kvEntries,
+        e.prediction,
+      ]);
     const generations = s.generations(id).map((g) => ({
       group: g.group,
       generation: g.generation,
@@ -146,7 +159,7 @@ export function storedResults(db: string): unknown {
       candidates: s.candidates(g.id).map((c) => [c.index, c.budgets, c.fitness, c.taskScore, c.cacheScore, c.sampleScores]),
     }));
     const profiles = s.profiles(id).map((p) => [p.budget, p.budgets, p.source, p.fitness, p.calibrationScore, p.heldoutScore]);
-    return { status: runs[0]!.status, evaluations, generations, profiles, results: s.results(id) };
+    return { status: runs[0].status, evaluations, generations, profiles, results: s.results(id) };
   } finally {
     s.close();
   }

@@ -27,7 +27,10 @@ test('seal: a 44-byte trailer of magic, length and sha256; any cut, growth or fl
   assert.ok('body' in ok && ok.body.equals(body));
   assert.match((unseal(sealed.subarray(0, 10)) as { error: string }).error, /10 bytes, shorter than the seal/);
   assert.match((unseal(sealed.subarray(0, sealed.length - 1)) as { error: string }).error, /no integrity seal/);
-  assert.match((unseal(Buffer.concat([Buffer.from('x'), sealed])) as { error: string }).error, new RegExp(`length ${body.length + 1}, the seal says ${body.length}`));
+  assert.match(
+    (unseal(Buffer.concat([Buffer.from('x'), sealed])) as { error: string }).error,
+    new RegExp(`length ${body.length + 1}, the seal says ${body.length}`),
+  );
   const flipped = Buffer.from(sealed);
   flipped[3] ^= 1;
   assert.equal((unseal(flipped) as { error: string }).error, 'checksum mismatch');
@@ -54,7 +57,7 @@ test('prefill disk cache: records round-trip; a truncated or altered record read
   cache.put('ab12', r);
   const back = cache.get('ab12')!;
   assert.deepEqual(back.tokens, r.tokens);
-  assert.deepEqual(Array.from(back.cache.layers[0]!.keys), Array.from(r.cache.layers[0]!.keys));
+  assert.deepEqual(Array.from(back.cache.layers[0].keys), Array.from(r.cache.layers[0].keys));
   assert.deepEqual(Array.from(back.lastLogits), Array.from(r.lastLogits));
   const p = cache.path('ab12');
   const whole = readFileSync(p);
@@ -77,7 +80,10 @@ test('writeFileFully writes every byte of a large buffer; ENOSPC (/dev/full) sur
   const big = Buffer.alloc(5 * 2 ** 20 + 3, 7);
   writeFileFully(join(dir, 'big'), big);
   assert.equal(statSync(join(dir, 'big')).size, big.length);
-  assert.throws(() => writeFileFully('/dev/full', Buffer.alloc(10)), (e: NodeJS.ErrnoException) => e.code === 'ENOSPC');
+  assert.throws(
+    () => writeFileFully('/dev/full', Buffer.alloc(10)),
+    (e: NodeJS.ErrnoException) => e.code === 'ENOSPC',
+  );
 });
 
 test('errors keep their kind across the worker boundary', () => {
@@ -109,8 +115,8 @@ test("a method's file: option is relative to the YAML's folder, whatever the wor
   writeFileSync(join(dir, 'prof2.json'), PROFILE);
   const text = `name: p\nmodel: { path: m.bin }\ntasks: [{ name: passkey, data: d.jsonl }]\nmethods: [{ profile: { file: prof.json } }]\nbudgets: [8]\nsearch: { budget: 8, scorer: { snapkv: { allocator: profile, file: ../prof2.json } } }\n`;
   const c = parseExperiment(text, join(dir, 'exp', 'x.yaml'), { cwd: '/' });
-  assert.equal(c.methods[0]!.options.file, join(dir, 'exp', 'prof.json'));
-  assert.equal(c.methods[0]!.key, parseExperiment(text, 'exp/x.yaml', { cwd: dir }).methods[0]!.key, 'the key keeps the path as written');
+  assert.equal(c.methods[0].options.file, join(dir, 'exp', 'prof.json'));
+  assert.equal(c.methods[0].key, parseExperiment(text, 'exp/x.yaml', { cwd: dir }).methods[0].key, 'the key keeps the path as written');
   assert.equal(c.search!.scorer.options.file, join(dir, 'prof2.json'));
 });
 

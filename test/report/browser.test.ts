@@ -17,10 +17,20 @@ const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/go
 function screenshot(html: string, png: string, width: number, height: number): void {
   assert.ok(CHROMIUM, 'chromium is not installed (apt-get install chromium); this test needs a real browser');
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-chromium-'));
-  const r = spawnSync(CHROMIUM, [
-    '--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', `--user-data-dir=${join(dir, 'profile')}`,
-    `--screenshot=${png}`, `--window-size=${width},${height}`, `file://${html}`,
-  ], { encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(
+    CHROMIUM,
+    [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--hide-scrollbars',
+      `--user-data-dir=${join(dir, 'profile')}`,
+      `--screenshot=${png}`,
+      `--window-size=${width},${height}`,
+      `file://${html}`,
+    ],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
   assert.ok(existsSync(png), `chromium wrote no screenshot (status ${r.status}): ${r.stderr.slice(-500)}`);
 }
 
@@ -32,7 +42,14 @@ function longNameData(): ReportData {
     adakv_snapkv: 'adakv(alpha=0.5,gqa_order=pool-then-group)',
     streaming: 'streaming(sinks=4)',
   };
-  data.evalRows = data.evalRows!.map((r) => ({ ...r, method: rename[r.method] ?? r.method, scoreLo: r.score * 0.95, scoreHi: Math.min(1, r.score * 1.04), lossLo: r.qualityLoss === null ? null : r.qualityLoss - 0.03, lossHi: r.qualityLoss === null ? null : r.qualityLoss + 0.03 }));
+  data.evalRows = data.evalRows!.map((r) => ({
+    ...r,
+    method: rename[r.method] ?? r.method,
+    scoreLo: r.score * 0.95,
+    scoreHi: Math.min(1, r.score * 1.04),
+    lossLo: r.qualityLoss === null ? null : r.qualityLoss - 0.03,
+    lossHi: r.qualityLoss === null ? null : r.qualityLoss + 0.03,
+  }));
   data.needle = data.needle!.map((c) => ({ ...c, method: rename[c.method] ?? c.method }));
   return data;
 }
@@ -41,13 +58,16 @@ test('the HTML report in headless Chromium: every figure present and drawn, none
   const out = mkdtempSync(join(tmpdir(), 'kvopt-browser-'));
   const data = longNameData();
   const written = await writeReport(out, data, ['html']);
-  const html = readFileSync(written[0]!, 'utf8');
-  const figures = [...html.matchAll(/<figure id="fig-([a-z-]+)">([\s\S]*?)<\/figure>/g)].map((m) => ({ id: m[1]!, body: m[2]! }));
-  assert.deepEqual(figures.map((f) => f.id), ['search-progress', 'budget-profile', 'eval-quality', 'eval-loss', 'needle', 'memory', 'head-allocation']);
+  const html = readFileSync(written[0], 'utf8');
+  const figures = [...html.matchAll(/<figure id="fig-([a-z-]+)">([\s\S]*?)<\/figure>/g)].map((m) => ({ id: m[1], body: m[2] }));
+  assert.deepEqual(
+    figures.map((f) => f.id),
+    ['search-progress', 'budget-profile', 'eval-quality', 'eval-loss', 'needle', 'memory', 'head-allocation'],
+  );
 
   // The whole page: it renders and is not blank.
   const page = join(out, 'page.png');
-  screenshot(written[0]!, page, 1200, 2400);
+  screenshot(written[0], page, 1200, 2400);
   const full = readPng(readFileSync(page));
   assert.equal(full.width, 1200);
   assert.ok(inkFraction(full) > 0.02, `page ink ${inkFraction(full)}`);
@@ -56,7 +76,10 @@ test('the HTML report in headless Chromium: every figure present and drawn, none
   for (const f of figures) {
     assert.match(f.body, /<svg[\s\S]*<\/svg>/, `${f.id}: an inline SVG`);
     const file = join(out, `${f.id}.html`);
-    writeFileSync(file, `<!DOCTYPE html><html><body style="margin:0;background:white">${f.body.replace(/<figcaption>[\s\S]*<\/figcaption>/, '')}</body></html>`);
+    writeFileSync(
+      file,
+      `<!DOCTYPE html><html><body style="margin:0;background:white">${f.body.replace(/<figcaption>[\s\S]*<\/figcaption>/, '')}</body></html>`,
+    );
     const png = join(out, `${f.id}.png`);
     screenshot(file, png, 1100, 900);
     const img = readPng(readFileSync(png));

@@ -27,19 +27,37 @@ export function evalRows(): EvalResultRow[] {
   const rows: EvalResultRow[] = [];
   const fullBytes = entries(CONTEXT) * BYTES_PER_ENTRY;
   for (const task of TASKS) {
-    const fullScore = FULL_SCORE[task]!;
+    const fullScore = FULL_SCORE[task];
     rows.push({
-      task, method: 'full', budget: CONTEXT, budgetLabel: 'full', score: fullScore, fullScore, qualityLoss: 0, n: 20,
-      kvEntries: entries(CONTEXT), kvBytes: fullBytes, kvBytesFull: fullBytes,
+      task,
+      method: 'full',
+      budget: CONTEXT,
+      budgetLabel: 'full',
+      score: fullScore,
+      fullScore,
+      qualityLoss: 0,
+      n: 20,
+      kvEntries: entries(CONTEXT),
+      kvBytes: fullBytes,
+      kvBytesFull: fullBytes,
     });
     for (const method of METHODS) {
       BUDGETS.forEach((budget, i) => {
-        const score = fullScore * KEPT[method]![i]! * (task === 'needle_qa' ? 0.97 : 1);
+        const score = fullScore * KEPT[method][i] * (task === 'needle_qa' ? 0.97 : 1);
         // AdaKV pads every head to the layer's longest head: ~30% more physical bytes than logical.
         const padding = method === 'adakv_snapkv' ? 1.3 : 1;
         rows.push({
-          task, method, budget, budgetLabel: String(budget), score, fullScore, qualityLoss: 1 - score / fullScore, n: 20,
-          kvEntries: entries(budget), kvBytes: entries(budget) * BYTES_PER_ENTRY * padding, kvBytesFull: fullBytes,
+          task,
+          method,
+          budget,
+          budgetLabel: String(budget),
+          score,
+          fullScore,
+          qualityLoss: 1 - score / fullScore,
+          n: 20,
+          kvEntries: entries(budget),
+          kvBytes: entries(budget) * BYTES_PER_ENTRY * padding,
+          kvBytesFull: fullBytes,
         });
       });
     }
@@ -64,7 +82,11 @@ export function profile(): BudgetProfileInput {
     target: 32,
     pyramid: [48, 40, 32, 24, 16],
     headBudgets: [
-      [70, 52, 46, 40], [50, 44, 40, 30], [40, 32, 28, 20], [30, 24, 20, 14], [22, 16, 12, 10],
+      [70, 52, 46, 40],
+      [50, 44, 40, 30],
+      [40, 32, 28, 20],
+      [30, 24, 20, 14],
+      [22, 16, 12, 10],
     ],
     label: 'evolkv',
   };
@@ -86,8 +108,15 @@ export function needleCells(): NeedleCell[] {
 
 export function runSummary(): RunSummary {
   return {
-    id: 12, kind: 'search', name: 'needle_snapkv <search>', status: 'complete', configHash: '9f2c4e71ab03d5e6f7a8',
-    bestFitness: 0.6717, startedAt: '2026-11-29T10:02:03.000Z', finishedAt: '2026-11-29T11:15:40.000Z', durationS: 4417,
+    id: 12,
+    kind: 'search',
+    name: 'needle_snapkv <search>',
+    status: 'complete',
+    configHash: '9f2c4e71ab03d5e6f7a8',
+    bestFitness: 0.6717,
+    startedAt: '2026-11-29T10:02:03.000Z',
+    finishedAt: '2026-11-29T11:15:40.000Z',
+    durationS: 4417,
   };
 }
 

@@ -87,10 +87,16 @@ function assertTexts(text: string[], expected: string[], what: string): void {
 
 /** The drawn marks' aria labels, parsed into {field: value}. */
 function itemLabels(root: SvgNode, type: string, role?: string): Record<string, string>[] {
-  return markItems(root, type)
-    .filter((n) => role === undefined || n.attrs['aria-roledescription'] === role)
-    // vega writes negative numbers with a real minus sign (U+2212).
-    .map((n) => Object.fromEntries((n.attrs['aria-label'] ?? '').split('; ').map((kv) => [kv.slice(0, kv.indexOf(': ')), kv.slice(kv.indexOf(': ') + 2).replace(/^\u2212/, '-')])));
+  return (
+    markItems(root, type)
+      .filter((n) => role === undefined || n.attrs['aria-roledescription'] === role)
+      // vega writes negative numbers with a real minus sign (U+2212).
+      .map((n) =>
+        Object.fromEntries(
+          (n.attrs['aria-label'] ?? '').split('; ').map((kv) => [kv.slice(0, kv.indexOf(': ')), kv.slice(kv.indexOf(': ') + 2).replace(/^\u2212/, '-')]),
+        ),
+      )
+  );
 }
 
 const close = (a: number, b: number, tol = 1e-9) => Math.abs(a - b) <= tol * Math.max(1, Math.abs(b));
@@ -116,7 +122,12 @@ test('eval run → report data: rows match the raw evaluations; labels carry the
   const rows = data.evalRows!;
   // 2 tasks × 2 settings × (full + 2 methods × 2 budgets).
   assert.equal(rows.length, 4 * 5);
-  assert.deepEqual([...new Set(rows.map((r) => r.task))].sort(), ['continuation (q-agnostic)', 'continuation (q-aware)', 'needle (q-agnostic)', 'needle (q-aware)']);
+  assert.deepEqual([...new Set(rows.map((r) => r.task))].sort(), [
+    'continuation (q-agnostic)',
+    'continuation (q-aware)',
+    'needle (q-agnostic)',
+    'needle (q-aware)',
+  ]);
   assert.deepEqual([...new Set(rows.map((r) => r.budgetLabel))].sort(), ['32', '50%', 'full']);
   // Every cell against a naive mean over the stored evaluations.
   for (const r of rows) {
@@ -138,16 +149,19 @@ test('eval run → report data: rows match the raw evaluations; labels carry the
   assert.equal(rows.find((r) => r.task === 'continuation (q-aware)' && r.method === 'snapkv' && r.budgetLabel === '50%')!.budget, 64);
   // adakv allocates per head: the per-head heatmap is the mean of the stored [layer][head] counts, and each
   // layer's heads keep Hkv × its budget in total (adakv's exact per-layer total).
-  assert.ok(data.notes?.some((n) => /Per-head allocation: adakv at /.test(n)), String(data.notes));
+  assert.ok(
+    data.notes?.some((n) => /Per-head allocation: adakv at /.test(n)),
+    String(data.notes),
+  );
   const heads = data.profile!.headBudgets!;
   assert.equal(heads.length, 5);
   const chosen = evals.filter((e) => e.method === 'adakv' && data.profile!.label!.startsWith(`adakv at ${e.budget} (${e.setting},`));
   assert.ok(chosen.length > 0);
   heads.forEach((row, l) => {
     assert.equal(row.length, 4);
-    const want = meanOf(chosen.map((e) => e.headBudgets![l]!.reduce((a, b) => a + b, 0))) / 4;
+    const want = meanOf(chosen.map((e) => e.headBudgets![l].reduce((a, b) => a + b, 0))) / 4;
     assert.ok(close(meanOf(row), want), `layer ${l}: mean over heads = stored budget`);
-    assert.ok(close(data.profile!.layerBudgets[l]!, want));
+    assert.ok(close(data.profile!.layerBudgets[l], want));
   });
   // ~3 significant digits, and enough to tell every two different scores apart
   const digits = data.table!.digits!;
@@ -158,12 +172,19 @@ test('eval run → report data: rows match the raw evaluations; labels carry the
 });
 
 test('needle grid from the stored run: length × depth from the sample meta, scores from the evaluations', () => {
-  const { data, evals, samples } = withStore((s) => ({ data: reportDataFromStore(s, evalRun), evals: s.evaluationsForRun(evalRun), samples: s.samplesForRun(evalRun) }));
+  const { data, evals, samples } = withStore((s) => ({
+    data: reportDataFromStore(s, evalRun),
+    evals: s.evaluationsForRun(evalRun),
+    samples: s.samplesForRun(evalRun),
+  }));
   const meta = new Map(
-    readFileSync(join(root, 'datasets', 'needle.jsonl'), 'utf8').trim().split('\n').map((l) => {
-      const o = JSON.parse(l) as { id: string; meta: { haystack_sentences: number; depth_percent: number } };
-      return [o.id, o.meta];
-    }),
+    readFileSync(join(root, 'datasets', 'needle.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => {
+        const o = JSON.parse(l) as { id: string; meta: { haystack_sentences: number; depth_percent: number } };
+        return [o.id, o.meta];
+      }),
   );
   const cells = data.needle!;
   const panels = [...new Set(cells.map((c) => c.method))];
@@ -185,7 +206,12 @@ test('needle grid from the stored run: length × depth from the sample meta, sco
     (method === 'full' ? 'full' : `${method} @ ${budgetLabel(budget)}`) + ` (${setting === 'question-aware' ? 'q-aware' : 'q-agnostic'})`;
   for (const e of evals.filter((x) => x.task === 'needle')) {
     const m = meta.get(e.sampleKey)!;
-    const cell = cells.find((c) => c.method === key(e.method, e.budget, e.setting) && c.contextLength === lengths[sizes.indexOf(m.haystack_sentences)] && c.depth === m.depth_percent / 100);
+    const cell = cells.find(
+      (c) =>
+        c.method === key(e.method, e.budget, e.setting) &&
+        c.contextLength === lengths[sizes.indexOf(m.haystack_sentences)] &&
+        c.depth === m.depth_percent / 100,
+    );
     assert.ok(cell, `cell of ${e.sampleKey} ${e.method} ${e.budget} ${e.setting}`);
     assert.ok(close(cell.score, e.score!), e.sampleKey);
   }
@@ -218,7 +244,7 @@ test('search run → report data: generations, profile vs uniform and a hand-com
   assert.deepEqual([...new Set(rows.map((r) => r.task))].sort(), ['continuation (calibration)', 'continuation (held-out)']);
   assert.deepEqual(rows.map((r) => r.n).sort(), [1, 1, 1, 2, 2, 2]);
   const evolkvHeld = rows.find((r) => r.method === 'evolkv:snapkv' && r.task === 'continuation (held-out)')!;
-  assert.ok(close(evolkvHeld.score, profiles[0]!.heldoutScore!), 'held-out score of the profile as the search stored it');
+  assert.ok(close(evolkvHeld.score, profiles[0].heldoutScore!), 'held-out score of the profile as the search stored it');
   assert.equal(data.table!.average, false);
 });
 
@@ -228,9 +254,18 @@ test('kvopt report: every chart of the eval run drawn from the store, with its a
   assert.equal(r.status, 0, r.stderr);
   const written = r.stdout.trim().split('\n');
   const figures = ['eval-quality', 'eval-loss', 'needle', 'memory', 'budget-profile', 'head-allocation'];
-  assert.deepEqual(written.map((p) => basename(p)), ['report.html', ...figures.map((f) => `${f}.svg`), ...figures.map((f) => `${f}.png`), 'report.md', 'results.tex', 'paired.tex']);
+  assert.deepEqual(
+    written.map((p) => basename(p)),
+    ['report.html', ...figures.map((f) => `${f}.svg`), ...figures.map((f) => `${f}.png`), 'report.md', 'results.tex', 'paired.tex'],
+  );
   for (const p of written) assert.ok(existsSync(p), p);
-  for (const f of figures) assert.ok(readFileSync(join(out, `${f}.png`)).subarray(0, 4).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47])), `${f}.png`);
+  for (const f of figures)
+    assert.ok(
+      readFileSync(join(out, `${f}.png`))
+        .subarray(0, 4)
+        .equals(Buffer.from([0x89, 0x50, 0x4e, 0x47])),
+      `${f}.png`,
+    );
   const data = withStore((s) => reportDataFromStore(s, evalRun));
   const rows = data.evalRows!;
   const tasks = ['continuation (q-agnostic)', 'continuation (q-aware)', 'needle (q-agnostic)', 'needle (q-aware)'];
@@ -244,7 +279,12 @@ test('kvopt report: every chart of the eval run drawn from the store, with its a
     const points = itemLabels(root, 'symbol', 'point');
     assert.equal(points.length, 2 * 2 * 4);
     for (const r of rows.filter((x) => x.method !== 'full')) {
-      assert.ok(points.some((p) => p.method === r.method && close(Number(p.score), r.score, 1e-10) && close(Number(p['budget (tokens per KV head per layer)']), r.budget, 1e-10)), `${r.method} ${r.budgetLabel} ${r.task}`);
+      assert.ok(
+        points.some(
+          (p) => p.method === r.method && close(Number(p.score), r.score, 1e-10) && close(Number(p['budget (tokens per KV head per layer)']), r.budget, 1e-10),
+        ),
+        `${r.method} ${r.budgetLabel} ${r.task}`,
+      );
     }
   }
   // Quality loss at the smallest budget: a bar per method × (task + average).
@@ -269,23 +309,29 @@ test('kvopt report: every chart of the eval run drawn from the store, with its a
     for (const b of bars.filter((x) => x.method === 'snapkv' && Number(x['KV cache (KiB, mean over tasks)']) < 50)) {
       assert.ok(close(Number(b['KV cache (KiB, mean over tasks)']), (32 * 5 * 4 * 64) / 1024), JSON.stringify(b));
     }
-    const heights = markItems(root, 'rect').filter((n) => n.attrs['aria-roledescription'] === 'bar').map((n) => ({ label: n.attrs['aria-label']!, h: rectHeight(n.attrs.d!) }));
+    const heights = markItems(root, 'rect')
+      .filter((n) => n.attrs['aria-roledescription'] === 'bar')
+      .map((n) => ({ label: n.attrs['aria-label'], h: rectHeight(n.attrs.d!) }));
     const adakv = heights.filter((x) => x.label.includes('adakv'));
     const logical = adakv.filter((x) => x.label.includes('logical')).map((x) => x.h);
     const physical = adakv.filter((x) => x.label.includes('physical')).map((x) => x.h);
-    logical.forEach((h, i) => assert.ok(physical[i]! >= h - 1e-6, 'padding never shrinks a cache'));
+    logical.forEach((h, i) => assert.ok(physical[i] >= h - 1e-6, 'padding never shrinks a cache'));
   }
   // Needle: 10 panels of 3 lengths × 5 depths.
   {
     const { root, text } = readSvg(join(out, 'needle.svg'));
-    assertTexts(text, ['Needle in a haystack', 'context length (tokens)', 'needle depth', '0%', '100%', 'full (q-aware)', 'snapkv @ 32 (q-agnostic)', 'score'], 'needle');
+    assertTexts(
+      text,
+      ['Needle in a haystack', 'context length (tokens)', 'needle depth', '0%', '100%', 'full (q-aware)', 'snapkv @ 32 (q-agnostic)', 'score'],
+      'needle',
+    );
     assert.equal(itemLabels(root, 'rect').length, 150);
     // One rect group per panel, in panel order; a rect's label has its length, depth and score.
     const panels = [...new Set(data.needle!.map((c) => c.method))];
     const groups = markGroups(root, 'rect');
     assert.equal(groups.length, panels.length);
     panels.forEach((panel, i) => {
-      const drawn = groups[i]!.children.filter((n) => n.tag === 'path').map((n) => n.attrs['aria-label']!);
+      const drawn = groups[i].children.filter((n) => n.tag === 'path').map((n) => n.attrs['aria-label']);
       const mine = data.needle!.filter((c) => c.method === panel);
       assert.equal(drawn.length, mine.length, panel);
       for (const c of mine) {
@@ -312,12 +358,29 @@ test('kvopt report: the search run draws search progress and the budget profile'
   const out = join(dir, 'report-search');
   const r = kvopt('report', '--db', db, '--run', 'latest', '--out', out, '--format', 'svg,html');
   assert.equal(r.status, 0, r.stderr);
-  const names = r.stdout.trim().split('\n').map((p) => basename(p));
+  const names = r.stdout
+    .trim()
+    .split('\n')
+    .map((p) => basename(p));
   assert.deepEqual(names, ['report.html', 'search-progress.svg', 'budget-profile.svg', 'eval-quality.svg']);
   const data: ReportData = withStore((s) => reportDataFromStore(s, searchRun));
   {
     const { root, text } = readSvg(join(out, 'search-progress.svg'));
-    assertTexts(text, ['Search progress', 'generation', 'fitness', 'calibration best', 'calibration median', 'held-out score', "held-out task score of each generation's best (no cache bonus)", '1', '2'], 'search');
+    assertTexts(
+      text,
+      [
+        'Search progress',
+        'generation',
+        'fitness',
+        'calibration best',
+        'calibration median',
+        'held-out score',
+        "held-out task score of each generation's best (no cache bonus)",
+        '1',
+        '2',
+      ],
+      'search',
+    );
     assert.equal(markGroups(root, 'line').length, 3);
     const points = itemLabels(root, 'symbol', 'point');
     assert.equal(points.length, 3 * 2);
@@ -331,13 +394,19 @@ test('kvopt report: the search run draws search progress and the budget profile'
   }
   {
     const { root, text } = readSvg(join(out, 'budget-profile.svg'));
-    assertTexts(text, [`Per-layer budgets (target mean ${SEARCH_BUDGET})`, 'layer', 'budget (tokens per KV head)', 'evolkv (snapkv)', 'uniform', 'pyramid'], 'profile');
+    assertTexts(
+      text,
+      [`Per-layer budgets (target mean ${SEARCH_BUDGET})`, 'layer', 'budget (tokens per KV head)', 'evolkv (snapkv)', 'uniform', 'pyramid'],
+      'profile',
+    );
     const bars = markItems(root, 'rect').filter((n) => n.attrs['aria-roledescription'] === 'bar');
     const heights = bars.map((n) => rectHeight(n.attrs.d!));
     const budgets = data.profile!.layerBudgets;
     assert.equal(heights.length, budgets.length);
-    heights.forEach((h, i) => assert.ok(Math.abs(h / heights[0]! - budgets[i]! / budgets[0]!) < 1e-6, `bar ${i} ∝ budget`));
-    const pyramid = itemLabels(root, 'symbol').filter((p) => p.series === 'pyramid').map((p) => Number(p['budget (tokens per KV head)']));
+    heights.forEach((h, i) => assert.ok(Math.abs(h / heights[0] - budgets[i] / budgets[0]) < 1e-6, `bar ${i} ∝ budget`));
+    const pyramid = itemLabels(root, 'symbol')
+      .filter((p) => p.series === 'pyramid')
+      .map((p) => Number(p['budget (tokens per KV head)']));
     assert.deepEqual(pyramid, [64, 56, 48, 40, 32]);
     assert.equal(markGroups(root, 'line').length, 2);
   }
@@ -349,30 +418,50 @@ test('kvopt report: the search run draws search progress and the budget profile'
 test('kvopt runs and kvopt show print the history and the results table', () => {
   const runs = kvopt('runs', '--db', db, '--json');
   assert.equal(runs.status, 0, runs.stderr);
-  const list = JSON.parse(runs.stdout) as { id: number; kind: string; status: string; configHash: string; bestFitness: number | null; durationS: number; evaluationsOk: number }[];
-  assert.deepEqual(list.map((r) => [r.id, r.kind, r.status]), [[searchRun, 'search', 'complete'], [evalRun, 'eval', 'complete']]);
+  const list = JSON.parse(runs.stdout) as {
+    id: number;
+    kind: string;
+    status: string;
+    configHash: string;
+    bestFitness: number | null;
+    durationS: number;
+    evaluationsOk: number;
+  }[];
+  assert.deepEqual(
+    list.map((r) => [r.id, r.kind, r.status]),
+    [
+      [searchRun, 'search', 'complete'],
+      [evalRun, 'eval', 'complete'],
+    ],
+  );
   for (const r of list) {
     assert.match(r.configHash, /^[0-9a-f]{64}$/);
     assert.ok(r.durationS > 0 && r.durationS < 600);
   }
   const best = withStore((s) => s.bestCandidate(searchRun)!.fitness);
-  assert.equal(list[0]!.bestFitness, best);
-  assert.equal(list[1]!.bestFitness, null);
+  assert.equal(list[0].bestFitness, best);
+  assert.equal(list[1].bestFitness, null);
   const evalCount = withStore((s) => s.evaluationsForRun(evalRun).filter((e) => e.status === 'ok').length);
-  assert.equal(list[1]!.evaluationsOk, evalCount);
+  assert.equal(list[1].evaluationsOk, evalCount);
 
   const table = kvopt('runs', '--db', db, '--limit', '1');
   assert.equal(table.status, 0, table.stderr);
   const lines = table.stdout.trim().split('\n');
-  assert.match(lines[0]!, /^ID\s+KIND\s+NAME\s+STATUS\s+CONFIG\s+BEST/);
+  assert.match(lines[0], /^ID\s+KIND\s+NAME\s+STATUS\s+CONFIG\s+BEST/);
   assert.equal(lines.length, 2, 'header + the newest run');
-  assert.match(lines[1]!, new RegExp(`^\\s*${searchRun}\\s+search\\s+report-search\\s+complete\\s+[0-9a-f]{12}\\s+${best!.toFixed(4)}`));
+  assert.match(lines[1], new RegExp(`^\\s*${searchRun}\\s+search\\s+report-search\\s+complete\\s+[0-9a-f]{12}\\s+${best!.toFixed(4)}`));
 
   const show = kvopt('show', '--db', db, '--run', String(evalRun));
   assert.equal(show.status, 0, show.stderr);
   assert.match(show.stdout, /^id:\s+\d+\nkind:\s+eval\nname:\s+report-eval\nstatus:\s+complete\nconfig hash:\s+[0-9a-f]{64}\n/);
   const header = show.stdout.split('\n').find((l) => l.startsWith('| Budget'))!;
-  assert.deepEqual(header.split('|').map((c) => c.trim()).filter(Boolean), ['Budget', 'Method', 'continuation (q-agnostic)', 'continuation (q-aware)', 'needle (q-agnostic)', 'needle (q-aware)', 'Avg.']);
+  assert.deepEqual(
+    header
+      .split('|')
+      .map((c) => c.trim())
+      .filter(Boolean),
+    ['Budget', 'Method', 'continuation (q-agnostic)', 'continuation (q-aware)', 'needle (q-agnostic)', 'needle (q-aware)', 'Avg.'],
+  );
   // One cell checked against the raw evaluations: snapkv at 32 on needle (q-aware), "score (loss%)".
   const data = withStore((s) => reportDataFromStore(s, evalRun));
   const evals = withStore((s) => s.evaluationsForRun(evalRun)).filter((e) => e.task === 'needle' && e.setting === 'question-aware');
@@ -385,7 +474,7 @@ test('kvopt runs and kvopt show print the history and the results table', () => 
   const cell = data.evalRows!.find((r) => r.method === 'snapkv' && r.budgetLabel === '32' && r.task === 'needle (q-aware)')!;
   const pct = (x: number) => (x * 100).toFixed(1).replace('-', '−');
   assert.equal(
-    row.split('|')[6]!.trim(),
+    row.split('|')[6].trim(),
     `${score.toFixed(d)} [${cell.scoreLo!.toFixed(d)}, ${cell.scoreHi!.toFixed(d)}] (${loss}% [${pct(cell.lossLo!)}, ${pct(cell.lossHi!)}])`,
   );
   assert.ok(cell.scoreLo! <= score && score <= cell.scoreHi!);
@@ -395,7 +484,10 @@ test('kvopt runs and kvopt show print the history and the results table', () => 
   const shown = JSON.parse(json.stdout) as { run: { id: number }; generations: unknown[]; profiles: { budgets: number[] }[] };
   assert.equal(shown.run.id, searchRun);
   assert.equal(shown.generations.length, 2);
-  assert.deepEqual(shown.profiles[0]!.budgets, withStore((s) => s.profiles(searchRun)[0]!.budgets));
+  assert.deepEqual(
+    shown.profiles[0].budgets,
+    withStore((s) => s.profiles(searchRun)[0].budgets),
+  );
 });
 
 test('bad input: one line naming the problem, non-zero exit', () => {
@@ -419,10 +511,13 @@ test('bad input: one line naming the problem, non-zero exit', () => {
 
 test('a needle file edited since the run: the heatmap is left out with the reason, never misread', () => {
   const lines = readFileSync(needleFile, 'utf8').trim().split('\n');
-  const first = JSON.parse(lines[0]!) as { meta: { depth_percent: number } };
+  const first = JSON.parse(lines[0]) as { meta: { depth_percent: number } };
   first.meta.depth_percent = 60;
   writeFileSync(needleFile, [JSON.stringify(first), ...lines.slice(1)].join('\n') + '\n');
   const data = withStore((s) => reportDataFromStore(s, evalRun));
   assert.equal(data.needle, undefined);
-  assert.ok(data.notes!.some((n) => /Needle in a haystack \(needle\): not drawn, .*needle\.jsonl changed since the run \(sample needle-0 is different\)/.test(n)), String(data.notes));
+  assert.ok(
+    data.notes!.some((n) => /Needle in a haystack \(needle\): not drawn, .*needle\.jsonl changed since the run \(sample needle-0 is different\)/.test(n)),
+    String(data.notes),
+  );
 });

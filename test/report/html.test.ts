@@ -31,9 +31,9 @@ test('HTML report: every figure inline, the results table, run header, nothing f
     assert.ok(allTexts.includes(t), t);
   }
   // Clip-path ids are unique across figures and every reference resolves (vega restarts at clip1 per chart).
-  const ids = [...html.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]!);
+  const ids = [...html.matchAll(/\sid="([^"]+)"/g)].map((m) => m[1]);
   assert.equal(new Set(ids).size, ids.length, 'ids unique');
-  const refs = [...html.matchAll(/url\(#([^)]+)\)/g)].map((m) => m[1]!);
+  const refs = [...html.matchAll(/url\(#([^)]+)\)/g)].map((m) => m[1]);
   assert.ok(refs.length > 0, 'vega clips at least the faceted charts');
   for (const r of refs) assert.ok(ids.includes(r), `url(#${r}) resolves`);
 });
@@ -50,6 +50,6 @@ test('HTML report: figures the data cannot make are listed, not silently dropped
   assert.ok(html.includes('fig-eval-quality'), 'fullScore on the rows still gives the reference');
 
   const bad = reportData();
-  bad.searchGenerations![2] = { ...bad.searchGenerations![2]!, median: Number.POSITIVE_INFINITY };
+  bad.searchGenerations![2] = { ...bad.searchGenerations![2], median: Number.POSITIVE_INFINITY };
   await assert.rejects(renderHtmlReport(bad), (e: unknown) => e instanceof KvoptError && /search row 2 .*median must be a finite number/.test(e.message));
 });

@@ -5,12 +5,26 @@ import type { RunSummary } from '../../src/report/types.ts';
 
 const RUNS: RunSummary[] = [
   {
-    id: 12, kind: 'search', name: 'needle-snapkv', status: 'complete', configHash: '9f2c4e71ab03d5e6f7a8',
-    bestFitness: 0.67171, startedAt: '2026-11-29T10:02:03.000Z', finishedAt: '2026-11-29T11:15:40.000Z', durationS: 4417,
+    id: 12,
+    kind: 'search',
+    name: 'needle-snapkv',
+    status: 'complete',
+    configHash: '9f2c4e71ab03d5e6f7a8',
+    bestFitness: 0.67171,
+    startedAt: '2026-11-29T10:02:03.000Z',
+    finishedAt: '2026-11-29T11:15:40.000Z',
+    durationS: 4417,
   },
   {
-    id: 3, kind: 'eval', name: 'gsm8k\tbaselines', status: 'running', configHash: 'abc',
-    bestFitness: null, startedAt: '2026-11-28T23:59:59Z', finishedAt: null, durationS: null,
+    id: 3,
+    kind: 'eval',
+    name: 'gsm8k\tbaselines',
+    status: 'running',
+    configHash: 'abc',
+    bestFitness: null,
+    startedAt: '2026-11-28T23:59:59Z',
+    finishedAt: null,
+    durationS: null,
   },
 ];
 
@@ -38,7 +52,7 @@ test('durations and timestamps', () => {
 });
 
 test('run detail lists every field with the full hash', () => {
-  const text = formatRunDetail(RUNS[0]!, { model: 'stories260K' });
+  const text = formatRunDetail(RUNS[0], { model: 'stories260K' });
   assert.equal(
     text,
     [

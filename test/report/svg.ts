@@ -10,7 +10,7 @@ export interface SvgNode {
 }
 
 const ENTITIES: Record<string, string> = { '&lt;': '<', '&gt;': '>', '&amp;': '&', '&quot;': '"', '&#39;': "'", '&apos;': "'" };
-const unescapeEntities = (s: string) => s.replace(/&(lt|gt|amp|quot|apos|#39);/g, (m) => ENTITIES[m]!);
+const unescapeEntities = (s: string) => s.replace(/&(lt|gt|amp|quot|apos|#39);/g, (m) => ENTITIES[m]);
 
 export function parseSvg(svg: string): SvgNode {
   const root: SvgNode = { tag: '#root', attrs: {}, children: [], text: '' };
@@ -18,7 +18,7 @@ export function parseSvg(svg: string): SvgNode {
   const re = /<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+="[^"]*")*)\s*(\/?)>|([^<]+)|(<)/g;
   for (const m of svg.matchAll(re)) {
     const [, close, tag, attrText, selfClose, text, stray] = m;
-    const top = stack[stack.length - 1]!;
+    const top = stack[stack.length - 1];
     if (stray) throw new Error(`unparsable "<" at ${m.index}: ${svg.slice(m.index, m.index + 40)}`);
     if (text !== undefined) {
       top.text += unescapeEntities(text);
@@ -30,14 +30,14 @@ export function parseSvg(svg: string): SvgNode {
       continue;
     }
     const attrs: Record<string, string> = {};
-    for (const a of attrText!.matchAll(/([\w:.-]+)="([^"]*)"/g)) attrs[a[1]!] = unescapeEntities(a[2]!);
+    for (const a of attrText!.matchAll(/([\w:.-]+)="([^"]*)"/g)) attrs[a[1]] = unescapeEntities(a[2]);
     const node: SvgNode = { tag: tag!, attrs, children: [], text: '' };
     top.children.push(node);
     if (!selfClose) stack.push(node);
   }
-  if (stack.length !== 1) throw new Error(`unclosed <${stack[stack.length - 1]!.tag}>`);
-  if (root.children.length !== 1 || root.children[0]!.tag !== 'svg') throw new Error('expected one <svg> root element');
-  return root.children[0]!;
+  if (stack.length !== 1) throw new Error(`unclosed <${stack[stack.length - 1].tag}>`);
+  if (root.children.length !== 1 || root.children[0].tag !== 'svg') throw new Error('expected one <svg> root element');
+  return root.children[0];
 }
 
 export function walk(node: SvgNode, visit: (n: SvgNode) => void): void {
@@ -49,7 +49,14 @@ export function walk(node: SvgNode, visit: (n: SvgNode) => void): void {
 export function texts(root: SvgNode): string[] {
   const out: string[] = [];
   walk(root, (n) => {
-    if (n.tag === 'text') out.push(n.text.trim() || n.children.map((c) => c.text).join('').trim());
+    if (n.tag === 'text')
+      out.push(
+        n.text.trim() ||
+          n.children
+            .map((c) => c.text)
+            .join('')
+            .trim(),
+      );
   });
   return out;
 }

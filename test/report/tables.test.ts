@@ -6,10 +6,19 @@ import type { EvalResultRow } from '../../src/report/types.ts';
 const FULL: Record<string, number> = { qa_en: 50, sum: 20 };
 
 function row(task: string, method: string, budgetLabel: string, budget: number, score: number): EvalResultRow {
-  const fullScore = FULL[task]!;
+  const fullScore = FULL[task];
   return {
-    task, method, budget, budgetLabel, score, fullScore, qualityLoss: 1 - score / fullScore, n: 10,
-    kvEntries: budget * 20, kvBytes: budget * 20 * 64, kvBytesFull: 512 * 20 * 64,
+    task,
+    method,
+    budget,
+    budgetLabel,
+    score,
+    fullScore,
+    qualityLoss: 1 - score / fullScore,
+    n: 10,
+    kvEntries: budget * 20,
+    kvBytes: budget * 20 * 64,
+    kvBytesFull: 512 * 20 * 64,
   };
 }
 
@@ -42,7 +51,10 @@ test('markdown table: hand-checked cells, averages only over complete rows, esca
 });
 
 test('markdown score-only table with one task has no average column', () => {
-  const md = resultsMarkdown(ROWS.filter((r) => r.task === 'qa_en'), { value: 'score' });
+  const md = resultsMarkdown(
+    ROWS.filter((r) => r.task === 'qa_en'),
+    { value: 'score' },
+  );
   assert.equal(
     md,
     [
@@ -87,8 +99,10 @@ test('LaTeX booktabs table: rules, escaped underscores and percent, LaTeX minus,
 });
 
 test('escaping: every LaTeX special and Markdown markup character', () => {
-  assert.equal(escapeLatex('a_b & c% $d #e {f} ~g ^h \\i <j>'),
-    'a\\_b \\& c\\% \\$d \\#e \\{f\\} \\textasciitilde{}g \\textasciicircum{}h \\textbackslash{}i \\textless{}j\\textgreater{}');
+  assert.equal(
+    escapeLatex('a_b & c% $d #e {f} ~g ^h \\i <j>'),
+    'a\\_b \\& c\\% \\$d \\#e \\{f\\} \\textasciitilde{}g \\textasciicircum{}h \\textbackslash{}i \\textless{}j\\textgreater{}',
+  );
   assert.equal(escapeMarkdown('a|b *c* _d_ `e` [f] <g> ~h \\'), 'a\\|b \\*c\\* \\_d\\_ \\`e\\` \\[f\\] \\<g\\> \\~h \\\\');
 });
 
@@ -99,11 +113,21 @@ test('grid: full-cache rows of the full method feed the reference row; method or
     { ...row('sum', 'full', 'full', 512, 20) },
   ];
   const grid = buildResultsGrid(withFull);
-  assert.deepEqual(grid.rows.map((r) => [r.budgetLabel, r.method]), [
-    [null, 'Full cache'], ['64', 'snapkv'], ['64', 'h2o_lite'], ['20%', 'snapkv'], ['20%', 'h2o_lite'],
-  ]);
-  assert.deepEqual(grid.rows[0]!.cells.map((c) => c.score), [50, 20]);
-  assert.equal(grid.rows[1]!.cells[0]!.loss, null, 'no loss without fullScore on the row');
+  assert.deepEqual(
+    grid.rows.map((r) => [r.budgetLabel, r.method]),
+    [
+      [null, 'Full cache'],
+      ['64', 'snapkv'],
+      ['64', 'h2o_lite'],
+      ['20%', 'snapkv'],
+      ['20%', 'h2o_lite'],
+    ],
+  );
+  assert.deepEqual(
+    grid.rows[0].cells.map((c) => c.score),
+    [50, 20],
+  );
+  assert.equal(grid.rows[1].cells[0].loss, null, 'no loss without fullScore on the row');
 });
 
 test('HTML table escapes names and marks budget groups', () => {
@@ -114,8 +138,15 @@ test('HTML table escapes names and marks budget groups', () => {
 
 test('average: false drops the Avg. column (columns that are splits, not tasks)', () => {
   const md = resultsMarkdown(ROWS, { value: 'score', average: false });
-  const header = md.split('\n')[0]!;
-  assert.equal(header.split('|').map((c) => c.trim()).filter(Boolean).join(','), 'Budget,Method,qa\\_en,sum'); // markdown escapes the underscore
+  const header = md.split('\n')[0];
+  assert.equal(
+    header
+      .split('|')
+      .map((c) => c.trim())
+      .filter(Boolean)
+      .join(','),
+    'Budget,Method,qa\\_en,sum',
+  ); // markdown escapes the underscore
   assert.ok(!resultsLatex(ROWS, { average: false }).includes('Avg.'));
   assert.ok(resultsLatex(ROWS).includes('Avg.'));
   assert.ok(!resultsHtml(ROWS, { average: false }).includes('Avg.'));

@@ -48,7 +48,10 @@ test('writeReport png: signature, twice the SVG size, plausible byte count; mark
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-report-'));
   try {
     const paths = await writeReport(dir, { profile: profile() }, ['png', 'svg', 'md']);
-    assert.deepEqual(paths.map((p) => basename(p)), ['budget-profile.svg', 'head-allocation.svg', 'budget-profile.png', 'head-allocation.png', 'report.md']);
+    assert.deepEqual(
+      paths.map((p) => basename(p)),
+      ['budget-profile.svg', 'head-allocation.svg', 'budget-profile.png', 'head-allocation.png', 'report.md'],
+    );
     for (const f of ['budget-profile', 'head-allocation']) {
       const root = parseSvg(readFileSync(join(dir, `${f}.svg`), 'utf8'));
       const png = readFileSync(join(dir, `${f}.png`));
@@ -69,7 +72,10 @@ test('writeReport: svg only writes no HTML/PNG; unknown format is a user error',
   try {
     const data = { profile: profile() };
     const paths = await writeReport(dir, data, ['svg', 'md']);
-    assert.deepEqual(paths.map((p) => basename(p)), ['budget-profile.svg', 'head-allocation.svg', 'report.md']);
+    assert.deepEqual(
+      paths.map((p) => basename(p)),
+      ['budget-profile.svg', 'head-allocation.svg', 'report.md'],
+    );
     assert.ok(readFileSync(join(dir, 'report.md'), 'utf8').includes('](budget-profile.svg)'));
     await assert.rejects(writeReport(dir, data, ['pdf' as 'svg']), /--format: unknown format "pdf"/);
   } finally {
@@ -80,15 +86,19 @@ test('writeReport: svg only writes no HTML/PNG; unknown format is a user error',
 /** Pixels that are not white in an RGBA buffer. */
 function inked(pixels: Buffer): number {
   let n = 0;
-  for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3]! > 0 && (pixels[i]! < 200 || pixels[i + 1]! < 200 || pixels[i + 2]! < 200)) n++;
+  for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 3] > 0 && (pixels[i] < 200 || pixels[i + 1] < 200 || pixels[i + 2] < 200)) n++;
   return n;
 }
 
 test('PNG text is drawn with the fonts found; without fonts resvg would draw none (what the probe guards)', async () => {
-  const textOnly = '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><text x="4" y="20" font-family="DejaVu Sans, Verdana, sans-serif" font-size="14">budget 64</text></svg>';
+  const textOnly =
+    '<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><text x="4" y="20" font-family="DejaVu Sans, Verdana, sans-serif" font-size="14">budget 64</text></svg>';
   assert.ok(inked(new Resvg(textOnly, { font: pngFontOptions() }).render().pixels) > 50, 'text drawn');
   assert.equal(inked(new Resvg(textOnly, { font: { loadSystemFonts: false } }).render().pixels), 0, 'no font, no text');
-  assert.throws(() => resolvePngFonts([], false), (e: unknown) => e instanceof KvoptError && /no font found.*fonts-dejavu-core/.test(e.message));
+  assert.throws(
+    () => resolvePngFonts([], false),
+    (e: unknown) => e instanceof KvoptError && /no font found.*fonts-dejavu-core/.test(e.message),
+  );
   assert.deepEqual(resolvePngFonts([], true).fontFiles, undefined, 'no DejaVu dir: system fonts only');
   // A chart's PNG carries more ink than the same chart with its text removed: the labels are there.
   const svg = await renderSvg(budgetProfileSpec(profile()));

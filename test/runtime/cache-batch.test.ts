@@ -94,7 +94,10 @@ test('layers with different cache lengths run in one step', async () => {
   const keepByLayer = [range(20), [0, 1, 2, 10, 17, 18, 19], [3, 19]];
   const ragged = gather(rec.cache, Hkv, hd, (l) => keepByLayer[l]);
   const r = await rt.step([ragged], [[7, 8]]);
-  assert.deepEqual(r.caches[0].layers.map((c) => c.length), [22, 9, 4]);
+  assert.deepEqual(
+    r.caches[0].layers.map((c) => c.length),
+    [22, 9, 4],
+  );
   assert.equal(r.caches[0].nextPosition, 22);
   // the same as masking the dropped entries at full length
   const masked = mask(rec.cache, Hkv, (l) => without(20, keepByLayer[l]));
@@ -114,7 +117,11 @@ test('a batch of different caches in one run == separate runs (logits and return
   const caches = [
     recA.cache,
     gather(recA.cache, Hkv, hd, (l) => (l === 0 ? range(20) : l === 1 ? [0, 4, 8, 12, 16, 19] : [2, 3, 18, 19])),
-    mask(gather(recB.cache, Hkv, hd, (_l, h) => (h === 0 ? range(10) : [0, 1, 2, 3, 4, 5, 6, 7, 11, 12])), Hkv, (_l, h) => (h === 1 ? [2, 3] : [])),
+    mask(
+      gather(recB.cache, Hkv, hd, (_l, h) => (h === 0 ? range(10) : [0, 1, 2, 3, 4, 5, 6, 7, 11, 12])),
+      Hkv,
+      (_l, h) => (h === 1 ? [2, 3] : []),
+    ),
   ];
   const tokens = [randomTokens(3, V, 8), randomTokens(1, V, 9), randomTokens(2, V, 10)];
   for (const mode of ['all', 'last'] as const) {
@@ -156,7 +163,8 @@ test('generateBatch == separate generate (greedy and seeded sampling); sampling 
   const stopEarly = { maxNewTokens: 8, stopTokens: [greedyAll[1].tokens[2]] };
   const batchedStop = await rt.generateBatch(caches, prompts, stopEarly);
   assert.equal(batchedStop[1].stopReason, 'stop');
-  for (let b = 0; b < 3; b++) assert.deepEqual(batchedStop[b].tokens, (await rt.generate(caches[b], prompts[b], stopEarly)).tokens, `early stop, sequence ${b}`);
+  for (let b = 0; b < 3; b++)
+    assert.deepEqual(batchedStop[b].tokens, (await rt.generate(caches[b], prompts[b], stopEarly)).tokens, `early stop, sequence ${b}`);
   // greedy from the empty cache == argmax of the naive forward, token by token
   const greedy = await rt.generate(null, prompts[2], { maxNewTokens: 5, stopTokens: [] });
   const seq = [...prompts[2]];

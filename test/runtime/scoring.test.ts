@@ -32,7 +32,7 @@ test('scoring graph == JS metrics (log-likelihood, KL, top-1 with tied maxima) f
   const m = await scorer.score(all, B, targets, ref);
   const argmaxRow = (a: Float32Array, t: number) => {
     let best = 0;
-    for (let v = 1; v < V; v++) if (a[t * V + v]! > a[t * V + best]!) best = v;
+    for (let v = 1; v < V; v++) if (a[t * V + v] > a[t * V + best]) best = v;
     return best;
   };
   cands.forEach((c, b) => {
@@ -40,8 +40,8 @@ test('scoring graph == JS metrics (log-likelihood, KL, top-1 with tied maxima) f
     let kl = 0;
     let agree = 0;
     for (let t = 0; t < n; t++) {
-      ll += m.targetLogProb[b * n + t]!;
-      kl += m.kl[b * n + t]!;
+      ll += m.targetLogProb[b * n + t];
+      kl += m.kl[b * n + t];
       assert.equal(m.argmax[b * n + t], argmaxRow(c, t), `argmax b ${b} t ${t}`);
       if (m.argmax[b * n + t] === argmaxRow(full, t)) agree++;
     }
@@ -49,6 +49,6 @@ test('scoring graph == JS metrics (log-likelihood, KL, top-1 with tied maxima) f
     assert.ok(Math.abs(kl / n - meanKlDivergence(full, c, V)) < 1e-12, `kl b ${b}`);
     assert.equal(agree / n, top1Agreement(full, c, V), `top1 b ${b}`);
   });
-  assert.ok(Math.abs(m.kl[0]!) < 1e-15, 'KL of the reference against itself is 0');
+  assert.ok(Math.abs(m.kl[0]) < 1e-15, 'KL of the reference against itself is 0');
   await scorer.release();
 });

@@ -48,14 +48,75 @@ test('stories260K: greedy text reads as TinyStories English', async () => {
   // the function words of simple English stories
   const lower = new Set(words.map((w) => w.toLowerCase()));
   for (const common of ['the', 'was', 'a', 'and', 'she', 'to']) assert.ok(lower.has(common), `no '${common}' in ${JSON.stringify(text)}`);
-  const common = new Set(['the', 'a', 'and', 'was', 'to', 'she', 'he', 'her', 'his', 'it', 'they', 'in', 'of', 'with', 'said', 'day', 'one', 'i', 'you', 'is', 'that', 'so', 'play', 'had', 'very', 'little', 'big', 'on', 'not', 'happy', 'saw', 'mom', 'friend', 'friends', 'wanted', 'loved', 'time', 'there', 'upon', 'once', 'named', 'go', 'did', 'were', 'but', 'what', 'can', 'at', 'up', 'be', 'all', 'do', 'for', 'like', 'too', 'went', 'them']);
+  const common = new Set([
+    'the',
+    'a',
+    'and',
+    'was',
+    'to',
+    'she',
+    'he',
+    'her',
+    'his',
+    'it',
+    'they',
+    'in',
+    'of',
+    'with',
+    'said',
+    'day',
+    'one',
+    'i',
+    'you',
+    'is',
+    'that',
+    'so',
+    'play',
+    'had',
+    'very',
+    'little',
+    'big',
+    'on',
+    'not',
+    'happy',
+    'saw',
+    'mom',
+    'friend',
+    'friends',
+    'wanted',
+    'loved',
+    'time',
+    'there',
+    'upon',
+    'once',
+    'named',
+    'go',
+    'did',
+    'were',
+    'but',
+    'what',
+    'can',
+    'at',
+    'up',
+    'be',
+    'all',
+    'do',
+    'for',
+    'like',
+    'too',
+    'went',
+    'them',
+  ]);
   const covered = words.filter((w) => common.has(w.toLowerCase())).length;
   assert.ok(covered / words.length >= 0.3, `only ${covered}/${words.length} words are common story words`);
   // sentences end with punctuation and start with a capital letter
   const sentences = text.split(/(?<=[.!?])\s+/).filter((s) => s.trim().length > 0);
   assert.ok(sentences.length >= 4, `fewer than 4 sentences: ${JSON.stringify(text)}`);
   const closed = sentences.slice(0, -1);
-  assert.ok(closed.every((s) => /[.!?]["']?$/.test(s.trim())), 'a sentence does not end with . ! or ?');
+  assert.ok(
+    closed.every((s) => /[.!?]["']?$/.test(s.trim())),
+    'a sentence does not end with . ! or ?',
+  );
   const capitalised = sentences.filter((s) => /^["']?[A-Z]/.test(s.trim())).length;
   assert.ok(capitalised / sentences.length >= 0.8, `sentences not capitalised: ${JSON.stringify(text)}`);
   // not a loop: many distinct words

@@ -20,9 +20,9 @@ test('value norms graph == JavaScript reference (GQA 4/2, every layer, every tok
   assert.equal(norms.length, spec.numLayers);
   for (let l = 0; l < spec.numLayers; l++) {
     const ref = valueOutputNorms(rec, spec, weights, l, T);
-    assert.equal(norms[l]!.length, ref.length);
+    assert.equal(norms[l].length, ref.length);
     let worst = 0;
-    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(norms[l]![i]! - ref[i]!) / Math.max(1e-300, Math.abs(ref[i]!)));
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(norms[l][i] - ref[i]) / Math.max(1e-300, Math.abs(ref[i])));
     assert.ok(worst < 1e-12, `layer ${l}: relative difference ${worst}`);
   }
   assert.equal(await rt.ensureValueNorms(rec), norms, 'computed once, then kept in the record');

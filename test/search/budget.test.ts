@@ -51,7 +51,10 @@ test('completion: a clipped layer at minBudget, then largest remainder with ties
 });
 
 test('completion: errors name what is wrong', () => {
-  assert.throws(() => completeBudget([1, 2, 3], 2.5, { minBudget: 0 }), (e: unknown) => e instanceof KvoptError && /integer/.test((e as Error).message));
+  assert.throws(
+    () => completeBudget([1, 2, 3], 2.5, { minBudget: 0 }),
+    (e: unknown) => e instanceof KvoptError && /integer/.test((e as Error).message),
+  );
   assert.throws(() => completeBudget([1, 2, 3], 3, { minBudget: 4 }), /outside/);
   assert.throws(() => completeBudget([1, 2, 3], 30, { minBudget: 0, maxBudget: 20 }), /outside/);
   assert.throws(() => completeBudget([1, 0, 3], 3, { minBudget: 0 }), /layer 1/);
@@ -81,7 +84,10 @@ test('completion, random profiles: exact sum, bounds, each layer within 1 token 
     const c = Math.max(1, lo + rng.int(hi - lo + 1));
     const k = Array.from({ length: L }, () => 0.5 + rng.uniform() * 400);
     const b = completeBudget(k, c, { minBudget: lo, maxBudget: hi });
-    assert.equal(b.reduce((x, y) => x + y, 0), c * L);
+    assert.equal(
+      b.reduce((x, y) => x + y, 0),
+      c * L,
+    );
     const ref = referenceReal(k, c * L, lo, hi);
     b.forEach((v, i) => {
       assert.ok(Number.isInteger(v) && v >= lo && v <= hi);

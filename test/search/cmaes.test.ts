@@ -58,7 +58,10 @@ function minimise(f: Fn, es: Cmaes, target: number, maxEvals: number): { evals: 
   while (es.evaluations < maxEvals && best >= target) {
     const xs = es.ask();
     const fs = xs.map(f);
-    es.tell(xs, fs.map((v) => -v));
+    es.tell(
+      xs,
+      fs.map((v) => -v),
+    );
     best = Math.min(best, ...fs);
   }
   return { evals: es.evaluations, best };
@@ -133,7 +136,10 @@ test('same seed: bit-identical runs; other seed: different', () => {
     const out: number[] = [];
     for (let g = 0; g < 30; g++) {
       const xs = es.ask();
-      es.tell(xs, xs.map((x) => -rosenbrock(x)));
+      es.tell(
+        xs,
+        xs.map((x) => -rosenbrock(x)),
+      );
       out.push(...xs.flatMap((x) => Array.from(x)), es.sigma);
     }
     return out;
@@ -149,7 +155,10 @@ test('interrupted run (state → JSON → fromState, also between ask and tell) 
   const straight = new Cmaes(opts);
   for (let g = 0; g < 400; g++) {
     const xs = straight.ask();
-    straight.tell(xs, xs.map((x) => -f(x)));
+    straight.tell(
+      xs,
+      xs.map((x) => -f(x)),
+    );
   }
   let es = new Cmaes(opts);
   for (let g = 0; g < 400; g++) {
@@ -160,7 +169,10 @@ test('interrupted run (state → JSON → fromState, also between ask and tell) 
       es = Cmaes.fromState(JSON.parse(JSON.stringify(es.state())));
       assert.deepEqual(es.ask(), xs);
     }
-    es.tell(xs, xs.map((x) => -f(x)));
+    es.tell(
+      xs,
+      xs.map((x) => -f(x)),
+    );
   }
   assert.equal(JSON.stringify(es.state()), JSON.stringify(straight.state()));
   assert.ok(straight.best()!.fitness > -1e-6, 'the bounded run also converged');
@@ -172,16 +184,25 @@ test('bounds: every candidate lies in the box, and an optimum on the boundary is
   for (let g = 0; g < 150; g++) {
     const xs = es.ask();
     for (const x of xs) for (const v of x) assert.ok(v >= 0 && v <= 1);
-    es.tell(xs, xs.map((x) => -x.reduce((a, v) => a + (v + 1) ** 2, 0)));
+    es.tell(
+      xs,
+      xs.map((x) => -x.reduce((a, v) => a + (v + 1) ** 2, 0)),
+    );
   }
   const b = es.best()!;
-  assert.ok(b.x.every((v) => v < 1e-3), `best ${b.x}`);
+  assert.ok(
+    b.x.every((v) => v < 1e-3),
+    `best ${b.x}`,
+  );
 });
 
 test('NaN fitness ranks last and never becomes the best', () => {
   const es = new Cmaes({ x0: [0, 0, 0], sigma0: 1, seed: 9 });
   const xs = es.ask();
-  es.tell(xs, xs.map((_, i) => (i === 0 ? NaN : -i)));
+  es.tell(
+    xs,
+    xs.map((_, i) => (i === 0 ? NaN : -i)),
+  );
   assert.equal(es.best()!.fitness, -1);
   assert.ok(Number.isFinite(es.sigma));
 });
@@ -191,7 +212,10 @@ test('IPOP restart: a stalled run restarts with twice the population', () => {
   const lambda0 = es.populationSize;
   for (let g = 0; g < 400 && es.restarts === 0; g++) {
     const xs = es.ask();
-    es.tell(xs, xs.map((x) => -sphere(x)));
+    es.tell(
+      xs,
+      xs.map((x) => -sphere(x)),
+    );
   }
   assert.equal(es.restarts, 1);
   assert.equal(es.populationSize, 2 * lambda0);

@@ -79,7 +79,11 @@ test('the global best is never reset; the next group starts from it; the final p
   }
   const r = s.result();
   assert.equal(s.progress().evaluations, 15 * 10 + 15 * 10 + 15 * 8); // last group n = 4: λ = 4 + ⌊3 ln 4⌋ = 8
-  assert.equal(r.completedProfile.reduce((a, b) => a + b, 0), c * L, 'exact mean after completion');
+  assert.equal(
+    r.completedProfile.reduce((a, b) => a + b, 0),
+    c * L,
+    'exact mean after completion',
+  );
   assert.ok(r.completedProfile.every((b) => b >= 4 && b <= 128));
   const uniform = new Array(L).fill(c);
   const fUniform = task(uniform);
@@ -133,7 +137,7 @@ test('option validation names the field', () => {
   assert.throws(() => new EvolKvSearch({ ...options, target: 32.5, layers: 3 }), /search\.budget/);
 });
 
-test('search.restarts reaches each group\'s CMA-ES and survives a state round trip', () => {
+test("search.restarts reaches each group's CMA-ES and survives a state round trip", () => {
   const s = new EvolKvSearch({ ...options, restarts: 2 });
   const opts = (x: EvolKvSearch) => (x.state().optimizer as unknown as { options: { restarts: number } }).options.restarts;
   assert.equal(opts(s), 2);

@@ -11,7 +11,10 @@ const base = { x0: [1.5, -1.5, 1, -1], sigma0: 0.5, seed: 3, bounds };
 function drive(opt: Optimizer, gens: number): Optimizer {
   for (let g = 0; g < gens; g++) {
     const xs = opt.ask();
-    opt.tell(xs, xs.map((x) => -sphere(x)));
+    opt.tell(
+      xs,
+      xs.map((x) => -sphere(x)),
+    );
   }
   return opt;
 }

@@ -17,7 +17,10 @@ function drive(opt: Optimizer, gens: number, restoreEvery = 0): Optimizer {
     if (restoreEvery && g % restoreEvery === restoreEvery - 1) opt = roundTrip(opt);
     const xs = opt.ask();
     // a failed evaluation (NaN) now and then: the state must carry it too
-    opt.tell(xs, xs.map((x, i) => (g % 4 === 1 && i === 1 ? Number.NaN : -sphere(x))));
+    opt.tell(
+      xs,
+      xs.map((x, i) => (g % 4 === 1 && i === 1 ? Number.NaN : -sphere(x))),
+    );
   }
   return opt;
 }
@@ -77,10 +80,27 @@ for (const kind of OPTIMIZER_KINDS) {
     assert.throws(() => opt.tell([], []), /without a pending ask/);
     const xs = opt.ask();
     const moved = xs.map((x) => Float64Array.from(x, (v) => v + 1));
-    assert.throws(() => opt.tell(moved, xs.map(() => 0)), /not the one asked/);
+    assert.throws(
+      () =>
+        opt.tell(
+          moved,
+          xs.map(() => 0),
+        ),
+      /not the one asked/,
+    );
     assert.throws(() => opt.tell(xs, [0]), /needs/);
-    assert.throws(() => opt.tell(xs, xs.map(() => Infinity)), /finite number or NaN/);
-    opt.tell(xs, xs.map(() => 0));
+    assert.throws(
+      () =>
+        opt.tell(
+          xs,
+          xs.map(() => Infinity),
+        ),
+      /finite number or NaN/,
+    );
+    opt.tell(
+      xs,
+      xs.map(() => 0),
+    );
     assert.equal(opt.generation, 1);
   });
 

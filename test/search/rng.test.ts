@@ -19,7 +19,10 @@ test('xoshiro128** matches a hand-stepped reference from a known state', () => {
     s[3] = rotl(s[3], 11n);
   }
   const rng = Rng.fromState({ s: [1, 2, 3, 4], spare: null });
-  assert.deepEqual(Array.from({ length: 5 }, () => rng.nextU32()), ref);
+  assert.deepEqual(
+    Array.from({ length: 5 }, () => rng.nextU32()),
+    ref,
+  );
   assert.equal(ref[0], 11520); // rotl(10, 7) * 9 = 1280 * 9
 });
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { transferPlan, transferProfile } from '../../src/search/transfer.ts';
 
-test('transfer rescales b_i = k_i·c\'/c and completes to the exact new target', () => {
+test("transfer rescales b_i = k_i·c'/c and completes to the exact new target", () => {
   // [64, 128, 192] at c = 128 → ×2 at 256: exactly [128, 256, 384]
   assert.deepEqual(transferProfile([64, 128, 192], 128, 256, { minBudget: 8 }), [128, 256, 384]);
   // to c' = 10: [5, 10, 15]

@@ -37,14 +37,14 @@ test('agrees exactly with a naive bootstrap written independently (same random d
   const means: number[] = [];
   for (let b = 0; b < B; b++) {
     const sample: number[] = [];
-    for (let i = 0; i < xs.length; i++) sample.push(xs[Math.floor(r() * xs.length)]!);
+    for (let i = 0; i < xs.length; i++) sample.push(xs[Math.floor(r() * xs.length)]);
     means.push(sample.reduce((a, c) => a + c, 0) / sample.length);
   }
   means.sort((a, b) => a - b);
   const q = (p: number) => {
     const pos = p * (B - 1);
     const lo = Math.floor(pos);
-    return means[lo]! * (1 - (pos - lo)) + means[Math.min(lo + 1, B - 1)]! * (pos - lo);
+    return means[lo] * (1 - (pos - lo)) + means[Math.min(lo + 1, B - 1)] * (pos - lo);
   };
   const e = meanInterval(xs, { resamples: B, seed });
   assert.ok(Math.abs(e.lo! - q(0.025)) < 1e-12, `${e.lo} vs ${q(0.025)}`);
@@ -94,7 +94,7 @@ test('loss interval resamples pairs: a hand-checkable ratio and an independent r
   const e = lossInterval(s, f, { seed: 8, resamples: 400 });
   assert.equal(e.value, 1 - 3 / 4);
   // loss of a resample = 1 - mean(s*) since f is all 1: the same as 1 - each mean of s resampled the same way
-  const m = bootstrap(4, (idx) => 1 - Array.from(idx, (i) => s[i]!).reduce((a, c) => a + c, 0) / 4, { seed: 8, resamples: 400 });
+  const m = bootstrap(4, (idx) => 1 - Array.from(idx, (i) => s[i]).reduce((a, c) => a + c, 0) / 4, { seed: 8, resamples: 400 });
   assert.deepEqual(e, m);
   assert.ok(e.lo! >= 0 && e.hi! <= 0.5);
 });

@@ -11,14 +11,14 @@ function fixture() {
   const run = store.createRun(newRun());
   const ids = sampleIds(store, run.id, 'qa', 12);
   const full = ids.map((_, i) => 0.5 + (i % 4) * 0.1);
-  const snap = ids.map((_, i) => full[i]! - (i % 3) * 0.05);
-  const ada = ids.map((_, i) => full[i]! - (i % 2) * 0.02);
+  const snap = ids.map((_, i) => full[i] - (i % 3) * 0.05);
+  const ada = ids.map((_, i) => full[i] - (i % 2) * 0.02);
   ids.forEach((sampleId, i) => {
     const base = { runId: run.id, sampleId, setting: 'question-aware', status: 'ok' as const };
-    store.insertEvaluation({ ...base, method: 'full', budget: 'full', score: full[i]! });
+    store.insertEvaluation({ ...base, method: 'full', budget: 'full', score: full[i] });
     if (i === 5) store.insertEvaluation({ ...base, method: 'snapkv', budget: '64', score: null, status: 'failed', error: 'x' });
-    else store.insertEvaluation({ ...base, method: 'snapkv', budget: '64', score: snap[i]! });
-    store.insertEvaluation({ ...base, method: 'adakv', budget: '64', score: ada[i]! });
+    else store.insertEvaluation({ ...base, method: 'snapkv', budget: '64', score: snap[i] });
+    store.insertEvaluation({ ...base, method: 'adakv', budget: '64', score: ada[i] });
   });
   return { store, run, full, snap, ada };
 }
@@ -30,14 +30,25 @@ test('each row carries the interval of its own samples, paired against full on t
   const keep = snap.map((_, i) => i).filter((i) => i !== 5);
   const seed = seedFor(7, `snapkv\u000064\u0000question-aware\u0000qa`);
   // independent recomputation from the raw arrays
-  const score = meanInterval(keep.map((i) => snap[i]!), { seed });
+  const score = meanInterval(
+    keep.map((i) => snap[i]),
+    { seed },
+  );
   assert.equal(snapRow.n, 11);
   assert.ok(Math.abs(snapRow.meanScore! - score.value) < 1e-12);
   assert.deepEqual([snapRow.scoreLo, snapRow.scoreHi], [score.lo, score.hi]);
-  const loss = lossInterval(keep.map((i) => snap[i]!), keep.map((i) => full[i]!), { seed });
+  const loss = lossInterval(
+    keep.map((i) => snap[i]),
+    keep.map((i) => full[i]),
+    { seed },
+  );
   assert.ok(Math.abs(snapRow.qualityLoss! - loss.value) < 1e-12);
   assert.deepEqual([snapRow.qualityLossLo, snapRow.qualityLossHi], [loss.lo, loss.hi]);
-  const diff = pairedDifference(keep.map((i) => snap[i]!), keep.map((i) => full[i]!), { seed });
+  const diff = pairedDifference(
+    keep.map((i) => snap[i]),
+    keep.map((i) => full[i]),
+    { seed },
+  );
   assert.equal(snapRow.compareTo, 'full');
   assert.deepEqual([snapRow.diff, snapRow.diffLo, snapRow.diffHi], [diff.value, diff.lo, diff.hi]);
   // i % 3 == 0 are ties (4 of them, none failed: 0,3,6,9), the other 7 lose
@@ -54,7 +65,7 @@ test('--compare-to another method pairs each budget with the same budget of the 
   const rows = withIntervals(store.results(run.id), store.evaluationsForRun(run.id), { seed: 1, compareTo: 'adakv' });
   const snapRow = rows.find((r) => r.method === 'snapkv')!;
   const keep = snap.map((_, i) => i).filter((i) => i !== 5);
-  const d = keep.map((i) => snap[i]! - ada[i]!);
+  const d = keep.map((i) => snap[i] - ada[i]);
   assert.ok(Math.abs(snapRow.diff! - d.reduce((a, b) => a + b, 0) / d.length) < 1e-12);
   assert.equal(snapRow.compareTo, 'adakv');
   assert.equal(rows.find((r) => r.method === 'adakv')!.compareTo, null);

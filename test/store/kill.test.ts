@@ -37,8 +37,7 @@ function runAndKill(db: string, runId: number, hangAfter: number | null, ready: 
   });
 }
 
-const last = (lines: string[], kind: string) =>
-  Math.max(-1, ...lines.filter((l) => l.startsWith(`${kind} `)).map((l) => Number(l.split(' ')[1])));
+const last = (lines: string[], kind: string) => Math.max(-1, ...lines.filter((l) => l.startsWith(`${kind} `)).map((l) => Number(l.split(' ')[1])));
 
 /** Whole generations only: each has all its candidates, contiguous from 0; evaluations complete. */
 function checkWhole(s: Store, runId: number): { generations: number; evaluations: number } {
@@ -48,8 +47,8 @@ function checkWhole(s: Store, runId: number): { generations: number; evaluations
     assert.equal(g.generation, i, 'generations are contiguous from 0');
     const cs = s.candidates(g.id);
     assert.equal(cs.length, 40, `generation ${i} has all its candidates`);
-    assert.equal(Object.keys(cs[39]!.sampleScores).length, 200);
-    assert.equal(cs[39]!.budgets.length, 32);
+    assert.equal(Object.keys(cs[39].sampleScores).length, 200);
+    assert.equal(cs[39].budgets.length, 32);
     assert.equal((g.optimizerState as { pad: string }).pad.length, 4000);
   });
   const evs = s.evaluationsForRun(runId).filter((e) => e.method === 'm');
@@ -88,7 +87,7 @@ test('SIGKILL during writes leaves a database that opens with only whole rows an
   lines = await runAndKill(db, run.id, 3, (l) => l.some((x) => x.startsWith('mid ')));
   const walAt = (kind: string) => Number(lines.find((l) => l.startsWith(`${kind} `))!.split(' ')[1]);
   assert.ok(walAt('mid') > walAt('wal'), 'the open transaction had spilled pages into the WAL when killed');
-  assert.equal(Number(lines[0]!.split(' ')[1]), before, 'the resumed writer starts at the next generation');
+  assert.equal(Number(lines[0].split(' ')[1]), before, 'the resumed writer starts at the next generation');
   assert.equal(last(lines, 'gen'), before + 2);
   s = Store.open(db);
   whole = checkWhole(s, run.id);

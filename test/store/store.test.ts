@@ -20,9 +20,7 @@ test('open creates the parent folder, WAL, foreign keys, and migrates an empty f
   assert.equal(s.db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(s.db.pragma('foreign_keys', { simple: true }), 1);
   assert.equal(s.db.pragma('synchronous', { simple: true }), 1); // NORMAL
-  assert.deepEqual(tables(s.db), [
-    'candidates', 'evaluations', 'experiments', 'generations', 'prefills', 'profiles', 'run_samples', 'runs', 'samples',
-  ]);
+  assert.deepEqual(tables(s.db), ['candidates', 'evaluations', 'experiments', 'generations', 'prefills', 'profiles', 'run_samples', 'runs', 'samples']);
   s.close();
   // Reopening applies nothing.
   const db = new Database(path);
@@ -54,7 +52,7 @@ test('a v1 database (eval tables only) migrates to the latest version and keeps 
   const run = s.getRun(1);
   assert.equal(run.experiment, 'old');
   assert.equal(run.status, 'complete');
-  assert.equal(s.evaluationsForRun(1)[0]!.score, 0.5);
+  assert.equal(s.evaluationsForRun(1)[0].score, 0.5);
   // The new tables work on the migrated file.
   s.saveGeneration({ runId: 1, group: 0, generation: 0, optimizerState: { m: [1] }, bestFitness: 1, medianFitness: 1 }, []);
   assert.equal(s.generations(1).length, 1);
@@ -74,7 +72,10 @@ test('a database from a newer kvopt, or a file that is not SQLite, is a KvoptErr
   const junk = tempDb('junk.db');
   Store.open(junk).close(); // make the folder
   writeFileSync(junk, 'this is not a database, just some text that is long enough to be a header........');
-  assert.throws(() => Store.open(junk), (e: unknown) => e instanceof KvoptError && e.message.startsWith(`${junk}: not a kvopt database`));
+  assert.throws(
+    () => Store.open(junk),
+    (e: unknown) => e instanceof KvoptError && e.message.startsWith(`${junk}: not a kvopt database`),
+  );
   assert.throws(() => Store.open(tempDb('absent.db'), { mustExist: true }), /no such kvopt database/);
 });
 
@@ -94,11 +95,17 @@ test('runs: create, get by id and latest, heartbeat, finish, list with duration'
   t = 9_000;
   s.finishRun(a.id, 'complete');
   const list = s.listRuns();
-  assert.deepEqual(list.map((r) => [r.id, r.status, r.durationMs]), [
-    [b.id, 'running', 0], // started at 5000, last heartbeat 5000
-    [a.id, 'complete', 8_000], // 1000 → 9000
-  ]);
-  assert.deepEqual(s.listRuns({ experiment: 'other' }).map((r) => r.id), [b.id]);
+  assert.deepEqual(
+    list.map((r) => [r.id, r.status, r.durationMs]),
+    [
+      [b.id, 'running', 0], // started at 5000, last heartbeat 5000
+      [a.id, 'complete', 8_000], // 1000 → 9000
+    ],
+  );
+  assert.deepEqual(
+    s.listRuns({ experiment: 'other' }).map((r) => r.id),
+    [b.id],
+  );
   assert.throws(() => s.getRun(99), { message: `${s.path}: no run with id 99` });
   s.setModelHash(a.id, 'abc');
   assert.throws(() => s.setModelHash(a.id, 'def'), /was made with model abc/);
@@ -151,7 +158,10 @@ test('samples: registered once, linked per run with split and order', () => {
   assert.deepEqual(s.registerSamples(other.id, [{ task: 'needle', key: '1', contentHash: 'b', split: 'eval' }]), [ids[1]]);
   assert.deepEqual(
     s.samplesForRun(run.id).map((x) => [x.id, x.key, x.split, x.position]),
-    [[ids[0], '0', 'calibration', 0], [ids[1], '1', 'heldout', 1]],
+    [
+      [ids[0], '0', 'calibration', 0],
+      [ids[1], '1', 'heldout', 1],
+    ],
   );
   assert.equal((s.db.prepare('SELECT COUNT(*) AS n FROM samples').get() as { n: number }).n, 2);
   s.close();
@@ -188,7 +198,16 @@ test('insertEvaluation is idempotent on the unique key; a failed row gives way t
   assert.equal(s.hasEvaluation(key), false);
   assert.equal(s.insertEvaluation({ ...key, score: null, status: 'failed', error: 'boom again', attempt: 1 }), 'kept');
   assert.equal(
-    s.insertEvaluation({ ...key, score: 0.5, status: 'ok', attempt: 2, kvEntries: 10, budgetProfile: [30, 34], metric: 'rouge1', metrics: { exact: 0, rouge1: 0.5 } }),
+    s.insertEvaluation({
+      ...key,
+      score: 0.5,
+      status: 'ok',
+      attempt: 2,
+      kvEntries: 10,
+      budgetProfile: [30, 34],
+      metric: 'rouge1',
+      metrics: { exact: 0, rouge1: 0.5 },
+    }),
     'replaced',
   );
   assert.equal(s.hasEvaluation(key), true);
@@ -196,12 +215,12 @@ test('insertEvaluation is idempotent on the unique key; a failed row gives way t
   assert.equal(s.insertEvaluation({ ...key, score: null, status: 'failed', attempt: 4 }), 'kept');
   const rows = s.evaluationsForRun(run.id);
   assert.equal(rows.length, 1);
-  assert.equal(rows[0]!.score, 0.5);
-  assert.equal(rows[0]!.attempt, 2);
-  assert.deepEqual(rows[0]!.budgetProfile, [30, 34]);
-  assert.deepEqual(rows[0]!.metrics, { exact: 0, rouge1: 0.5 });
-  assert.equal(rows[0]!.error, null); // the failed attempt's error went with it
-  assert.equal(rows[0]!.task, 'needle');
+  assert.equal(rows[0].score, 0.5);
+  assert.equal(rows[0].attempt, 2);
+  assert.deepEqual(rows[0].budgetProfile, [30, 34]);
+  assert.deepEqual(rows[0].metrics, { exact: 0, rouge1: 0.5 });
+  assert.equal(rows[0].error, null); // the failed attempt's error went with it
+  assert.equal(rows[0].task, 'needle');
   assert.deepEqual(s.completedEvaluationKeys(run.id), new Set([evaluationKeyString(key)]));
   // Another setting is another key.
   assert.equal(s.insertEvaluation({ ...key, setting: 'question-agnostic', score: 0.1, status: 'ok' }), 'inserted');
@@ -233,9 +252,10 @@ test('results: method × budget × task means and quality loss vs full, by hand'
 
   const rows = s.results(run.id);
   const pick = (m: string, b: string, t: string) => rows.find((r) => r.method === m && r.budget === b && r.task === t)!;
-  assert.deepEqual(rows.map((r) => `${r.method}/${r.budget}/${r.task}`), [
-    'full/full/A', 'full/full/B', 'snapkv/keep=0.2/A', 'snapkv/32/A', 'snapkv/32/B',
-  ]);
+  assert.deepEqual(
+    rows.map((r) => `${r.method}/${r.budget}/${r.task}`),
+    ['full/full/A', 'full/full/B', 'snapkv/keep=0.2/A', 'snapkv/32/A', 'snapkv/32/B'],
+  );
   const fullA = pick('full', 'full', 'A');
   assert.equal(fullA.n, 2);
   assert.equal(fullA.failed, 1);
@@ -280,13 +300,15 @@ test('a transaction that throws leaves nothing behind', () => {
   const s = Store.open(tempDb());
   const run = s.createRun(newRun({ kind: 'search' }));
   const [sid] = sampleIds(s, run.id, 'A', 1);
-  assert.throws(() =>
-    s.transaction(() => {
-      s.insertEvaluation({ runId: run.id, sampleId: sid!, method: 'full', budget: 'full', setting: 'q', score: 1, status: 'ok' });
-      s.recordPrefill({ runId: run.id, modelHash: 'm', contentHash: 'c', setting: 'q', window: 1, tokens: 1, ms: 1 });
-      throw new Error('worker died');
-    }),
-  /worker died/);
+  assert.throws(
+    () =>
+      s.transaction(() => {
+        s.insertEvaluation({ runId: run.id, sampleId: sid!, method: 'full', budget: 'full', setting: 'q', score: 1, status: 'ok' });
+        s.recordPrefill({ runId: run.id, modelHash: 'm', contentHash: 'c', setting: 'q', window: 1, tokens: 1, ms: 1 });
+        throw new Error('worker died');
+      }),
+    /worker died/,
+  );
   assert.equal(s.evaluationsForRun(run.id).length, 0);
   assert.equal(s.prefillCount(run.id), 0);
   // saveGeneration whose last candidate breaks the unique key stores no part of the generation.
@@ -308,12 +330,32 @@ test('search: generations with candidates and optimiser state survive reopening;
   const path = tempDb();
   let s = Store.open(path);
   const run = s.createRun(newRun({ kind: 'search', configHash: 'search-h' }));
-  const state = (g: number) => ({ mean: [1 + g, 2], sigma: 0.3 / (g + 1), C: [[1, 0], [0, 1]], rng: [g, 7] });
-  for (const [group, generation] of [[0, 0], [0, 1], [1, 0]] as const) {
+  const state = (g: number) => ({
+    mean: [1 + g, 2],
+    sigma: 0.3 / (g + 1),
+    C: [
+      [1, 0],
+      [0, 1],
+    ],
+    rng: [g, 7],
+  });
+  for (const [group, generation] of [
+    [0, 0],
+    [0, 1],
+    [1, 0],
+  ] as const) {
     s.saveGeneration(
       {
-        runId: run.id, group, generation, optimizerState: state(generation + 10 * group), searchState: { best: group },
-        bestFitness: 0.5 + group + generation / 10, medianFitness: 0.4, bestCandidate: 1, heldoutScore: 0.3, wallMs: 12,
+        runId: run.id,
+        group,
+        generation,
+        optimizerState: state(generation + 10 * group),
+        searchState: { best: group },
+        bestFitness: 0.5 + group + generation / 10,
+        medianFitness: 0.4,
+        bestCandidate: 1,
+        heldoutScore: 0.3,
+        wallMs: 12,
       },
       [
         { index: 0, budgets: [30, 34], fitness: 0.4, taskScore: 0.4, cacheScore: 1, sampleScores: { '1': 0.4 } },
@@ -322,10 +364,9 @@ test('search: generations with candidates and optimiser state survive reopening;
       ],
     );
   }
-  assert.throws(
-    () => s.saveGeneration({ runId: run.id, group: 1, generation: 0, optimizerState: {}, bestFitness: 0, medianFitness: 0 }, []),
-    { message: `run ${run.id}: generation 0 of group 1 is already stored` },
-  );
+  assert.throws(() => s.saveGeneration({ runId: run.id, group: 1, generation: 0, optimizerState: {}, bestFitness: 0, medianFitness: 0 }, []), {
+    message: `run ${run.id}: generation 0 of group 1 is already stored`,
+  });
   s.close();
 
   s = Store.open(path);
@@ -335,23 +376,40 @@ test('search: generations with candidates and optimiser state survive reopening;
   assert.deepEqual(last.optimizerState, state(10));
   assert.deepEqual(last.searchState, { best: 1 });
   assert.equal(last.candidates.length, 3);
-  assert.deepEqual(last.candidates[0]!.sampleScores, { '1': 0.4 });
-  assert.deepEqual(last.candidates.map((c) => [c.index, c.split]), [[0, 'calibration'], [1, 'calibration'], [1, 'heldout']]);
-  assert.deepEqual(s.generations(run.id).map((g) => [g.group, g.generation, g.heldoutScore]), [[0, 0, 0.3], [0, 1, 0.3], [1, 0, 0.3]]);
+  assert.deepEqual(last.candidates[0].sampleScores, { '1': 0.4 });
+  assert.deepEqual(
+    last.candidates.map((c) => [c.index, c.split]),
+    [
+      [0, 'calibration'],
+      [1, 'calibration'],
+      [1, 'heldout'],
+    ],
+  );
+  assert.deepEqual(
+    s.generations(run.id).map((g) => [g.group, g.generation, g.heldoutScore]),
+    [
+      [0, 0, 0.3],
+      [0, 1, 0.3],
+      [1, 0, 0.3],
+    ],
+  );
   const best = s.bestCandidate(run.id)!;
   assert.deepEqual(best.budgets, [28, 36]);
   assert.equal(best.fitness, 1.5);
-  assert.equal(s.listRuns()[0]!.bestFitness, 1.5);
-  assert.equal(s.listRuns()[0]!.generations, 3);
+  assert.equal(s.listRuns()[0].bestFitness, 1.5);
+  assert.equal(s.listRuns()[0].generations, 3);
   assert.equal(s.loadLatestGeneration(999), null);
 
   s.saveProfile({ runId: run.id, budget: 32, budgets: [28, 36], source: 'search', fitness: 1.5, heldoutScore: 0.3 });
   s.saveProfile({ runId: run.id, budget: 64, budgets: [56, 72], source: 'transfer' });
   s.saveProfile({ runId: run.id, budget: 64, budgets: [58, 70], source: 'transfer' });
-  assert.deepEqual(s.profiles(run.id).map((p) => [p.budget, p.budgets, p.source]), [
-    [32, [28, 36], 'search'],
-    [64, [58, 70], 'transfer'],
-  ]);
+  assert.deepEqual(
+    s.profiles(run.id).map((p) => [p.budget, p.budgets, p.source]),
+    [
+      [32, [28, 36], 'search'],
+      [64, [58, 70], 'transfer'],
+    ],
+  );
   s.close();
 });
 
@@ -360,13 +418,35 @@ test('v3: per-head budgets and secondary metrics of an evaluation round-trip; re
   const run = s.createRun(newRun());
   const [a, b] = sampleIds(s, run.id, 'continuation', 2);
   const row = (sampleId: number, kl: number) => ({
-    runId: run.id, sampleId, method: 'adakv', budget: '8', setting: 'question-agnostic', score: 0.5, status: 'ok' as const,
-    headBudgets: [[6, 10], [8, 8]], metrics: { kl, top1: 1 },
+    runId: run.id,
+    sampleId,
+    method: 'adakv',
+    budget: '8',
+    setting: 'question-agnostic',
+    score: 0.5,
+    status: 'ok' as const,
+    headBudgets: [
+      [6, 10],
+      [8, 8],
+    ],
+    metrics: { kl, top1: 1 },
   });
   s.insertEvaluation(row(a!, 0.1));
   s.insertEvaluation(row(b!, 0.3));
   const stored = s.evaluationsForRun(run.id);
-  assert.deepEqual(stored.map((e) => e.headBudgets), [[[6, 10], [8, 8]], [[6, 10], [8, 8]]]);
+  assert.deepEqual(
+    stored.map((e) => e.headBudgets),
+    [
+      [
+        [6, 10],
+        [8, 8],
+      ],
+      [
+        [6, 10],
+        [8, 8],
+      ],
+    ],
+  );
   const [res] = s.results(run.id);
   assert.ok(Math.abs(res!.metrics.kl! - 0.2) < 1e-12);
   assert.equal(res!.metrics.top1, 1);

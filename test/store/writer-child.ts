@@ -56,7 +56,14 @@ function hang(): never {
     store.saveGeneration(generation(g), candidates(g));
     for (let k = 0; k < 20; k++) {
       store.insertEvaluation({
-        runId, sampleId: sampleIds[k]!, method: 'hang', budget: '1', setting: 's', score: 1, status: 'ok', prediction: 'y'.repeat(2000),
+        runId,
+        sampleId: sampleIds[k],
+        method: 'hang',
+        budget: '1',
+        setting: 's',
+        score: 1,
+        status: 'ok',
+        prediction: 'y'.repeat(2000),
       });
     }
     say(`mid ${walBytes()}`);
@@ -72,10 +79,18 @@ for (let done = 0; ; done++) {
   say(`gen ${g}`);
   g++;
   for (let k = 0; k < 5; k++, e++) {
-    const sampleId = sampleIds[e % 50]!;
+    const sampleId = sampleIds[e % 50];
     store.insertEvaluation({
-      runId, sampleId, method: 'm', budget: String(Math.floor(e / 50)), setting: 's', score: e, status: 'ok',
-      prediction: `p${e}`, kvEntries: e, kvBytes: 2 * e,
+      runId,
+      sampleId,
+      method: 'm',
+      budget: String(Math.floor(e / 50)),
+      setting: 's',
+      score: e,
+      status: 'ok',
+      prediction: `p${e}`,
+      kvEntries: e,
+      kvBytes: 2 * e,
     });
     say(`eval ${e}`);
   }

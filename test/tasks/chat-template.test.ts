@@ -15,10 +15,7 @@ const MISTRAL =
 
 test('Llama-3-Instruct template: headers, BOS, trimmed content, generation prompt', () => {
   const out = renderChat(LLAMA3, '  Hello there \n', { bosToken: '<|begin_of_text|>' });
-  assert.equal(
-    out,
-    '<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHello there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n',
-  );
+  assert.equal(out, '<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHello there<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n');
 });
 
 test('Mistral-Instruct template: [INST] ... [/INST]', () => {

@@ -9,7 +9,7 @@ test('GSM8K: 8-shot prompts from train, seeded, question part = target', () => {
   const b = loadGsm8k(path, { samples: 3 });
   assert.equal(a.length, 3);
   assert.deepEqual(a, b); // same seed → same shots
-  const s = a[0]!;
+  const s = a[0];
   assert.equal(s.answers[0], '18'); // Janet's ducks
   const shots = (s.meta as { shots: number[] }).shots;
   assert.equal(shots.length, 8);
@@ -17,7 +17,7 @@ test('GSM8K: 8-shot prompts from train, seeded, question part = target', () => {
   assert.equal(s.context.split('Question: ').length - 1, 8);
   assert.ok(s.context.endsWith('\n\n'));
   assert.match(s.context, /#### -?[\d,]+\n\n/);
-  const other = loadGsm8k(path, { samples: 1, seed: 99 })[0]!;
+  const other = loadGsm8k(path, { samples: 1, seed: 99 })[0];
   assert.notDeepEqual((other.meta as { shots: number[] }).shots, shots);
   const task = gsm8kTask();
   const p = task.buildPrompt(s);

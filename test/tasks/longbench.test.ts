@@ -61,7 +61,7 @@ const charTok: TokenCodec = {
 test('prompt of a real multi_news sample; truncation cuts the middle of the context part', () => {
   const samples = loadLongBench(sharedDataPath('longbench', 'multi_news.jsonl'), 'multi_news', { samples: 3 });
   assert.equal(samples.length, 3);
-  const s = samples[0]!;
+  const s = samples[0];
   assert.equal(s.task, 'longbench/multi_news');
   assert.equal(s.maxNewTokens, 512);
   const full = buildLongBenchPrompt('multi_news', s);
@@ -77,11 +77,11 @@ test('prompt of a real multi_news sample; truncation cuts the middle of the cont
   assert.equal(cut.questionText, full.questionText);
 });
 
-test('multi_news: ROUGE-L of the gold summary against itself is 1, against another sample\'s summary far lower', () => {
+test("multi_news: ROUGE-L of the gold summary against itself is 1, against another sample's summary far lower", () => {
   const task = longBenchTask('multi_news');
   const [a, b] = task.load(sharedDataPath('longbench', 'multi_news.jsonl'), { samples: 2 });
-  assert.ok(Math.abs(task.score(a!.answers[0]!, a!) - 1) < 1e-6);
-  assert.ok(task.score(b!.answers[0]!, a!) < 0.5);
+  assert.ok(Math.abs(task.score(a!.answers[0], a!) - 1) < 1e-6);
+  assert.ok(task.score(b!.answers[0], a!) < 0.5);
 });
 
 test('loader reads the Chinese files; passage_retrieval_zh scores the gold answer as 1', () => {
@@ -89,19 +89,28 @@ test('loader reads the Chinese files; passage_retrieval_zh scores the gold answe
   const samples = task.load(sharedDataPath('longbench', 'passage_retrieval_zh.jsonl'), { samples: 4, seed: 3 });
   assert.equal(samples.length, 4);
   for (const s of samples) {
-    assert.match(s.answers[0]!, /^段落\d+$/);
-    assert.equal(task.score(s.answers[0]!, s), 1);
+    assert.match(s.answers[0], /^段落\d+$/);
+    assert.equal(task.score(s.answers[0], s), 1);
     assert.equal(task.score('段落0', s), 0);
   }
   const qa = longBenchTask('multifieldqa_zh');
-  const q = qa.load(sharedDataPath('longbench', 'multifieldqa_zh.jsonl'), { samples: 2 })[0]!;
+  const q = qa.load(sharedDataPath('longbench', 'multifieldqa_zh.jsonl'), { samples: 2 })[0];
   const p = qa.buildPrompt(q);
   assert.ok(p.questionText.endsWith(`问题：${q.question}\n回答：`));
-  assert.equal(qa.score(q.answers[0]!, q), 1);
+  assert.equal(qa.score(q.answers[0], q), 1);
 });
 
 test('first-line rule applies to trec-style tasks only', () => {
-  const s: Sample = { id: 'x', task: 'longbench/trec', context: '', question: '', answers: ['Location'], allClasses: ['Location', 'Entity'], maxNewTokens: 64, metric: 'classification' };
+  const s: Sample = {
+    id: 'x',
+    task: 'longbench/trec',
+    context: '',
+    question: '',
+    answers: ['Location'],
+    allClasses: ['Location', 'Entity'],
+    maxNewTokens: 64,
+    metric: 'classification',
+  };
   assert.equal(longBenchTask('trec').score('\nLocation\nEntity', s), 1);
   const qa: Sample = { ...s, task: 'longbench/hotpotqa', answers: ['Paris'], metric: 'qa_f1' };
   assert.ok(longBenchTask('hotpotqa').score('Paris\nLondon', qa) < 1);
@@ -122,7 +131,11 @@ test('bad JSONL lines name file, line and field', () => {
     const file = join(dir, name, 'bad.jsonl');
     mkdirSync(join(dir, name));
     writeFileSync(file, text);
-    assert.throws(() => loadLongBench(file, 'hotpotqa'), (e: unknown) => e instanceof KvoptError && re.test((e as Error).message) && (e as Error).message.includes(file), name);
+    assert.throws(
+      () => loadLongBench(file, 'hotpotqa'),
+      (e: unknown) => e instanceof KvoptError && re.test((e as Error).message) && (e as Error).message.includes(file),
+      name,
+    );
   }
   // classification datasets need all_classes
   const trec = join(dir, 'trec.jsonl');

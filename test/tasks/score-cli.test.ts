@@ -43,7 +43,7 @@ test('kvopt score prints the score ×100 with 2 decimals, --json and --e', () =>
 });
 
 test('kvopt score: bad line → one-line error naming file, line and field', () => {
-  const bad = write('bad.jsonl', [trec[0]!, JSON.stringify({ pred: 'x', answers: 'Location', all_classes: null })]);
+  const bad = write('bad.jsonl', [trec[0], JSON.stringify({ pred: 'x', answers: 'Location', all_classes: null })]);
   const r = kvopt('score', '--dataset', 'hotpotqa', '--predictions', bad);
   assert.notEqual(r.status, 0);
   assert.equal(r.stderr.trim().split('\n').length, 1);

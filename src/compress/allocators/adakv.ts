@@ -21,13 +21,13 @@ export type AdakvOptions = OptionsOf<typeof adakvOptions>;
 /** Head counts for one layer: flattened top-(Hkv·B) shares, then the α floor. */
 export function headwiseCounts(scores: Float64Array, Hkv: number, T: number, B: number, alpha: number): Int32Array {
   const b = Math.min(B, T);
-  const c = flatTopCounts([scores], Hkv, T, Hkv * b)[0]!;
+  const c = flatTopCounts([scores], Hkv, T, Hkv * b)[0];
   if (alpha === 0) return c;
-  const f = Array.from({ length: Hkv }, (_, h) => Math.min(forcedCount(scores, h, T), c[h]!));
-  const x = Array.from({ length: Hkv }, (_, h) => (c[h]! - f[h]!) * (1 - alpha) + alpha * Math.max(0, b - f[h]!));
+  const f = Array.from({ length: Hkv }, (_, h) => Math.min(forcedCount(scores, h, T), c[h]));
+  const x = Array.from({ length: Hkv }, (_, h) => (c[h] - f[h]) * (1 - alpha) + alpha * Math.max(0, b - f[h]));
   const fixed = f.reduce((a, v) => a + v, 0);
   const prefix = largestRemainder(x, Hkv * b - fixed);
-  return Int32Array.from(prefix, (v, h) => Math.min(T, v + f[h]!));
+  return Int32Array.from(prefix, (v, h) => Math.min(T, v + f[h]));
 }
 
 export function adakvAllocator(opts: AdakvOptions): Allocator {
@@ -35,7 +35,6 @@ export function adakvAllocator(opts: AdakvOptions): Allocator {
   return {
     name: 'adakv',
     needsScores: true,
-    allocate: (input: AllocationInput) =>
-      input.scores.map((ls, l) => headwiseCounts(ls.scores, input.numKvHeads, input.T, input.layerBudgets[l]!, alpha)),
+    allocate: (input: AllocationInput) => input.scores.map((ls, l) => headwiseCounts(ls.scores, input.numKvHeads, input.T, input.layerBudgets[l], alpha)),
   };
 }

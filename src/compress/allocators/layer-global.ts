@@ -20,7 +20,12 @@ export function layerGlobalAllocator(): Allocator {
     needsScores: true,
     allocate(input: AllocationInput) {
       const n = input.layerBudgets.reduce((a, b) => a + b, 0) * input.numKvHeads;
-      return flatTopCounts(input.scores.map((s) => s.scores), input.numKvHeads, input.T, n);
+      return flatTopCounts(
+        input.scores.map((s) => s.scores),
+        input.numKvHeads,
+        input.T,
+        n,
+      );
     },
   };
 }

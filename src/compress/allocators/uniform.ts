@@ -12,7 +12,6 @@ export function uniformAllocator(): Allocator {
   return {
     name: 'uniform',
     needsScores: false,
-    allocate: (input: AllocationInput) =>
-      input.layerBudgets.map((b) => new Int32Array(input.numKvHeads).fill(Math.min(b, input.T))),
+    allocate: (input: AllocationInput) => input.layerBudgets.map((b) => new Int32Array(input.numKvHeads).fill(Math.min(b, input.T))),
   };
 }

@@ -25,7 +25,12 @@ export const kiviOptions = {
   bits: { type: 'enum', values: ['2', '4', '8', '16'], default: '2', doc: 'bits per key/value code (16 = passthrough)' },
   group_size: { type: 'int', min: 1, default: 32, doc: 'tokens per key group / channels per value group' },
   residual: { type: 'int', min: 0, default: 128, doc: 'R: full-precision recent tokens (multiple of group_size)' },
-  storage: { type: 'enum', values: ['fp16', 'fp32'], default: 'fp16', doc: 'dtype the byte count assumes for scales, minima and the residual (fp16: the KIVI paper)' },
+  storage: {
+    type: 'enum',
+    values: ['fp16', 'fp32'],
+    default: 'fp16',
+    doc: 'dtype the byte count assumes for scales, minima and the residual (fp16: the KIVI paper)',
+  },
 } as const satisfies OptionSchema;
 export type KiviOptions = OptionsOf<typeof kiviOptions>;
 
@@ -37,7 +42,7 @@ export function quantizeGroup(x: Float32Array, off: number, stride: number, coun
   let lo = Infinity;
   let hi = -Infinity;
   for (let t = 0; t < count; t++) {
-    const v = x[off + t * stride]!;
+    const v = x[off + t * stride];
     lo = Math.min(lo, v);
     hi = Math.max(hi, v);
   }
@@ -49,20 +54,30 @@ export function quantizeGroup(x: Float32Array, off: number, stride: number, coun
       x[i] = lo;
       continue;
     }
-    const q = Math.min(levels, Math.max(0, Math.round((x[i]! - lo) / scale)));
+    const q = Math.min(levels, Math.max(0, Math.round((x[i] - lo) / scale)));
     x[i] = q * scale + lo;
   }
   return scale;
 }
 
 /** The bytes a KIVI layer holds, given per-head kept lengths, padded per part to the longest head. */
-export function kiviLayerBytes(lengths: ArrayLike<number>, hd: number, bits: number, group: number, residual: number, storageBytes = STORAGE_BYTES.fp16!): number {
+export function kiviLayerBytes(
+  lengths: ArrayLike<number>,
+  hd: number,
+  bits: number,
+  group: number,
+  residual: number,
+  storageBytes = STORAGE_BYTES.fp16!,
+): number {
   const Hkv = lengths.length;
   if (bits >= 16) return paddedLayerBytes(lengths, hd); // nothing quantised: the plain fp32 cache
   const perWord = 32 / bits;
-  let qK = 0, rK = 0, qV = 0, rV = 0;
+  let qK = 0,
+    rK = 0,
+    qV = 0,
+    rV = 0;
   for (let h = 0; h < Hkv; h++) {
-    const n = lengths[h]!;
+    const n = lengths[h];
     const resK = residual > 0 ? n % residual : 0;
     qK = Math.max(qK, n - resK);
     rK = Math.max(rK, resK);
@@ -78,7 +93,7 @@ export function kiviQuantizer(opts: KiviOptions): Quantizer {
   const bits = Number(opts.bits);
   const group = opts.group_size;
   const R = opts.residual;
-  const storage = STORAGE_BYTES[String(opts.storage ?? 'fp16')]!;
+  const storage = STORAGE_BYTES[String(opts.storage ?? 'fp16')];
   if (R % group !== 0) throw new KvoptError(`method kivi: residual ${R} must be a multiple of group_size ${group}`);
   return {
     name: `kivi${bits}`,
@@ -86,7 +101,7 @@ export function kiviQuantizer(opts: KiviOptions): Quantizer {
       if (bits < 16) {
         const P = layer.length;
         for (let h = 0; h < lengths.length; h++) {
-          const n = lengths[h]!;
+          const n = lengths[h];
           const base = h * P * hd;
           // Keys: per channel over groups of `group` consecutive tokens, the first n − n mod R tokens.
           const nqK = R > 0 ? n - (n % R) : n;

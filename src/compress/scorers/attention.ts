@@ -14,8 +14,7 @@ export function effectiveWindow(record: PrefillRecord, w: number, method: string
   const we = Math.min(w, T);
   if (we > record.window) {
     throw new KvoptError(
-      `method ${method}: needs an observation window of ${we} queries but the prefill recorded ${record.window}; ` +
-        `prefill with a window of at least ${we}`,
+      `method ${method}: needs an observation window of ${we} queries but the prefill recorded ${record.window}; ` + `prefill with a window of at least ${we}`,
     );
   }
   return we;
@@ -24,10 +23,10 @@ export function effectiveWindow(record: PrefillRecord, w: number, method: string
 /** View of the last w rows of layer l's window attention: A(h, i, j), i in 0..w-1 (query T-w+i), j in 0..T-1. */
 export function windowRows(record: PrefillRecord, layer: number, w: number) {
   const T = record.tokens.length;
-  const A = record.windowAttention[layer]!; // [Hq, wRec, T]
+  const A = record.windowAttention[layer]; // [Hq, wRec, T]
   const wRec = record.window;
   const skip = wRec - w;
-  return (h: number, i: number, j: number): number => A[(h * wRec + skip + i) * T + j]!;
+  return (h: number, i: number, j: number): number => A[(h * wRec + skip + i) * T + j];
 }
 
 /**
@@ -44,11 +43,11 @@ export function pool1d(x: Float64Array, kernel: number, type: 'avg' | 'max'): Fl
     const hi = Math.min(n - 1, j + r);
     if (type === 'avg') {
       let s = 0;
-      for (let t = lo; t <= hi; t++) s += x[t]!;
+      for (let t = lo; t <= hi; t++) s += x[t];
       out[j] = s / kernel;
     } else {
       let m = -Infinity;
-      for (let t = lo; t <= hi; t++) m = Math.max(m, x[t]!);
+      for (let t = lo; t <= hi; t++) m = Math.max(m, x[t]);
       out[j] = m;
     }
   }
@@ -63,7 +62,7 @@ export function reduceGroups(perHead: Float64Array, Hq: number, Hkv: number, n: 
     for (let j = 0; j < n; j++) {
       let acc = how === 'max' ? -Infinity : 0;
       for (let g = 0; g < G; g++) {
-        const v = perHead[(k * G + g) * n + j]!;
+        const v = perHead[(k * G + g) * n + j];
         acc = how === 'max' ? Math.max(acc, v) : acc + v;
       }
       out[k * n + j] = how === 'max' ? acc : acc / G;
@@ -94,8 +93,8 @@ export function valueOutputNorms(record: PrefillRecord, spec: ModelSpec, weights
   const { numHeads: Hq, numKvHeads: Hkv, headDim: hd, hiddenSize: D } = spec;
   const G = Hq / Hkv;
   const T = record.tokens.length;
-  const V = record.cache.layers[layer]!.values; // [Hkv, T, hd]
-  const wo = weights.layers[layer]!.wo; // [D, Hq*hd]
+  const V = record.cache.layers[layer].values; // [Hkv, T, hd]
+  const wo = weights.layers[layer].wo; // [D, Hq*hd]
   const cols = Hq * hd;
   const out = new Float64Array(Hkv * n);
   const Wh = new Float64Array(hd * D); // W_o^(h) as [hd, D], contiguous along d
@@ -103,17 +102,17 @@ export function valueOutputNorms(record: PrefillRecord, spec: ModelSpec, weights
   for (let k = 0; k < Hkv; k++) {
     for (let g = 0; g < G; g++) {
       const h = k * G + g;
-      for (let c = 0; c < hd; c++) for (let d = 0; d < D; d++) Wh[c * D + d] = wo[d * cols + h * hd + c]!;
+      for (let c = 0; c < hd; c++) for (let d = 0; d < D; d++) Wh[c * D + d] = wo[d * cols + h * hd + c];
       for (let j = 0; j < n; j++) {
         const vOff = (k * T + j) * hd;
         y.fill(0);
         for (let c = 0; c < hd; c++) {
-          const vc = V[vOff + c]!;
+          const vc = V[vOff + c];
           const row = c * D;
-          for (let d = 0; d < D; d++) y[d] += vc * Wh[row + d]!;
+          for (let d = 0; d < D; d++) y[d] += vc * Wh[row + d];
         }
         let norm = 0;
-        for (let d = 0; d < D; d++) norm += Math.abs(y[d]!);
+        for (let d = 0; d < D; d++) norm += Math.abs(y[d]);
         out[k * n + j] += norm / G;
       }
     }

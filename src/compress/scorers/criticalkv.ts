@@ -41,8 +41,8 @@ export function criticalkvScorer(opts: CriticalkvOptions): Scorer {
       const rerank = new Float64Array(Hkv * T).fill(Infinity);
       for (let h = 0; h < Hkv; h++) {
         for (let j = 0; j < P; j++) {
-          scores[h * T + j] = base[h * P + j]!;
-          rerank[h * T + j] = (base[h * P + j]! + eps) * norms[h * P + j]!;
+          scores[h * T + j] = base[h * P + j];
+          rerank[h * T + j] = (base[h * P + j] + eps) * norms[h * P + j];
         }
       }
       return { scores, secondStage: { rerank, firstStageRatio: opts.first_stage_ratio } };

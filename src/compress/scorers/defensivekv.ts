@@ -67,14 +67,14 @@ export function defensivekvScorer(opts: DefensivekvOptions): Scorer {
         let mass = 0;
         for (let j = 0; j < P; j++) {
           row[j] = A(h, i, j);
-          mass += row[j]!;
-          abar[k * P + j] += row[j]! / (G * w);
+          mass += row[j];
+          abar[k * P + j] += row[j] / (G * w);
         }
         const pooled = kernel > 1 ? pool1d(row, kernel, 'avg') : Float64Array.from(row);
         let s = 0;
-        for (let j = 0; j < P; j++) s += pooled[j]!;
+        for (let j = 0; j < P; j++) s += pooled[j];
         const scale = s > 0 ? mass / s : 0;
-        for (let j = 0; j < P; j++) m[k * P + j] = Math.max(m[k * P + j]!, pooled[j]! * scale);
+        for (let j = 0; j < P; j++) m[k * P + j] = Math.max(m[k * P + j], pooled[j] * scale);
         if (opts.window_bias === 'window') for (let j = P; j < T; j++) windowBias += A(h, i, j);
         else if (opts.window_bias === 'prefix-tail') for (let j = Math.max(0, P - w); j < P; j++) windowBias += A(h, i, j);
       }
@@ -84,14 +84,14 @@ export function defensivekvScorer(opts: DefensivekvOptions): Scorer {
     // Steps 4-5: prior-risk correction, re-weighting by value norms normalised over KV heads.
     const norms = projectedValueNorms(ctx, layer, P);
     const across = new Float64Array(P); // Σ over KV heads of the norm at token j
-    for (let k = 0; k < Hkv; k++) for (let j = 0; j < P; j++) across[j]! += norms[k * P + j]!;
+    for (let k = 0; k < Hkv; k++) for (let j = 0; j < P; j++) across[j] += norms[k * P + j];
     for (let k = 0; k < Hkv; k++) {
       let mean = 0;
-      for (let j = 0; j < P; j++) mean += m[k * P + j]!;
+      for (let j = 0; j < P; j++) mean += m[k * P + j];
       mean /= P;
       for (let j = 0; j < P; j++) {
-        const d = Math.max(m[k * P + j]!, mean);
-        scores[k * T + j] = across[j]! > 0 ? (d * norms[k * P + j]!) / across[j]! : 0;
+        const d = Math.max(m[k * P + j], mean);
+        scores[k * T + j] = across[j] > 0 ? (d * norms[k * P + j]) / across[j] : 0;
       }
     }
 
@@ -99,14 +99,14 @@ export function defensivekvScorer(opts: DefensivekvOptions): Scorer {
     const threshold = opts.mass_threshold - windowBias;
     const stage1 = Array.from({ length: Hkv }, (_, k) => {
       let total = 0;
-      for (let j = 0; j < P; j++) total += abar[k * P + j]!;
+      for (let j = 0; j < P; j++) total += abar[k * P + j];
       const order = rankHead(abar, k, P); // descending mass, later token first on ties
       let count = 0;
       if (threshold > 0) {
         let cum = 0;
         count = P; // never reached (rounding): everything qualifies, the cap decides
         for (let r = 0; r < P; r++) {
-          cum += total > 0 ? abar[k * P + order[r]!]! / total : 0;
+          cum += total > 0 ? abar[k * P + order[r]] / total : 0;
           if (cum >= threshold) {
             count = opts.stage1_count === 'before' ? r : r + 1;
             break;
@@ -130,9 +130,9 @@ export function defensivekvScorer(opts: DefensivekvOptions): Scorer {
       const P = T - w;
       const scores = Float64Array.from(p.scores);
       // Step 6: stage-1 protection, capped at B − w.
-      const cap = Math.max(0, Math.min(P, ctx.layerBudgets[layer]! - w));
+      const cap = Math.max(0, Math.min(P, ctx.layerBudgets[layer] - w));
       p.stage1.forEach(({ order, count }, k) => {
-        for (let r = 0; r < Math.min(count, cap); r++) scores[k * T + order[r]!] = Infinity;
+        for (let r = 0; r < Math.min(count, cap); r++) scores[k * T + order[r]] = Infinity;
       });
       return { scores };
     },

@@ -30,9 +30,9 @@ export function h2oScorer(opts: H2oOptions): Scorer {
     score(ctx: ScoreContext, layer: number): LayerScores {
       const T = ctx.record.tokens.length;
       const { numHeads: Hq, numKvHeads: Hkv } = ctx.spec;
-      const sums = Float64Array.from(ctx.record.attentionColumnSums[layer]!); // [Hq, T]
+      const sums = Float64Array.from(ctx.record.attentionColumnSums[layer]); // [Hq, T]
       const scores = reduceGroups(sums, Hq, Hkv, T, opts.gqa);
-      const recent = Math.min(T, fixed ?? Math.floor(ctx.layerBudgets[layer]! / 2));
+      const recent = Math.min(T, fixed ?? Math.floor(ctx.layerBudgets[layer] / 2));
       for (let h = 0; h < Hkv; h++) for (let j = T - recent; j < T; j++) scores[h * T + j] = Infinity;
       return { scores };
     },

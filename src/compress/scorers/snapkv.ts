@@ -22,14 +22,21 @@ export const snapkvOptions = {
   aggregation: { type: 'enum', values: ['sum', 'mean'], default: 'sum', doc: 'over the window queries' },
   gqa: { type: 'enum', values: ['mean', 'max'], default: 'mean', doc: 'reduction over the query heads of a KV head' },
   gqa_order: {
-    type: 'enum', values: ['pool-then-group', 'group-then-pool'], default: 'pool-then-group',
+    type: 'enum',
+    values: ['pool-then-group', 'group-then-pool'],
+    default: 'pool-then-group',
     doc: "pool per query head then reduce the group (kvpress) or reduce the group then pool (AdaKV's reference; adakv's default)",
   },
 } as const satisfies OptionSchema;
 export type SnapkvOptions = OptionsOf<typeof snapkvOptions>;
 
 /** SnapKV's per-KV-head prefix scores [Hkv, P], P = T − w (exported for CriticalKV). */
-export function snapkvPrefixScores(ctx: ScoreContext, layer: number, opts: Pick<SnapkvOptions, 'kernel' | 'pooling' | 'aggregation' | 'gqa' | 'gqa_order'>, w: number): Float64Array {
+export function snapkvPrefixScores(
+  ctx: ScoreContext,
+  layer: number,
+  opts: Pick<SnapkvOptions, 'kernel' | 'pooling' | 'aggregation' | 'gqa' | 'gqa_order'>,
+  w: number,
+): Float64Array {
   const T = ctx.record.tokens.length;
   const P = T - w;
   const { numHeads: Hq, numKvHeads: Hkv } = ctx.spec;

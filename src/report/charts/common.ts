@@ -15,14 +15,12 @@ export const BASE_CONFIG: Config = {
 };
 
 /** Tableau 10: distinguishable, and the default of Vega-Lite, so colours match a user's own plots. */
-export const PALETTE = [
-  '#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#bab0ac',
-];
+export const PALETTE = ['#4c78a8', '#f58518', '#e45756', '#72b7b2', '#54a24b', '#eeca3b', '#b279a2', '#ff9da6', '#9d755d', '#bab0ac'];
 
 /** A fixed colour for each name, in the given order (so a method keeps its colour in every chart). */
 export function colorScale(domain: readonly string[], extra: Record<string, string> = {}) {
   const names = [...domain, ...Object.keys(extra)];
-  const range = [...domain.map((_, i) => PALETTE[i % PALETTE.length]!), ...Object.values(extra)];
+  const range = [...domain.map((_, i) => PALETTE[i % PALETTE.length]), ...Object.values(extra)];
   return { domain: names, range };
 }
 
@@ -32,7 +30,7 @@ export function colorScale(domain: readonly string[], extra: Record<string, stri
  */
 export function methodColorScale(methods: readonly string[], order: readonly string[] = methods, extra: Record<string, string> = {}) {
   const all = [...order, ...methods.filter((m) => !order.includes(m))];
-  const range = methods.map((m) => PALETTE[all.indexOf(m) % PALETTE.length]!);
+  const range = methods.map((m) => PALETTE[all.indexOf(m) % PALETTE.length]);
   return { domain: [...methods, ...Object.keys(extra)], range: [...range, ...Object.values(extra)] };
 }
 

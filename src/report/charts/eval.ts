@@ -30,17 +30,24 @@ export function qualityVsBudgetSpec(rows: readonly EvalResultRow[], opts: EvalCh
   // small fixed factor along x (±3 % at most), so every line and its interval stay visible.
   const dodge = (m: string) => (methods.length < 2 ? 1 : 1 + 0.06 * (methods.indexOf(m) / (methods.length - 1) - 0.5));
   const points = methodRows.map((r) => ({
-    task: r.task, method: r.method, budget: r.budget, x: r.budget * dodge(r.method), budgetLabel: r.budgetLabel, score: r.score,
-    lo: r.scoreLo ?? null, hi: r.scoreHi ?? null,
+    task: r.task,
+    method: r.method,
+    budget: r.budget,
+    x: r.budget * dodge(r.method),
+    budgetLabel: r.budgetLabel,
+    score: r.score,
+    lo: r.scoreLo ?? null,
+    hi: r.scoreHi ?? null,
     // What a screen reader (and the SVG's aria-label) says: the real budget, not the offset one.
-    desc: `budget (tokens per KV head per layer): ${r.budget}; score: ${r.score}; method: ${r.method}` +
+    desc:
+      `budget (tokens per KV head per layer): ${r.budget}; score: ${r.score}; method: ${r.method}` +
       (r.scoreLo != null && r.scoreHi != null ? `; 95% interval: ${Number(r.scoreLo.toFixed(4))} to ${Number(r.scoreHi.toFixed(4))}` : ''),
   }));
   const hasIntervals = points.some((p) => p.lo !== null && p.hi !== null);
   const refs = [...full].filter(([t]) => tasks.includes(t)).map(([task, fullScore]) => ({ task, fullScore }));
   const budgets = distinct(points.map((p) => p.budget)).sort((a, b) => a - b);
   // Budgets are usually powers of two: a log axis spaces them evenly.
-  const logX = budgets[0]! > 0 && budgets[budgets.length - 1]! / budgets[0]! >= 4;
+  const logX = budgets[0] > 0 && budgets[budgets.length - 1] / budgets[0] >= 4;
   const color = {
     field: 'method',
     type: 'nominal' as const,
@@ -87,10 +94,7 @@ export function qualityVsBudgetSpec(rows: readonly EvalResultRow[], opts: EvalCh
         ]
       : []),
   ];
-  const values = [
-    ...points.map((p) => ({ kind: 'point', ...p })),
-    ...refs.map((r) => ({ kind: 'ref', refLabel: FULL_CACHE_LABEL, ...r })),
-  ];
+  const values = [...points.map((p) => ({ kind: 'point', ...p })), ...refs.map((r) => ({ kind: 'ref', refLabel: FULL_CACHE_LABEL, ...r }))];
   const base = { $schema: SCHEMA, title: 'Quality vs budget', config: BASE_CONFIG, data: { values } };
   if (tasks.length === 1) {
     return { ...base, title: `Quality vs budget: ${tasks[0]}`, width: 420, height: 260, layer };
@@ -108,7 +112,9 @@ export function qualityVsBudgetSpec(rows: readonly EvalResultRow[], opts: EvalCh
 export function qualityLossBars(rows: readonly EvalResultRow[], budgetLabel: string, fullMethod = 'full') {
   const at = rows.filter((r) => r.budgetLabel === budgetLabel && r.method !== fullMethod && r.qualityLoss !== null);
   const bars: { method: string; task: string; lossPct: number; loPct?: number | null; hiPct?: number | null }[] = at.map((r) => ({
-    method: r.method, task: r.task, lossPct: r.qualityLoss! * 100,
+    method: r.method,
+    task: r.task,
+    lossPct: r.qualityLoss! * 100,
     loPct: r.lossLo === null || r.lossLo === undefined ? null : r.lossLo * 100,
     hiPct: r.lossHi === null || r.lossHi === undefined ? null : r.lossHi * 100,
   }));
@@ -143,7 +149,10 @@ export function qualityLossSpec(rows: readonly EvalResultRow[], budgetLabel?: st
   // One colour per method (the same as in the other charts); tasks are told apart by shade, in order.
   const color = { field: 'method', type: 'nominal' as const, title: 'method', scale: methodColorScale(methods, opts.methodOrder), legend: null };
   const opacity = {
-    field: 'task', type: 'nominal' as const, title: 'task', sort: tasks,
+    field: 'task',
+    type: 'nominal' as const,
+    title: 'task',
+    sort: tasks,
     scale: { domain: tasks, range: tasks.map((_, i) => (tasks.length < 2 ? 1 : 1 - (0.65 * i) / (tasks.length - 1))) },
   };
   return {
@@ -156,8 +165,19 @@ export function qualityLossSpec(rows: readonly EvalResultRow[], budgetLabel?: st
     layer: [
       { mark: 'bar', encoding: { ...encoding, color, opacity } },
       ...(hasIntervals
-        ? [{ mark: { type: 'rule' as const, color: '#333' }, transform: [{ filter: 'datum.loPct !== null' }], encoding: { ...encoding, y: { field: 'loPct', type: 'quantitative' as const }, y2: { field: 'hiPct' } } }]
-        : [{ mark: { type: 'text' as const, dy: -6, fontSize: 9 }, encoding: { ...encoding, text: { field: 'lossPct', type: 'quantitative' as const, format: '.1f' } } }]),
+        ? [
+            {
+              mark: { type: 'rule' as const, color: '#333' },
+              transform: [{ filter: 'datum.loPct !== null' }],
+              encoding: { ...encoding, y: { field: 'loPct', type: 'quantitative' as const }, y2: { field: 'hiPct' } },
+            },
+          ]
+        : [
+            {
+              mark: { type: 'text' as const, dy: -6, fontSize: 9 },
+              encoding: { ...encoding, text: { field: 'lossPct', type: 'quantitative' as const, format: '.1f' } },
+            },
+          ]),
     ],
   };
 }

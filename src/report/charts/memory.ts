@@ -41,7 +41,7 @@ export function byteUnit(maxBytes: number): { unit: string; scale: number } {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   while (i < units.length - 1 && maxBytes >= 1024 ** (i + 1)) i++;
-  return { unit: units[i]!, scale: 1024 ** i };
+  return { unit: units[i], scale: 1024 ** i };
 }
 
 export interface MemoryBar {
@@ -84,7 +84,12 @@ export function memorySpec(rows: readonly EvalResultRow[], opts: MemoryChartOpti
     ...bars.map((b) => ({ kind: 'bar', ...b, value: b.bytes / scale })),
     ...(fullBytes === null
       ? []
-      : budgetLabels.map((budgetLabel) => ({ kind: 'full', budgetLabel, budget: bars.find((b) => b.budgetLabel === budgetLabel)!.budget, value: fullBytes / scale }))),
+      : budgetLabels.map((budgetLabel) => ({
+          kind: 'full',
+          budgetLabel,
+          budget: bars.find((b) => b.budgetLabel === budgetLabel)!.budget,
+          value: fullBytes / scale,
+        }))),
   ];
   return {
     $schema: SCHEMA,
@@ -105,7 +110,13 @@ export function memorySpec(rows: readonly EvalResultRow[], opts: MemoryChartOpti
             y: { field: 'value', type: 'quantitative', title: `KV cache (${unit}, mean over tasks)` },
             // The method's colour (as in every chart); logical bytes light, physical bytes solid.
             color: { field: 'method', type: 'nominal', title: 'method', scale: methodColorScale(methods, opts.methodOrder), legend: null },
-            opacity: { field: 'measure', type: 'nominal', title: 'bytes', sort: [...MEMORY_MEASURES], scale: { domain: [...MEMORY_MEASURES], range: [0.4, 1] } },
+            opacity: {
+              field: 'measure',
+              type: 'nominal',
+              title: 'bytes',
+              sort: [...MEMORY_MEASURES],
+              scale: { domain: [...MEMORY_MEASURES], range: [0.4, 1] },
+            },
           },
         },
         {

@@ -47,11 +47,15 @@ export function searchProgressSpec(rows: readonly SearchGenerationRow[]): TopLev
     title: groups.length > 1 ? 'generation (layer groups in search order)' : 'generation',
     // Integer ticks only: with few steps vega would also tick at the halves, which 'd' rounds into repeats.
     axis: steps.length <= 24 ? { values: steps, format: 'd' } : { tickMinStep: 1, format: 'd' },
-    scale: { domain: [0.5, points[points.length - 1]!.step + 0.5], nice: false },
+    scale: { domain: [0.5, points[points.length - 1].step + 0.5], nice: false },
   };
   const groupRules = groupStarts.length
     ? [
-        { data: { values: groupStarts }, mark: { type: 'rule' as const, color: '#999', strokeDash: [2, 3] }, encoding: { x: { field: 'step', type: 'quantitative' as const } } },
+        {
+          data: { values: groupStarts },
+          mark: { type: 'rule' as const, color: '#999', strokeDash: [2, 3] },
+          encoding: { x: { field: 'step', type: 'quantitative' as const } },
+        },
         {
           data: { values: groupStarts },
           mark: { type: 'text' as const, align: 'left' as const, baseline: 'top' as const, dx: 3, dy: 2, y: 0, fontSize: 10, color: '#666' },
@@ -75,7 +79,13 @@ export function searchProgressSpec(rows: readonly SearchGenerationRow[]): TopLev
         encoding: {
           x,
           y: { field: 'fitness', type: 'quantitative' as const, title: 'fitness', scale: { zero: false } },
-          color: { field: 'series', type: 'nominal' as const, title: 'series', scale: { domain: fitnessSeries, range: fitnessSeries.map((s) => colors.range[SEARCH_SERIES.indexOf(s)]!) }, sort: fitnessSeries },
+          color: {
+            field: 'series',
+            type: 'nominal' as const,
+            title: 'series',
+            scale: { domain: fitnessSeries, range: fitnessSeries.map((s) => colors.range[SEARCH_SERIES.indexOf(s)]) },
+            sort: fitnessSeries,
+          },
         },
       },
       ...groupRules,

@@ -53,6 +53,10 @@ export class RandomSearch extends Sampler {
   protected restoreExtra(): void {}
 
   static fromState(state: OptimizerStateJson): RandomSearch {
-    return Sampler.restore(state, 'random', (o) => new RandomSearch({ ...optionsFromJson(o), distribution: o.distribution as RandomSearchOptions['distribution'] }));
+    return Sampler.restore(
+      state,
+      'random',
+      (o) => new RandomSearch({ ...optionsFromJson(o), distribution: o.distribution as RandomSearchOptions['distribution'] }),
+    );
   }
 }

@@ -19,7 +19,7 @@ export function lengthBucket(length: number): LengthBucket {
 /** Per-bucket dataset scores (LongBench-E); empty buckets are null. */
 export function bucketScores(scores: readonly number[], lengths: readonly number[]): Record<LengthBucket, number | null> {
   const b: Record<LengthBucket, number[]> = { '0-4k': [], '4-8k': [], '8k+': [] };
-  scores.forEach((s, i) => b[lengthBucket(lengths[i]!)].push(s));
+  scores.forEach((s, i) => b[lengthBucket(lengths[i])].push(s));
   // scorer_e computes round(100 * np.mean(scores), 2): mean first, then × 100.
   const score = (xs: number[]) => (xs.length === 0 ? null : pyRound2(100 * (xs.reduce((a, x) => a + x, 0) / xs.length)));
   return { '0-4k': score(b['0-4k']), '4-8k': score(b['4-8k']), '8k+': score(b['8k+']) };

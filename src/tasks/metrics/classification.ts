@@ -11,7 +11,7 @@ export function classificationScore(prediction: string, gold: string, allClasses
   for (const c of allClasses) if (prediction.includes(c)) matches.push(c);
   // Python `for term in list: list.remove(term)` walks by index and skips the element after a removal.
   for (let i = 0; i < matches.length; i++) {
-    const term = matches[i]!;
+    const term = matches[i];
     if (gold.includes(term) && term !== gold) matches.splice(matches.indexOf(term), 1);
   }
   return matches.includes(gold) ? 1 / matches.length : 0;

@@ -28,11 +28,11 @@ function lcsRatio(s1: string, s2: string): number {
   let cur = new Int32Array(b.length + 1);
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
-      cur[j] = a[i - 1] === b[j - 1] ? prev[j - 1]! + 1 : Math.max(prev[j]!, cur[j - 1]!);
+      cur[j] = a[i - 1] === b[j - 1] ? prev[j - 1] + 1 : Math.max(prev[j], cur[j - 1]);
     }
     [prev, cur] = [cur, prev];
   }
-  return (2 * prev[b.length]!) / (a.length + b.length);
+  return (2 * prev[b.length]) / (a.length + b.length);
 }
 
 /** The line code_sim scores: first line without a backtick, "#" or "//". */

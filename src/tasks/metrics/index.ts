@@ -35,9 +35,25 @@ export type MetricName =
   | 'loglik';
 
 export const METRIC_NAMES: readonly MetricName[] = [
-  'qa_f1', 'qa_f1_zh', 'rouge', 'rouge_zh', 'classification', 'retrieval', 'retrieval_zh', 'count', 'code_sim',
-  'string_match_all', 'string_match_part', 'exact_match', 'substring_match', 'rouge1', 'gsm8k_strict',
-  'gsm8k_flexible', 'gsm8k_strict_numeric', 'gsm8k_flexible_numeric', 'loglik',
+  'qa_f1',
+  'qa_f1_zh',
+  'rouge',
+  'rouge_zh',
+  'classification',
+  'retrieval',
+  'retrieval_zh',
+  'count',
+  'code_sim',
+  'string_match_all',
+  'string_match_part',
+  'exact_match',
+  'substring_match',
+  'rouge1',
+  'gsm8k_strict',
+  'gsm8k_flexible',
+  'gsm8k_strict_numeric',
+  'gsm8k_flexible_numeric',
+  'loglik',
 ];
 
 export function isMetricName(s: string): s is MetricName {
@@ -69,12 +85,7 @@ const PAIR_METRICS: Partial<Record<MetricName, PairMetric>> = {
  * Score of one prediction against its gold answers, in [0, 1].
  * `allClasses` is required by 'classification' (LongBench all_classes).
  */
-export function scorePrediction(
-  metric: MetricName,
-  prediction: string,
-  answers: readonly string[],
-  allClasses: readonly string[] | null = null,
-): number {
+export function scorePrediction(metric: MetricName, prediction: string, answers: readonly string[], allClasses: readonly string[] | null = null): number {
   if (metric === 'string_match_all') return stringMatchAll(prediction, answers);
   if (metric === 'string_match_part') return stringMatchPart(prediction, answers);
   const fn = PAIR_METRICS[metric];

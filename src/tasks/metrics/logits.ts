@@ -7,12 +7,12 @@
 /** log softmax of one row: z_v − log Σ_u exp(z_u), computed stably. */
 export function logSoftmaxRow(logits: Float32Array | Float64Array, offset: number, V: number): Float64Array {
   let max = -Infinity;
-  for (let v = 0; v < V; v++) max = Math.max(max, logits[offset + v]!);
+  for (let v = 0; v < V; v++) max = Math.max(max, logits[offset + v]);
   let sum = 0;
-  for (let v = 0; v < V; v++) sum += Math.exp(logits[offset + v]! - max);
+  for (let v = 0; v < V; v++) sum += Math.exp(logits[offset + v] - max);
   const lse = max + Math.log(sum);
   const out = new Float64Array(V);
-  for (let v = 0; v < V; v++) out[v] = logits[offset + v]! - lse;
+  for (let v = 0; v < V; v++) out[v] = logits[offset + v] - lse;
   return out;
 }
 
@@ -27,13 +27,13 @@ export function meanLogLikelihood(logits: Float32Array | Float64Array, V: number
   if (T !== targets.length) throw new Error(`logits have ${T} rows but there are ${targets.length} targets`);
   if (T === 0) throw new Error('no continuation tokens');
   let s = 0;
-  for (let t = 0; t < T; t++) s += logSoftmaxRow(logits, t * V, V)[targets[t]!]!;
+  for (let t = 0; t < T; t++) s += logSoftmaxRow(logits, t * V, V)[targets[t]];
   return s / T;
 }
 
 function argmaxRow(logits: Float32Array | Float64Array, offset: number, V: number): number {
   let best = 0;
-  for (let v = 1; v < V; v++) if (logits[offset + v]! > logits[offset + best]!) best = v;
+  for (let v = 1; v < V; v++) if (logits[offset + v] > logits[offset + best]) best = v;
   return best;
 }
 
@@ -58,8 +58,8 @@ export function meanKlDivergence(full: Float32Array | Float64Array, compressed: 
     const lq = logSoftmaxRow(compressed, t * V, V);
     let kl = 0;
     for (let v = 0; v < V; v++) {
-      const p = Math.exp(lp[v]!);
-      if (p > 0) kl += p * (lp[v]! - lq[v]!);
+      const p = Math.exp(lp[v]);
+      if (p > 0) kl += p * (lp[v] - lq[v]);
     }
     s += kl;
   }

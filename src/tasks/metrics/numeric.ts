@@ -8,13 +8,13 @@
 
 export function extractStrict(output: string): string | null {
   const m = /#### (-?[0-9.,]+)/.exec(output);
-  return m ? m[1]! : null;
+  return m ? m[1] : null;
 }
 
 export function extractFlexible(output: string): string | null {
   const all = [...output.matchAll(/(-?[$0-9.,]{2,})|(-?[0-9]+)/g)];
   if (all.length === 0) return null;
-  const last = all[all.length - 1]!;
+  const last = all[all.length - 1];
   return (last[1] ?? last[2])!;
 }
 

@@ -30,6 +30,9 @@ export function qaF1(prediction: string, gold: string): number {
 
 /** qa_f1_zh: jieba tokens, each normalised by normalize_zh_answer, empty ones dropped, token F1. */
 export function qaF1Zh(prediction: string, gold: string): number {
-  const toks = (s: string) => jiebaCut(s).map(normalizeZhAnswer).filter((t) => t.length > 0);
+  const toks = (s: string) =>
+    jiebaCut(s)
+      .map(normalizeZhAnswer)
+      .filter((t) => t.length > 0);
   return tokenF1(toks(prediction), toks(gold));
 }

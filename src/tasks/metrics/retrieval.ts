@@ -14,13 +14,13 @@ export function numberFraction(prediction: string, target: string): number {
 /** Gold "Paragraph N" → fraction of integers in the prediction equal to N. No id in the gold: 0. */
 export function retrievalScore(prediction: string, gold: string): number {
   const m = /Paragraph (\p{Nd}+)/u.exec(gold);
-  return m ? numberFraction(prediction, m[1]!) : 0;
+  return m ? numberFraction(prediction, m[1]) : 0;
 }
 
 /** Gold "段落N" → as retrievalScore. */
 export function retrievalZhScore(prediction: string, gold: string): number {
   const m = /段落(\p{Nd}+)/u.exec(gold);
-  return m ? numberFraction(prediction, m[1]!) : 0;
+  return m ? numberFraction(prediction, m[1]) : 0;
 }
 
 /** passage_count: fraction of integers in the prediction equal to the gold count. */

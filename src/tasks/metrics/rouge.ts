@@ -69,10 +69,7 @@ export function reconLcs(x: string[], y: string[]): { lcs: string[]; calls: numb
   const table = new Int32Array((n + 1) * (m + 1)); // [n+1, m+1], table[i][j] = LCS length of x[:i], y[:j]
   for (let i = 1; i <= n; i++) {
     for (let j = 1; j <= m; j++) {
-      table[i * w + j] =
-        x[i - 1] === y[j - 1]
-          ? table[(i - 1) * w + j - 1]! + 1
-          : Math.max(table[(i - 1) * w + j]!, table[i * w + j - 1]!);
+      table[i * w + j] = x[i - 1] === y[j - 1] ? table[(i - 1) * w + j - 1] + 1 : Math.max(table[(i - 1) * w + j], table[i * w + j - 1]);
     }
   }
   const out: string[] = [];
@@ -82,10 +79,10 @@ export function reconLcs(x: string[], y: string[]): { lcs: string[]; calls: numb
   while (i > 0 && j > 0) {
     calls++;
     if (x[i - 1] === y[j - 1]) {
-      out.push(x[i - 1]!);
+      out.push(x[i - 1]);
       i--;
       j--;
-    } else if (table[(i - 1) * w + j]! > table[i * w + j - 1]!) i--;
+    } else if (table[(i - 1) * w + j] > table[i * w + j - 1]) i--;
     else j--;
   }
   out.reverse();
@@ -129,11 +126,7 @@ export function rougeLSummary(hyp: string[], ref: string[], opts: RougeOptions =
 export const PYTHON_RECON_CALL_LIMIT = 991;
 
 /** `Rouge().get_scores([pred], [gold], avg=True)` → {rouge-1, rouge-2, rouge-l}; throws like Python. */
-export function rougeScores(
-  prediction: string,
-  gold: string,
-  opts: RougeOptions = {},
-): { rouge1: RougeScore; rouge2: RougeScore; rougeL: RougeScore } {
+export function rougeScores(prediction: string, gold: string, opts: RougeOptions = {}): { rouge1: RougeScore; rouge2: RougeScore; rougeL: RougeScore } {
   const hyp = rougeSentences(prediction);
   const ref = rougeSentences(gold);
   return { rouge1: rougeN(hyp, ref, 1), rouge2: rougeN(hyp, ref, 2), rougeL: rougeLSummary(hyp, ref, opts) };

@@ -25,7 +25,7 @@ function longestMatch(
   let j2len = new Map<number, number>();
   for (let i = alo; i < ahi; i++) {
     const newj2len = new Map<number, number>();
-    const js = b2j.get(a[i]!);
+    const js = b2j.get(a[i]);
     if (js) {
       for (const j of js) {
         if (j < blo) continue;

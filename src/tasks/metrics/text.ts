@@ -14,7 +14,7 @@ export function pySplit(s: string): string[] {
 
 /** Python `s.lstrip('\n').split('\n')[0]`: LongBench's first-line rule for few-shot tasks. */
 export function firstLine(s: string): string {
-  return s.replace(/^\n+/, '').split('\n')[0]!;
+  return s.replace(/^\n+/, '').split('\n')[0];
 }
 
 /** Python `re.findall(r"\d+", s)` on a str: runs of Unicode decimal digits (Nd), not only ASCII. */
@@ -41,14 +41,18 @@ const ARTICLES = /(?<![\p{L}\p{N}_])(?:a|an|the)(?![\p{L}\p{N}_])/gu;
  */
 export function normalizeAnswer(s: string): string {
   let t = s.toLowerCase();
-  t = Array.from(t).filter((ch) => !ASCII_PUNCT.has(ch)).join('');
+  t = Array.from(t)
+    .filter((ch) => !ASCII_PUNCT.has(ch))
+    .join('');
   t = t.replace(ARTICLES, ' ');
   return pySplit(t).join(' ');
 }
 
 /** LongBench `normalize_zh_answer`: lower case, drop Chinese and ASCII punctuation, remove all whitespace. */
 export function normalizeZhAnswer(s: string): string {
-  const t = Array.from(s.toLowerCase()).filter((ch) => !ALL_PUNCT.has(ch)).join('');
+  const t = Array.from(s.toLowerCase())
+    .filter((ch) => !ALL_PUNCT.has(ch))
+    .join('');
   return pySplit(t).join('');
 }
 
