@@ -18,10 +18,11 @@ export interface CrashReport {
  * then to completion with --resume. `progress()` reads the database; `total` is its value at the end and
  * `burst` the most it can grow in one step (a sample's items arrive together).
  *
- * The schedule: `kills` thresholds drawn uniformly from [0, total − burst], sorted. Kill i happens once
- * progress reaches threshold i, plus a random 0–400 ms (so it lands right after a commit, or in the work
+ * The schedule: `kills` thresholds drawn uniformly from [0, total − 2·burst], sorted. Kill i happens once
+ * progress reaches threshold i, plus a random 0–150 ms (so it lands right after a commit, or in the work
  * that follows); when a restart already stands at its threshold, the kill lands during start-up (model
- * load, store open, sample registration). No threshold lets a run finish by itself, so every kill happens.
+ * load, store open, sample registration). At least two bursts of work remain after every threshold, more
+ * than a run does in 150 ms, so no run finishes by itself and every kill happens.
  */
 export async function runWithKills(
   args: string[],
@@ -35,14 +36,14 @@ export async function runWithKills(
   const rand = mulberry32(seed);
   const report: CrashReport = { kills: 0, killedAt: [], ended: [] };
   const hasRun = () => countRows(db, 'SELECT COUNT(*) AS n FROM runs') > 0;
-  const thresholds = Array.from({ length: kills }, () => Math.floor(rand() * (Math.max(0, total - burst) + 1))).sort((a, b) => a - b);
+  const thresholds = Array.from({ length: kills }, () => Math.floor(rand() * (Math.max(0, total - 2 * burst) + 1))).sort((a, b) => a - b);
   for (const threshold of thresholds) {
     const child = start(hasRun() ? [...args, '--resume'] : args);
     if (progress() >= threshold) await sleep(rand() * 1500);
     else if (!(await waitFor(child, progress, threshold))) {
       report.ended.push((await child.done).status);
       continue;
-    } else await sleep(rand() * 400);
+    } else await sleep(rand() * 150);
     child.signal('SIGKILL');
     const r = await child.done;
     if (r.signal === 'SIGKILL') {
