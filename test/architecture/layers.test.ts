@@ -12,6 +12,7 @@ const SRC = resolve(new URL('../../src', import.meta.url).pathname);
  * Lowest first: a folder may import from folders of lower layers and of its own layer. engine and queue share a
  * layer: the queue is the engine's second executor (the engine hands it work; its workers run the engine's
  * evaluation), so they know each other's types; the file-level cycle check below still applies to them.
+ * report and export share one too: both read a stored run for the CLI (charts and tables; pred.py files).
  */
 const LAYERS = [
   ['util'],
@@ -21,10 +22,11 @@ const LAYERS = [
   ['search'],
   ['tasks'],
   ['store'],
+  ['stats'],
   ['compress'],
   ['config'],
   ['engine', 'queue'],
-  ['report'],
+  ['report', 'export'],
   ['cli'],
 ];
 const layerOf = (folder: string) => LAYERS.findIndex((l) => l.includes(folder));
