@@ -45,6 +45,17 @@ export function planFigures(data: ReportData): FigurePlan {
       notes.push(`${title}: ${e.message.replace(/^report: /, '')}`);
     }
   };
+  // The budget profile follows the search that found it; without a search it comes with the allocation detail.
+  const addBudgetProfile = () => {
+    const p = data.profile;
+    if (!p) return;
+    add(
+      'budget-profile',
+      'Budget profile',
+      `Per-layer budgets (tokens per KV head, window included) against the uniform schedule${p.pyramid ? ' and the PyramidKV schedule' : ''} at the same mean.`,
+      () => budgetProfileSpec(p),
+    );
+  };
   // One colour per method for the whole report: every method of the results, in table order.
   const methodOrder = [...new Set((data.evalRows ?? []).map((r) => r.method).filter((m) => m !== fullMethod))];
   // Reading order: what was searched, then results (quality, loss), the needle grid, then memory and allocation detail.
@@ -56,15 +67,7 @@ export function planFigures(data: ReportData): FigurePlan {
       () => searchProgressSpec(data.searchGenerations!),
     );
   }
-  if (data.profile && data.searchGenerations?.length) {
-    const p = data.profile;
-    add(
-      'budget-profile',
-      'Budget profile',
-      `Per-layer budgets (tokens per KV head, window included) against the uniform schedule${p.pyramid ? ' and the PyramidKV schedule' : ''} at the same mean.`,
-      () => budgetProfileSpec(p),
-    );
-  }
+  if (data.searchGenerations?.length) addBudgetProfile();
   if (data.evalRows?.length) {
     const rows = data.evalRows;
     const bars = rows.some((r) => r.scoreLo !== undefined && r.scoreLo !== null) ? ' Bars: 95% bootstrap intervals over samples.' : '';
@@ -95,15 +98,7 @@ export function planFigures(data: ReportData): FigurePlan {
       () => memorySpec(rows, { bytesPerEntry: data.bytesPerEntry, fullMethod, methodOrder }),
     );
   }
-  if (data.profile && !data.searchGenerations?.length) {
-    const p = data.profile;
-    add(
-      'budget-profile',
-      'Budget profile',
-      `Per-layer budgets (tokens per KV head, window included) against the uniform schedule${p.pyramid ? ' and the PyramidKV schedule' : ''} at the same mean.`,
-      () => budgetProfileSpec(p),
-    );
-  }
+  if (!data.searchGenerations?.length) addBudgetProfile();
   if (data.profile?.headBudgets) {
     const heads = data.profile.headBudgets;
     add('head-allocation', 'Per-head allocation', 'Tokens kept per KV head and layer by the head-wise allocator.', () => headAllocationSpec(heads));
