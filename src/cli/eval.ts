@@ -207,19 +207,26 @@ W/T/L counts the samples where the method scored above / equal to / below the re
       if (f.json) checkOutputFile('--json', f.json);
       if (f.csv) checkOutputFile('--csv', f.csv);
       // With --config, every flag given overrides the file, with a note naming the key (cli/config-flags.ts).
+      // Notes and warnings are printed once every input is accepted: a rejected command prints its error alone.
+      const notices: string[] = [];
+      const notice = (s: string) => void notices.push(s);
       let config = f.config
-        ? loadWithFlags(f.config, {
-            model: f.model,
-            tokenizer: f.tokenizer,
-            task: f.task,
-            data: f.data,
-            taskOptions: f.taskOption?.length ? parseTaskOptions(f.task ?? '', f.taskOption) : undefined,
-            methods: f.methods !== undefined ? splitMethodList(f.methods) : undefined,
-            budgets: f.budgets !== undefined ? parseBudgetList(f.budgets) : undefined,
-            setting: f.setting,
-          })
+        ? loadWithFlags(
+            f.config,
+            {
+              model: f.model,
+              tokenizer: f.tokenizer,
+              task: f.task,
+              data: f.data,
+              taskOptions: f.taskOption?.length ? parseTaskOptions(f.task ?? '', f.taskOption) : undefined,
+              methods: f.methods !== undefined ? splitMethodList(f.methods) : undefined,
+              budgets: f.budgets !== undefined ? parseBudgetList(f.budgets) : undefined,
+              setting: f.setting,
+            },
+            notice,
+          )
         : configFromFlags(f);
-      if (f.config) noteRunFlags(f.config, f);
+      if (f.config) noteRunFlags(f.config, f, notice);
       config = applyOverrides(config, {
         db: f.db,
         workers: f.workers,
@@ -230,7 +237,7 @@ W/T/L counts the samples where the method scored above / equal to / below the re
         selfExtend: f.selfExtend,
       });
       checkForCommand(config, 'eval');
-      for (const w of windowWarnings(config, tokenBudgets(config))) process.stderr.write(w + '\n');
+      for (const w of windowWarnings(config, tokenBudgets(config))) notice(w + '\n');
       const fitness = f.fitness as FitnessSource;
       if (!FITNESS_SOURCES.includes(fitness)) throw new KvoptError(`--fitness: expected task, likelihood or fidelity, got '${f.fitness}'`);
       const batch = Number(f.batch);
@@ -240,6 +247,7 @@ W/T/L counts the samples where the method scored above / equal to / below the re
         throw new KvoptError(`--compare-to: '${f.compareTo}' is not one of the run's methods (${config.methods.map((m) => m.key).join(', ')})`);
       }
       const queue = await queueFromFlags(f, config.queue, f.quiet);
+      process.stderr.write(notices.join(''));
       const result = await runEval(config, {
         resume: f.resume,
         quiet: f.quiet,

@@ -127,8 +127,11 @@ Examples:
     .action(async (f: SearchFlags) => {
       if (typeof f.json === 'string') checkOutputFile('--json', f.json);
       let config = loadExperiment(f.config);
-      noteRunFlags(f.config, f);
-      if (f.budget !== undefined) process.stderr.write(`kvopt: note: --budget overrides search.budget of ${f.config}\n`);
+      // Notes and warnings are printed once every input is accepted: a rejected command prints its error alone.
+      const notices: string[] = [];
+      const notice = (s: string) => void notices.push(s);
+      noteRunFlags(f.config, f, notice);
+      if (f.budget !== undefined) notice(`kvopt: note: --budget overrides search.budget of ${f.config}\n`);
       config = applyOverrides(config, {
         db: f.db,
         workers: f.workers,
@@ -147,10 +150,11 @@ Examples:
       if (config.search) {
         // The searched and transfer budgets inside the scorer's window: every layer would keep only recent tokens.
         const s = config.search;
-        for (const w of windowWarnings(config, [s.budget, ...s.transfer], [s.scorer])) process.stderr.write(w + '\n');
+        for (const w of windowWarnings(config, [s.budget, ...s.transfer], [s.scorer])) notice(w + '\n');
       }
       const resamples = parseBootstrap(f.bootstrap);
       const queue = await queueFromFlags(f, config.queue, f.quiet);
+      process.stderr.write(notices.join(''));
       const r = await runSearch(config, {
         resume: f.resume,
         quiet: f.quiet,
