@@ -15,7 +15,8 @@ import { repoRoot } from '../helpers/shared-data.ts';
 import { BIN, EVALS, evalConfig, kvoptSync, searchConfig, sleep, start, storedResults, waitFor } from './run-helpers.ts';
 
 const tmp = (tag: string) => mkdtempSync(join(tmpdir(), `kvopt-fault-${tag}-`));
-const lines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '');
+/** The lines of stderr that report (notes about flags overriding the config and warnings aside). */
+const lines = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '' && !/^kvopt: (note|warning): /.test(l));
 
 /** Results of the small eval (`samples` samples) run uninterrupted and without faults, computed once each. */
 const references = new Map<number, unknown>();
