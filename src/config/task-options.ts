@@ -7,6 +7,7 @@
  */
 import type { ConfigReader, KeyPath, Mapping } from './reader.ts';
 import { describeValue } from './reader.ts';
+import { GSM8K_MATCH } from '../tasks/gsm8k.ts';
 import type { TaskFamily } from './schema.ts';
 
 type OptionSpec =
@@ -35,6 +36,7 @@ export const TASK_OPTIONS: Record<TaskFamily, Record<string, OptionSpec>> = {
     shots: { type: 'int', min: 0, max: 64 },
     trainPath: { type: 'string' },
     metric: { type: 'enum', values: ['gsm8k_flexible', 'gsm8k_strict'] },
+    match: { type: 'enum', values: GSM8K_MATCH },
     stripCalculator: { type: 'bool' },
     maxNewTokens: { type: 'int', min: 1, max: 4096 },
   },
@@ -50,7 +52,8 @@ export const TASK_OPTIONS: Record<TaskFamily, Record<string, OptionSpec>> = {
   },
   passkey: {},
   retrieval: {},
-  longbench: {},
+  // pred.py's model2maxlen: prompt tokens kept (middle truncation); the loader checks the lower bound too.
+  longbench: { maxLength: tokens(16) },
 };
 
 function what(spec: OptionSpec): string {
