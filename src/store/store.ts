@@ -145,6 +145,23 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/** Runs `check` on a freshly opened database; on failure closes it and reports SQLite's errors in one line. */
+function checkOpened(path: string, db: Db, check: () => void): void {
+  try {
+    check();
+  } catch (err) {
+    db.close();
+    if (err instanceof KvoptError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw new KvoptError(`${path}: not a kvopt database (${(err as Error).message})`);
+    if (isDiskFull(err)) throw diskFullError(path);
+    throw err;
+  }
+}
+
+const newerSchema = (path: string, version: number) =>
+  new KvoptError(`${path}: database schema version ${version} is newer than this kvopt understands (${SCHEMA_VERSION}); upgrade kvopt or use another --db`);
+
 export class Store {
   private readonly now: () => number;
 
@@ -177,27 +194,14 @@ export class Store {
     } catch (err) {
       throw new KvoptError(`${path}: cannot open the database (${(err as Error).message})`);
     }
-    try {
+    checkOpened(path, db, () => {
       const version = schemaVersion(db);
-      if (version > SCHEMA_VERSION) {
-        throw new KvoptError(
-          `${path}: database schema version ${version} is newer than this kvopt understands (${SCHEMA_VERSION}); upgrade kvopt or use another --db`,
-        );
-      }
+      if (version > SCHEMA_VERSION) throw newerSchema(path, version);
       db.pragma('journal_mode = WAL');
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
       migrate(db);
-    } catch (err) {
-      db.close();
-      if (err instanceof KvoptError) throw err;
-      const code = (err as { code?: string }).code;
-      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-        throw new KvoptError(`${path}: not a kvopt database (${(err as Error).message})`);
-      }
-      if (isDiskFull(err)) throw diskFullError(path);
-      throw err;
-    }
+    });
     return new Store(path, db, opts.now ?? Date.now);
   }
 
@@ -217,29 +221,17 @@ export class Store {
     } catch (err) {
       throw new KvoptError(`${path}: cannot open the database (${(err as Error).message})`);
     }
-    try {
+    checkOpened(path, db, () => {
       const version = schemaVersion(db);
       const hasRuns = db.prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'runs'`).get() !== undefined;
       if (version === 0 || !hasRuns) throw new KvoptError(`${path}: not a kvopt database (no kvopt tables)`);
-      if (version > SCHEMA_VERSION) {
-        throw new KvoptError(
-          `${path}: database schema version ${version} is newer than this kvopt understands (${SCHEMA_VERSION}); upgrade kvopt or use another --db`,
-        );
-      }
+      if (version > SCHEMA_VERSION) throw newerSchema(path, version);
       if (version < SCHEMA_VERSION) {
         throw new KvoptError(
           `${path}: database schema version ${version} is older than this kvopt's (${SCHEMA_VERSION}); a writing command (kvopt eval or search with this --db) upgrades it`,
         );
       }
-    } catch (err) {
-      db.close();
-      if (err instanceof KvoptError) throw err;
-      const code = (err as { code?: string }).code;
-      if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
-        throw new KvoptError(`${path}: not a kvopt database (${(err as Error).message})`);
-      }
-      throw err;
-    }
+    });
     return new Store(path, db, opts.now ?? Date.now);
   }
 
