@@ -39,7 +39,7 @@ import {
   type TaskConfig,
   type TaskFamily,
 } from './schema.ts';
-import { didYouMean } from './suggest.ts';
+import { didYouMean } from '../util/suggest.ts';
 import { checkTaskOptions } from './task-options.ts';
 import { checkSearchSelfExtend, readSelfExtend } from './self-extend.ts';
 

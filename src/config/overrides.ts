@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import { KvoptError } from '../util/errors.ts';
 import { DTYPES, type ExperimentConfig } from './schema.ts';
 import { parseDeviceRequest } from '../runtime/device.ts';
-import { didYouMean } from './suggest.ts';
+import { didYouMean } from '../util/suggest.ts';
 import { parseSelfExtendFlag } from '../model/self-extend.ts';
 
 export interface Overrides {

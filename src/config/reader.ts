@@ -4,7 +4,7 @@
  */
 import { isMap, isScalar, isSeq, type Document, type LineCounter } from 'yaml';
 import { KvoptError } from '../util/errors.ts';
-import { didYouMean } from './suggest.ts';
+import { didYouMean } from '../util/suggest.ts';
 
 export type KeyPath = (string | number)[];
 
