@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Makes a fresh Debian 12 machine ready for kvopt's tests; idempotent, seconds when everything is there.
-#  - Redis on 127.0.0.1:6379 (the BullMQ queue tests); started if it does not answer;
+# Debian packages kvopt's tests need on a fresh Debian 12 machine; idempotent, seconds when all are there.
+# (Redis, which the queue tests need, is made sure of by .ci/run itself.)
 #  - Vulkan loader + Mesa's software driver (lavapipe, Mesa 25 from bookworm-backports) so the WebGPU
 #    provider of onnxruntime-node runs on a CPU-only machine (the GPU-path tests);
 #  - Chromium (the report screenshot test).
@@ -11,13 +11,6 @@ apt_install() { # apt_install [-t suite] pkg...
   if [ $apt_updated -eq 0 ]; then $SUDO apt-get update -qq; apt_updated=1; fi
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
-
-# Redis
-if ! command -v redis-server >/dev/null; then apt_install redis-server redis-tools; fi
-if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
-  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no >/dev/null
-  for _ in $(seq 50); do redis-cli -h 127.0.0.1 ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
-fi
 
 # Vulkan with a usable adapter (Dawn refuses bookworm's own Mesa 22; backports' Mesa 25 works)
 if ! vulkaninfo --summary 2>/dev/null | grep -q 'Mesa 2[5-9]'; then
