@@ -256,13 +256,11 @@ export class RunSession {
     const tasks = taskVariants(this.config);
     for (const task of tasks) {
       const taskRef: TaskRef = { name: task.name, data: task.data, options: task.options };
-      const loaded = (await this.pool
-        .run({ kind: 'load-samples', model: this.modelFor(task), task: taskRef, samples: task.samples ?? undefined, seed: task.seed }, () => {})
-        .catch((e: unknown) => {
-          // a user error in the worker (e.g. model.self_extend against the model) stays a one-line error
-          const m = /^(?:Error: )?KvoptError: (.*)$/s.exec(String((e as Error)?.message ?? e));
-          throw m ? new KvoptError(m[1]) : e;
-        })) as LoadSamplesResult;
+      // a user error in the worker (e.g. model.self_extend against the model) arrives as a KvoptError (pool.ts unpacks it)
+      const loaded = (await this.pool.run(
+        { kind: 'load-samples', model: this.modelFor(task), task: taskRef, samples: task.samples ?? undefined, seed: task.seed },
+        () => {},
+      )) as LoadSamplesResult;
       this.store.setModelHash(this.run.id, loaded.modelHash);
       this.modelHash = loaded.modelHash;
       this.modelInfo = { modelHash: loaded.modelHash, numLayers: loaded.numLayers, numKvHeads: loaded.numKvHeads, contextLength: loaded.contextLength };
