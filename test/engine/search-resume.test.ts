@@ -1,6 +1,7 @@
 // kvopt search end to end on stories260K: generations, candidates and optimiser state in SQLite; a search
 // killed with SIGKILL during a generation and resumed reaches the same profile and fitness as an
 // uninterrupted one; export writes what the profile allocator reads back; regress gates on it.
+import { writeStoriesSearch } from '../helpers/stories-search.ts';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,41 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
 import { readProfile } from '../../src/compress/profile-file.ts';
-import { sharedDataPath } from '../helpers/shared-data.ts';
-import { count, killWhen, kvopt, repoRoot } from './cli-run.ts';
+import { count, killWhen, kvopt } from './cli-run.ts';
 
 const GENERATIONS = 4;
 
 function writeConfig(dir: string): string {
-  const file = join(dir, 'search.yaml');
-  writeFileSync(
-    file,
-    `name: search-resume-test
-model:
-  path: ${sharedDataPath('stories260K', 'stories260K.bin')}
-  tokenizer: ${sharedDataPath('stories260K', 'tok512.bin')}
-tasks:
-  - name: continuation
-    data: ${join(repoRoot, 'datasets/stories260k-samples.jsonl')}
-    samples: 4
-    heldout: 1
-    seed: 5
-    options: { contextTokens: 160, continuationTokens: 16 }
-setting: question-agnostic
-search:
-  scorer: snapkv
-  budget: 24
-  group_size: 5
-  generations: ${GENERATIONS}
-  population: 4
-  fitness: task
-  seed: 11
-  transfer: [48]
-window: 32
-workers: 1
-`,
-  );
-  return file;
+  return writeStoriesSearch(dir, { name: 'search-resume-test', generations: GENERATIONS, transfer: [48] });
 }
 
 test('search: SIGKILL during a generation, --resume, same generations, profile and fitness; export round-trips; regress gates', {

@@ -1,5 +1,6 @@
 // Queue tests: real Redis (the CI one on 127.0.0.1:6379, a test-owned database index; or a redis-server
 // of the test's own on another port), real `kvopt worker` processes and real coordinators.
+import { writeStoriesSearch } from '../helpers/stories-search.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -145,36 +146,7 @@ workers: 1
 
 /** A small search on stories260K (4 samples, one held out). */
 export function writeSearchConfig(dir: string, generations = 3): string {
-  const file = join(dir, 'search.yaml');
-  writeFileSync(
-    file,
-    `name: queue-search-test
-model:
-  path: ${MODEL()}
-  tokenizer: ${TOKENIZER()}
-  threads: 1
-tasks:
-  - name: continuation
-    data: ${join(repoRoot, 'datasets/stories260k-samples.jsonl')}
-    samples: 4
-    heldout: 1
-    seed: 5
-    options: { contextTokens: 160, continuationTokens: 16 }
-setting: question-agnostic
-search:
-  scorer: snapkv
-  budget: 24
-  group_size: 5
-  generations: ${generations}
-  population: 4
-  fitness: task
-  seed: 11
-  transfer: [48]
-window: 32
-workers: 1
-`,
-  );
-  return file;
+  return writeStoriesSearch(dir, { name: 'queue-search-test', generations, transfer: [48], threads: 1 });
 }
 
 /** The evaluations of a database's latest run, without ids, times and timings, in a fixed order. */

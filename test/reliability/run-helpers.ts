@@ -1,6 +1,7 @@
 // Shared by the fault and crash tests: the real binary as a child process, small stories260K configs,
 // the database's progress, and the stored results without what legitimately differs between runs
 // (ids, times, wall clocks).
+import { writeStoriesSearch } from '../helpers/stories-search.ts';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -95,34 +96,7 @@ workers: 1
 
 /** A small search on stories260K: 4 samples (1 held out), `generations` CMA-ES generations of 4. */
 export function searchConfig(dir: string, generations = 3): string {
-  const file = join(dir, 'search.yaml');
-  writeFileSync(
-    file,
-    `name: reliability-search
-model:
-  path: ${sharedDataPath('stories260K', 'stories260K.bin')}
-  tokenizer: ${sharedDataPath('stories260K', 'tok512.bin')}
-tasks:
-  - name: continuation
-    data: ${join(repoRoot, 'datasets/stories260k-samples.jsonl')}
-    samples: 4
-    heldout: 1
-    seed: 5
-    options: { contextTokens: 160, continuationTokens: 16 }
-setting: question-agnostic
-search:
-  scorer: snapkv
-  budget: 24
-  group_size: 5
-  generations: ${generations}
-  population: 4
-  fitness: task
-  seed: 11
-window: 32
-workers: 1
-`,
-  );
-  return file;
+  return writeStoriesSearch(dir, { name: 'reliability-search', generations });
 }
 
 /** Everything a run stored that must not depend on interruptions: evaluations, generations, candidates, profiles. */
