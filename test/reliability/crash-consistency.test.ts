@@ -37,7 +37,7 @@ test('search under 8 random SIGKILLs, each resumed, stores exactly what an unint
   const progress = (db: string) => GENERATIONS(db) + EVALS(db);
   const total = progress(clean);
   const db = join(dir, 'killed', 'k.db');
-  const report = await runWithKills(['search', '--config', config, '--db', db, '--quiet'], db, () => progress(db), total, 3, 8, SEED + 1);
+  const report = await runWithKills(['search', '--config', config, '--db', db, '--quiet'], db, () => progress(db), total, 6, 8, SEED + 1);
   assert.equal(report.kills, 8, JSON.stringify(report));
   assert.deepEqual(storedResults(db), expected, `killed at ${report.killedAt.join(', ')}`);
 });
