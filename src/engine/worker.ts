@@ -196,7 +196,9 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const task = getTask(l, t.task);
   const prompt = tokenizeSample(task, t.sample, l.tokenizer, l.model.spec);
   const tokens = prefillTokens(prompt, t.options.setting);
-  const key = prefillKey(l.model.weightsHash, tokens, t.options.window);
+  const precision = runtime.graphOptions.precision;
+  const identity = { weightsHash: l.model.weightsHash, precision, device: runtime.device, chunkSize: t.options.chunkSize };
+  const key = prefillKey(identity, tokens, t.options.window);
   const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir, t.prefillCacheLimit ?? null) : null;
   const rejectedBefore = PrefillDiskCache.rejected.length;
   let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
@@ -205,7 +207,7 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   let usage: PrefillCacheUsage | undefined;
   if (!record) {
     record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
-    usage = disk?.put(key, record);
+    usage = disk?.put(key, record, precision === 'fp16' ? 'float16' : 'float32');
   }
   remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
