@@ -17,6 +17,7 @@ import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
+import { releaseHostWeights } from '../model/release.ts';
 import { PrefillDiskCache, prefillKey, type PrefillCacheUsage } from './prefill-cache.ts';
 import { packWorkerError } from './worker-error.ts';
 
@@ -150,12 +151,16 @@ async function getModel(ref: ModelRef): Promise<Loaded> {
 }
 
 async function getRuntime(l: Loaded, ref: ModelRef): Promise<ModelRuntime> {
-  l.runtime ??= await ModelRuntime.create(l.model, {
+  if (l.runtime) return l.runtime;
+  l.runtime = await ModelRuntime.create(l.model, {
     device: ref.device,
     requireDevice: ref.requireDevice,
     intraOpNumThreads: ref.threads,
     graphOptions: graphOptionsFor(ref.dtype ?? 'fp32', ref.selfExtend),
   });
+  // The session holds the weights now; of the host copy only W_o is read again (value-output norms of
+  // CriticalKV/DefensiveKV). Streamed models hold no copy to release.
+  if (!l.model.streamed) releaseHostWeights(l.model.weights, new Set(['wo']));
   return l.runtime;
 }
 
