@@ -162,9 +162,9 @@ export interface SearchReader {
 /** The search history: generations with their candidates and optimiser state, and the profiles found. */
 export interface SearchStorage extends SearchReader {
   /**
-   * Stores a generation, its candidates and the optimiser state after it atomically: after a kill the
-   * generation is whole or absent. Storing the same (run, group, generation) twice is a KvoptError and
-   * stores nothing. Returns the generation's id.
+   * Stores a generation, its candidates and the optimiser state after it atomically: after a kill, or an
+   * error, the generation is whole or absent. Storing the same (run, group, generation) twice is a KvoptError,
+   * and candidates repeating an (index, split) are refused; either stores nothing. Returns the generation's id.
    */
   saveGeneration(g: NewGeneration, candidates: readonly NewCandidate[]): number;
   /** Stores the run's profile for one target budget, replacing one stored before. */

@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion } from '../../src/store/migrations.ts';
 import { averageResults, runResults } from '../../src/stats/quality.ts';
+import type { SqliteReadOnlyStorage } from '../../src/store/sqlite/storage.ts';
 import { Store, evaluationKeyString } from '../../src/store/store.ts';
 import { KvoptError } from '../../src/util/errors.ts';
 import { newRun, sampleIds, tempDb } from './helpers.ts';
@@ -452,4 +453,17 @@ test('v3: per-head budgets and secondary metrics of an evaluation round-trip; re
   assert.ok(Math.abs(res!.metrics.kl! - 0.2) < 1e-12);
   assert.equal(res!.metrics.top1, 1);
   s.close();
+});
+
+test('a read-only open has no write methods, and SQLite refuses writes on its connection too', () => {
+  const path = tempDb();
+  const w = Store.open(path);
+  w.createRun(newRun());
+  w.close();
+  const r = Store.openReadOnly(path);
+  assert.ok(!(r instanceof Store) && !('insertEvaluation' in r));
+  assert.equal(r.getRun('latest').status, 'running');
+  assert.throws(() => (r as SqliteReadOnlyStorage).db.prepare(`UPDATE runs SET status = 'complete'`).run(), { code: 'SQLITE_READONLY' });
+  r.close();
+  assert.equal(Store.open(path, { mustExist: true }).getRun('latest').status, 'running');
 });

@@ -1,7 +1,7 @@
 /**
  * kvopt's SQLite storage: the aggregate modules (runs, samples, evaluations, search) over one shared
  * connection (connection.ts), composed into the one `Storage` the study loop takes. Opened read-only, it is
- * handed out as a `ReadOnlyStorage`, and SQLite itself refuses writes on that connection.
+ * a SqliteReadOnlyStorage, which has no write methods, over a connection on which SQLite refuses writes.
  */
 import type { ReadOnlyStorage, Storage } from '../storage.ts';
 import { schemaVersion } from '../migrations.ts';
@@ -41,34 +41,23 @@ export interface SqliteOpenOptions extends OpenOptions {
   mustExist?: boolean;
 }
 
-export class SqliteStorage implements Storage {
-  private readonly runs: SqliteRuns;
-  private readonly samples: SqliteSamples;
-  private readonly evaluations: SqliteEvaluations;
-  private readonly search: SqliteSearch;
+/** The reads of every aggregate: what openReadOnly hands out, so a write method does not even exist on it. */
+export class SqliteReadOnlyStorage implements ReadOnlyStorage {
+  protected readonly runs: SqliteRuns;
+  protected readonly samples: SqliteSamples;
+  protected readonly evaluations: SqliteEvaluations;
+  protected readonly search: SqliteSearch;
 
-  private constructor(private readonly c: SqliteConnection) {
+  protected constructor(protected readonly c: SqliteConnection) {
     this.runs = new SqliteRuns(c);
     this.samples = new SqliteSamples(c);
     this.evaluations = new SqliteEvaluations(c);
     this.search = new SqliteSearch(c);
   }
 
-  /**
-   * Opens (creating the parent folder and the file) and migrates to the current schema; with `mustExist`,
-   * opens read-only instead (openReadOnly). A database written by a newer kvopt, or a file that is not
-   * SQLite, is a KvoptError naming it.
-   */
-  static open(path: string, opts: SqliteOpenOptions & { mustExist: true }): ReadOnlyStorage;
-  static open(path: string, opts?: SqliteOpenOptions): SqliteStorage;
-  static open(path: string, opts: SqliteOpenOptions = {}): SqliteStorage | ReadOnlyStorage {
-    if (opts.mustExist && path !== ':memory:') return SqliteStorage.openReadOnly(path, opts);
-    return new SqliteStorage(openConnection(path, opts));
-  }
-
   /** An existing database at the current schema, read-only: nothing is created, migrated or written (not even an empty file). */
   static openReadOnly(path: string, opts: OpenOptions = {}): ReadOnlyStorage {
-    return new SqliteStorage(openReadOnlyConnection(path, opts));
+    return new SqliteReadOnlyStorage(openReadOnlyConnection(path, opts));
   }
 
   get path(): string {
@@ -84,33 +73,13 @@ export class SqliteStorage implements Storage {
     this.c.close();
   }
 
-  /** Runs `fn` in one IMMEDIATE transaction: its writes are whole or absent together (nested calls join it). */
-  transaction<T>(fn: () => T): T {
-    return this.c.transaction(fn);
-  }
-
   schemaVersion(): number {
     return schemaVersion(this.c.db);
   }
 
   // ---- runs
-  createExperiment(name: string): number {
-    return this.runs.createExperiment(name);
-  }
-  createRun(r: NewRun): RunRow {
-    return this.runs.createRun(r);
-  }
   getRun(ref: number | 'latest', kind?: RunKind): RunRow {
     return this.runs.getRun(ref, kind);
-  }
-  findResumableRun(configHash: string, kind: RunKind, staleMs?: number): RunRow | null {
-    return this.runs.findResumableRun(configHash, kind, staleMs);
-  }
-  setModelHash(runId: number, modelHash: string): void {
-    this.runs.setModelHash(runId, modelHash);
-  }
-  heartbeat(runId: number): boolean {
-    return this.runs.heartbeat(runId);
   }
   holdsRun(runId: number): boolean {
     return this.runs.holdsRun(runId);
@@ -118,31 +87,13 @@ export class SqliteStorage implements Storage {
   completedRun(configHash: string, kind: RunKind): RunRow | null {
     return this.runs.completedRun(configHash, kind);
   }
-  discardEmptyRun(runId: number): boolean {
-    return this.runs.discardEmptyRun(runId);
-  }
-  finishRun(runId: number, status: Exclude<RunStatus, 'running'>, error?: string | null): void {
-    this.runs.finishRun(runId, status, error);
-  }
-  markInterrupted(staleMs?: number): number[] {
-    return this.runs.markInterrupted(staleMs);
-  }
-  resumeRun(runId: number, staleMs?: number): RunRow {
-    return this.runs.resumeRun(runId, staleMs);
-  }
   listRuns(opts?: { experiment?: string; limit?: number }): RunSummary[] {
     return this.runs.listRuns(opts);
   }
 
   // ---- samples and prefills
-  registerSamples(runId: number, samples: readonly NewSample[]): number[] {
-    return this.samples.registerSamples(runId, samples);
-  }
   samplesForRun(runId: number): RunSample[] {
     return this.samples.samplesForRun(runId);
-  }
-  recordPrefill(p: PrefillEvent): void {
-    this.samples.recordPrefill(p);
   }
   prefillCount(runId?: number): number {
     return this.samples.prefillCount(runId);
@@ -170,9 +121,6 @@ export class SqliteStorage implements Storage {
   completedEvaluationKeys(runId: number): Set<string> {
     return this.evaluations.completedEvaluationKeys(runId);
   }
-  insertEvaluation(e: EvaluationRow): InsertOutcome {
-    return this.evaluations.insertEvaluation(e);
-  }
   evaluationsForRun(runId: number): StoredEvaluation[] {
     return this.evaluations.evaluationsForRun(runId);
   }
@@ -184,9 +132,6 @@ export class SqliteStorage implements Storage {
   }
 
   // ---- search history
-  saveGeneration(g: NewGeneration, candidates: readonly NewCandidate[]): number {
-    return this.search.saveGeneration(g, candidates);
-  }
   loadLatestGeneration(runId: number): (GenerationRow & { candidates: CandidateRow[] }) | null {
     return this.search.loadLatestGeneration(runId);
   }
@@ -199,10 +144,77 @@ export class SqliteStorage implements Storage {
   bestCandidate(runId: number): CandidateRow | null {
     return this.search.bestCandidate(runId);
   }
-  saveProfile(p: NewProfile): void {
-    this.search.saveProfile(p);
-  }
   profiles(runId: number): ProfileRow[] {
     return this.search.profiles(runId);
+  }
+}
+
+/** Everything: reads and writes over a migrated read-write connection. */
+export class SqliteStorage extends SqliteReadOnlyStorage implements Storage {
+  /**
+   * Opens (creating the parent folder and the file) and migrates to the current schema; with `mustExist`,
+   * opens read-only instead (openReadOnly). A database written by a newer kvopt, or a file that is not
+   * SQLite, is a KvoptError naming it.
+   */
+  static open(path: string, opts: SqliteOpenOptions & { mustExist: true }): ReadOnlyStorage;
+  static open(path: string, opts?: SqliteOpenOptions): SqliteStorage;
+  static open(path: string, opts: SqliteOpenOptions = {}): SqliteStorage | ReadOnlyStorage {
+    if (opts.mustExist && path !== ':memory:') return SqliteStorage.openReadOnly(path, opts);
+    return new SqliteStorage(openConnection(path, opts));
+  }
+
+  /** Runs `fn` in one IMMEDIATE transaction: its writes are whole or absent together (nested calls join it). */
+  transaction<T>(fn: () => T): T {
+    return this.c.transaction(fn);
+  }
+
+  // ---- runs
+  createExperiment(name: string): number {
+    return this.runs.createExperiment(name);
+  }
+  createRun(r: NewRun): RunRow {
+    return this.runs.createRun(r);
+  }
+  findResumableRun(configHash: string, kind: RunKind, staleMs?: number): RunRow | null {
+    return this.runs.findResumableRun(configHash, kind, staleMs);
+  }
+  setModelHash(runId: number, modelHash: string): void {
+    this.runs.setModelHash(runId, modelHash);
+  }
+  heartbeat(runId: number): boolean {
+    return this.runs.heartbeat(runId);
+  }
+  discardEmptyRun(runId: number): boolean {
+    return this.runs.discardEmptyRun(runId);
+  }
+  finishRun(runId: number, status: Exclude<RunStatus, 'running'>, error?: string | null): void {
+    this.runs.finishRun(runId, status, error);
+  }
+  markInterrupted(staleMs?: number): number[] {
+    return this.runs.markInterrupted(staleMs);
+  }
+  resumeRun(runId: number, staleMs?: number): RunRow {
+    return this.runs.resumeRun(runId, staleMs);
+  }
+
+  // ---- samples and prefills
+  registerSamples(runId: number, samples: readonly NewSample[]): number[] {
+    return this.samples.registerSamples(runId, samples);
+  }
+  recordPrefill(p: PrefillEvent): void {
+    this.samples.recordPrefill(p);
+  }
+
+  // ---- evaluations
+  insertEvaluation(e: EvaluationRow): InsertOutcome {
+    return this.evaluations.insertEvaluation(e);
+  }
+
+  // ---- search history
+  saveGeneration(g: NewGeneration, candidates: readonly NewCandidate[]): number {
+    return this.search.saveGeneration(g, candidates);
+  }
+  saveProfile(p: NewProfile): void {
+    this.search.saveProfile(p);
   }
 }
