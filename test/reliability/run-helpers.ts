@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { runResults } from '../../src/stats/quality.ts';
 import { Store } from '../../src/store/store.ts';
 import { repoRoot } from '../helpers/shared-data.ts';
 import { writeStoriesEval } from '../helpers/stories-eval.ts';
@@ -124,7 +125,7 @@ export function storedResults(db: string): unknown {
       candidates: s.candidates(g.id).map((c) => [c.index, c.budgets, c.fitness, c.taskScore, c.cacheScore, c.sampleScores]),
     }));
     const profiles = s.profiles(id).map((p) => [p.budget, p.budgets, p.source, p.fitness, p.calibrationScore, p.heldoutScore]);
-    return { status: runs[0].status, evaluations, generations, profiles, results: s.results(id) };
+    return { status: runs[0].status, evaluations, generations, profiles, results: runResults(s, id) };
   } finally {
     s.close();
   }
