@@ -11,6 +11,8 @@ import assert from 'node:assert/strict';
 import { loadModel } from '../../src/model/load.ts';
 import { ModelRuntime } from '../../src/runtime/runtime.ts';
 import { compressPrefill, selectKept } from '../../src/compress/index.ts';
+import { evaluateItems } from '../../src/engine/evaluate.ts';
+import type { Sample, TaskDefinition } from '../../src/tasks/types.ts';
 import { sharedDataPath } from '../helpers/shared-data.ts';
 import { needWebgpu } from '../helpers/webgpu.ts';
 import { testCacheDir } from '../runtime/helpers.ts';
@@ -106,6 +108,60 @@ test('WebGPU: snapkv, adakv (head-wise) and a per-layer profile gathered on the 
   assert.ok(maxErr < 1e-4, `downloaded keys differ from the CPU's by ${maxErr}`);
   assert.equal(await gpu.hostCache(g), hc, 'downloaded once');
   g.device?.dispose();
+  await gpu.release();
+  await cpu.release();
+});
+
+test('WebGPU: evaluateItems gathers on the device, snapkv+kivi4 takes the host path; scores = the CPU; bytes counted', { timeout: 300_000 }, async (t) => {
+  if (!needWebgpu(t)) return;
+  const model = await loadModel(sharedDataPath('stories260K', 'stories260K.bin'), { tokenizer: sharedDataPath('stories260K', 'tok512.bin') });
+  const { numLayers: L, numKvHeads: Hkv, headDim: hd } = model.spec;
+  const gpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, device: 'webgpu', requireDevice: true });
+  const cpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, intraOpNumThreads: 1 });
+  const tok = model.tokenizer!;
+  const ids = tok.encode(
+    'Once upon a time, there was a little girl named Lily. She loved to play with her toys in the garden. One day, she found a shiny stone under a big tree and showed it to her mom.',
+    { addBos: true },
+  );
+  const T = ids.length - 12;
+  // continuation scoring after a question decoded through each compressed cache (the evaluate paths of a search)
+  const prompt = { contextIds: ids.slice(0, T - 4), questionIds: ids.slice(T - 4, T), answerIds: ids.slice(T), isContinuation: true };
+  const items = [
+    { key: 'snapkv', method: 'snapkv', budget: 40 },
+    { key: 'adakv', method: 'adakv', budget: 40 },
+    { key: 'profile', method: 'snapkv', budget: { layers: Array.from({ length: L }, (_, l) => 34 + 4 * l) } },
+    { key: 'kivi', method: 'snapkv+kivi4', budget: 40 },
+  ];
+  const opts = { setting: 'question-agnostic' as const, fitness: 'task' as const, batch: 4, chunkSize: 16 };
+  // the continuation path reads no task, tokenizer text or sample fields
+  const noTask = null as unknown as TaskDefinition;
+  const sample = { id: 's' } as Sample;
+  const run = async (rt: ModelRuntime) => {
+    const record = await rt.prefill(prompt.contextIds, { window: 32, chunkSize: 16 });
+    const io = { ...rt.io };
+    const results = await evaluateItems(rt, tok, noTask, sample, prompt, record, items, opts);
+    record.device?.dispose();
+    return { results, up: rt.io.hostToDevice - io.hostToDevice, down: rt.io.deviceToHost - io.deviceToHost };
+  };
+  const g = await run(gpu);
+  const c = await run(cpu);
+  for (const r of [...g.results, ...c.results]) assert.equal(r.status, 'ok', `${r.key}: ${r.error}`);
+  for (const key of items.map((it) => it.key)) {
+    const a = g.results.find((r) => r.key === key)!;
+    const b = c.results.find((r) => r.key === key)!;
+    assert.deepEqual(a.headBudgets, b.headBudgets, key);
+    assert.equal(a.kvBytes, b.kvBytes, key);
+    assert.equal(a.metrics.top1, b.metrics.top1, key);
+    assert.ok(Math.abs(a.metrics.loglik - b.metrics.loglik) < 1e-3, `${key}: loglik ${a.metrics.loglik} vs ${b.metrics.loglik}`);
+  }
+  // down: the host copy once (for the KIVI item), the logits of the 15 fed positions (4 items and the full-cache
+  // reference) and the KIVI item's host-path run's column sums; the device items' caches never come down
+  const Tc = prompt.contextIds.length;
+  const { numHeads: H, vocabSize: V } = model.spec;
+  const fed = prompt.questionIds.length + prompt.answerIds.length - 1;
+  const cacheBytes = 2 * L * Hkv * Tc * hd * 4;
+  t.diagnostic(`evaluateItems on WebGPU: ${g.up} bytes up, ${g.down} down; the prompt's cache ${cacheBytes} bytes`);
+  assert.equal(g.down, cacheBytes + 5 * fed * V * 4 + L * H * (40 + fed) * 4); // the KIVI cache: 40 entries per head
   await gpu.release();
   await cpu.release();
 });
