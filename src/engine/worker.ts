@@ -16,7 +16,7 @@ import { createTask } from '../tasks/registry.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
-import { hasHostCache } from '../runtime/device-cache.ts';
+import { hasHostCache } from '../runtime/device-record.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
 import { releaseHostWeights } from '../model/release.ts';
 import { PrefillDiskCache, prefillKey, type PrefillCacheUsage } from './prefill-cache.ts';

@@ -10,9 +10,15 @@
  */
 import * as ort from 'onnxruntime-node';
 import { ioNames } from '../graph/llama.ts';
-import type { PaddedLayer } from './batch.ts';
 import type { KvCodec } from './kv-codec.ts';
-import type { KvCache, PrefillRecord } from './types.ts';
+
+/** batch.ts's PaddedLayer, restated: importing batch.ts would close a cycle (batch.ts → types.ts → this module). */
+interface HostLayer {
+  keys: Float32Array; // [B, Hkv, P, hd]
+  values: Float32Array;
+  bias: Float32Array; // [B, Hkv, 1, P]
+  length: number; // P
+}
 
 export interface LayerTensors {
   key: ort.Tensor;
@@ -56,8 +62,8 @@ export class DeviceDecodeCache {
     readonly nextPositions: number[],
   ) {}
 
-  /** A batch whose first run uploads `past`, the padded host batch [B, Hkv, P_l, hd] per layer. */
-  static upload(past: PaddedLayer[], nextPositions: number[], Hkv: number, hd: number, kv: KvCodec): DeviceDecodeCache {
+  /** A batch whose first run uploads `past`, the padded host batch [B, Hkv, P_l, hd] per layer (batch.ts PaddedLayer). */
+  static upload(past: HostLayer[], nextPositions: number[], Hkv: number, hd: number, kv: KvCodec): DeviceDecodeCache {
     const B = nextPositions.length;
     const layers = past.map((p) => ({
       key: kv.tensor(p.keys, [B, Hkv, p.length, hd]),
@@ -141,31 +147,4 @@ export function hostBytes(tensors: Iterable<ort.Tensor>): number {
 /** Disposes the GPU tensors among a run's outputs except those named in `taken`. */
 export function releaseDeviceOutputs(outputs: ort.InferenceSession.OnnxValueMapType, taken: ReadonlySet<string> = new Set()): void {
   for (const [name, t] of Object.entries(outputs)) if (onDevice(t) && !taken.has(name)) t.dispose();
-}
-
-/**
- * A PrefillRecord whose K/V stay on the device (`device`): its `cache` is not on the host until
- * attachHostCache gives it (ModelRuntime.hostCache downloads it); reading it before is an internal error that
- * names the fix, never a silent empty cache.
- */
-export function deviceRecord(fields: Omit<PrefillRecord, 'cache' | 'device'>, device: DeviceDecodeCache): PrefillRecord {
-  const record = { ...fields, device } as PrefillRecord;
-  Object.defineProperty(record, 'cache', {
-    configurable: true,
-    enumerable: false,
-    get(): never {
-      throw new Error("internal: this prefill's K/V are on the device (record.device); await ModelRuntime.hostCache(record) first");
-    },
-  });
-  return record;
-}
-
-/** True when the record's cache is on the host (always, except for a device record not yet downloaded). */
-export function hasHostCache(record: PrefillRecord): boolean {
-  return Object.getOwnPropertyDescriptor(record, 'cache')?.get === undefined;
-}
-
-/** Gives a device record its downloaded host cache. */
-export function attachHostCache(record: PrefillRecord, cache: KvCache): void {
-  Object.defineProperty(record, 'cache', { configurable: true, enumerable: true, writable: true, value: cache });
 }

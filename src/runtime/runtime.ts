@@ -27,7 +27,8 @@ import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts'
 import { logProbOf, makeSampler } from './sampling.ts';
 import { createSession, type SessionOptions } from './session.ts';
 import { KvCodec } from './kv-codec.ts';
-import { attachHostCache, DeviceDecodeCache, deviceRecord, deviceResidentOutputs, hasHostCache, hostBytes, releaseDeviceOutputs } from './device-cache.ts';
+import { DeviceDecodeCache, deviceResidentOutputs, hostBytes, releaseDeviceOutputs } from './device-cache.ts';
+import { attachHostCache, deviceRecord, hasHostCache } from './device-record.ts';
 import { DeviceGather } from './device-gather.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
 import { ValueNormRunner } from './value-norms.ts';

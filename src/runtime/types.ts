@@ -35,7 +35,7 @@ export interface PrefillRecord {
   /**
    * The full cache on the host, every bias 0. A WebGPU prefill leaves it on the device (`device`) and the host copy
    * is downloaded only when something on the host needs it (ModelRuntime.hostCache: the disk prefill cache, value
-   * norms, a host-path item); reading it before is an internal error (device-cache.ts deviceRecord).
+   * norms, a host-path item); reading it before is an internal error (device-record.ts).
    */
   cache: KvCache;
   /** WebGPU: the full cache as GPU tensors (one row, T entries per layer), the source of gatherOnDevice. */
