@@ -175,8 +175,11 @@ export class ModelRuntime {
     return this.device === 'webgpu' && !this.graphOptions.selfExtend;
   }
 
-  /** Bytes of host tensors fed to / fetched from the session so far (what crosses host↔device on a GPU). */
-  readonly io = { runs: 0, hostToDevice: 0, deviceToHost: 0 };
+  /**
+   * Bytes of host tensors fed to / fetched from the sessions so far (what crosses host↔device on a GPU), and how
+   * many prefill caches were downloaded from the device (hostCache).
+   */
+  readonly io = { runs: 0, hostToDevice: 0, deviceToHost: 0, cacheDownloads: 0 };
 
   get spec(): ModelSpec {
     return this.model.spec;
@@ -206,6 +209,7 @@ export class ModelRuntime {
     if (hasHostCache(record)) return record.cache;
     if (!record.device) throw new Error('internal: a prefill record without a host or device cache');
     const cache = await (await this.gatherOps()).downloadCache(record.device, record.tokens.length);
+    this.io.cacheDownloads++;
     attachHostCache(record, cache);
     return cache;
   }

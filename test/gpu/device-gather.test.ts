@@ -107,6 +107,7 @@ test('WebGPU: snapkv, adakv (head-wise) and a per-layer profile gathered on the 
     for (let i = 0; i < hc.layers[l].keys.length; i++) maxErr = Math.max(maxErr, Math.abs(hc.layers[l].keys[i] - c.cache.layers[l].keys[i]));
   assert.ok(maxErr < 1e-4, `downloaded keys differ from the CPU's by ${maxErr}`);
   assert.equal(await gpu.hostCache(g), hc, 'downloaded once');
+  assert.equal(gpu.io.cacheDownloads, 1);
   g.device?.dispose();
   await gpu.release();
   await cpu.release();
@@ -141,7 +142,12 @@ test('WebGPU: evaluateItems gathers on the device, snapkv+kivi4 takes the host p
     const io = { ...rt.io };
     const results = await evaluateItems(rt, tok, noTask, sample, prompt, record, items, opts);
     record.device?.dispose();
-    return { results, up: rt.io.hostToDevice - io.hostToDevice, down: rt.io.deviceToHost - io.deviceToHost };
+    return {
+      results,
+      up: rt.io.hostToDevice - io.hostToDevice,
+      down: rt.io.deviceToHost - io.deviceToHost,
+      downloads: rt.io.cacheDownloads - io.cacheDownloads,
+    };
   };
   const g = await run(gpu);
   const c = await run(cpu);
@@ -161,6 +167,7 @@ test('WebGPU: evaluateItems gathers on the device, snapkv+kivi4 takes the host p
   const fed = prompt.questionIds.length + prompt.answerIds.length - 1;
   const cacheBytes = 2 * L * Hkv * Tc * hd * 4;
   t.diagnostic(`evaluateItems on WebGPU: ${g.up} bytes up, ${g.down} down; the prompt's cache ${cacheBytes} bytes`);
+  assert.equal(g.downloads, 1, 'the KIVI item downloads the prefill once; the gathered items never');
   assert.equal(g.down, cacheBytes + 5 * fed * V * 4 + L * H * (40 + fed) * 4); // the KIVI cache: 40 entries per head
   await gpu.release();
   await cpu.release();
