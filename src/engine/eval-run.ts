@@ -16,7 +16,7 @@ import type { RunTiming } from './timing.ts';
 import { parseMethod, type Budget } from '../compress/index.ts';
 import { asDiskFull } from '../util/disk-full.ts';
 import { RunSession, type Job, type PrefillCacheReport } from './session.ts';
-import { gridSampler, Study } from './study.ts';
+import { oneTrial, Study } from './study.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface EvalRunOptions {
@@ -162,7 +162,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
       .filter((u) => u.calls.length > 0);
     study.progress(pending);
     // What fails again stays stored as failed; the run then ends 'failed' (below).
-    await study.optimize(gridSampler({ units, save, itemProgress: (job, r) => `${job.sample.id} ${byKey.get(r.key)!.method}` }));
+    await study.run(oneTrial({ units, save, itemProgress: (job, r) => `${job.sample.id} ${byKey.get(r.key)!.method}` }));
     session.throwIfFatal();
     // A run with failed evaluations is not complete: it ends 'failed', and --resume re-runs what failed.
     const failedNow = store.evaluationsForRun(run.id).filter((e) => e.status === 'failed').length;

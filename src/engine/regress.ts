@@ -17,7 +17,7 @@ import { windowFor } from './evaluate.ts';
 import { searchSplit } from './search-run.ts';
 import { contentHash } from '../tasks/sample-hash.ts';
 import { RunSession } from './session.ts';
-import { gridSampler, Study } from './study.ts';
+import { oneTrial, Study } from './study.ts';
 import type { EvalItem } from './evaluate.ts';
 
 export const BASELINE_FORMAT = 'kvopt-regress-baseline/2';
@@ -86,8 +86,8 @@ export async function measureProfile(config: ExperimentConfig, profile: BudgetPr
     const item: EvalItem = { key: 'profile', method: scorer, budget: { kind: 'profile', layers: profile.layers } };
     const multiTask = config.tasks.length > 1;
     // A fixed profile on the held-out samples: one trial; a sample that fails its retry too stops the gate.
-    await study.optimize(
-      gridSampler(
+    await study.run(
+      oneTrial(
         {
           units: heldout.map((job) => ({ job, calls: [{ setting: config.settings[0], items: [item], batch: 1 }] })),
           failedTwice: (job, r) => {

@@ -1,14 +1,15 @@
 /**
- * The one loop of every run (eval, search, regress): a sampler asks for a trial (items to evaluate on
- * samples), the study evaluates it, and tells the sampler the results; what a result or a complete trial
- * means (an evaluation row, a generation, a comparison) the sampler persists. The study owns what the runs
- * share: samples spread over the lanes (workers), a failed item retried once, timing and progress, and the
- * stop on an interrupt or a fatal error. (Optuna's Study / Sampler split; the store is the storage.)
+ * The one loop of every run (eval, search, regress): ask for a trial (items to evaluate on samples),
+ * evaluate it, tell the results; the run's generator of trials persists what a result or a complete trial
+ * means (an evaluation row, a generation, a comparison). The study owns what the runs share: samples spread
+ * over the lanes (workers), a failed item retried once, timing and progress, and the stop on an interrupt
+ * or a fatal error. (Optuna's Study / Sampler / Storage split; the proposing half of a sampler is the
+ * optimiser, search/optimizers, and the store is the storage.)
  *
- * - eval: one trial, the planned grid (gridSampler); each result stored as it arrives, failures too.
- * - search: trials are generations (then each best on the held-out samples, then the comparisons); a
+ * - eval: one trial, the planned grid (oneTrial); each result stored as it arrives, failures too.
+ * - search: a trial per generation, then its best on the held-out samples, then the comparisons; a
  *   sample that fails its retry too stops the search.
- * - regress: one trial, a fixed profile on the held-out samples (gridSampler).
+ * - regress: one trial, a fixed profile on the held-out samples (oneTrial).
  */
 import type { Setting } from '../config/schema.ts';
 import type { EvalItem, EvaluateOptions, ItemResult } from './evaluate.ts';
@@ -36,7 +37,7 @@ export interface Trial {
    * resumed (a resumed eval re-runs whole batches), which is then not counted again.
    */
   save?(job: Job, r: ItemResult, attempt: number): boolean;
-  /** The progress line counts this trial's items, with this detail (eval); otherwise the sampler ticks. */
+  /** The progress line counts this trial's items, with this detail (eval); otherwise the generator ticks per trial. */
   itemProgress?(job: Job, r: ItemResult): string;
   /** An item failed on its retry too (not called when the run is stopping): eval keeps it stored as failed; a search throws. */
   failedTwice?(job: Job, r: ItemResult): void;
@@ -46,13 +47,13 @@ export interface Trial {
 export type TrialResults = ItemResult[][][];
 
 /**
- * A sampler: `yield trial` asks, the value it resumes with tells it the results. A trial cut short by an
- * interrupt is never told (the generator is closed instead), so a sampler persists only complete trials.
+ * A run's trials: `yield trial` asks, the value the generator resumes with tells it the results. A trial cut
+ * short by an interrupt is never told (the generator is closed instead), so only complete trials are persisted.
  */
-export type Sampler = AsyncGenerator<Trial, void, TrialResults>;
+export type Trials = AsyncGenerator<Trial, void, TrialResults>;
 
-/** A sampler of one fixed trial (eval's planned grid, regress's profile on the held-out samples), told its results once. */
-export async function* gridSampler(trial: Trial, tell: (results: TrialResults) => void = () => {}): Sampler {
+/** One fixed trial (eval's planned grid, regress's profile on the held-out samples), told its results once. */
+export async function* oneTrial(trial: Trial, tell: (results: TrialResults) => void = () => {}): Trials {
   tell(yield trial);
 }
 
@@ -79,17 +80,17 @@ export class Study {
     return this.bar;
   }
 
-  /** Asks, evaluates and tells until the sampler ends, the run is interrupted or a fatal error stops it. */
-  async optimize(sampler: Sampler): Promise<void> {
+  /** Asks, evaluates and tells until the trials end, the run is interrupted or a fatal error stops it. */
+  async run(trials: Trials): Promise<void> {
     try {
-      let step = await sampler.next(undefined as unknown as TrialResults); // the first next() takes no value
+      let step = await trials.next(undefined as unknown as TrialResults); // the first next() takes no value
       while (!step.done) {
         const results = await this.evaluate(step.value);
         if (this.session.interrupted) break;
-        step = await sampler.next(results);
+        step = await trials.next(results);
       }
     } finally {
-      await sampler.return();
+      await trials.return();
       this.bar?.stop();
     }
   }
