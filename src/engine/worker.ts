@@ -17,6 +17,7 @@ import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
+import { releaseHostWeights } from '../model/release.ts';
 import { PrefillDiskCache, prefillKey, type PrefillCacheUsage } from './prefill-cache.ts';
 import { packWorkerError } from './worker-error.ts';
 
@@ -150,12 +151,16 @@ async function getModel(ref: ModelRef): Promise<Loaded> {
 }
 
 async function getRuntime(l: Loaded, ref: ModelRef): Promise<ModelRuntime> {
-  l.runtime ??= await ModelRuntime.create(l.model, {
+  if (l.runtime) return l.runtime;
+  l.runtime = await ModelRuntime.create(l.model, {
     device: ref.device,
     requireDevice: ref.requireDevice,
     intraOpNumThreads: ref.threads,
     graphOptions: graphOptionsFor(ref.dtype ?? 'fp32', ref.selfExtend),
   });
+  // The session holds the weights now; of the host copy only W_o is read again (value-output norms of
+  // CriticalKV/DefensiveKV). Streamed models hold no copy to release.
+  if (!l.model.streamed) releaseHostWeights(l.model.weights, new Set(['wo']));
   return l.runtime;
 }
 
@@ -196,7 +201,9 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const task = getTask(l, t.task);
   const prompt = tokenizeSample(task, t.sample, l.tokenizer, l.model.spec);
   const tokens = prefillTokens(prompt, t.options.setting);
-  const key = prefillKey(l.model.weightsHash, tokens, t.options.window);
+  const precision = runtime.graphOptions.precision;
+  const identity = { weightsHash: l.model.weightsHash, precision, device: runtime.device, chunkSize: t.options.chunkSize };
+  const key = prefillKey(identity, tokens, t.options.window);
   const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir, t.prefillCacheLimit ?? null) : null;
   const rejectedBefore = PrefillDiskCache.rejected.length;
   let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
@@ -205,7 +212,7 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   let usage: PrefillCacheUsage | undefined;
   if (!record) {
     record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
-    usage = disk?.put(key, record);
+    usage = disk?.put(key, record, precision === 'fp16' ? 'float16' : 'float32');
   }
   remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
