@@ -15,6 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { parseMethod } from '../src/compress/index.ts';
 import type { EvalItem } from '../src/engine/evaluate.ts';
 import { InferencePool, sizePool } from '../src/engine/pool.ts';
 import type { EvaluateSampleResult, EvaluateSampleTask, LoadSamplesResult, ModelRef, TaskRef, WorkerMessage } from '../src/engine/worker.ts';
@@ -109,7 +110,7 @@ const piscina2 = poolExecutor(pool, 2);
 const tinyTask = taskRef(24);
 const tinyN = quick ? 20 : 60;
 const tinyLoaded = await loadSamples(pool, tinyTask, tinyN);
-const tinyItems: EvalItem[] = [{ key: 'full', method: 'full', budget: 2 ** 30 }];
+const tinyItems: EvalItem[] = [{ key: 'full', method: parseMethod('full'), budget: { kind: 'tokens', tokens: 2 ** 30 } }];
 const tiny = tasks(tinyLoaded, tinyTask, tinyItems);
 await sequential(piscina2, tiny.slice(0, 4)); // warm: model and graph loaded in the threads
 const piscinaMs = await sequential(piscina2, tiny);
@@ -124,7 +125,11 @@ await stopWorkers(ws);
 const bigTask = taskRef(320);
 const bigN = quick ? 6 : 12;
 const bigLoaded = await loadSamples(pool, bigTask, bigN);
-const candidates: EvalItem[] = Array.from({ length: 8 }, (_, i) => ({ key: `c${i}`, method: 'snapkv', budget: 16 + 4 * i }));
+const candidates: EvalItem[] = Array.from({ length: 8 }, (_, i) => ({
+  key: `c${i}`,
+  method: parseMethod('snapkv'),
+  budget: { kind: 'tokens', tokens: 16 + 4 * i },
+}));
 const big = tasks(bigLoaded, bigTask, candidates);
 const piscina1 = new InferencePool<object, WorkerMessage, unknown>({ workers: 1, filename: WORKER_URL, sizing: { workers: 1, threadsPerWorker: 1 } });
 await allAtOnce(poolExecutor(piscina1, 1), big.slice(0, 1));

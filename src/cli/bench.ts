@@ -8,7 +8,7 @@ import { parseDevice, parseDtype, parseIntFlag } from './generate.ts';
 import { parseSelfExtendFlag, withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
 import { parseBudgetList } from './eval.ts';
 import { benchEngine, type EngineBenchResult } from '../engine/bench.ts';
-import { parseMethod, splitMethodList } from '../compress/index.ts';
+import { budgetOf, parseMethod, splitMethodList } from '../compress/index.ts';
 import { KvoptError } from '../util/errors.ts';
 
 function formatEngineBench(r: EngineBenchResult): string {
@@ -102,21 +102,27 @@ Examples:
         gemm: boolean;
         json?: boolean;
       }) => {
-        const methods = splitMethodList(o.methods);
-        if (methods.length === 0) throw new KvoptError('--methods: give at least one method, e.g. snapkv,adakv');
-        for (const m of methods) {
+        const written = splitMethodList(o.methods);
+        if (written.length === 0) throw new KvoptError('--methods: give at least one method, e.g. snapkv,adakv');
+        const methods = written.map((m) => {
           try {
-            parseMethod(m);
+            return { written: m, spec: parseMethod(m) };
           } catch (e) {
             throw new KvoptError(`--methods: ${(e as Error).message}`);
           }
-        }
+        });
+        const budgets = parseBudgetList(o.budgets).map((b) => {
+          const budget = budgetOf(b);
+          if (!budget)
+            throw new KvoptError(`--budgets: '${b}' is not a budget (expected tokens per KV head, an integer, or a fraction of the context below 1)`);
+          return budget;
+        });
         const model = await openModel(o.model, { tokenizer: o.tokenizer });
         const r = await benchEngine(model, {
           context: o.context,
           answer: o.answer,
           methods,
-          budgets: parseBudgetList(o.budgets),
+          budgets,
           candidates: o.candidates,
           chunkSize: o.chunkSize,
           threads: o.threads,

@@ -1,25 +1,30 @@
 /**
  * Budgets (design.md §4.3): tokens kept per KV head per layer, the observation window included.
- * A budget is an integer ≥ 1 (tokens), a number in (0, 1) or { keep: f } (fraction of the context T).
+ * One type from the config loader (and the flags, which go through it) down to the compression: a token
+ * count, a fraction of the context T, or an explicit per-layer profile (a search's candidates).
  * Per-layer BudgetProfile files (the bridge to search) are read and written by compress/profile-file.ts.
  */
 import { KvoptError } from '../util/errors.ts';
 
-export type BudgetSpec = number | { keep: number };
+export type Budget = { kind: 'tokens'; tokens: number } | { kind: 'fraction'; keep: number } | { kind: 'profile'; layers: number[] };
+/** The same number of tokens in every layer (what a config's `budgets:` lists). */
+export type UniformBudget = Exclude<Budget, { kind: 'profile' }>;
+
+/** A budget written as a number: an integer ≥ 1 is tokens, a number in (0, 1) a fraction; anything else is none (null). */
+export function budgetOf(v: number): UniformBudget | null {
+  if (Number.isInteger(v) && v >= 1) return { kind: 'tokens', tokens: v };
+  if (v > 0 && v < 1) return { kind: 'fraction', keep: v };
+  return null;
+}
 
 /** Tokens per KV head for context length T: fractions floor(f·T) (≥ 1); ≥ T means keep everything. */
-export function resolveBudget(spec: BudgetSpec, T: number): number {
-  if (typeof spec === 'object' && spec !== null && typeof spec.keep === 'number') {
-    const f = spec.keep;
-    if (!(f > 0 && f <= 1)) throw new KvoptError(`budget keep: ${f}: expected a fraction in (0, 1]`);
-    return Math.max(1, Math.floor(f * T + 1e-9));
+export function resolveBudget(b: UniformBudget, T: number): number {
+  if (b.kind === 'fraction') {
+    if (!(b.keep > 0 && b.keep <= 1)) throw new KvoptError(`budget keep: ${b.keep}: expected a fraction in (0, 1]`);
+    return Math.max(1, Math.floor(b.keep * T + 1e-9));
   }
-  if (typeof spec !== 'number' || !Number.isFinite(spec) || spec <= 0) {
-    throw new KvoptError(`budget ${JSON.stringify(spec)}: expected a token count (integer ≥ 1), a fraction in (0, 1) or { keep: f }`);
-  }
-  if (spec < 1) return Math.max(1, Math.floor(spec * T + 1e-9));
-  if (!Number.isInteger(spec)) throw new KvoptError(`budget ${spec}: a token count must be an integer (fractions are < 1)`);
-  return spec;
+  if (!Number.isInteger(b.tokens) || b.tokens < 1) throw new KvoptError(`budget ${b.tokens}: expected a token count (integer ≥ 1)`);
+  return b.tokens;
 }
 
 /** The uniform BudgetProfile: L layers of c tokens. */

@@ -2,7 +2,6 @@
 export { compressPrefill, selectKept } from './compress.ts';
 export {
   parseMethod,
-  resolveMethod,
   buildMethod,
   methodWindow,
   methodNeedsValueNorms,
@@ -14,6 +13,6 @@ export {
   QUANTIZERS,
   type MethodInput,
 } from './registry.ts';
-export { resolveBudget, uniformProfile, type BudgetSpec } from './budget.ts';
+export { budgetOf, resolveBudget, uniformProfile, type Budget, type UniformBudget } from './budget.ts';
 export { pyramidSchedule } from './allocators/pyramid.ts';
 export type { CompressedCache, KeptSelection, MethodSpec, Scorer, Allocator, Quantizer, LayerScores, ScoreContext } from './types.ts';

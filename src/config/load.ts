@@ -16,7 +16,8 @@ import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { KvoptError } from '../util/errors.ts';
 import { METHODS, parseMethod } from '../compress/registry.ts';
-import type { MethodSpec as ResolvedMethod } from '../compress/types.ts';
+import type { MethodSpec } from '../compress/types.ts';
+import { budgetOf, type UniformBudget } from '../compress/budget.ts';
 import { EVOLKV_DEFAULTS } from '../search/evolkv.ts';
 import { ConfigReader, describeValue, isMapping, type KeyPath, type Mapping } from './reader.ts';
 import {
@@ -30,9 +31,8 @@ import {
   TRANSFER_MODES,
   budgetKey,
   methodKey,
-  type BudgetSpec,
   type ExperimentConfig,
-  type MethodSpec,
+  type ConfiguredMethod,
   type ModelConfig,
   type SearchConfig,
   type Setting,
@@ -304,7 +304,7 @@ function readSettings(r: ConfigReader, v: unknown): Setting[] {
  * One method entry. A `file:` option (the profile allocator's budget profile) is a path like any other in
  * the file: relative to the YAML's folder (`dir`); the method's key keeps the path as written.
  */
-function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly string[], window: number, dir: string): MethodSpec {
+function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly string[], window: number, dir: string): ConfiguredMethod {
   let name: string;
   let options: Mapping = {};
   let optPath: KeyPath = path;
@@ -337,7 +337,7 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
   // option against the method's schema and builds it once, so a bad option fails here, naming its key.
   const written = options;
   if (typeof options.file === 'string' && options.file !== '') options = { ...options, file: resolvePath(dir, options.file) };
-  let resolved: ResolvedMethod;
+  let resolved: MethodSpec;
   try {
     resolved = parseMethod(Object.keys(options).length ? { [name]: options } : name);
   } catch (e) {
@@ -353,7 +353,7 @@ function readMethod(r: ConfigReader, v: unknown, path: KeyPath, names: readonly 
   return { name, options, key: methodKey(name, written), resolved };
 }
 
-function readMethods(r: ConfigReader, v: unknown, names: readonly string[], window: number, dir: string): MethodSpec[] {
+function readMethods(r: ConfigReader, v: unknown, names: readonly string[], window: number, dir: string): ConfiguredMethod[] {
   if (v == null) return [];
   const list = r.list(v, ['methods'], 'a list of methods (names or {name: {options}})');
   const out = list.map((m, i) => readMethod(r, m, ['methods', i], names, window, dir));
@@ -366,12 +366,8 @@ function readMethods(r: ConfigReader, v: unknown, names: readonly string[], wind
 
 const BUDGET_WHAT = 'a positive integer (tokens per KV head per layer), a fraction in (0, 1), or {keep: fraction}';
 
-export function readBudget(r: ConfigReader, v: unknown, path: KeyPath): BudgetSpec {
-  if (typeof v === 'number') {
-    if (Number.isInteger(v) && v >= 1) return { kind: 'tokens', tokens: v };
-    if (v > 0 && v < 1) return { kind: 'fraction', keep: v };
-    r.fail(path, `expected ${BUDGET_WHAT}, got ${v}`);
-  }
+function readBudget(r: ConfigReader, v: unknown, path: KeyPath): UniformBudget {
+  if (typeof v === 'number') return budgetOf(v) ?? r.fail(path, `expected ${BUDGET_WHAT}, got ${v}`);
   if (isMapping(v)) {
     r.keys(v, path, ['keep']);
     const keep = r.number(r.required(v, 'keep', path, 'a fraction in (0, 1]'), [...path, 'keep'], 0, 1, true, false);
@@ -380,7 +376,7 @@ export function readBudget(r: ConfigReader, v: unknown, path: KeyPath): BudgetSp
   r.fail(path, `expected ${BUDGET_WHAT}, got ${describeValue(v)}`);
 }
 
-function readBudgets(r: ConfigReader, v: unknown): BudgetSpec[] {
+function readBudgets(r: ConfigReader, v: unknown): UniformBudget[] {
   if (v == null) return [];
   const list = Array.isArray(v) ? v : [v];
   const path = (i: number): KeyPath => (Array.isArray(v) ? ['budgets', i] : ['budgets']);

@@ -4,7 +4,8 @@
  * the YAML file, budgets and methods normalised. `parseExperiment` (load.ts) is the only producer.
  */
 import type { SelfExtendOptions } from '../model/self-extend.ts';
-import type { MethodSpec as ResolvedMethod } from '../compress/types.ts';
+import type { UniformBudget } from '../compress/budget.ts';
+import type { MethodSpec } from '../compress/types.ts';
 import type { Device } from '../runtime/types.ts';
 import { OPTIMIZER_KINDS, type OptimizerKind } from '../search/optimizers/index.ts';
 import type { TransferMode } from '../search/transfer.ts';
@@ -56,20 +57,15 @@ export const LONGBENCH_DATASETS = [
 ] as const;
 
 /**
- * A budget as the user wrote it (design.md §4.3): tokens kept per KV head per layer (window included),
- * or a fraction of the context (`0.2` or `{keep: 0.2}`), resolved per sample by the engine.
+ * A method of the config: as written (name and options; `key` is the canonical string stored with every
+ * evaluation) and as the compression registry resolved it when the config was read (every option typed and
+ * defaulted). Everything downstream uses `resolved`; nothing parses a method again.
  */
-export type BudgetSpec = { kind: 'tokens'; tokens: number } | { kind: 'fraction'; keep: number };
-
-/**
- * A method as written (name and options; `key` is the canonical string stored with every evaluation) and as
- * the compression registry resolved it when the config was read (every option typed and defaulted).
- */
-export interface MethodSpec {
+export interface ConfiguredMethod {
   name: string;
   options: Record<string, unknown>;
   key: string;
-  resolved: ResolvedMethod;
+  resolved: MethodSpec;
 }
 
 export interface ModelConfig {
@@ -106,7 +102,7 @@ export interface TaskConfig {
 
 export interface SearchConfig {
   /** The inner method the per-layer budgets drive (snapkv in EvolKV). */
-  scorer: MethodSpec;
+  scorer: ConfiguredMethod;
   /** Target mean per-layer budget c, tokens per KV head. */
   budget: number;
   optimizer: OptimizerName;
@@ -136,8 +132,9 @@ export interface ExperimentConfig {
   tasks: TaskConfig[];
   /** `setting:` in the file (one value or a list). */
   settings: Setting[];
-  methods: MethodSpec[];
-  budgets: BudgetSpec[];
+  methods: ConfiguredMethod[];
+  /** As written (`32`, `0.2`, `{keep: 0.2}`), resolved per sample by the engine. */
+  budgets: UniformBudget[];
   search: SearchConfig | null;
   /** null = 'auto' (the engine picks from the model size and cores). */
   workers: number | null;
@@ -154,8 +151,8 @@ export interface ExperimentConfig {
   source: { file: string; dir: string; text: string };
 }
 
-/** Canonical string of a budget: `32` or `keep=0.2`. */
-export function budgetKey(b: BudgetSpec): string {
+/** Canonical string of a budget, stored with every evaluation: `32` or `keep=0.2`. */
+export function budgetKey(b: UniformBudget): string {
   return b.kind === 'tokens' ? String(b.tokens) : `keep=${b.keep}`;
 }
 

@@ -21,13 +21,12 @@ import { ModelRuntime } from '../runtime/runtime.ts';
 import type { PrefillRecord } from '../runtime/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { mulberry32 } from '../util/mulberry32.ts';
-import { compressPrefill, methodNeedsValueNorms, parseMethod } from '../compress/index.ts';
+import { compressPrefill, methodNeedsValueNorms, parseMethod, type MethodSpec, type UniformBudget } from '../compress/index.ts';
 import {
   continuationReference,
   ensureValueNormsFor,
   evaluateItems,
   resolveLayerBudgets,
-  type BudgetInput,
   type EvalItem,
   type ItemResult,
   type SamplePrompt,
@@ -36,8 +35,9 @@ import {
 export interface EngineBenchOptions {
   context: number;
   answer: number;
-  methods: string[];
-  budgets: BudgetInput[];
+  /** As written (the report's label) and resolved once. */
+  methods: { written: string; spec: MethodSpec }[];
+  budgets: UniformBudget[];
   /** Candidates of the search-generation measurement (batch B against batch 1). */
   candidates: number;
   threads?: number;
@@ -201,22 +201,36 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
 
   // Warm-up: sessions, the first runs at these shapes, the norm and scoring graphs.
   const warm = await rt.prefill(prompt.contextIds.slice(0, Math.min(T, 64)), { window: 32, chunkSize: o.chunkSize });
-  await evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, { ...prompt, contextIds: warm.tokens }, warm, [{ key: 'w', method: 'criticalkv', budget: 0.5 }], {
-    ...opts,
-    batch: 1,
-  });
+  await evaluateItems(
+    rt,
+    NO_TOKENIZER,
+    NO_TASK,
+    SAMPLE,
+    { ...prompt, contextIds: warm.tokens },
+    warm,
+    [{ key: 'w', method: parseMethod('criticalkv'), budget: { kind: 'fraction', keep: 0.5 } }],
+    {
+      ...opts,
+      batch: 1,
+    },
+  );
 
   const pre = await measured(() => rt.prefill(prompt.contextIds, { window: 32, chunkSize: o.chunkSize }));
   const rec = pre.value;
   const prefillMs = pre.cost.wallMs;
-  const norms = await measured(() => ensureValueNormsFor(rt, rec, o.methods));
+  const norms = await measured(() =>
+    ensureValueNormsFor(
+      rt,
+      rec,
+      o.methods.map((m) => m.spec),
+    ),
+  );
   const valueNormsMs = norms.cost.wallMs;
 
   const methods: MethodBench[] = [];
-  for (const method of o.methods) {
+  for (const { written: method, spec: m } of o.methods) {
     const record: PrefillRecord = { ...rec }; // a fresh record object: no scores memoised by earlier methods
-    const items: EvalItem[] = o.budgets.map((b, i) => ({ key: `${method}|${i}`, method, budget: b }));
-    const m = parseMethod(method);
+    const items: EvalItem[] = o.budgets.map((b, i) => ({ key: `${method}|${i}`, method: m, budget: b }));
     const shared = await measured(async () => {
       await continuationReference(rt, record, [], prompt.answerIds!);
       compressPrefill(record, spec, model.weights, m, resolveLayerBudgets(items[0].budget, T, spec.numLayers));
@@ -246,10 +260,11 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
   const B = o.candidates;
   const r = mulberry32(11);
   const mean = Math.max(40, Math.round(0.2 * T));
+  const snapkv = parseMethod('snapkv');
   const candidates: EvalItem[] = Array.from({ length: B }, (_, i) => ({
     key: `c${i}`,
-    method: 'snapkv',
-    budget: { layers: Array.from({ length: spec.numLayers }, () => Math.round(mean * (0.7 + 0.6 * r()))) },
+    method: snapkv,
+    budget: { kind: 'profile', layers: Array.from({ length: spec.numLayers }, () => Math.round(mean * (0.7 + 0.6 * r()))) },
   }));
   const timeScoring = async (batch: number): Promise<Cost> => {
     const { value, cost } = await measured(() => evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, prompt, rec, candidates, { ...opts, batch }));

@@ -1,7 +1,8 @@
 /**
- * `kvopt eval` as a run: plan (tasks × samples × settings × methods × budgets), hand each sample to the
- * worker pool (one prefill, every pending item from it), store each result as it arrives, and resume a
- * killed run by skipping what is stored. A failed item is stored as failed with its error and retried once.
+ * `kvopt eval` as a run: plan (tasks × samples × settings × methods × budgets) and evaluate the plan as one
+ * study trial (study.ts: one prefill per sample and setting, every pending item from it), store each result as
+ * it arrives, and resume a killed run by skipping what is stored. A failed item is stored as failed with its
+ * error and retried once.
  */
 import type { ExperimentConfig } from '../config/schema.ts';
 import { budgetKey } from '../config/schema.ts';
@@ -12,10 +13,11 @@ import { averagesWithIntervals, withIntervals, type AverageRowWithIntervals, typ
 import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
 import { windowFor } from './evaluate.ts';
-import { addItemTiming, emptyTiming, type RunTiming } from './timing.ts';
-import { parseMethod } from '../compress/index.ts';
+import type { RunTiming } from './timing.ts';
+import { parseMethod, type Budget } from '../compress/index.ts';
 import { asDiskFull } from '../util/disk-full.ts';
-import { budgetInput, RunSession, type Job, type PrefillCacheReport } from './session.ts';
+import { RunSession, type Job, type PrefillCacheReport } from './session.ts';
+import { oneTrial, Study } from './study.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface EvalRunOptions {
@@ -63,6 +65,8 @@ export interface PlannedItem {
 /** Methods that evict nothing (full, KIVI alone) ignore the budget: they are evaluated once, budget 'full'. */
 const evictsNothing = (m: ExperimentConfig['methods'][number]) => m.resolved.allocator.name === 'all';
 
+const KEEP_ALL: Budget = { kind: 'tokens', tokens: 2 ** 30 };
+
 /** Every (setting, method, budget) of the config; `full` (added when absent) once per setting. */
 export function planItems(c: ExperimentConfig): PlannedItem[] {
   const out: PlannedItem[] = [];
@@ -74,7 +78,7 @@ export function planItems(c: ExperimentConfig): PlannedItem[] {
       for (const b of evictsNothing(m) ? [null] : c.budgets) {
         const budget = b ? budgetKey(b) : FULL_METHOD;
         // full keeps everything whatever the budget: give it one larger than any context.
-        out.push({ item: { key: `${setting}|${m.key}|${budget}`, method: m.resolved, budget: b ? budgetInput(b) : 2 ** 30 }, method: m.key, budget, setting });
+        out.push({ item: { key: `${setting}|${m.key}|${budget}`, method: m.resolved, budget: b ?? KEEP_ALL }, method: m.key, budget, setting });
       }
     }
   }
@@ -100,8 +104,8 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
   const planned = planItems(config);
   const byKey = new Map(planned.map((p) => [p.item.key, p]));
   const window = Math.max(config.window, windowFor(planned.map((p) => p.item.method)));
-  const options = { fitness: opts.fitness ?? 'task', batch: opts.batch ?? 8, chunkSize: config.chunkSize, window };
-  const timing = emptyTiming(session.sizing.workers);
+  const batch = opts.batch ?? 8;
+  const study = new Study(session, { fitness: opts.fitness ?? 'task', chunkSize: config.chunkSize, window }, `eval run ${run.id}`);
 
   try {
     const jobs = await session.loadJobs(() => 'eval');
@@ -110,6 +114,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
 
     const save = (job: Job, r: ItemResult, attempt: number) => {
       const p = byKey.get(r.key)!;
+      if (done.has(keyOf(job, p))) return false; // stored before the interruption
       const ok = r.status === 'ok';
       store.insertEvaluation({
         runId: run.id,
@@ -134,64 +139,31 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
         attempt,
       });
       if (ok) done.add(keyOf(job, p));
+      return true;
     };
 
-    // One unit of work per (sample, setting): the prefill differs per setting. A sample's settings run one
-    // after the other in one lane, so two workers never prefill the same prompt at once.
+    // One call per (sample, setting): the prefill differs per setting.
     // Items are decoded in fixed batches (chunks of the plan), and a resumed run re-runs whole batches that
     // hold a pending item: batch composition changes the padded shapes and so the float rounding, and a
     // resumed run must reproduce an uninterrupted one exactly. Already stored results are kept as they are.
-    const work = jobs
+    let pending = 0;
+    const units = jobs
       .map((job) => ({
         job,
-        units: config.settings
+        calls: config.settings
           .map((setting) => {
             const mine = planned.filter((p) => p.setting === setting);
-            const batches = Array.from({ length: Math.ceil(mine.length / options.batch) }, (_, i) => mine.slice(i * options.batch, (i + 1) * options.batch));
+            const batches = Array.from({ length: Math.ceil(mine.length / batch) }, (_, i) => mine.slice(i * batch, (i + 1) * batch));
             const items = batches.filter((b) => b.some((p) => !done.has(keyOf(job, p)))).flat();
-            return { setting, items, pending: items.filter((p) => !done.has(keyOf(job, p))).length };
+            pending += items.filter((p) => !done.has(keyOf(job, p))).length;
+            return { setting, batch, items: items.map((p) => p.item) };
           })
-          .filter((u) => u.items.length > 0),
+          .filter((c) => c.items.length > 0),
       }))
-      .filter((w) => w.units.length > 0);
-    let total = work.reduce((n, w) => n + w.units.reduce((m, u) => m + u.pending, 0), 0);
-    const progress = session.progress(`eval run ${run.id}`, total);
-
-    const runUnit = async (job: Job, setting: Setting, items: PlannedItem[], attempt: number) => {
-      const results = await session.evaluate(
-        job,
-        items.map((p) => p.item),
-        { ...options, setting },
-        (r) => {
-          if (done.has(keyOf(job, byKey.get(r.key)!))) return; // stored before the interruption
-          addItemTiming(timing, r);
-          save(job, r, attempt);
-          progress.tick(1, `${job.sample.id} ${byKey.get(r.key)!.method}`);
-        },
-        (p) => (timing.prefillMs += p.ms),
-        attempt,
-      );
-      return items.filter((_, i) => results[i].status === 'failed');
-    };
-
-    // As many samples in flight as workers, so an interrupt leaves little to finish.
-    let next = 0;
-    const lane = async () => {
-      while (!session.pool.stopping && !session.fatal && next < work.length) {
-        const { job, units } = work[next++];
-        for (const u of units) {
-          if (session.pool.stopping) break;
-          const failed = await runUnit(job, u.setting, u.items, 1);
-          if (failed.length && !session.pool.stopping) {
-            total += failed.length;
-            progress.setTotal(total);
-            await runUnit(job, u.setting, failed, 2); // one retry; what fails again stays stored as failed
-          }
-        }
-      }
-    };
-    await Promise.all(Array.from({ length: session.lanes }, lane));
-    progress.stop();
+      .filter((u) => u.calls.length > 0);
+    study.progress(pending);
+    // What fails again stays stored as failed; the run then ends 'failed' (below).
+    await study.run(oneTrial({ units, save, itemProgress: (job, r) => `${job.sample.id} ${byKey.get(r.key)!.method}` }));
     session.throwIfFatal();
     // A run with failed evaluations is not complete: it ends 'failed', and --resume re-runs what failed.
     const failedNow = store.evaluationsForRun(run.id).filter((e) => e.status === 'failed').length;
@@ -214,7 +186,7 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
     evaluations: evaluations.filter((e) => e.status === 'ok').length,
     failed: evaluations.filter((e) => e.status === 'failed').length,
     wallMs: Date.now() - t0,
-    timing: { ...timing, wallMs: Date.now() - t0 },
+    timing: { ...study.timing, wallMs: Date.now() - t0 },
     prefillCache: session.prefillCacheReport,
     interruptedBy: session.interruptedBy,
   };

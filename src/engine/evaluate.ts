@@ -20,16 +20,7 @@ import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
 import type { DeviceDecodeCache } from '../runtime/device-cache.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
-import {
-  compressPrefill,
-  methodNeedsValueNorms,
-  methodWindow,
-  resolveBudget,
-  resolveMethod,
-  selectKept,
-  type BudgetSpec,
-  type MethodInput,
-} from '../compress/index.ts';
+import { compressPrefill, methodNeedsValueNorms, methodWindow, resolveBudget, selectKept, type Budget } from '../compress/index.ts';
 import type { CompressedCache, KeptSelection, MethodSpec } from '../compress/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import type { ContinuationMeta } from '../tasks/continuation.ts';
@@ -38,15 +29,15 @@ import { logSoftmaxRow } from '../tasks/metrics/logits.ts';
 import { argmax } from '../runtime/sampling.ts';
 import { KvoptError } from '../util/errors.ts';
 
-/** A budget: tokens per KV head per layer, a fraction of the prefill length, or an explicit per-layer profile. */
-export type BudgetInput = BudgetSpec | { layers: number[] };
-
 export interface EvalItem {
   /** Unique within a sample (the engine uses `${method}|${budget}`). */
   key: string;
-  /** Resolved when the config was read (eval), or a method form the worker resolves (search's candidates). */
-  method: MethodSpec | MethodInput;
-  budget: BudgetInput;
+  /**
+   * Resolved once, when the config was read: plain data, so it crosses to a worker thread (structured
+   * clone) or a queue worker (JSON) as it is and is never parsed again there.
+   */
+  method: MethodSpec;
+  budget: Budget;
 }
 
 export interface ItemResult {
@@ -116,34 +107,26 @@ export function prefillTokens(p: SamplePrompt, setting: Setting): number[] {
 }
 
 /** The largest observation window any of the methods needs (the prefill records that many rows). */
-export function windowFor(methods: (MethodSpec | MethodInput)[], fallback = 32): number {
+export function windowFor(methods: MethodSpec[], fallback = 32): number {
   let w = 0;
-  for (const m of methods) w = Math.max(w, methodWindow(resolveMethod(m)));
+  for (const m of methods) w = Math.max(w, methodWindow(m));
   return w || fallback;
 }
 
 /**
  * Computes the record's value-output norms (once, kept in the record) when one of `methods` reads them;
- * returns the ms spent (0 when none needed or already there). Methods that fail to parse are skipped here
- * (their items fail on their own).
+ * returns the ms spent (0 when none needed or already there).
  */
-export async function ensureValueNormsFor(runtime: ModelRuntime, record: PrefillRecord, methods: (MethodSpec | MethodInput)[]): Promise<number> {
+export async function ensureValueNormsFor(runtime: ModelRuntime, record: PrefillRecord, methods: MethodSpec[]): Promise<number> {
   if (record.valueNorms) return 0;
-  const needed = methods.some((m) => {
-    try {
-      return methodNeedsValueNorms(resolveMethod(m));
-    } catch {
-      return false;
-    }
-  });
-  if (!needed) return 0;
+  if (!methods.some(methodNeedsValueNorms)) return 0;
   const t0 = performance.now();
   await runtime.ensureValueNorms(record);
   return performance.now() - t0;
 }
 
-export function resolveLayerBudgets(budget: BudgetInput, T: number, L: number): number[] {
-  if (typeof budget === 'object' && budget !== null && 'layers' in budget) {
+export function resolveLayerBudgets(budget: Budget, T: number, L: number): number[] {
+  if (budget.kind === 'profile') {
     if (budget.layers.length !== L) throw new KvoptError(`budget profile has ${budget.layers.length} layers, the model has ${L}`);
     return budget.layers.map((b) => Math.min(T, Math.max(0, Math.round(b))));
   }
@@ -158,8 +141,8 @@ const now = () => performance.now();
  * the gathered host arrays, so they take the host path (the prefill's K/V downloaded once, counted in
  * runtime.io) and give the CPU's results; every other method gets the same kept entries either way.
  */
-function gathersOnDevice(record: PrefillRecord, method: MethodSpec | MethodInput): boolean {
-  return record.device !== undefined && resolveMethod(method).quantizer === null;
+function gathersOnDevice(record: PrefillRecord, method: MethodSpec): boolean {
+  return record.device !== undefined && method.quantizer === null;
 }
 
 /** A compressed item ready to decode: its cache on the host, or its selection to gather on the device. */

@@ -16,7 +16,9 @@ import { KvoptError } from '../util/errors.ts';
 import { windowFor } from './evaluate.ts';
 import { searchSplit } from './search-run.ts';
 import { contentHash } from '../tasks/sample-hash.ts';
-import { methodInput, RunSession } from './session.ts';
+import { RunSession } from './session.ts';
+import { oneTrial, Study } from './study.ts';
+import type { EvalItem } from './evaluate.ts';
 
 export const BASELINE_FORMAT = 'kvopt-regress-baseline/2';
 const BASELINE_FORMAT_V1 = 'kvopt-regress-baseline/1';
@@ -72,28 +74,36 @@ export async function measureProfile(config: ExperimentConfig, profile: BudgetPr
   // A throw-away database: the gate adds nothing to any results database (and needs none).
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-regress-'));
   const scratch: ExperimentConfig = { ...config, name: `regress/${config.name}`, db: join(dir, 'regress.db') };
-  const scorer = methodInput(s.scorer);
+  const scorer = s.scorer.resolved;
   const session = RunSession.open(scratch, 'eval', { quiet: opts.quiet, prefillCache: false });
+  const study = new Study(session, { fitness: s.fitness, chunkSize: config.chunkSize, window: Math.max(config.window, windowFor([scorer])) }, 'regress');
   const perSample: Record<string, number> = {};
   const samples: Record<string, string> = {};
   try {
     const heldout = (await session.loadJobs(searchSplit)).filter((j) => j.split === 'heldout');
     const L = session.modelInfo!.numLayers;
     if (profile.layers.length !== L) throw new KvoptError(`profile has ${profile.layers.length} layers but the model of ${config.source.file} has ${L}`);
-    const window = Math.max(config.window, windowFor([scorer]));
+    const item: EvalItem = { key: 'profile', method: scorer, budget: { kind: 'profile', layers: profile.layers } };
     const multiTask = config.tasks.length > 1;
-    for (const job of heldout) {
-      const [r] = await session.evaluate(
-        job,
-        [{ key: 'profile', method: scorer, budget: { layers: profile.layers } }],
-        { setting: config.settings[0], fitness: s.fitness, batch: 1, chunkSize: config.chunkSize, window },
-        () => {},
-      );
-      if (r!.status !== 'ok') throw new KvoptError(`held-out sample ${job.sample.id} failed: ${r!.error}`);
-      const id = multiTask ? `${job.task.name}/${job.sample.id}` : job.sample.id;
-      perSample[id] = r!.score;
-      samples[id] = contentHash(job.sample);
-    }
+    // A fixed profile on the held-out samples: one trial; a sample that fails its retry too stops the gate.
+    await study.run(
+      oneTrial(
+        {
+          units: heldout.map((job) => ({ job, calls: [{ setting: config.settings[0], items: [item], batch: 1 }] })),
+          failedTwice: (job, r) => {
+            throw new KvoptError(`held-out sample ${job.sample.id} failed: ${r.error}`);
+          },
+        },
+        // In sample order, whichever worker finished first: the baseline lists the samples in this order.
+        (results) =>
+          heldout.forEach((job, u) => {
+            const id = multiTask ? `${job.task.name}/${job.sample.id}` : job.sample.id;
+            perSample[id] = results[u][0][0].score;
+            samples[id] = contentHash(job.sample);
+          }),
+      ),
+    );
+    if (session.interrupted) throw new KvoptError(`interrupted by ${session.interruptedBy} before every held-out sample was scored`);
     await session.close();
   } catch (e) {
     await session.close(e);

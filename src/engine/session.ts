@@ -1,12 +1,13 @@
 /**
- * What `kvopt eval` and `kvopt search` share: opening or resuming a run, the worker pool, loading the
+ * What every run (eval, search, regress) shares: opening or resuming a run, the worker pool, loading the
  * tasks' samples through a worker, and evaluating a list of items on one sample (one prefill, every item,
- * results streamed back). The main thread is the single SQLite writer; workers only compute.
+ * results streamed back); the loop over samples is the study's (study.ts). The main thread is the single
+ * SQLite writer; workers only compute.
  */
 import { dirname, join } from 'node:path';
 import { taskLabel } from '../config/task-label.ts';
 import { contentHash } from '../tasks/sample-hash.ts';
-import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
+import type { ExperimentConfig, TaskConfig } from '../config/schema.ts';
 import { canonicalJson, configHash, resolvedConfigJson } from '../config/hash.ts';
 import { taskVariants } from '../config/self-extend.ts';
 import { DEFAULT_STALE_MS, type Storage, Store } from '../store/store.ts';
@@ -17,7 +18,7 @@ import { asDiskFull, DiskFullError, diskFullError, isDiskFull } from '../util/di
 import { unpackWorkerError } from './worker-error.ts';
 import { checkPaths } from '../config/load.ts';
 import { checkDataUnchanged, dataHashes, type DataHashes } from './data-identity.ts';
-import { failedResult, type BudgetInput, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
+import { failedResult, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
 import { InferencePool, sizePool, type PoolSizing } from './pool.ts';
 import { EvaluationCancelled, ExecutorFailed, poolExecutor, type SampleExecutor } from './executor.ts';
 import { createProgress, type Progress } from './progress.ts';
@@ -25,14 +26,6 @@ import type { QueueCoordinator } from '../queue/coordinator.ts';
 import type { EvaluateSampleTask, LoadSamplesResult, LoadSamplesTask, ModelRef, TaskRef, WorkerMessage } from './worker.ts';
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url).href;
-
-export function methodInput(m: ConfigMethod): EvalItem['method'] {
-  return Object.keys(m.options).length ? { [m.name]: m.options as Record<string, string | number | boolean> } : m.name;
-}
-
-export function budgetInput(b: ConfigBudget): BudgetInput {
-  return b.kind === 'tokens' ? b.tokens : { keep: b.keep };
-}
 
 /**
  * Lengths the config asks for that the model cannot hold are errors, not silent truncations: the

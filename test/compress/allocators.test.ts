@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { headwiseCounts } from '../../src/compress/allocators/adakv.ts';
 import { pyramidSchedule } from '../../src/compress/allocators/pyramid.ts';
 import { compressPrefill } from '../../src/compress/compress.ts';
-import { resolveBudget, uniformProfile } from '../../src/compress/budget.ts';
+import { budgetOf, resolveBudget, uniformProfile } from '../../src/compress/budget.ts';
 import { parseMethod } from '../../src/compress/registry.ts';
 import { KvoptError } from '../../src/util/errors.ts';
 import { randomRecord, randomWo, record, spec, weights } from './helpers.ts';
@@ -154,12 +154,15 @@ test('uniform and profile allocators: per-layer counts from the budgets, profile
 });
 
 test('resolveBudget: tokens, fractions, { keep }', () => {
-  assert.equal(resolveBudget(128, 1000), 128);
-  assert.equal(resolveBudget(0.2, 1000), 200);
-  assert.equal(resolveBudget(0.29, 100), 29); // floor with a guard against 28.999999999999996
-  assert.equal(resolveBudget({ keep: 1 }, 77), 77);
-  assert.equal(resolveBudget(0.001, 10), 1);
-  assert.throws(() => resolveBudget(12.5, 100), KvoptError);
-  assert.throws(() => resolveBudget(-1, 100), KvoptError);
+  const of = (v: number) => budgetOf(v)!;
+  assert.equal(resolveBudget(of(128), 1000), 128);
+  assert.equal(resolveBudget(of(0.2), 1000), 200);
+  assert.equal(resolveBudget(of(0.29), 100), 29); // floor with a guard against 28.999999999999996
+  assert.equal(resolveBudget({ kind: 'fraction', keep: 1 }, 77), 77);
+  assert.equal(resolveBudget(of(0.001), 10), 1);
+  assert.equal(budgetOf(12.5), null);
+  assert.equal(budgetOf(-1), null);
+  assert.throws(() => resolveBudget({ kind: 'tokens', tokens: 12.5 }, 100), KvoptError);
+  assert.throws(() => resolveBudget({ kind: 'tokens', tokens: -1 }, 100), KvoptError);
   assert.deepEqual(uniformProfile(3, 9), [9, 9, 9]);
 });

@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadModel } from '../../src/model/load.ts';
 import { ModelRuntime } from '../../src/runtime/runtime.ts';
-import { compressPrefill, selectKept } from '../../src/compress/index.ts';
+import { compressPrefill, parseMethod, selectKept } from '../../src/compress/index.ts';
 import { evaluateItems } from '../../src/engine/evaluate.ts';
 import type { Sample, TaskDefinition } from '../../src/tasks/types.ts';
 import { sharedDataPath } from '../helpers/shared-data.ts';
@@ -127,11 +127,12 @@ test('WebGPU: evaluateItems gathers on the device, snapkv+kivi4 takes the host p
   const T = ids.length - 12;
   // continuation scoring after a question decoded through each compressed cache (the evaluate paths of a search)
   const prompt = { contextIds: ids.slice(0, T - 4), questionIds: ids.slice(T - 4, T), answerIds: ids.slice(T), isContinuation: true };
+  const tokens40 = { kind: 'tokens' as const, tokens: 40 };
   const items = [
-    { key: 'snapkv', method: 'snapkv', budget: 40 },
-    { key: 'adakv', method: 'adakv', budget: 40 },
-    { key: 'profile', method: 'snapkv', budget: { layers: Array.from({ length: L }, (_, l) => 34 + 4 * l) } },
-    { key: 'kivi', method: 'snapkv+kivi4', budget: 40 },
+    { key: 'snapkv', method: parseMethod('snapkv'), budget: tokens40 },
+    { key: 'adakv', method: parseMethod('adakv'), budget: tokens40 },
+    { key: 'profile', method: parseMethod('snapkv'), budget: { kind: 'profile' as const, layers: Array.from({ length: L }, (_, l) => 34 + 4 * l) } },
+    { key: 'kivi', method: parseMethod('snapkv+kivi4'), budget: tokens40 },
   ];
   const opts = { setting: 'question-agnostic' as const, fitness: 'task' as const, batch: 4, chunkSize: 16 };
   // the continuation path reads no task, tokenizer text or sample fields
