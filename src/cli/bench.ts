@@ -51,7 +51,13 @@ function formatBench(r: BenchResult): string {
     `decode batch ${String(r.batch).padEnd(8)} ${r.decodeTokensPerSecBatchN.toFixed(1)} tok/s (total over the batch; step median ${r.decodeStepMsBatchN.median.toFixed(1)} ms, min ${r.decodeStepMsBatchN.min.toFixed(1)} ms)`,
     `peak RSS              ${mb(r.peakRssBytes)}`,
     `KV bytes per token    ${r.kvBytesPerToken} (2·L·Hkv·hd·${r.dtype === 'fp16' ? 2 : 4})`,
-    `host↔device per step  ${r.hostDeviceBytesPerStep} bytes = ${(100 * r.hostDeviceFractionOfCache).toFixed(3)} % of the ${mb(r.cacheBytesAtContext)} cache (${r.deviceResidentCache ? 'cache on the device; first step uploads ' + r.hostDeviceBytesFirstStep + ' bytes' : 'host-resident cache: the past goes in every step'})`,
+    `host↔device per step  ${r.hostDeviceBytesPerStep} bytes = ${(100 * r.hostDeviceFractionOfCache).toFixed(3)} % of the ${mb(r.cacheBytesAtContext)} cache (${r.deviceResidentCache ? `cache on the device; first step ${r.hostDeviceBytesFirstStep} bytes` : 'host-resident cache: the past goes in every step'})`,
+    `host↔device prefill   ${r.prefillHostToDeviceBytes} bytes up, ${r.prefillDeviceToHostBytes} down (statistics and logits${r.gatherHostToDeviceBytes === null ? ', and the cache' : ''})`,
+    ...(r.gatherHostToDeviceBytes === null
+      ? []
+      : [
+          `host↔device per item  ${r.gatherHostToDeviceBytes} bytes up (kept indices, every entry) = ${(100 * (r.gatherFractionOfCache ?? 0)).toFixed(3)} % of the prompt's cache, ${r.gatherDeviceToHostBytes} down`,
+        ]),
     `load average          ${r.loadAverage.toFixed(1)} (figures from a busy machine are not comparable)`,
     `bandwidth bound       ${r.decodeBoundTokensPerSec.toFixed(1)} tok/s at batch 1 = ${r.memoryBandwidthGBs.toFixed(1)} GB/s (one-thread memcpy) / (${mb(r.weightBytes)} weights + KV)`,
   ].join('\n');

@@ -2,6 +2,7 @@
 import { parseRunRef } from '../store/run-ref.ts';
 import type { Command } from 'commander';
 import { parseRunKind, reportDataFromStore, resolveReportRun, runSummaryFromStore, storedRunSummary } from '../report/from-store.ts';
+import { runResults } from '../stats/quality.ts';
 import { parseBootstrap, withIntervals } from '../stats/results.ts';
 import { formatRunDetail } from '../report/runs.ts';
 import { pairedMarkdown, resultsMarkdown } from '../report/tables.ts';
@@ -48,7 +49,7 @@ Examples:
             modelHash: run.modelHash,
             codeVersion: run.codeVersion,
             seed: run.seed,
-            results: withIntervals(store.results(run.id), store.evaluationsForRun(run.id), { seed: run.seed, ...stats }),
+            results: withIntervals(runResults(store, run.id), store.evaluationsForRun(run.id), { seed: run.seed, ...stats }),
             generations: store.generations(run.id).map(({ optimizerState: _o, searchState: _s, ...g }) => g),
             profiles: store.profiles(run.id),
           };

@@ -3,6 +3,7 @@
  * Pipeline: clamp budgets to T (all ≥ T: the full cache, bit for bit) ▸ allocator's budget rewrite (profile)
  * ▸ score every layer (only when the allocator needs scores or a layer is compressed) ▸ per-head counts ▸
  * per-head selection (select.ts) ▸ gather + pad (cache.ts) ▸ optional quantiser.
+ * selectKept stops after the selection: on WebGPU the gather runs on the device (runtime/device-gather.ts).
  */
 import type { ModelSpec, ModelWeights } from '../model/spec.ts';
 import type { PrefillRecord } from '../runtime/types.ts';
@@ -10,7 +11,7 @@ import { KvoptError } from '../util/errors.ts';
 import { gatherLayer, paddedLayerBytes } from './cache.ts';
 import { buildMethod, type MethodInput, resolveMethod } from './registry.ts';
 import { selectHead } from './select.ts';
-import type { CompressedCache, LayerScores, MethodSpec, ScoreCache } from './types.ts';
+import type { CompressedCache, KeptSelection, LayerScores, MethodSpec, Quantizer, ScoreCache } from './types.ts';
 
 const recordCaches = new WeakMap<PrefillRecord, ScoreCache>();
 
@@ -37,12 +38,49 @@ export function compressPrefill(
    */
   scoreCache: ScoreCache = recordScoreCache(record),
 ): CompressedCache {
+  const { selection, quantizer } = select(record, spec, weights, method, layerBudgets, scoreCache);
+  const hd = spec.headDim;
+  let physicalBytes = 0;
+  const layers = record.cache.layers.map((full, l) => {
+    const layer = gatherLayer(full, selection.kept[l], hd);
+    const lengths = Int32Array.from(selection.kept[l], (k) => k.length);
+    physicalBytes += quantizer ? quantizer.quantizeLayer(layer, lengths, hd) : paddedLayerBytes(lengths, hd);
+    return layer;
+  });
+  return { ...selection, layers, nextPosition: record.tokens.length, physicalBytes };
+}
+
+/**
+ * What compressPrefill keeps, without gathering it: the kept positions per layer and head and the figures of the
+ * cache they make (physicalBytes: padded fp32). Only for methods without a quantiser (the quantiser rewrites the
+ * gathered host arrays; such methods go through compressPrefill).
+ */
+export function selectKept(
+  record: PrefillRecord,
+  spec: ModelSpec,
+  weights: ModelWeights,
+  method: MethodSpec | MethodInput,
+  layerBudgets: number[],
+  scoreCache: ScoreCache = recordScoreCache(record),
+): KeptSelection {
+  const { selection, quantizer } = select(record, spec, weights, method, layerBudgets, scoreCache);
+  if (quantizer) throw new Error(`internal: selectKept of the quantised method ${selection.method}; use compressPrefill`);
+  return selection;
+}
+
+function select(
+  record: PrefillRecord,
+  spec: ModelSpec,
+  weights: ModelWeights,
+  method: MethodSpec | MethodInput,
+  layerBudgets: number[],
+  scoreCache: ScoreCache,
+): { selection: KeptSelection; quantizer: Quantizer | null } {
   const m = resolveMethod(method);
   const { scorer, allocator, quantizer } = buildMethod(m);
   const T = record.tokens.length;
   const L = spec.numLayers;
   const Hkv = spec.numKvHeads;
-  const hd = spec.headDim;
   if (layerBudgets.length !== L) throw new KvoptError(`method ${m.label}: ${layerBudgets.length} layer budgets for a model of ${L} layers`);
   layerBudgets.forEach((b, l) => {
     if (!Number.isInteger(b) || b < 0) throw new KvoptError(`method ${m.label}: layer ${l} budget ${b}: expected a non-negative integer`);
@@ -79,24 +117,24 @@ export function compressPrefill(
     }
   }
 
-  const kept: Int32Array[][] = [];
-  const layers = record.cache.layers.map((full, l) => {
-    const c = counts[l];
-    const k = Array.from({ length: Hkv }, (_, h) => (c[h] >= T ? Int32Array.from({ length: T }, (_, j) => j) : selectHead(scores[l], h, T, c[h])));
-    kept.push(k);
-    return gatherLayer(full, k, hd);
-  });
-
-  let logicalEntries = 0;
-  let physicalBytes = 0;
-  layers.forEach((layer, l) => {
-    const lengths = Int32Array.from(kept[l], (k) => k.length);
-    logicalEntries += lengths.reduce((a, b) => a + b, 0);
-    physicalBytes += quantizer ? quantizer.quantizeLayer(layer, lengths, hd) : paddedLayerBytes(lengths, hd);
-  });
-
+  const kept = counts.map((c, l) =>
+    Array.from({ length: Hkv }, (_, h) => (c[h] >= T ? Int32Array.from({ length: T }, (_, j) => j) : selectHead(scores[l], h, T, c[h]))),
+  );
   const layerEntries = kept.map((heads) => heads.reduce((a, k) => a + k.length, 0));
-  return { layers, nextPosition: T, kept, logicalEntries, physicalBytes, layerBudgets: budgets, layerEntries, method: m.label };
+  const logicalEntries = layerEntries.reduce((a, b) => a + b, 0);
+  const physicalBytes = kept.reduce(
+    (a, heads) =>
+      a +
+      paddedLayerBytes(
+        Int32Array.from(heads, (k) => k.length),
+        spec.headDim,
+      ),
+    0,
+  );
+  return {
+    selection: { kept, logicalEntries, physicalBytes, layerBudgets: budgets, layerEntries, method: m.label },
+    quantizer: quantizer ?? null,
+  };
 }
 
 function checked(ls: LayerScores, label: string, layer: number): LayerScores {

@@ -1,5 +1,5 @@
 /** Public API of the compression methods (what the engine calls). */
-export { compressPrefill } from './compress.ts';
+export { compressPrefill, selectKept } from './compress.ts';
 export {
   parseMethod,
   resolveMethod,
@@ -16,4 +16,4 @@ export {
 } from './registry.ts';
 export { resolveBudget, uniformProfile, type BudgetSpec } from './budget.ts';
 export { pyramidSchedule } from './allocators/pyramid.ts';
-export type { CompressedCache, MethodSpec, Scorer, Allocator, Quantizer, LayerScores, ScoreContext } from './types.ts';
+export type { CompressedCache, KeptSelection, MethodSpec, Scorer, Allocator, Quantizer, LayerScores, ScoreContext } from './types.ts';

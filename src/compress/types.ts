@@ -97,6 +97,9 @@ export interface MethodSpec {
   quantizer: { name: string; options: Record<string, unknown> } | null;
 }
 
+/** A compressed cache's kept entries and figures, without the entries themselves (compress.ts selectKept). */
+export type KeptSelection = Omit<CompressedCache, keyof KvCache>;
+
 export interface CompressedCache extends KvCache {
   /** Kept original positions per layer per KV head, ascending. */
   kept: Int32Array[][]; // L × Hkv × [n_h]

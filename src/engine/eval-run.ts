@@ -7,6 +7,7 @@ import type { ExperimentConfig } from '../config/schema.ts';
 import { budgetKey } from '../config/schema.ts';
 import { evaluationKeyString, FULL_METHOD } from '../store/store.ts';
 import type { RunRow } from '../store/types.ts';
+import { averageResults, runResults } from '../stats/quality.ts';
 import { averagesWithIntervals, withIntervals, type AverageRowWithIntervals, type ResultRowWithIntervals, type StatsOptions } from '../stats/results.ts';
 import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { EvalItem, ItemResult } from './evaluate.ts';
@@ -201,12 +202,12 @@ export async function runEval(config: ExperimentConfig, opts: EvalRunOptions = {
   }
 
   const evaluations = store.evaluationsForRun(run.id);
-  const results = store.results(run.id);
+  const results = runResults(store, run.id, evaluations);
   const stats = { seed: run.seed, ...opts.stats };
   const result: EvalRunResult = {
     run: store.getRun(run.id),
     results: withIntervals(results, evaluations, stats),
-    averages: averagesWithIntervals(store.averageResults(run.id, results), evaluations, stats),
+    averages: averagesWithIntervals(averageResults(results), evaluations, stats),
     metrics: metricsByTask(evaluations),
     prefills: store.prefillCount(run.id),
     prefillsPerSample: store.prefillsPerPrompt(run.id),

@@ -18,9 +18,19 @@
 import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
+import type { DeviceDecodeCache } from '../runtime/device-cache.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
-import { compressPrefill, methodNeedsValueNorms, methodWindow, resolveBudget, resolveMethod, type BudgetSpec, type MethodInput } from '../compress/index.ts';
-import type { CompressedCache, MethodSpec } from '../compress/types.ts';
+import {
+  compressPrefill,
+  methodNeedsValueNorms,
+  methodWindow,
+  resolveBudget,
+  resolveMethod,
+  selectKept,
+  type BudgetSpec,
+  type MethodInput,
+} from '../compress/index.ts';
+import type { CompressedCache, KeptSelection, MethodSpec } from '../compress/types.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import type { ContinuationMeta } from '../tasks/continuation.ts';
 import { middleTruncateIds } from '../tasks/truncate.ts';
@@ -143,6 +153,23 @@ export function resolveLayerBudgets(budget: BudgetInput, T: number, L: number): 
 const now = () => performance.now();
 
 /**
+ * Whether an item's compressed cache is gathered on the device: on WebGPU when the prefill left its K/V there
+ * (record.device) and the method has no quantiser. The one place that decides: quantised methods (KIVI) rewrite
+ * the gathered host arrays, so they take the host path (the prefill's K/V downloaded once, counted in
+ * runtime.io) and give the CPU's results; every other method gets the same kept entries either way.
+ */
+function gathersOnDevice(record: PrefillRecord, method: MethodSpec | MethodInput): boolean {
+  return record.device !== undefined && resolveMethod(method).quantizer === null;
+}
+
+/** A compressed item ready to decode: its cache on the host, or its selection to gather on the device. */
+interface ReadyItem {
+  item: EvalItem;
+  cache: CompressedCache | KeptSelection;
+  compressMs: number;
+}
+
+/**
  * Evaluates every item of one sample from one PrefillRecord. Items that fail (e.g. a bad method option)
  * come back with status 'failed' and their error; the others are unaffected.
  */
@@ -180,22 +207,51 @@ export async function evaluateItems(
 
   for (let start = 0; start < items.length; start += opts.batch) {
     const group = items.slice(start, start + opts.batch);
-    const ready: { item: EvalItem; cache: CompressedCache; compressMs: number }[] = [];
+    const onHost: ReadyItem[] = [];
+    const onDevice: ReadyItem[] = [];
     for (const item of group) {
       const t0 = now();
       try {
         const layerBudgets = resolveLayerBudgets(item.budget, T, spec.numLayers);
-        const cache = compressPrefill(record, spec, weights, item.method, layerBudgets);
-        ready.push({ item, cache, compressMs: now() - t0 + sharedMs });
+        if (gathersOnDevice(record, item.method)) {
+          onDevice.push({ item, cache: selectKept(record, spec, weights, item.method, layerBudgets), compressMs: now() - t0 + sharedMs });
+        } else {
+          if (record.device) await runtime.hostCache(record);
+          onHost.push({ item, cache: compressPrefill(record, spec, weights, item.method, layerBudgets), compressMs: now() - t0 + sharedMs });
+        }
         sharedMs = 0;
       } catch (e) {
         emit(failedResult(item.key, e instanceof Error ? e.message : String(e)));
       }
     }
-    if (ready.length === 0) continue;
-    const caches = ready.map((r) => r.cache as KvCache);
+    if (onHost.length > 0)
+      await decodeItems(
+        onHost,
+        onHost.map((r) => r.cache as CompressedCache),
+      );
+    if (onDevice.length > 0) {
+      const t0 = now();
+      const dev = await runtime.gatherOnDevice(
+        record,
+        onDevice.map((r) => r.cache.kept),
+      );
+      const gatherMs = (now() - t0) / onDevice.length;
+      for (const r of onDevice) r.compressMs += gatherMs;
+      try {
+        await decodeItems(onDevice, dev);
+      } finally {
+        dev.dispose();
+      }
+    }
+  }
+  return all;
+
+  /** Decodes and scores the items of `ready` from their caches (host caches, or one device batch of their rows). */
+  async function decodeItems(ready: ReadyItem[], caches: KvCache[] | DeviceDecodeCache): Promise<void> {
+    const rows = ready.length;
+    const perRow = <V>(v: V): V[] => Array.from({ length: rows }, () => v);
     const t1 = now();
-    const base = (r: (typeof ready)[number]) => ({
+    const base = (r: ReadyItem) => ({
       key: r.item.key,
       status: 'ok' as const,
       layerBudgets: r.cache.layerBudgets,
@@ -206,7 +262,7 @@ export async function evaluateItems(
     });
 
     if (contIds) {
-      const logits = await continuationLogits(runtime, caches, record.lastLogits, decodedPrefix, contIds);
+      const logits = await continuationLogits(runtime, caches, rows, record.lastLogits, decodedPrefix, contIds);
       const t2 = now();
       const decodeMs = (t2 - t1) / ready.length;
       // Scored in one onnxruntime call (float64, the JS metrics of tasks/metrics/logits.ts are its reference).
@@ -227,19 +283,14 @@ export async function evaluateItems(
         const score = opts.fitness === 'fidelity' ? top1 : Math.exp(loglik);
         emit({ ...base(r), score, metrics: { loglik, top1, kl: kl / n }, prediction: null, generatedTokens: 0, decodeMs, metricsMs });
       });
-      continue;
+      return;
     }
 
     if (opts.fitness === 'likelihood') {
       if (!prompt.answerIds || prompt.answerIds.length === 0) {
         throw new KvoptError(`sample ${sample.id}: likelihood fitness needs a gold answer, the task gives none`);
       }
-      const ll = await runtime.answerLogLikelihood(
-        caches,
-        caches.map(() => decodedPrefix),
-        caches.map(() => prompt.answerIds!),
-        { lastLogits: caches.map(() => record.lastLogits) },
-      );
+      const ll = await runtime.answerLogLikelihood(caches, perRow(decodedPrefix), perRow(prompt.answerIds), { lastLogits: perRow(record.lastLogits) });
       const decodeMs = (now() - t1) / ready.length;
       ready.forEach((r, i) =>
         emit({
@@ -252,15 +303,15 @@ export async function evaluateItems(
           metricsMs: 0,
         }),
       );
-      continue;
+      return;
     }
 
     // Generation scored by the task metric.
-    const gen = await runtime.generateBatch(
-      caches,
-      caches.map(() => decodedPrefix),
-      { maxNewTokens: sample.maxNewTokens, chunkSize: opts.chunkSize, lastLogits: caches.map(() => record.lastLogits) },
-    );
+    const gen = await runtime.generateBatch(caches, perRow(decodedPrefix), {
+      maxNewTokens: sample.maxNewTokens,
+      chunkSize: opts.chunkSize,
+      lastLogits: perRow(record.lastLogits),
+    });
     const t2 = now();
     const decodeMs = (t2 - t1) / ready.length;
     ready.forEach((r, i) => {
@@ -278,15 +329,22 @@ export async function evaluateItems(
       });
     });
   }
-  return all;
 }
 
 /**
- * Logits that predict each continuation token, [B, n, V] for B caches: `prefix` (the question, when it is
- * decoded through the compressed cache) and continuation[0..n−2] are fed in one batched run; the row that
- * predicts continuation[0] is the last prefix row, or the prefill's last logits when there is no prefix.
+ * Logits that predict each continuation token, [B, n, V] for B caches (host caches, or a device batch of B rows):
+ * `prefix` (the question, when it is decoded through the compressed cache) and continuation[0..n−2] are fed in
+ * one batched run; the row that predicts continuation[0] is the last prefix row, or the prefill's last logits
+ * when there is no prefix.
  */
-async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], lastLogits: Float32Array, prefix: number[], cont: number[]): Promise<Float32Array> {
+async function continuationLogits(
+  runtime: ModelRuntime,
+  caches: KvCache[] | DeviceDecodeCache,
+  B: number,
+  lastLogits: Float32Array,
+  prefix: number[],
+  cont: number[],
+): Promise<Float32Array> {
   const V = runtime.spec.vocabSize;
   const n = cont.length;
   const feed = [...prefix, ...cont.slice(0, n - 1)];
@@ -294,18 +352,18 @@ async function continuationLogits(runtime: ModelRuntime, caches: KvCache[], last
     ? (
         await runtime.step(
           caches,
-          caches.map(() => feed),
+          Array.from({ length: B }, () => feed),
           { logits: 'all', keepCaches: false },
         )
       ).logits
     : [];
-  const out = new Float32Array(caches.length * n * V);
-  caches.forEach((_, b) => {
+  const out = new Float32Array(B * n * V);
+  for (let b = 0; b < B; b++) {
     for (let t = 0; t < n; t++) {
       const r = prefix.length + t - 1; // row of `feed` whose next token is cont[t]
       out.set(r < 0 ? lastLogits : rows[b].subarray(r * V, (r + 1) * V), (b * n + t) * V);
     }
-  });
+  }
   return out;
 }
 
@@ -332,7 +390,8 @@ export async function continuationReference(runtime: ModelRuntime, record: Prefi
   if (hit) return hit;
   const V = runtime.spec.vocabSize;
   const n = cont.length;
-  const logits = await continuationLogits(runtime, [record.cache], record.lastLogits, prefix, cont);
+  // the full cache where it is: on the device (read, not extended) or on the host
+  const logits = await continuationLogits(runtime, record.device ?? [record.cache], 1, record.lastLogits, prefix, cont);
   const logProbs = new Float64Array(n * V);
   const top = new Int32Array(n);
   for (let t = 0; t < n; t++) {

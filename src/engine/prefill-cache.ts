@@ -2,8 +2,8 @@
  * Prefill records on disk, so that "prefill once" survives a killed run: a resumed eval or search
  * loads the record instead of prefilling the sample again.
  *
- * File layout (little-endian): magic "KVPF", u32 header length, JSON header, then the float32 arrays
- * back to back in header order, each starting at a 4-byte-aligned offset.
+ * File layout (little-endian): magic "KVPF", u32 header length, JSON header (padded so the payload is 4-byte
+ * aligned), then the float32 statistics and logits, then K/V in the graph's element type, in header order.
  * On disk the record is sealed (record-seal.ts: length + sha256 trailer) and checked on read: a record
  * that fails the check is treated as absent and recomputed. Written fully (short writes continued),
  * fsynced, then renamed into place, so a kill or a full disk never leaves a partial record under its name;
@@ -26,12 +26,17 @@ import {
   writeSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { f32ArrayToF16 } from '../graph/half-weights.ts';
+import { decodeF16 } from '../model/half.ts';
 import type { PrefillRecord } from '../runtime/types.ts';
 import { diskFullError, isDiskFull } from '../util/disk-full.ts';
 import { seal, unseal } from './record-seal.ts';
 
 const MAGIC = 0x4650564b; // "KVPF"
-const VERSION = 1;
+const VERSION = 2;
+
+/** Element type of the stored K/V: the graph's own (an fp16 graph's K/V are float16 values, stored losslessly). */
+export type StoredKvType = 'float32' | 'float16';
 
 interface Header {
   version: number;
@@ -39,25 +44,42 @@ interface Header {
   nextPosition: number;
   window: number;
   ms: number;
-  layers: { length: number; keys: number; values: number; bias: number }[]; // element counts
+  kv: StoredKvType;
+  /** Element counts; a record's attention bias is all zeros (nothing masked), so only its length is stored. */
+  layers: { length: number; keys: number; values: number; bias: number }[];
   windowAttention: number[];
   attentionColumnSums: number[];
   lastLogits: number;
 }
 
-/** Cache key of a prefill: model weights, exact prompt tokens and window size. */
-export function prefillKey(modelHash: string, tokens: readonly number[], window: number): string {
+/**
+ * What makes two prefills of the same prompt equal: the weights and everything that changes the float rounding
+ * of the prefill — the graph's precision, the device that ran it and the chunk size (later chunks attend to the
+ * earlier ones through the cache). A record of an fp32 CPU run must never stand in for an fp16 or WebGPU one.
+ */
+export interface PrefillIdentity {
+  weightsHash: string;
+  precision: string;
+  device: string;
+  chunkSize: number;
+}
+
+/** Cache key of a prefill: its identity, the exact prompt tokens and the window size. */
+export function prefillKey(id: PrefillIdentity, tokens: readonly number[], window: number): string {
   const h = createHash('sha256');
-  h.update(`${modelHash}\n${window}\n`);
+  h.update(`${id.weightsHash}\n${id.precision}\n${id.device}\n${id.chunkSize}\n${window}\n`);
   h.update(Buffer.from(Int32Array.from(tokens).buffer));
   return h.digest('hex').slice(0, 32);
 }
 
-export function serializePrefill(r: PrefillRecord): Buffer {
-  const arrays: Float32Array[] = [];
-  /** Queues an array for the payload; its length goes into the header. */
+/** Bytes of `a` as little-endian data (typed arrays are in the platform's order; every target is little-endian). */
+const bytesOf = (a: Float32Array | Uint16Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+
+/** Float32 statistics and logits first, then K/V in `kv` (float16 K/V are the same values an fp16 graph made). */
+export function serializePrefill(r: PrefillRecord, kv: StoredKvType = 'float32'): Buffer {
+  const f32: Float32Array[] = [];
   const stored = (a: Float32Array) => {
-    arrays.push(a);
+    f32.push(a);
     return a.length;
   };
   const header: Header = {
@@ -66,28 +88,21 @@ export function serializePrefill(r: PrefillRecord): Buffer {
     nextPosition: r.cache.nextPosition,
     window: r.window,
     ms: r.ms,
-    layers: r.cache.layers.map((l) => {
-      arrays.push(l.keys, l.values, l.bias);
-      return { length: l.length, keys: l.keys.length, values: l.values.length, bias: l.bias.length };
-    }),
+    kv,
+    layers: r.cache.layers.map((l) => ({ length: l.length, keys: l.keys.length, values: l.values.length, bias: l.bias.length })),
     windowAttention: r.windowAttention.map(stored),
     attentionColumnSums: r.attentionColumnSums.map(stored),
     lastLogits: stored(r.lastLogits),
   };
+  if (r.cache.layers.some((l) => l.bias.some((b) => b !== 0))) throw new Error('internal: a prefill record with a masked entry cannot be stored');
+  const kvArrays = r.cache.layers.flatMap((l) => [l.keys, l.values]);
+  const kvBytes = kvArrays.map((a) => bytesOf(kv === 'float16' ? f32ArrayToF16(a) : a));
   let json = Buffer.from(JSON.stringify(header));
-  const pad = (4 - ((8 + json.length) % 4)) % 4;
-  json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
-  const total = 8 + json.length + arrays.reduce((n, a) => n + a.byteLength, 0);
-  const out = Buffer.alloc(total);
-  out.writeUInt32LE(MAGIC, 0);
-  out.writeUInt32LE(json.length, 4);
-  json.copy(out, 8);
-  let off = 8 + json.length;
-  for (const a of arrays) {
-    Buffer.from(a.buffer, a.byteOffset, a.byteLength).copy(out, off);
-    off += a.byteLength;
-  }
-  return out;
+  json = Buffer.concat([json, Buffer.alloc((4 - ((8 + json.length) % 4)) % 4, 0x20)]); // payload 4-byte aligned
+  const prefix = Buffer.alloc(8);
+  prefix.writeUInt32LE(MAGIC, 0);
+  prefix.writeUInt32LE(json.length, 4);
+  return Buffer.concat([prefix, json, ...f32.map(bytesOf), ...kvBytes]);
 }
 
 export function deserializePrefill(buf: Buffer, source = 'prefill record'): PrefillRecord {
@@ -95,22 +110,33 @@ export function deserializePrefill(buf: Buffer, source = 'prefill record'): Pref
   const hlen = buf.readUInt32LE(4);
   const header = JSON.parse(buf.subarray(8, 8 + hlen).toString('utf8')) as Header;
   if (header.version !== VERSION) throw new Error(`${source}: prefill record version ${header.version}, expected ${VERSION}`);
-  // One aligned copy of the payload, then views into it.
-  const payload = new Float32Array(new Uint8Array(buf.subarray(8 + hlen)).buffer);
+  // One aligned copy of the payload, then views into it (float16 K/V decoded into arrays of their own).
+  const payload = new Uint8Array(buf.subarray(8 + hlen)).buffer;
   let off = 0;
   const take = (n: number) => {
-    off += n;
-    return payload.subarray(off - n, off);
+    const a = new Float32Array(payload, off, n);
+    off += 4 * n;
+    return a;
   };
-  const layers = header.layers.map((l) => ({ keys: take(l.keys), values: take(l.values), bias: take(l.bias), length: l.length }));
+  const windowAttention = header.windowAttention.map(take);
+  const attentionColumnSums = header.attentionColumnSums.map(take);
+  const lastLogits = take(header.lastLogits);
+  const takeKv = (n: number) => {
+    if (header.kv === 'float32') return take(n);
+    const a = decodeF16(new Uint8Array(payload, off, 2 * n), n);
+    off += 2 * n;
+    return a;
+  };
+  const layers = header.layers.map((l) => ({ keys: takeKv(l.keys), values: takeKv(l.values), bias: new Float32Array(l.bias), length: l.length }));
+  if (off !== payload.byteLength) throw new Error(`${source}: payload of ${payload.byteLength} bytes, the header describes ${off}`);
   return {
     tokens: header.tokens,
     cache: { layers, nextPosition: header.nextPosition },
     window: header.window,
     ms: header.ms,
-    windowAttention: header.windowAttention.map(take),
-    attentionColumnSums: header.attentionColumnSums.map(take),
-    lastLogits: take(header.lastLogits),
+    windowAttention,
+    attentionColumnSums,
+    lastLogits,
   };
 }
 
@@ -158,9 +184,9 @@ export class PrefillDiskCache {
     }
   }
 
-  put(key: string, record: PrefillRecord): PrefillCacheUsage {
+  put(key: string, record: PrefillRecord, kv: StoredKvType = 'float32'): PrefillCacheUsage {
     const p = this.path(key);
-    const bytes = seal(serializePrefill(record));
+    const bytes = seal(serializePrefill(record, kv));
     if (this.limitBytes !== null && bytes.length > this.limitBytes) return { ...this.evict(this.limitBytes, null), written: false };
     const tmp = `${p}.${process.pid}.${Date.now()}.tmp`;
     try {

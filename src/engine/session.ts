@@ -9,7 +9,7 @@ import { contentHash } from '../tasks/sample-hash.ts';
 import type { BudgetSpec as ConfigBudget, ExperimentConfig, MethodSpec as ConfigMethod, TaskConfig } from '../config/schema.ts';
 import { canonicalJson, configHash, resolvedConfigJson } from '../config/hash.ts';
 import { taskVariants } from '../config/self-extend.ts';
-import { DEFAULT_STALE_MS, Store } from '../store/store.ts';
+import { DEFAULT_STALE_MS, type Storage, Store } from '../store/store.ts';
 import type { RunKind, RunRow, SampleSplit } from '../store/types.ts';
 import type { Sample } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
@@ -134,7 +134,7 @@ export class RunSession {
 
   private constructor(
     readonly config: ExperimentConfig,
-    readonly store: Store,
+    readonly store: Storage,
     readonly run: RunRow,
     readonly quiet: boolean,
     prefillCache: boolean,

@@ -16,7 +16,9 @@ import { createTask } from '../tasks/registry.ts';
 import type { Sample, TaskDefinition } from '../tasks/types.ts';
 import { KvoptError } from '../util/errors.ts';
 import { withSelfExtend, type SelfExtendOptions } from '../model/self-extend.ts';
+import { hasHostCache } from '../runtime/device-record.ts';
 import { evaluateItems, prefillTokens, tokenizeSample, type EvalItem, type EvaluateOptions, type ItemResult } from './evaluate.ts';
+import { releaseHostWeights } from '../model/release.ts';
 import { PrefillDiskCache, prefillKey, type PrefillCacheUsage } from './prefill-cache.ts';
 import { packWorkerError } from './worker-error.ts';
 
@@ -109,23 +111,35 @@ const MEMORY_LIMIT_BYTES = Number(process.env.KVOPT_PREFILL_MEMORY_MB ?? 1024) *
 const inMemory = new Map<string, { record: PrefillRecord; bytes: number }>();
 let inMemoryBytes = 0;
 
+/** Bytes a record holds: on the host, plus its device-resident cache (GPU memory is bounded by the same limit). */
 function recordBytes(r: PrefillRecord): number {
-  let n = r.lastLogits.byteLength;
-  for (const l of r.cache.layers) n += l.keys.byteLength + l.values.byteLength + l.bias.byteLength;
+  let n = r.lastLogits.byteLength + (r.device?.deviceBytes() ?? 0);
+  if (hasHostCache(r)) for (const l of r.cache.layers) n += l.keys.byteLength + l.values.byteLength + l.bias.byteLength;
   for (const a of [...r.windowAttention, ...r.attentionColumnSums]) n += a.byteLength;
   return n;
 }
 
-function remember(key: string, record: PrefillRecord): void {
+/** Keeps the record unless it is kept already or too large; returns false when it is not kept. */
+function remember(key: string, record: PrefillRecord): boolean {
+  if (inMemory.has(key)) return true;
   const bytes = recordBytes(record);
-  if (inMemory.has(key) || bytes > MEMORY_LIMIT_BYTES) return;
+  if (bytes > MEMORY_LIMIT_BYTES) return false;
   inMemory.set(key, { record, bytes });
   inMemoryBytes += bytes;
-  for (const [k, v] of inMemory) {
+  for (const k of inMemory.keys()) {
     if (inMemoryBytes <= MEMORY_LIMIT_BYTES) break;
-    inMemory.delete(k);
-    inMemoryBytes -= v.bytes;
+    forget(k);
   }
+  return true;
+}
+
+/** Drops a kept record; its device-resident cache is released at once (GPU tensors are not garbage collected). */
+function forget(key: string): void {
+  const hit = inMemory.get(key);
+  if (!hit) return;
+  inMemory.delete(key);
+  inMemoryBytes -= hit.bytes;
+  hit.record.device?.dispose();
 }
 
 function recall(key: string): PrefillRecord | null {
@@ -139,7 +153,11 @@ function recall(key: string): PrefillRecord | null {
 async function getModel(ref: ModelRef): Promise<Loaded> {
   const key = JSON.stringify(ref);
   if (loaded?.key === key) return loaded;
-  if (loaded?.runtime) await loaded.runtime.release();
+  if (loaded?.runtime) {
+    // device-resident records belong to the session released here
+    for (const [k, v] of inMemory) if (v.record.device) forget(k);
+    await loaded.runtime.release();
+  }
   const base = await openModel(ref.path, { tokenizer: ref.tokenizer ?? undefined });
   if (!base.tokenizer) throw new KvoptError(`${ref.path}: the model has no tokenizer; give model.tokenizer`);
   // SelfExtend: extended context and an identity of its own (graphs, prefill records); the run keeps the base hash
@@ -150,12 +168,16 @@ async function getModel(ref: ModelRef): Promise<Loaded> {
 }
 
 async function getRuntime(l: Loaded, ref: ModelRef): Promise<ModelRuntime> {
-  l.runtime ??= await ModelRuntime.create(l.model, {
+  if (l.runtime) return l.runtime;
+  l.runtime = await ModelRuntime.create(l.model, {
     device: ref.device,
     requireDevice: ref.requireDevice,
     intraOpNumThreads: ref.threads,
     graphOptions: graphOptionsFor(ref.dtype ?? 'fp32', ref.selfExtend),
   });
+  // The session holds the weights now; of the host copy only W_o is read again (value-output norms of
+  // CriticalKV/DefensiveKV). Streamed models hold no copy to release.
+  if (!l.model.streamed) releaseHostWeights(l.model.weights, new Set(['wo']));
   return l.runtime;
 }
 
@@ -196,7 +218,9 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const task = getTask(l, t.task);
   const prompt = tokenizeSample(task, t.sample, l.tokenizer, l.model.spec);
   const tokens = prefillTokens(prompt, t.options.setting);
-  const key = prefillKey(l.model.weightsHash, tokens, t.options.window);
+  const precision = runtime.graphOptions.precision;
+  const identity = { weightsHash: l.model.weightsHash, precision, device: runtime.device, chunkSize: t.options.chunkSize };
+  const key = prefillKey(identity, tokens, t.options.window);
   const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir, t.prefillCacheLimit ?? null) : null;
   const rejectedBefore = PrefillDiskCache.rejected.length;
   let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
@@ -205,15 +229,20 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   let usage: PrefillCacheUsage | undefined;
   if (!record) {
     record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
-    usage = disk?.put(key, record);
+    // the disk cache holds host arrays: a WebGPU prefill's K/V are downloaded for it (counted in runtime.io)
+    if (disk) usage = disk.put(key, { ...record, cache: await runtime.hostCache(record) }, precision === 'fp16' ? 'float16' : 'float32');
   }
-  remember(key, record);
+  const kept = remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };
   port?.postMessage({ kind: 'prefill', computed, ms: prefill.ms, tokens: tokens.length, disk: usage, rejected } satisfies WorkerMessage);
-  const results = await evaluateItems(runtime, l.tokenizer, task, t.sample, prompt, record, t.items, t.options, (result) =>
-    port?.postMessage({ kind: 'item', result } satisfies WorkerMessage),
-  );
-  return { results, prefill };
+  try {
+    const results = await evaluateItems(runtime, l.tokenizer, task, t.sample, prompt, record, t.items, t.options, (result) =>
+      port?.postMessage({ kind: 'item', result } satisfies WorkerMessage),
+    );
+    return { results, prefill };
+  } finally {
+    if (!kept) record.device?.dispose();
+  }
 }
 
 /** Errors cross the thread boundary as plain Errors: packed so that their kind survives (worker-error.ts). */

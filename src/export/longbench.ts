@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ExperimentConfig, TaskConfig } from '../config/schema.ts';
 import { taskLabel } from '../config/task-label.ts';
-import type { Store } from '../store/store.ts';
+import type { ReadOnlyStorage } from '../store/storage.ts';
 import { loadLongBench, longBenchDataPath } from '../tasks/longbench.ts';
 import { isLongBenchDataset } from '../tasks/longbench-config.ts';
 import { contentHash } from '../tasks/sample-hash.ts';
@@ -23,7 +23,7 @@ export interface LongBenchExport {
 
 const safe = (s: string) => s.replace(/[^A-Za-z0-9=.,()@_+-]+/g, '_');
 
-export function exportLongBench(store: Store, runId: number, outDir: string): LongBenchExport {
+export function exportLongBench(store: ReadOnlyStorage, runId: number, outDir: string): LongBenchExport {
   const run = store.getRun(runId);
   const config = JSON.parse(run.configJson) as ExperimentConfig;
   const tasks = (config.tasks ?? []).filter((t) => t.name.startsWith('longbench/'));

@@ -14,7 +14,7 @@ export const aInts = (v: number[]): Attr => ({ kind: 'ints', v });
 
 const ALIGN = 64;
 
-function bytesOf(a: Float32Array | BigInt64Array | Uint16Array | Uint8Array): Uint8Array {
+function bytesOf(a: Float32Array | BigInt64Array | Int32Array | Uint16Array | Uint8Array): Uint8Array {
   return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 }
 
@@ -163,6 +163,13 @@ export class GraphBuilder {
   /** An inline int64 scalar (0-d). */
   int64Scalar(v: number): string {
     return this.int64([v], []);
+  }
+
+  /** An inline int32 scalar (0-d). */
+  int32Scalar(v: number): string {
+    const name = this.fresh('c_i32');
+    this.initializers.push({ name, dims: [], data_type: DataType.INT32, raw_data: bytesOf(Int32Array.of(v)) });
+    return name;
   }
 
   /** An inline float32 constant. */

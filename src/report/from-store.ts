@@ -2,8 +2,8 @@
  * The bridge from the SQLite store to the report layer's plain rows (types.ts): one stored run → ReportData.
  * Only reads; everything the store does not keep is said in `notes` rather than guessed.
  *
- * - eval runs: the method × budget × setting × task table from store.results() (quality loss paired
- *   against `full` sample by sample, as the store computes it).
+ * - eval runs: the method × budget × setting × task table from stats/quality.ts runResults (quality loss
+ *   paired against `full` sample by sample).
  * - search runs: generations (best / median calibration fitness, held-out score of each best), the found
  *   profile against uniform and the PyramidKV schedule at the same mean, and the final comparison
  *   (evolkv / uniform / pyramid evaluations) split into calibration and held-out columns.
@@ -16,14 +16,14 @@ import { buildMethod, isHeadWise, parseMethod, pyramidSchedule, type MethodInput
 import { taskLabel } from '../config/task-label.ts';
 import { contentHash } from '../tasks/sample-hash.ts';
 import type { TaskConfig } from '../config/schema.ts';
-import type { Store } from '../store/store.ts';
-import { FULL_METHOD } from '../store/store.ts';
+import { FULL_METHOD, type ReadOnlyStorage } from '../store/storage.ts';
 import type { ResultRow, RunRow, RunSample, RunSummary as StoreRunSummary, StoredEvaluation } from '../store/types.ts';
 import { loadSampleFile } from '../tasks/sample-file.ts';
 import { KvoptError } from '../util/errors.ts';
 import type { BudgetProfileInput, EvalResultRow, NeedleCell, PairedRow, ReportData, RunSummary, SearchGenerationRow } from './types.ts';
 import { meanInterval, pairedDifference, seedFor } from '../stats/bootstrap.ts';
 import { digitsToSeparate } from '../stats/format.ts';
+import { runResults } from '../stats/quality.ts';
 import { withIntervals, type ResultRowWithIntervals, type StatsOptions } from '../stats/results.ts';
 import { distinct, mean } from './validate.ts';
 
@@ -45,7 +45,7 @@ export function runSummaryFromStore(r: StoreRunSummary): RunSummary {
 }
 
 /** One run's summary (listRuns has the best fitness and counts that getRun lacks). */
-export function storedRunSummary(store: Store, runId: number): StoreRunSummary {
+export function storedRunSummary(store: ReadOnlyStorage, runId: number): StoreRunSummary {
   const s = store.listRuns().find((r) => r.id === runId);
   if (!s) throw new KvoptError(`${store.path}: no run with id ${runId}`);
   return s;
@@ -264,7 +264,7 @@ export function searchPairedRows(evals: readonly StoredEvaluation[], samples: re
 
 // ---- search ---------------------------------------------------------------------------------------
 
-export function searchRowsFromStore(store: Store, runId: number, notes: string[]): SearchGenerationRow[] {
+export function searchRowsFromStore(store: ReadOnlyStorage, runId: number, notes: string[]): SearchGenerationRow[] {
   const rows: SearchGenerationRow[] = [];
   let skipped = 0;
   for (const g of store.generations(runId)) {
@@ -286,20 +286,14 @@ export function searchRowsFromStore(store: Store, runId: number, notes: string[]
 }
 
 /** Prompt length (tokens) of each sample as prefilled in `setting`, from the prefill events of any run. */
-function promptTokens(store: Store, modelHash: string | null, samples: readonly RunSample[], setting: string): Map<number, number> {
+function promptTokens(store: ReadOnlyStorage, modelHash: string | null, samples: readonly RunSample[], setting: string): Map<number, number> {
   const out = new Map<number, number>();
   if (modelHash === null) return out;
-  const prefilled = store.db.prepare('SELECT MAX(tokens) AS t FROM prefills WHERE model_hash = ? AND content_hash = ? AND setting = ?');
-  // A prompt whose prefill came from the on-disk cache has no event; a full-cache evaluation of the same
-  // sample (any run, same model) holds all T tokens, so its budget is T.
-  const fullHeld = store.db.prepare(
-    `SELECT MAX(e.budget_tokens) AS t FROM evaluations e JOIN runs r ON r.id = e.run_id
-     WHERE e.sample_id = ? AND e.method = ? AND e.setting = ? AND e.status = 'ok' AND r.model_hash = ?`,
-  );
   for (const s of samples) {
-    const p = prefilled.get(modelHash, s.contentHash, setting) as { t: number | null };
-    const f = p.t === null ? (fullHeld.get(s.id, FULL_METHOD, setting, modelHash) as { t: number | null }) : p;
-    if (f.t !== null) out.set(s.id, f.t);
+    // A prompt whose prefill came from the on-disk cache has no event; a full-cache evaluation of the same
+    // sample (any run, same model) holds all T tokens, so its budget is T.
+    const t = store.prefilledTokens(modelHash, s.contentHash, setting) ?? store.fullCacheTokens(s.id, setting, modelHash);
+    if (t !== null) out.set(s.id, t);
   }
   return out;
 }
@@ -308,7 +302,7 @@ function promptTokens(store: Store, modelHash: string | null, samples: readonly 
  * The PyramidKV schedule the search's `pyramid:<scorer>` comparison used: pyramidSchedule with the scorer's
  * window and the allocator's defaults, per calibration sample (T differs between prompts), then averaged.
  */
-function pyramidLine(store: Store, run: RunRow, config: StoredConfig, target: number, L: number, notes: string[]): number[] | undefined {
+function pyramidLine(store: ReadOnlyStorage, run: RunRow, config: StoredConfig, target: number, L: number, notes: string[]): number[] | undefined {
   const s = config.search;
   if (!s) return undefined;
   const input: MethodInput = { [s.scorer.name]: { ...s.scorer.options, allocator: 'pyramid' } };
@@ -342,7 +336,7 @@ function pyramidLine(store: Store, run: RunRow, config: StoredConfig, target: nu
   return line.map((v) => Number(v.toFixed(2)));
 }
 
-export function profileFromStore(store: Store, run: RunRow, config: StoredConfig, notes: string[]): BudgetProfileInput | undefined {
+export function profileFromStore(store: ReadOnlyStorage, run: RunRow, config: StoredConfig, notes: string[]): BudgetProfileInput | undefined {
   const profiles = store.profiles(run.id);
   const scorer = config.search?.scorer.key ?? 'search';
   const found = profiles.find((p) => p.source === 'search') ?? profiles[0];
@@ -439,7 +433,7 @@ function needlePlaces(config: StoredConfig, task: string, samples: readonly RunS
  * that size (the full cache's budget in the question-agnostic setting, i.e. the prompt without the question).
  */
 export function needleCellsFromStore(
-  store: Store,
+  store: ReadOnlyStorage,
   run: RunRow,
   config: StoredConfig,
   evals: readonly StoredEvaluation[],
@@ -457,7 +451,7 @@ export function needleCellsFromStore(
 }
 
 function needleTaskCells(
-  store: Store,
+  store: ReadOnlyStorage,
   run: RunRow,
   config: StoredConfig,
   task: string,
@@ -548,7 +542,7 @@ function headWiseMethods(methods: readonly string[]): string[] {
   });
 }
 
-export function reportDataFromStore(store: Store, runId: number, statsOptions: StatsOptions = {}): ReportData {
+export function reportDataFromStore(store: ReadOnlyStorage, runId: number, statsOptions: StatsOptions = {}): ReportData {
   const run = store.getRun(runId);
   const stats: StatsOptions = { seed: run.seed, ...statsOptions };
   const summary = storedRunSummary(store, run.id);
@@ -603,7 +597,7 @@ export function reportDataFromStore(store: Store, runId: number, statsOptions: S
       data.table = { average: false }; // calibration and held-out columns: an average of the two means nothing
     }
   } else {
-    const results = withIntervals(store.results(run.id), evals, stats);
+    const results = withIntervals(runResults(store, run.id, evals), evals, stats);
     const rows = evalRowsFromResults(results, notes);
     if (rows.length) data.evalRows = rows;
     const paired = pairedRowsFromResults(results);
@@ -641,7 +635,7 @@ export const REGRESS_PREFIX = 'regress/';
  * The run `--run` names. 'latest' is the newest eval or search run (`kind` narrows it), never a regress
  * run: `kvopt report --run latest` after a CI check must still show the experiment, not the check.
  */
-export function resolveReportRun(store: Store, ref: number | 'latest', kind?: 'eval' | 'search'): RunRow {
+export function resolveReportRun(store: ReadOnlyStorage, ref: number | 'latest', kind?: 'eval' | 'search'): RunRow {
   if (ref !== 'latest') return store.getRun(ref);
   const found = store.listRuns().find((r) => (!kind || r.kind === kind) && !r.experiment.startsWith(REGRESS_PREFIX));
   if (!found) throw new KvoptError(`${store.path}: no ${kind ?? 'eval or search'} runs yet`);

@@ -72,8 +72,20 @@ export interface BenchResult {
    * host-resident I/O (CPU, CUDA) it is the whole past cache in and this step's entries out.
    */
   hostDeviceBytesPerStep: number;
-  /** The first decode step's bytes (uploads the cache once when it stays on the device). */
+  /** The first decode step's bytes (uploads the cache when decode starts from host caches). */
   hostDeviceBytesFirstStep: number;
+  /** Bytes up and down during the measured prefill (with the cache on the device: tokens up; statistics and logits down). */
+  prefillHostToDeviceBytes: number;
+  prefillDeviceToHostBytes: number;
+  /**
+   * One compressed item's bytes when the cache stays on the device (WebGPU): the gather of its kept entries from
+   * the prefill's device cache, here every entry (the largest item; compression keeps fewer). Up: the int32 kept
+   * indices only; down: nothing. null when the prefill's cache is on the host.
+   */
+  gatherHostToDeviceBytes: number | null;
+  gatherDeviceToHostBytes: number | null;
+  /** gatherHostToDeviceBytes / the prompt's cache bytes (T tokens). */
+  gatherFractionOfCache: number | null;
   /** KV cache bytes at the decode context (batch 1, graph precision). */
   cacheBytesAtContext: number;
   /** hostDeviceBytesPerStep / cacheBytesAtContext. */
@@ -162,18 +174,38 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
     const T = Math.max(1, Math.min(opts.promptTokens, spec.maxPositionEmbeddings - opts.decodeTokens));
     const rand = mulberry32(7);
     const prompt = Array.from({ length: T }, () => 3 + Math.floor(rand() * (spec.vocabSize - 3)));
-    await rt.prefill(prompt.slice(0, Math.min(8, T))); // warm-up
+    (await rt.prefill(prompt.slice(0, Math.min(8, T)))).device?.dispose(); // warm-up
+    const io0 = { ...rt.io };
     const rec = await rt.prefill(prompt, { window: 32 });
     const prefillTps = T / (rec.ms / 1000);
+    const prefillIo = { up: rt.io.hostToDevice - io0.hostToDevice, down: rt.io.deviceToHost - io0.deviceToHost };
+    // every entry of every head: what decode starts from on the device (gatherOnDevice), the largest item
+    const allKept = Array.from({ length: spec.numLayers }, () => Array.from({ length: spec.numKvHeads }, () => Int32Array.from({ length: T }, (_, j) => j)));
+    let gatherIo: { up: number; down: number } | null = null;
+    if (rec.device) {
+      const before = { ...rt.io };
+      (await rt.gatherOnDevice(rec, [allKept])).dispose();
+      gatherIo = { up: rt.io.hostToDevice - before.hostToDevice, down: rt.io.deviceToHost - before.deviceToHost };
+    }
+    /** B rows of the full prompt cache: a device batch gathered from the prefill's, or host caches. */
+    const rows = async (B: number) =>
+      rec.device
+        ? rt.gatherOnDevice(
+            rec,
+            Array.from({ length: B }, () => allKept),
+          )
+        : Array.from({ length: B }, () => rec.cache);
 
     /** tokens/s over the whole loop, and the median and fastest step (contention on a shared CPU shows in the gap). */
     const ioSteps: number[] = [];
     const decode = async (B: number): Promise<{ tps: number; medianMs: number; minMs: number }> => {
-      const caches = Array.from({ length: B }, () => rec.cache);
-      const prompts = caches.map(() => []);
-      const lastLogits = caches.map(() => rec.lastLogits);
+      const prompts = Array.from({ length: B }, () => []);
+      const lastLogits = prompts.map(() => rec.lastLogits);
       // warm-up: the first runs at a new batch size allocate
-      await rt.generateBatch(caches, prompts, { maxNewTokens: 3, stopTokens: [], lastLogits });
+      const warm = await rows(B);
+      await rt.generateBatch(warm, prompts, { maxNewTokens: 3, stopTokens: [], lastLogits });
+      if (!Array.isArray(warm)) warm.dispose();
+      const caches = await rows(B);
       const steps: number[] = [];
       ioSteps.length = 0;
       const ioTotal = () => rt.io.hostToDevice + rt.io.deviceToHost;
@@ -188,6 +220,7 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       };
       // decodeTokens + 1 tokens = decodeTokens runs (the last token is sampled, never fed)
       await rt.generateBatch(caches, prompts, { maxNewTokens: opts.decodeTokens + 1, stopTokens: [], lastLogits, onStep });
+      if (!Array.isArray(caches)) caches.dispose();
       const total = steps.reduce((a, b) => a + b, 0);
       steps.sort((a, b) => a - b);
       return { tps: (B * steps.length) / (total / 1000), medianMs: steps[steps.length >> 1], minMs: steps[0] };
@@ -195,6 +228,7 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
     const decode1 = await decode(1);
     const io1 = [...ioSteps];
     const decodeN = await decode(opts.batch);
+    rec.device?.dispose();
     await rt.release();
 
     const bpe = graphOptions.precision === 'fp16' ? 2 : 4;
@@ -235,6 +269,11 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       dtype: graphOptions.precision,
       hostDeviceBytesPerStep: perStep,
       hostDeviceBytesFirstStep: io1[0] ?? 0,
+      prefillHostToDeviceBytes: prefillIo.up,
+      prefillDeviceToHostBytes: prefillIo.down,
+      gatherHostToDeviceBytes: gatherIo?.up ?? null,
+      gatherDeviceToHostBytes: gatherIo?.down ?? null,
+      gatherFractionOfCache: gatherIo ? gatherIo.up / (kvBytesPerToken * T) : null,
       cacheBytesAtContext,
       hostDeviceFractionOfCache: perStep / cacheBytesAtContext,
       deviceResidentCache: rt.deviceResident,

@@ -10,6 +10,11 @@
  * with fewer tokens than the longest are right-padded (causal attention keeps real rows exact). Caches returned
  * by step() drop the padding: each is the sequence's own entries followed by its new entries (bias 0).
  * generateBatch pads once and decodes into spare masked slots (stepPadded), so decode steps copy no caches in JS.
+ *
+ * On WebGPU (deviceResident) caches stay on the device: a prefill keeps its K/V there (PrefillRecord.device),
+ * gatherOnDevice builds a compressed decode batch from it, and step / generateBatch / answerLogLikelihood take
+ * such a batch (a DeviceDecodeCache) in place of host caches. hostCache downloads a prefill's K/V when the host
+ * needs them; `io` counts every byte that crosses.
  */
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel, ModelSpec } from '../model/spec.ts';
@@ -23,6 +28,8 @@ import { logProbOf, makeSampler } from './sampling.ts';
 import { createSession, type SessionOptions } from './session.ts';
 import { KvCodec } from './kv-codec.ts';
 import { DeviceDecodeCache, deviceResidentOutputs, hostBytes, releaseDeviceOutputs } from './device-cache.ts';
+import { attachHostCache, deviceRecord, hasHostCache } from './device-record.ts';
+import { DeviceGather } from './device-gather.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
 import { ValueNormRunner } from './value-norms.ts';
 import { ContinuationScorer, type ContinuationScores } from './scoring.ts';
@@ -105,7 +112,7 @@ function growLayer(p: PaddedLayer, rows: number, hd: number, extra: number): Pad
 interface RawRun {
   logits: Float32Array; // [B, n, V]
   n: number;
-  outputs: ort.InferenceSession.OnnxValueMapType;
+  outputs: Record<string, ort.Tensor>;
 }
 
 const i64 = (values: number[], dims: number[]) =>
@@ -118,6 +125,7 @@ const i64 = (values: number[], dims: number[]) =>
 export class ModelRuntime {
   private valueNormRunner: ValueNormRunner | null = null;
   private continuationScorer: ContinuationScorer | null = null;
+  private deviceGather: DeviceGather | null = null;
   /** Threads of the value-norm session (the decoder session's setting). */
   private intraOpNumThreads: number | undefined;
   /** Host-side KV caches are float32; this converts at the graph boundary when the graph's cache is float16. */
@@ -167,8 +175,11 @@ export class ModelRuntime {
     return this.device === 'webgpu' && !this.graphOptions.selfExtend;
   }
 
-  /** Bytes of host tensors fed to / fetched from the session so far (what crosses host↔device on a GPU). */
-  readonly io = { runs: 0, hostToDevice: 0, deviceToHost: 0 };
+  /**
+   * Bytes of host tensors fed to / fetched from the sessions so far (what crosses host↔device on a GPU), and how
+   * many prefill caches were downloaded from the device (hostCache).
+   */
+  readonly io = { runs: 0, hostToDevice: 0, deviceToHost: 0, cacheDownloads: 0 };
 
   get spec(): ModelSpec {
     return this.model.spec;
@@ -182,6 +193,35 @@ export class ModelRuntime {
     await this.session.release();
     await this.valueNormRunner?.release();
     await this.continuationScorer?.release();
+    await this.deviceGather?.release();
+  }
+
+  private async gatherOps(): Promise<DeviceGather> {
+    this.deviceGather ??= await DeviceGather.create(this.spec, this.graphOptions.precision, this.kv, this.io);
+    return this.deviceGather;
+  }
+
+  /**
+   * The record's full cache on the host: downloaded from the device once (and kept in the record) when the
+   * prefill left it there; counted in io.deviceToHost.
+   */
+  async hostCache(record: PrefillRecord): Promise<KvCache> {
+    if (hasHostCache(record)) return record.cache;
+    if (!record.device) throw new Error('internal: a prefill record without a host or device cache');
+    const cache = await (await this.gatherOps()).downloadCache(record.device, record.tokens.length);
+    this.io.cacheDownloads++;
+    attachHostCache(record, cache);
+    return cache;
+  }
+
+  /**
+   * A decode batch on the device, row b holding the entries kept[b][l][h] (ascending positions, per layer and KV
+   * head) of the record's device-resident cache: only the kept indices are uploaded. The caller disposes it.
+   */
+  async gatherOnDevice(record: PrefillRecord, kept: Int32Array[][][]): Promise<DeviceDecodeCache> {
+    if (!record.device) throw new Error('internal: gatherOnDevice needs a prefill whose cache is on the device');
+    if (kept.length === 0) throw new Error('internal: gatherOnDevice of no rows');
+    return (await this.gatherOps()).gather(record.device, kept, record.tokens.length);
   }
 
   /**
@@ -200,7 +240,7 @@ export class ModelRuntime {
   async ensureValueNorms(record: PrefillRecord): Promise<Float64Array[]> {
     if (record.valueNorms) return record.valueNorms;
     this.valueNormRunner ??= await ValueNormRunner.create(this.spec, this.model.weights, this.intraOpNumThreads);
-    record.valueNorms = await this.valueNormRunner.norms(record.cache, record.tokens.length);
+    record.valueNorms = await this.valueNormRunner.norms(await this.hostCache(record), record.tokens.length);
     return record.valueNorms;
   }
 
@@ -220,7 +260,12 @@ export class ModelRuntime {
     };
   }
 
-  /** One graph run over B sequences (tokens already padded to a common q, past already padded per layer or on the device). */
+  /**
+   * One graph run over B sequences (tokens already padded to a common q, past already padded per layer or on the
+   * device). `fetch`: the outputs the caller reads on the host; on WebGPU those that are GPU buffers (new K/V)
+   * are downloaded, the presents are kept when `takePresents` (the caller advances its device cache), and every
+   * other GPU output is disposed at once.
+   */
   private async run(
     past: PaddedLayer[] | DeviceDecodeCache,
     tokens: number[][],
@@ -228,6 +273,7 @@ export class ModelRuntime {
     numLogits: number,
     window: number,
     fetch: string[],
+    takePresents = false,
   ): Promise<RawRun> {
     const { numKvHeads: Hkv, headDim: hd, numLayers: L, vocabSize: V } = this.spec;
     const B = tokens.length;
@@ -239,10 +285,10 @@ export class ModelRuntime {
       attn_window: i64([window], [1]),
       [ioNames.statsKeys]: i64([Number.MAX_SAFE_INTEGER], [1]), // all keys
     };
-    const deviceDecode = past instanceof DeviceDecodeCache;
-    if (deviceDecode) {
+    if (past instanceof DeviceDecodeCache) {
       past.addFeeds(feeds);
-      feeds[ioNames.statsKeys] = i64([0], [1]); // the scorers never see decode statistics: nothing to copy back
+      // statistics of all keys only when asked for (a prefill's); the scorers never see decode statistics
+      if (!fetch.includes(ioNames.attnColsum(0))) feeds[ioNames.statsKeys] = i64([0], [1]);
     } else {
       for (let l = 0; l < L; l++) {
         const p = past[l];
@@ -254,11 +300,23 @@ export class ModelRuntime {
     if (this.graphOptions.selfExtend) Object.assign(feeds, pastPositionFeed(past as PaddedLayer[], B, Hkv));
     // With per-output locations (WebGPU), onnxruntime-node 1.30 fails or mislabels outputs when a subset is
     // fetched ("Output count mismatch"), so every output is fetched there; the presents stay GPU buffers.
-    const outputs = this.deviceResident ? await this.session.run(feeds) : await this.session.run(feeds, ['logits', ...fetch]);
+    const outputs: Record<string, ort.Tensor> = this.deviceResident
+      ? { ...(await this.session.run(feeds)) }
+      : await this.session.run(feeds, ['logits', ...fetch]);
     this.io.runs++;
     this.io.hostToDevice += hostBytes(Object.values(feeds));
     this.io.deviceToHost += hostBytes(Object.values(outputs));
-    if (this.deviceResident && !deviceDecode) releaseDeviceOutputs(outputs);
+    if (this.deviceResident) {
+      const taken = new Set<string>();
+      if (takePresents) for (let l = 0; l < L; l++) taken.add(ioNames.presentKey(l)).add(ioNames.presentValue(l)).add(ioNames.presentBias(l));
+      for (const name of fetch) {
+        const t = outputs[name];
+        if (t.location !== 'gpu-buffer') continue;
+        outputs[name] = await (await this.gatherOps()).downloadTensor(t);
+        t.dispose();
+      }
+      releaseDeviceOutputs(outputs, taken);
+    }
     const n = outputs.logits.dims[1];
     if (outputs.logits.dims[2] !== V) throw new Error('internal: logits width differs from vocabSize');
     return { logits: outputs.logits.data as Float32Array, n, outputs };
@@ -292,7 +350,8 @@ export class ModelRuntime {
 
   /**
    * Runs the prompt in chunks and records the full cache, the softmax rows of the last w prompt queries over
-   * all T keys, and per-key attention column sums over all T queries (PrefillRecord).
+   * all T keys, and per-key attention column sums over all T queries (PrefillRecord). On WebGPU the cache grows
+   * on the device chunk by chunk and stays there (record.device); only the statistics and logits come down.
    */
   async prefill(tokens: number[], opts: PrefillOptions = {}): Promise<PrefillRecord> {
     const t0 = performance.now();
@@ -309,10 +368,12 @@ export class ModelRuntime {
     const windowAttention = Array.from({ length: L }, () => new Float32Array(H * w * T)); // L × [H, w, T]
     const columnSums = Array.from({ length: L }, () => new Float32Array(H * T)); // L × [H, T]
     let cache = this.emptyCache();
+    const device = this.deviceResident ? DeviceDecodeCache.upload(this.padAll([cache]), [0], Hkv, hd, this.kv) : null;
     let lastLogits = new Float32Array(V);
     const fetch: string[] = [];
-    // new_key/new_value (appended here), not present_*: on WebGPU the presents are device buffers
-    for (let l = 0; l < L; l++) fetch.push(ioNames.newKey(l), ioNames.newValue(l), ioNames.attnColsum(l), ioNames.attnWindow(l));
+    // on the host: new_key/new_value, appended here (the CPU graph has no presents); on the device: the presents
+    for (let l = 0; l < L; l++) fetch.push(ioNames.attnColsum(l), ioNames.attnWindow(l));
+    if (!device) for (let l = 0; l < L; l++) fetch.push(ioNames.newKey(l), ioNames.newValue(l));
 
     for (let s = 0; s < T; s += chunkSize) {
       const e = Math.min(s + chunkSize, T);
@@ -320,7 +381,7 @@ export class ModelRuntime {
       // rows of this chunk that are among the last w prompt queries: always the chunk's last ones
       const rows = Math.max(0, e - Math.max(s, T - w));
       const positions = Array.from({ length: q }, (_, i) => s + i);
-      const r = await this.run(this.padAll([cache]), [tokens.slice(s, e)], [positions], 1, rows, fetch);
+      const r = await this.run(device ?? this.padAll([cache]), [tokens.slice(s, e)], [positions], 1, rows, fetch, device !== null);
       const layers = [];
       for (let l = 0; l < L; l++) {
         const colsum = r.outputs[ioNames.attnColsum(l)].data as Float32Array; // [1, H, e]
@@ -335,31 +396,50 @@ export class ModelRuntime {
             }
           }
         }
-        layers.push(appendLayer(cache.layers[l], this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), 0, q, q, Hkv, hd));
+        if (!device)
+          layers.push(appendLayer(cache.layers[l], this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), 0, q, q, Hkv, hd));
       }
-      cache = { layers, nextPosition: e };
+      if (device) device.advance(r.outputs, q);
+      else cache = { layers, nextPosition: e };
       if (e === T) lastLogits = r.logits.slice(0, V);
     }
-    return {
-      tokens: [...tokens],
-      cache,
-      windowAttention,
-      window: w,
-      attentionColumnSums: columnSums,
-      lastLogits,
-      ms: performance.now() - t0,
-    };
+    const fields = { tokens: [...tokens], windowAttention, window: w, attentionColumnSums: columnSums, lastLogits, ms: performance.now() - t0 };
+    return device ? deviceRecord(fields, device) : { ...fields, cache };
   }
 
   /**
    * Runs new tokens over B caches in one batched run: tokens[b] continue caches[b] at its nextPosition.
-   * Returns logits per sequence and the extended caches (padding dropped; new entries have bias 0).
+   * Returns logits per sequence and the extended caches (padding dropped; new entries have bias 0). A device batch
+   * (gatherOnDevice) is extended in place when the caches are kept (then `caches` is []); its rows take tokens
+   * of one length.
    */
-  async step(caches: KvCache[], tokens: number[][], opts: { logits?: 'last' | 'all'; keepCaches?: boolean } = {}): Promise<StepResult> {
-    return this.stepInternal(caches, tokens, opts.logits ?? 'last', opts.keepCaches ?? true) as Promise<StepResult>;
+  async step(caches: KvCache[] | DeviceDecodeCache, tokens: number[][], opts: { logits?: 'last' | 'all'; keepCaches?: boolean } = {}): Promise<StepResult> {
+    return this.stepInternal(caches, tokens, opts.logits ?? 'last', opts.keepCaches ?? true);
   }
 
-  private async stepInternal(caches: KvCache[], tokens: number[][], mode: 'last' | 'all', keepCaches: boolean): Promise<StepResult> {
+  /** step() on a device batch: every row gets the same number of tokens (no row can be padded inside the device cache). */
+  private async stepDevice(dev: DeviceDecodeCache, tokens: number[][], mode: 'last' | 'all', keepCaches: boolean): Promise<StepResult> {
+    const V = this.spec.vocabSize;
+    if (tokens.length !== dev.rows) throw new KvoptError(`step: a device batch of ${dev.rows} rows but ${tokens.length} token lists`);
+    const q = tokens[0]?.length ?? 0;
+    tokens.forEach((t, b) => {
+      if (t.length !== q || q === 0)
+        throw new KvoptError(`step: sequence ${b} of a device batch has ${t.length} tokens; every row needs the same number, at least 1`);
+      this.checkTokens(t, `step (sequence ${b})`);
+      const ctx = this.spec.maxPositionEmbeddings;
+      if (dev.nextPositions[b] + q > ctx)
+        throw new KvoptError(`step (sequence ${b}): ${dev.nextPositions[b]} cached + ${q} new tokens exceed the model context of ${ctx}`);
+    });
+    const positions = dev.nextPositions.map((p) => Array.from({ length: q }, (_, i) => p + i));
+    const n = mode === 'all' ? q : 1;
+    const r = await this.run(dev, tokens, positions, n, 0, [], keepCaches);
+    if (keepCaches) dev.advance(r.outputs, q);
+    const logits = tokens.map((_, b) => r.logits.slice(b * n * V, (b + 1) * n * V));
+    return { logits, caches: [] };
+  }
+
+  private async stepInternal(caches: KvCache[] | DeviceDecodeCache, tokens: number[][], mode: 'last' | 'all', keepCaches: boolean): Promise<StepResult> {
+    if (caches instanceof DeviceDecodeCache) return this.stepDevice(caches, tokens, mode, keepCaches);
     const { numLayers: L, numKvHeads: Hkv, headDim: hd, vocabSize: V } = this.spec;
     if (caches.length === 0 || caches.length !== tokens.length) {
       throw new KvoptError(`step: ${caches.length} caches but ${tokens.length} token lists (need the same number, at least 1)`);
@@ -439,6 +519,7 @@ export class ModelRuntime {
       1,
       0,
       [],
+      true,
     );
     dev.advance(r.outputs);
     for (let b = 0; b < tokens.length; b++) batch.positions[b]++;
@@ -452,11 +533,12 @@ export class ModelRuntime {
 
   /**
    * Generates for B caches together (one batched run per new token). Every sequence uses its own sampler seeded
-   * with `seed`, so a sequence generates the same tokens alone or in a batch.
+   * with `seed`, so a sequence generates the same tokens alone or in a batch. A device batch (gatherOnDevice) is
+   * decoded where it is, its prompts of one length; it is extended in place and stays the caller's to dispose.
    */
-  async generateBatch(caches: (KvCache | null)[], promptTokens: number[][], opts: GenerateOptions): Promise<GenerateResult[]> {
+  async generateBatch(caches: (KvCache | null)[] | DeviceDecodeCache, promptTokens: number[][], opts: GenerateOptions): Promise<GenerateResult[]> {
     const { maxPositionEmbeddings: ctx, eosTokenId } = this.spec;
-    const B = caches.length;
+    const B = caches instanceof DeviceDecodeCache ? caches.rows : caches.length;
     if (promptTokens.length !== B) throw new KvoptError(`generate: ${B} caches but ${promptTokens.length} prompts`);
     if (!Number.isInteger(opts.maxNewTokens) || opts.maxNewTokens < 0) {
       throw new KvoptError(`generate: maxNewTokens must be a non-negative integer, got ${opts.maxNewTokens}`);
@@ -465,7 +547,6 @@ export class ModelRuntime {
     if (!(temperature >= 0)) throw new KvoptError(`generate: temperature must be >= 0, got ${temperature}`);
     const stop = new Set(opts.stopTokens ?? (eosTokenId !== null ? [eosTokenId] : []));
     const chunkSize = opts.chunkSize ?? 512;
-    const current = caches.map((c) => c ?? this.emptyCache());
     const logits: Float32Array[] = new Array(B);
 
     // Feed the prompts: one batched run when they all fit in a chunk, else chunk by chunk per sequence.
@@ -477,6 +558,23 @@ export class ModelRuntime {
         logits[b] = given;
       }
     }
+    const samplers = promptTokens.map(() => makeSampler(temperature, opts.seed ?? 0));
+    if (caches instanceof DeviceDecodeCache) {
+      // prompts of one length (stepDevice checks), fed chunk by chunk to every row at once
+      const q = promptTokens[0].length;
+      for (let s = 0; s < q; s += chunkSize) {
+        const r = await this.stepDevice(
+          caches,
+          promptTokens.map((p) => p.slice(s, s + chunkSize)),
+          'last',
+          true,
+        );
+        r.logits.forEach((row, b) => (logits[b] = row));
+      }
+      const batch: DecodeBatch = { layers: [], used: [], positions: [...caches.nextPositions] };
+      return this.decodeLoop(batch, caches, logits, samplers, stop, ctx, opts, B);
+    }
+    const current = caches.map((c) => c ?? this.emptyCache());
     const toFeed = [...Array(B).keys()].filter((b) => fed[b]);
     if (toFeed.length > 0 && Math.max(...toFeed.map((b) => promptTokens[b].length)) <= chunkSize) {
       const r = await this.step(
@@ -497,11 +595,10 @@ export class ModelRuntime {
       }
     }
 
-    const samplers = caches.map(() => makeSampler(temperature, opts.seed ?? 0));
     // Decode with the batch padded once; finished rows ride along with a dummy token (their outputs are ignored).
     // On WebGPU the padded batch is uploaded once and its cache then stays on the device (DeviceDecodeCache).
     const batch = this.decodeBatch(current, this.deviceResident ? 0 : Math.min(Math.max(opts.maxNewTokens - 1, 1), DECODE_SPARE_SLOTS));
-    const onDevice = this.deviceResident ? new DeviceDecodeCache(batch.layers, B, this.spec.numKvHeads, this.spec.headDim, this.kv) : null;
+    const onDevice = this.deviceResident ? DeviceDecodeCache.upload(batch.layers, batch.positions, this.spec.numKvHeads, this.spec.headDim, this.kv) : null;
     try {
       return await this.decodeLoop(batch, onDevice, logits, samplers, stop, ctx, opts, B);
     } finally {
@@ -550,19 +647,20 @@ export class ModelRuntime {
 
   /**
    * log p(answer | cache, prefix) for B sequences in one batched run. prefixTokens[b] may be empty only when
-   * opts.lastLogits[b] (the logits after the cache's last token) is given.
+   * opts.lastLogits[b] (the logits after the cache's last token) is given. A device batch (left unchanged) needs
+   * prefix + answer of one length in every row.
    */
   async answerLogLikelihood(
-    caches: KvCache[],
+    caches: KvCache[] | DeviceDecodeCache,
     prefixTokens: number[][],
     answerTokens: number[][],
     opts: { lastLogits?: Float32Array[] } = {},
   ): Promise<AnswerLogLikelihood[]> {
-    const B = caches.length;
+    const B = caches instanceof DeviceDecodeCache ? caches.rows : caches.length;
     if (prefixTokens.length !== B || answerTokens.length !== B) {
       throw new KvoptError(`answerLogLikelihood: ${B} caches, ${prefixTokens.length} prefixes and ${answerTokens.length} answers (need equal counts)`);
     }
-    const inputs = caches.map((_, b) => {
+    const inputs = prefixTokens.map((_, b) => {
       if (answerTokens[b].length === 0) throw new KvoptError(`answerLogLikelihood: answer ${b} has no tokens`);
       if (prefixTokens[b].length === 0 && !opts.lastLogits?.[b]) {
         throw new KvoptError(`answerLogLikelihood: sequence ${b} has an empty prefix and no lastLogits`);
@@ -573,16 +671,19 @@ export class ModelRuntime {
     const runIdx = [...Array(B).keys()].filter((b) => inputs[b].length > 0);
     const rows: Float32Array[] = new Array(B);
     if (runIdx.length > 0) {
-      const r = await this.stepInternal(
-        runIdx.map((b) => caches[b]),
-        runIdx.map((b) => inputs[b]),
-        'all',
-        false,
-      );
+      const r =
+        caches instanceof DeviceDecodeCache
+          ? await this.stepDevice(caches, inputs, 'all', false) // every row: one input length (stepDevice checks)
+          : await this.stepInternal(
+              runIdx.map((b) => caches[b]),
+              runIdx.map((b) => inputs[b]),
+              'all',
+              false,
+            );
       runIdx.forEach((b, i) => (rows[b] = r.logits[i]));
     }
     const V = this.spec.vocabSize;
-    return caches.map((_, b) => {
+    return prefixTokens.map((_, b) => {
       const P = prefixTokens[b].length;
       const tokenLogProbs = answerTokens[b].map((tok, j) => {
         const row = P === 0 ? (j === 0 ? opts.lastLogits![b] : rows[b].subarray((j - 1) * V, j * V)) : rows[b].subarray((P - 1 + j) * V, (P + j) * V);

@@ -1,3 +1,5 @@
+import type { DeviceDecodeCache } from './device-cache.ts';
+
 /**
  * The data that flows between the runtime, the compression methods and the engine (design.md §2).
  * Single-sequence structures; the runtime batches several of them by padding with kv_bias = -inf.
@@ -30,7 +32,14 @@ export interface KvCache {
  */
 export interface PrefillRecord {
   tokens: number[]; // [T]
-  cache: KvCache; // the full cache, every bias 0
+  /**
+   * The full cache on the host, every bias 0. A WebGPU prefill leaves it on the device (`device`) and the host copy
+   * is downloaded only when something on the host needs it (ModelRuntime.hostCache: the disk prefill cache, value
+   * norms, a host-path item); reading it before is an internal error (device-record.ts).
+   */
+  cache: KvCache;
+  /** WebGPU: the full cache as GPU tensors (one row, T entries per layer), the source of gatherOnDevice. */
+  device?: DeviceDecodeCache;
   /** Softmax rows of the last w queries over all T keys (causal inside the window), per layer. */
   windowAttention: Float32Array[]; // L × [Hq, w, T]
   window: number; // w

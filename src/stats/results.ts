@@ -1,8 +1,8 @@
 /**
  * Intervals for the method × budget × setting × task table: each row's mean score, its quality loss
  * against the full cache, and its paired difference from a reference method, all from a seeded bootstrap
- * over the row's samples (bootstrap.ts). Computed from the stored per-sample evaluations, so the store's
- * SQL means stay the one source of the point values and these only add bounds.
+ * over the row's samples (bootstrap.ts). Computed from the stored per-sample evaluations, so quality.ts
+ * stays the one source of the point values and these only add bounds.
  */
 import { KvoptError } from '../util/errors.ts';
 import type { AverageRow, ResultRow, StoredEvaluation } from '../store/types.ts';

@@ -116,6 +116,25 @@ export interface StoredEvaluation extends Required<EvaluationRow> {
 /** What insertEvaluation did: a new row, a failed row replaced by a later attempt, or nothing. */
 export type InsertOutcome = 'inserted' | 'replaced' | 'kept';
 
+/** Counts and means of one cell of the method × budget × task table, as storage aggregates them. */
+export interface ResultAggregate {
+  method: string;
+  budget: string;
+  setting: string;
+  task: string;
+  /** ok evaluations */
+  n: number;
+  failed: number;
+  meanScore: number | null;
+  meanBudgetTokens: number | null;
+  meanKvEntries: number | null;
+  meanKvBytes: number | null;
+  /** Mean score over the ok evaluations whose sample also has an ok `full` score in the same setting. */
+  pairedScore: number | null;
+  /** Mean `full` score (per sample and setting) over those same samples. */
+  fullScore: number | null;
+}
+
 /** One cell of the method × budget × task table. */
 export interface ResultRow {
   method: string;

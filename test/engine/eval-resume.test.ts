@@ -2,39 +2,28 @@
 // with SIGKILL then resumed ends with exactly the table of an uninterrupted run.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
-import { sharedDataPath } from '../helpers/shared-data.ts';
-import { count, killWhen, kvopt, repoRoot } from './cli-run.ts';
+import { count, killWhen, kvopt } from './cli-run.ts';
+import { writeStoriesEval } from '../helpers/stories-eval.ts';
 
 const SAMPLES = 4;
 const METHODS = ['streaming', 'snapkv', 'defensivekv'];
 const BUDGETS = [0.2, 0.5];
 
 function writeConfig(dir: string): string {
-  const file = join(dir, 'exp.yaml');
-  writeFileSync(
-    file,
-    `name: resume-test
-model:
-  path: ${sharedDataPath('stories260K', 'stories260K.bin')}
-  tokenizer: ${sharedDataPath('stories260K', 'tok512.bin')}
-tasks:
-  - name: continuation
-    data: ${join(repoRoot, 'datasets/stories260k-samples.jsonl')}
-    samples: ${SAMPLES}
-    seed: 3
-    options: { contextTokens: 160, questionTokens: 8, continuationTokens: 16 }
-setting: [question-aware, question-agnostic]
-methods: [${METHODS.join(', ')}]
-budgets: [${BUDGETS.join(', ')}]
-window: 32
-workers: 1
-`,
-  );
-  return file;
+  return writeStoriesEval(dir, {
+    name: 'resume-test',
+    file: 'exp',
+    samples: SAMPLES,
+    seed: 3,
+    questionTokens: 8,
+    settings: ['question-aware', 'question-agnostic'],
+    methods: METHODS,
+    budgets: BUDGETS,
+  });
 }
 
 interface Row {

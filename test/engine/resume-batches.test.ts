@@ -5,38 +5,30 @@
 // give every stored score bit for bit (the continuation task scores exp(mean log p), full float precision).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadExperiment } from '../../src/config/load.ts';
 import { runEval } from '../../src/engine/eval-run.ts';
 import { Store } from '../../src/store/store.ts';
-import { sharedDataPath } from '../helpers/shared-data.ts';
-import { repoRoot } from './cli-run.ts';
+import { writeStoriesEval } from '../helpers/stories-eval.ts';
 
 function config(dir: string, db: string) {
-  const file = join(dir, `${db}.yaml`);
-  writeFileSync(
-    file,
-    `name: resume-batches
-model:
-  path: ${sharedDataPath('stories260K', 'stories260K.bin')}
-  tokenizer: ${sharedDataPath('stories260K', 'tok512.bin')}
-tasks:
-  - name: continuation
-    data: ${join(repoRoot, 'datasets/stories260k-samples.jsonl')}
-    samples: 2
-    seed: 5
-    options: { contextTokens: 120, questionTokens: 8, continuationTokens: 12 }
-setting: question-agnostic
-methods: [streaming, snapkv]
-budgets: [0.1, 0.5]
-window: 16
-workers: 1
-db: ${join(dir, db, 'k.db')}
-`,
-  );
+  const file = writeStoriesEval(dir, {
+    name: 'resume-batches',
+    file: db,
+    samples: 2,
+    seed: 5,
+    contextTokens: 120,
+    questionTokens: 8,
+    continuationTokens: 12,
+    settings: ['question-agnostic'],
+    methods: ['streaming', 'snapkv'],
+    budgets: [0.1, 0.5],
+    window: 16,
+    db: join(dir, db, 'k.db'),
+  });
   mkdirSync(join(dir, db), { recursive: true });
   return loadExperiment(file);
 }

@@ -58,6 +58,7 @@ test('WebGPU: decode keeps the cache on the device: at a 2k context < 2 % of the
   assert.equal(gpu.deviceResident, true);
   const prompt = randomTokens(2048, 256, 4);
   const rec = await gpu.prefill(prompt, { window: 8 });
+  const cache = await gpu.hostCache(rec); // decode from host caches: the first step uploads them
   const perStep: number[] = [];
   let before = gpu.io.hostToDevice + gpu.io.deviceToHost;
   const onStep = () => {
@@ -66,8 +67,8 @@ test('WebGPU: decode keeps the cache on the device: at a 2k context < 2 % of the
     before = now;
   };
   const opts = { maxNewTokens: 6, stopTokens: [], lastLogits: [rec.lastLogits] };
-  const g = await gpu.generate(rec.cache, [], { ...opts, onStep });
-  const c = await cpu.generate(rec.cache, [], opts);
+  const g = await gpu.generate(cache, [], { ...opts, onStep });
+  const c = await cpu.generate(cache, [], opts);
   assert.deepEqual(g.tokens, c.tokens);
   const { numLayers: L, numKvHeads: Hkv, headDim: hd } = model.spec;
   const cacheBytes = 2 * L * Hkv * hd * 4 * 2048;

@@ -2,11 +2,10 @@
 // of the test's own on another port), real `kvopt worker` processes and real coordinators.
 import { writeStoriesSearch } from '../helpers/stories-search.ts';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
 import { sharedDataPath } from '../helpers/shared-data.ts';
 import { repoRoot } from '../engine/cli-run.ts';
+import { writeStoriesEval } from '../helpers/stories-eval.ts';
 
 export const MODEL = () => sharedDataPath('stories260K', 'stories260K.bin');
 export const TOKENIZER = () => sharedDataPath('stories260K', 'tok512.bin');
@@ -120,28 +119,16 @@ export function killRedis(child: ChildProcess): Promise<void> {
 
 /** A small eval on stories260K: `samples` continuation samples, both settings, two methods × two budgets. */
 export function writeEvalConfig(dir: string, name: string, samples = 4, contextTokens = 160): string {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    `name: ${name}
-model:
-  path: ${MODEL()}
-  tokenizer: ${TOKENIZER()}
-  threads: 1
-tasks:
-  - name: continuation
-    data: ${join(repoRoot, 'datasets/stories260k-samples.jsonl')}
-    samples: ${samples}
-    seed: 3
-    options: { contextTokens: ${contextTokens}, continuationTokens: 16 }
-setting: [question-aware, question-agnostic]
-methods: [snapkv, streaming]
-budgets: [16, 32]
-window: 32
-workers: 1
-`,
-  );
-  return file;
+  return writeStoriesEval(dir, {
+    name,
+    samples,
+    seed: 3,
+    contextTokens,
+    threads: 1,
+    settings: ['question-aware', 'question-agnostic'],
+    methods: ['snapkv', 'streaming'],
+    budgets: [16, 32],
+  });
 }
 
 /** A small search on stories260K (4 samples, one held out). */

@@ -3,11 +3,13 @@
 // (ids, times, wall clocks).
 import { writeStoriesSearch } from '../helpers/stories-search.ts';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { runResults } from '../../src/stats/quality.ts';
 import { Store } from '../../src/store/store.ts';
-import { repoRoot, sharedDataPath } from '../helpers/shared-data.ts';
+import { repoRoot } from '../helpers/shared-data.ts';
+import { writeStoriesEval } from '../helpers/stories-eval.ts';
 
 export const BIN = join(repoRoot, 'bin/kvopt.mjs');
 
@@ -71,27 +73,17 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A small eval on stories260K: `samples` continuation samples, full + 2 methods × 2 budgets, one worker. */
 export function evalConfig(dir: string, opts: { samples?: number; data?: string; name?: string } = {}): string {
-  const file = join(dir, `${opts.name ?? 'eval'}.yaml`);
-  writeFileSync(
-    file,
-    `name: reliability-eval
-model:
-  path: ${sharedDataPath('stories260K', 'stories260K.bin')}
-  tokenizer: ${sharedDataPath('stories260K', 'tok512.bin')}
-tasks:
-  - name: continuation
-    data: ${opts.data ?? join(repoRoot, 'datasets/stories260k-samples.jsonl')}
-    samples: ${opts.samples ?? 4}
-    seed: 3
-    options: { contextTokens: 160, questionTokens: 8, continuationTokens: 16 }
-setting: question-aware
-methods: [streaming, snapkv]
-budgets: [0.2, 0.5]
-window: 32
-workers: 1
-`,
-  );
-  return file;
+  return writeStoriesEval(dir, {
+    name: 'reliability-eval',
+    file: opts.name ?? 'eval',
+    samples: opts.samples ?? 4,
+    seed: 3,
+    questionTokens: 8,
+    data: opts.data,
+    settings: ['question-aware'],
+    methods: ['streaming', 'snapkv'],
+    budgets: [0.2, 0.5],
+  });
 }
 
 /** A small search on stories260K: 4 samples (1 held out), `generations` CMA-ES generations of 4. */
@@ -133,7 +125,7 @@ export function storedResults(db: string): unknown {
       candidates: s.candidates(g.id).map((c) => [c.index, c.budgets, c.fitness, c.taskScore, c.cacheScore, c.sampleScores]),
     }));
     const profiles = s.profiles(id).map((p) => [p.budget, p.budgets, p.source, p.fitness, p.calibrationScore, p.heldoutScore]);
-    return { status: runs[0].status, evaluations, generations, profiles, results: s.results(id) };
+    return { status: runs[0].status, evaluations, generations, profiles, results: runResults(s, id) };
   } finally {
     s.close();
   }

@@ -41,7 +41,7 @@ function record(n: number): PrefillRecord {
   const f = (k: number, s: number) => Float32Array.from({ length: k }, (_, i) => Math.sin(i * s));
   return {
     tokens: Array.from({ length: n }, (_, i) => i + 1),
-    cache: { layers: [{ keys: f(4 * n, 1), values: f(4 * n, 2), bias: f(n, 3), length: n }], nextPosition: n },
+    cache: { layers: [{ keys: f(4 * n, 1), values: f(4 * n, 2), bias: new Float32Array(n), length: n }], nextPosition: n },
     window: 2,
     ms: 1.5,
     windowAttention: [f(2 * n, 4)],

@@ -14,7 +14,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileS
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Store } from '../../src/store/store.ts';
+import { type ReadOnlyStorage, Store } from '../../src/store/store.ts';
 import { budgetLabel, parseRunRef, reportDataFromStore, scoreDigits, taskColumn } from '../../src/report/from-store.ts';
 import type { ReportData } from '../../src/report/types.ts';
 import { KvoptError } from '../../src/util/errors.ts';
@@ -63,7 +63,7 @@ before(() => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function withStore<T>(fn: (s: Store) => T): T {
+function withStore<T>(fn: (s: ReadOnlyStorage) => T): T {
   const s = Store.open(db, { mustExist: true });
   try {
     return fn(s);

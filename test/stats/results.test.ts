@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Store } from '../../src/store/store.ts';
 import { lossInterval, meanInterval, pairedDifference, seedFor } from '../../src/stats/bootstrap.ts';
+import { averageResults, runResults } from '../../src/stats/quality.ts';
 import { averagesWithIntervals, withIntervals } from '../../src/stats/results.ts';
 import { newRun, sampleIds, tempDb } from '../store/helpers.ts';
 
@@ -25,7 +26,7 @@ function fixture() {
 
 test('each row carries the interval of its own samples, paired against full on the samples both scored', () => {
   const { store, run, full, snap } = fixture();
-  const rows = withIntervals(store.results(run.id), store.evaluationsForRun(run.id), { seed: 7 });
+  const rows = withIntervals(runResults(store, run.id), store.evaluationsForRun(run.id), { seed: 7 });
   const snapRow = rows.find((r) => r.method === 'snapkv')!;
   const keep = snap.map((_, i) => i).filter((i) => i !== 5);
   const seed = seedFor(7, `snapkv\u000064\u0000question-aware\u0000qa`);
@@ -62,7 +63,7 @@ test('each row carries the interval of its own samples, paired against full on t
 
 test('--compare-to another method pairs each budget with the same budget of the reference', () => {
   const { store, run, snap, ada } = fixture();
-  const rows = withIntervals(store.results(run.id), store.evaluationsForRun(run.id), { seed: 1, compareTo: 'adakv' });
+  const rows = withIntervals(runResults(store, run.id), store.evaluationsForRun(run.id), { seed: 1, compareTo: 'adakv' });
   const snapRow = rows.find((r) => r.method === 'snapkv')!;
   const keep = snap.map((_, i) => i).filter((i) => i !== 5);
   const d = keep.map((i) => snap[i] - ada[i]);
@@ -77,9 +78,9 @@ test('--compare-to another method pairs each budget with the same budget of the 
 test('task averages: a stratified interval that contains the mean; B = 0 turns intervals off', () => {
   const { store, run } = fixture();
   const evals = store.evaluationsForRun(run.id);
-  const avg = averagesWithIntervals(store.averageResults(run.id), evals, { seed: 3 });
+  const avg = averagesWithIntervals(averageResults(runResults(store, run.id)), evals, { seed: 3 });
   for (const a of avg) assert.ok(a.scoreLo! <= a.meanScore! && a.meanScore! <= a.scoreHi!);
-  const off = withIntervals(store.results(run.id), evals, { resamples: 0 });
+  const off = withIntervals(runResults(store, run.id), evals, { resamples: 0 });
   assert.ok(off.every((r) => r.scoreLo === null && r.scoreHi === null));
   store.close();
 });

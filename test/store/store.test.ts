@@ -4,6 +4,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { MIGRATIONS, SCHEMA_VERSION, migrate, schemaVersion } from '../../src/store/migrations.ts';
+import { averageResults, runResults } from '../../src/stats/quality.ts';
+import type { SqliteReadOnlyStorage } from '../../src/store/sqlite/storage.ts';
 import { Store, evaluationKeyString } from '../../src/store/store.ts';
 import { KvoptError } from '../../src/util/errors.ts';
 import { newRun, sampleIds, tempDb } from './helpers.ts';
@@ -250,7 +252,7 @@ test('results: method × budget × task means and quality loss vs full, by hand'
   put(b1!, 'snapkv', '32', 0.5, { budgetTokens: 32 });
   put(b2!, 'snapkv', '32', 0.5, { budgetTokens: 32 });
 
-  const rows = s.results(run.id);
+  const rows = runResults(s, run.id);
   const pick = (m: string, b: string, t: string) => rows.find((r) => r.method === m && r.budget === b && r.task === t)!;
   assert.deepEqual(
     rows.map((r) => `${r.method}/${r.budget}/${r.task}`),
@@ -275,7 +277,7 @@ test('results: method × budget × task means and quality loss vs full, by hand'
   assert.equal(snapB.meanScore, 0.5);
   assert.equal(snapB.qualityLoss, 0); // 1 − 0.5/0.5
 
-  const avg = s.averageResults(run.id).find((r) => r.method === 'snapkv' && r.budget === '32')!;
+  const avg = averageResults(runResults(s, run.id)).find((r) => r.method === 'snapkv' && r.budget === '32')!;
   assert.equal(avg.tasks, 2);
   assert.ok(Math.abs(avg.meanScore! - 0.45) < 1e-12);
   assert.ok(Math.abs(avg.qualityLoss! - (1 - 0.5 / 0.7) / 2) < 1e-12);
@@ -290,7 +292,7 @@ test('quality loss is null without a full evaluation or when full scores 0', () 
   s.insertEvaluation({ runId: run.id, sampleId: x!, method: 'h2o', budget: '8', setting: qa, score: 0.3, status: 'ok' });
   s.insertEvaluation({ runId: run.id, sampleId: y!, method: 'full', budget: 'full', setting: qa, score: 0, status: 'ok' });
   s.insertEvaluation({ runId: run.id, sampleId: y!, method: 'h2o', budget: '16', setting: qa, score: 0, status: 'ok' });
-  const rows = s.results(run.id);
+  const rows = runResults(s, run.id);
   assert.equal(rows.find((r) => r.budget === '8')!.qualityLoss, null); // no full on x
   assert.equal(rows.find((r) => r.budget === '16')!.qualityLoss, null); // full scored 0
   s.close();
@@ -447,8 +449,21 @@ test('v3: per-head budgets and secondary metrics of an evaluation round-trip; re
       ],
     ],
   );
-  const [res] = s.results(run.id);
+  const [res] = runResults(s, run.id);
   assert.ok(Math.abs(res!.metrics.kl! - 0.2) < 1e-12);
   assert.equal(res!.metrics.top1, 1);
   s.close();
+});
+
+test('a read-only open has no write methods, and SQLite refuses writes on its connection too', () => {
+  const path = tempDb();
+  const w = Store.open(path);
+  w.createRun(newRun());
+  w.close();
+  const r = Store.openReadOnly(path);
+  assert.ok(!(r instanceof Store) && !('insertEvaluation' in r));
+  assert.equal(r.getRun('latest').status, 'running');
+  assert.throws(() => (r as SqliteReadOnlyStorage).db.prepare(`UPDATE runs SET status = 'complete'`).run(), { code: 'SQLITE_READONLY' });
+  r.close();
+  assert.equal(Store.open(path, { mustExist: true }).getRun('latest').status, 'running');
 });

@@ -40,7 +40,7 @@ test('longbench folder → all datasets found; maxLength truncates; export in pr
   assert.deepEqual(note[2].split(', ').sort(), found);
   assert.ok(note[3].split(', ').includes('narrativeqa') && !note[3].split(', ').some((d) => found.includes(d)));
 
-  const store = Store.open(join(dir, 'lb.db'), { mustExist: true });
+  const store = Store.open(join(dir, 'lb.db'));
   const run = store.getRun('latest');
   const evals = store.evaluationsForRun(run.id).filter((e) => e.status === 'ok');
   const tokens = store.db.prepare('SELECT MAX(tokens) AS t FROM prefills WHERE run_id = ?').get(run.id) as { t: number };

@@ -1,0 +1,174 @@
+/**
+ * Compression on the device (WebGPU, issue #10 item 4): a prefill's K/V stay GPU buffers (record.device), the host
+ * picks the kept entries from the statistics, the gather graph builds the compressed decode batch on the device
+ * with the kept indices as the only upload, and decode runs from it. Checked against the host path on the CPU
+ * provider (compressPrefill + host caches): the same kept entries, the same greedy tokens, log-likelihoods within
+ * the WebGPU tests' logit tolerance; and the bytes: a gather uploads exactly the int32 indices, downloads nothing.
+ * Real WebGPU (lavapipe in CI; KVOPT_REQUIRE_WEBGPU=1 / CI=true make a missing adapter a failure).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadModel } from '../../src/model/load.ts';
+import { ModelRuntime } from '../../src/runtime/runtime.ts';
+import { compressPrefill, selectKept } from '../../src/compress/index.ts';
+import { evaluateItems } from '../../src/engine/evaluate.ts';
+import type { Sample, TaskDefinition } from '../../src/tasks/types.ts';
+import { sharedDataPath } from '../helpers/shared-data.ts';
+import { needWebgpu } from '../helpers/webgpu.ts';
+import { testCacheDir } from '../runtime/helpers.ts';
+
+test('WebGPU: snapkv, adakv (head-wise) and a per-layer profile gathered on the device = the host path on the CPU', { timeout: 300_000 }, async (t) => {
+  if (!needWebgpu(t)) return;
+  const model = await loadModel(sharedDataPath('stories260K', 'stories260K.bin'), { tokenizer: sharedDataPath('stories260K', 'tok512.bin') });
+  const { numLayers: L, numKvHeads: Hkv, headDim: hd } = model.spec;
+  const gpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, device: 'webgpu', requireDevice: true });
+  const cpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, intraOpNumThreads: 1 });
+  const text =
+    'Once upon a time, there was a little dog named Max. Max liked to play in the park with his red ball every day. One day, Max saw a big cat in the tree and barked loudly at it.';
+  const prompt = model.tokenizer!.encode(text, { addBos: true });
+  const T = prompt.length;
+  // chunks of 16: the device cache grows over several runs
+  const g = await gpu.prefill(prompt, { window: 32, chunkSize: 16 });
+  const c = await cpu.prefill(prompt, { window: 32, chunkSize: 16 });
+  assert.ok(g.device, 'the WebGPU prefill keeps its cache on the device');
+  assert.throws(() => g.cache, /on the device/);
+  const afterPrefill = { ...gpu.io };
+
+  const profile = Array.from({ length: L }, (_, l) => 34 + 4 * l); // budgets above the window of 32
+  const items = [
+    { method: 'snapkv', budgets: new Array<number>(L).fill(40) },
+    { method: 'adakv', budgets: new Array<number>(L).fill(40) },
+    { method: 'snapkv', budgets: profile },
+    { method: 'full', budgets: new Array<number>(L).fill(T) },
+  ];
+  const host = items.map((it) => compressPrefill(c, model.spec, model.weights, it.method, it.budgets));
+  const sel = items.map((it) => selectKept(g, model.spec, model.weights, it.method, it.budgets));
+  sel.forEach((s, i) => assert.deepEqual(s.kept, host[i].kept, `${items[i].method}: the kept entries differ between the WebGPU and CPU statistics`));
+  assert.ok(
+    sel[1].kept.some((layer) => layer.some((k) => k.length !== layer[0].length)),
+    'adakv gives heads different counts (padding on the device)',
+  );
+
+  // the gather: its upload is the int32 indices of the padded batch, nothing comes down
+  const dev = await gpu.gatherOnDevice(
+    g,
+    sel.map((s) => s.kept),
+  );
+  let indexBytes = 0;
+  for (let l = 0; l < L; l++) indexBytes += sel.length * Hkv * Math.max(...sel.map((s) => Math.max(...s.kept[l].map((k) => k.length)))) * 4;
+  assert.equal(gpu.io.hostToDevice - afterPrefill.hostToDevice, indexBytes);
+  assert.equal(gpu.io.deviceToHost, afterPrefill.deviceToHost);
+
+  const last = items.map(() => c.lastLogits);
+  const answer = model.tokenizer!.encode(' He ran to the park.', { addBos: false });
+  const llDev = await gpu.answerLogLikelihood(
+    dev,
+    items.map(() => []),
+    items.map(() => answer),
+    { lastLogits: last },
+  );
+  const llHost = await cpu.answerLogLikelihood(
+    host,
+    items.map(() => []),
+    items.map(() => answer),
+    { lastLogits: last },
+  );
+  llDev.forEach((r, i) => {
+    for (let j = 0; j < answer.length; j++) {
+      assert.ok(
+        Math.abs(r.tokenLogProbs[j] - llHost[i].tokenLogProbs[j]) < 1e-3,
+        `${items[i].method} token ${j}: ${r.tokenLogProbs[j]} vs ${llHost[i].tokenLogProbs[j]}`,
+      );
+    }
+  });
+  // greedy decode through a question fed to the device batch first (question-agnostic), then 24 tokens
+  const question = model.tokenizer!.encode(' Where did Max go?', { addBos: false });
+  const opts = { maxNewTokens: 24, stopTokens: [], lastLogits: last };
+  const genDev = await gpu.generateBatch(
+    dev,
+    items.map(() => question),
+    opts,
+  );
+  dev.dispose();
+  const genHost = await cpu.generateBatch(
+    host,
+    items.map(() => question),
+    opts,
+  );
+  genDev.forEach((r, i) => assert.deepEqual(r.tokens, genHost[i].tokens, `${items[i].method}: tokens differ`));
+  t.diagnostic(`gather upload ${indexBytes} bytes for ${items.length} items (the full cache: ${2 * L * Hkv * hd * 4 * T} bytes)`);
+
+  // the host copy: downloaded once on demand, counted, equal to the CPU's cache
+  const before = gpu.io.deviceToHost;
+  const hc = await gpu.hostCache(g);
+  assert.equal(gpu.io.deviceToHost - before, 2 * L * Hkv * T * hd * 4);
+  let maxErr = 0;
+  for (let l = 0; l < L; l++)
+    for (let i = 0; i < hc.layers[l].keys.length; i++) maxErr = Math.max(maxErr, Math.abs(hc.layers[l].keys[i] - c.cache.layers[l].keys[i]));
+  assert.ok(maxErr < 1e-4, `downloaded keys differ from the CPU's by ${maxErr}`);
+  assert.equal(await gpu.hostCache(g), hc, 'downloaded once');
+  assert.equal(gpu.io.cacheDownloads, 1);
+  g.device?.dispose();
+  await gpu.release();
+  await cpu.release();
+});
+
+test('WebGPU: evaluateItems gathers on the device, snapkv+kivi4 takes the host path; scores = the CPU; bytes counted', { timeout: 300_000 }, async (t) => {
+  if (!needWebgpu(t)) return;
+  const model = await loadModel(sharedDataPath('stories260K', 'stories260K.bin'), { tokenizer: sharedDataPath('stories260K', 'tok512.bin') });
+  const { numLayers: L, numKvHeads: Hkv, headDim: hd } = model.spec;
+  const gpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, device: 'webgpu', requireDevice: true });
+  const cpu = await ModelRuntime.create(model, { cacheDir: testCacheDir, intraOpNumThreads: 1 });
+  const tok = model.tokenizer!;
+  const ids = tok.encode(
+    'Once upon a time, there was a little girl named Lily. She loved to play with her toys in the garden. One day, she found a shiny stone under a big tree and showed it to her mom.',
+    { addBos: true },
+  );
+  const T = ids.length - 12;
+  // continuation scoring after a question decoded through each compressed cache (the evaluate paths of a search)
+  const prompt = { contextIds: ids.slice(0, T - 4), questionIds: ids.slice(T - 4, T), answerIds: ids.slice(T), isContinuation: true };
+  const items = [
+    { key: 'snapkv', method: 'snapkv', budget: 40 },
+    { key: 'adakv', method: 'adakv', budget: 40 },
+    { key: 'profile', method: 'snapkv', budget: { layers: Array.from({ length: L }, (_, l) => 34 + 4 * l) } },
+    { key: 'kivi', method: 'snapkv+kivi4', budget: 40 },
+  ];
+  const opts = { setting: 'question-agnostic' as const, fitness: 'task' as const, batch: 4, chunkSize: 16 };
+  // the continuation path reads no task, tokenizer text or sample fields
+  const noTask = null as unknown as TaskDefinition;
+  const sample = { id: 's' } as Sample;
+  const run = async (rt: ModelRuntime) => {
+    const record = await rt.prefill(prompt.contextIds, { window: 32, chunkSize: 16 });
+    const io = { ...rt.io };
+    const results = await evaluateItems(rt, tok, noTask, sample, prompt, record, items, opts);
+    record.device?.dispose();
+    return {
+      results,
+      up: rt.io.hostToDevice - io.hostToDevice,
+      down: rt.io.deviceToHost - io.deviceToHost,
+      downloads: rt.io.cacheDownloads - io.cacheDownloads,
+    };
+  };
+  const g = await run(gpu);
+  const c = await run(cpu);
+  for (const r of [...g.results, ...c.results]) assert.equal(r.status, 'ok', `${r.key}: ${r.error}`);
+  for (const key of items.map((it) => it.key)) {
+    const a = g.results.find((r) => r.key === key)!;
+    const b = c.results.find((r) => r.key === key)!;
+    assert.deepEqual(a.headBudgets, b.headBudgets, key);
+    assert.equal(a.kvBytes, b.kvBytes, key);
+    assert.equal(a.metrics.top1, b.metrics.top1, key);
+    assert.ok(Math.abs(a.metrics.loglik - b.metrics.loglik) < 1e-3, `${key}: loglik ${a.metrics.loglik} vs ${b.metrics.loglik}`);
+  }
+  // down: the host copy once (for the KIVI item), the logits of the 15 fed positions (4 items and the full-cache
+  // reference) and the KIVI item's host-path run's column sums; the device items' caches never come down
+  const Tc = prompt.contextIds.length;
+  const { numHeads: H, vocabSize: V } = model.spec;
+  const fed = prompt.questionIds.length + prompt.answerIds.length - 1;
+  const cacheBytes = 2 * L * Hkv * Tc * hd * 4;
+  t.diagnostic(`evaluateItems on WebGPU: ${g.up} bytes up, ${g.down} down; the prompt's cache ${cacheBytes} bytes`);
+  assert.equal(g.downloads, 1, 'the KIVI item downloads the prefill once; the gathered items never');
+  assert.equal(g.down, cacheBytes + 5 * fed * V * 4 + L * H * (40 + fed) * 4); // the KIVI cache: 40 entries per head
+  await gpu.release();
+  await cpu.release();
+});
