@@ -197,9 +197,8 @@ export function buildDecoderGraph(
     let probs: string; // [B,Hkv,G·q,T]
     let ctx: string; // [B,Hkv,G·q,hd]
     if (presentK && presentV && presentBias) {
-      // over the present keys (scores (Q_g · Kᵀ) / sqrt(hd)): never empty, which WebGPU needs (it crashes on
-      // products with an empty past); mask = present_bias + causal over all T keys (key t visible to new token i
-      // iff t ≤ P + i)
+      // over the present keys this variant outputs anyway: one product, never over an empty past (a Split with an
+      // empty part crashed WebGPU); mask = present_bias + causal over all T keys (key t visible to token i iff t ≤ P + i)
       let scores = p.scores(qGrouped, keysT(presentK), scale);
       if (selfExtend) {
         const qHeads = toHeads(g.op('Slice', [qkv4, zero1, g.int64([H]), g.int64([2])]), null); // queries before RoPE [B,H,q,hd]
