@@ -60,6 +60,15 @@ export class GraphBuilder {
     return outs;
   }
 
+  /** Adds a node whose outputs get the given names (graph-visible ones) or fresh names where null; returns them. */
+  opNamed(opType: string, inputs: string[], attrs: Record<string, Attr>, names: (string | null)[]): string[] {
+    const [first] = this.opN(opType, inputs, attrs, names.length);
+    const node = this.nodes[this.nodes.length - 1] as { output: string[]; name: string };
+    node.output = node.output.map((o, i) => names[i] ?? o);
+    node.name = `${first}_${names.filter(Boolean).join('_')}`;
+    return node.output;
+  }
+
   /** Adds a single-output node; returns the output name. */
   op(opType: string, inputs: string[], attrs: Record<string, Attr> = {}): string {
     return this.opN(opType, inputs, attrs, 1)[0];
