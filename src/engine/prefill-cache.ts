@@ -53,13 +53,13 @@ interface Header {
 }
 
 /**
- * What makes two prefills of the same prompt equal: the weights and everything that changes the float rounding
- * of the prefill — the graph's precision, the device that ran it and the chunk size (later chunks attend to the
- * earlier ones through the cache). A record of an fp32 CPU run must never stand in for an fp16 or WebGPU one.
+ * What makes two prefills of the same prompt equal: the graph that ran them (its key covers the weights, the
+ * graph options such as the precision, and the builder version), the device and the chunk size (later chunks
+ * attend to the earlier ones through the cache). Each changes the float rounding: a record of an fp32 CPU run,
+ * or of an older graph, must never stand in for another.
  */
 export interface PrefillIdentity {
-  weightsHash: string;
-  precision: string;
+  graphKey: string;
   device: string;
   chunkSize: number;
 }
@@ -67,7 +67,7 @@ export interface PrefillIdentity {
 /** Cache key of a prefill: its identity, the exact prompt tokens and the window size. */
 export function prefillKey(id: PrefillIdentity, tokens: readonly number[], window: number): string {
   const h = createHash('sha256');
-  h.update(`${id.weightsHash}\n${id.precision}\n${id.device}\n${id.chunkSize}\n${window}\n`);
+  h.update(`${id.graphKey}\n${id.device}\n${id.chunkSize}\n${window}\n`);
   h.update(Buffer.from(Int32Array.from(tokens).buffer));
   return h.digest('hex').slice(0, 32);
 }

@@ -218,9 +218,7 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   const task = getTask(l, t.task);
   const prompt = tokenizeSample(task, t.sample, l.tokenizer, l.model.spec);
   const tokens = prefillTokens(prompt, t.options.setting);
-  const precision = runtime.graphOptions.precision;
-  const identity = { weightsHash: l.model.weightsHash, precision, device: runtime.device, chunkSize: t.options.chunkSize };
-  const key = prefillKey(identity, tokens, t.options.window);
+  const key = prefillKey({ graphKey: runtime.graph.key, device: runtime.device, chunkSize: t.options.chunkSize }, tokens, t.options.window);
   const disk = t.prefillCacheDir ? new PrefillDiskCache(t.prefillCacheDir, t.prefillCacheLimit ?? null) : null;
   const rejectedBefore = PrefillDiskCache.rejected.length;
   let record: PrefillRecord | null = recall(key) ?? disk?.get(key) ?? null;
@@ -230,7 +228,7 @@ async function evaluateSample(t: EvaluateSampleTask, port: MessagePort | undefin
   if (!record) {
     record = await runtime.prefill(tokens, { chunkSize: t.options.chunkSize, window: t.options.window });
     // the disk cache holds host arrays: a WebGPU prefill's K/V are downloaded for it (counted in runtime.io)
-    if (disk) usage = disk.put(key, { ...record, cache: await runtime.hostCache(record) }, precision === 'fp16' ? 'float16' : 'float32');
+    if (disk) usage = disk.put(key, { ...record, cache: await runtime.hostCache(record) }, runtime.graphOptions.precision === 'fp16' ? 'float16' : 'float32');
   }
   const kept = remember(key, record);
   const prefill = { computed, ms: computed ? record.ms : 0, tokens: tokens.length, key };

@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deserializePrefill, prefillKey, serializePrefill } from '../../src/engine/prefill-cache.ts';
+import { graphKey } from '../../src/graph/cache.ts';
 import { ModelRuntime } from '../../src/runtime/runtime.ts';
 import { loadModel } from '../../src/model/load.ts';
 import type { PrefillRecord } from '../../src/runtime/types.ts';
@@ -56,11 +57,12 @@ test('prefill record: an fp16 graph stores its K/V as float16, bit for bit, in a
   }
 });
 
-test('prefill key: precision, device, chunk size, window and tokens each make another key', () => {
-  const id = { weightsHash: 'w', precision: 'fp32', device: 'cpu', chunkSize: 512 };
+test('prefill key: the graph (weights, options such as the precision, builder version), device, chunk size, window and tokens each make another key', () => {
+  const id = { graphKey: graphKey('w', { precision: 'fp32' }), device: 'cpu', chunkSize: 512 };
   const k = prefillKey(id, [1, 2, 3], 32);
   assert.equal(prefillKey({ ...id }, [1, 2, 3], 32), k);
-  for (const other of [{ precision: 'fp16' }, { device: 'webgpu' }, { chunkSize: 256 }, { weightsHash: 'v' }]) {
+  const otherGraphs = [graphKey('w', { precision: 'fp16' }), graphKey('w', { precision: 'fp32', presentOutputs: false }), graphKey('v', { precision: 'fp32' })];
+  for (const other of [...otherGraphs.map((g) => ({ graphKey: g })), { device: 'webgpu' }, { chunkSize: 256 }]) {
     assert.notEqual(prefillKey({ ...id, ...other }, [1, 2, 3], 32), k, JSON.stringify(other));
   }
   assert.notEqual(prefillKey(id, [1, 2, 3], 16), k);
