@@ -2,20 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { averageResults, qualityLoss, runResults } from '../../src/stats/quality.ts';
 import { Store } from '../../src/store/store.ts';
+import { mulberry32 } from '../../src/util/mulberry32.ts';
 import type { ResultRow, StoredEvaluation } from '../../src/store/types.ts';
 import { newRun, tempDb } from '../store/helpers.ts';
-
-/** Deterministic uniform [0, 1) (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : null);
 
@@ -64,7 +53,7 @@ const close = (a: number | null, b: number | null, what: string) => {
 test('runResults and averageResults agree with the table computed naively from the stored rows', () => {
   const s = Store.open(tempDb());
   const run = s.createRun(newRun());
-  const r = rng(15);
+  const r = mulberry32(15);
   const tasks = ['A', 'B', 'C'];
   const ids = new Map(
     tasks.map((t) => [
