@@ -136,20 +136,7 @@ export interface ResultAggregate {
 }
 
 /** One cell of the method × budget × task table. */
-export interface ResultRow {
-  method: string;
-  budget: string;
-  setting: string;
-  task: string;
-  /** ok evaluations */
-  n: number;
-  failed: number;
-  meanScore: number | null;
-  meanBudgetTokens: number | null;
-  meanKvEntries: number | null;
-  meanKvBytes: number | null;
-  /** Mean score of `full` on the same samples (those with an ok evaluation of both). */
-  fullScore: number | null;
+export interface ResultRow extends Omit<ResultAggregate, 'pairedScore'> {
   /** 1 − score/score_full over those paired samples; null without a full evaluation or when full scores 0. */
   qualityLoss: number | null;
   /** Means of the secondary metrics over ok evaluations (e.g. loglik, top1, kl for the continuation task). */
