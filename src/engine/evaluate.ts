@@ -115,7 +115,8 @@ export function windowFor(methods: MethodSpec[], fallback = 32): number {
 
 /**
  * Computes the record's value-output norms (once, kept in the record) when one of `methods` reads them;
- * returns the ms spent (0 when none needed or already there).
+ * returns the ms spent (0 when none needed or already there). Where they are computed (on the device for a
+ * device record, so its cache stays there) is ModelRuntime.ensureValueNorms's choice.
  */
 export async function ensureValueNormsFor(runtime: ModelRuntime, record: PrefillRecord, methods: MethodSpec[]): Promise<number> {
   if (record.valueNorms) return 0;

@@ -2,8 +2,8 @@
  * Compression on the device (WebGPU): the host computes which entries each head keeps (the compression methods,
  * from the attention statistics), the gather graph (src/graph/gather.ts) copies them out of the prefill's
  * device-resident cache into a padded decode batch. The kept indices (int32) are the only upload; the batch never
- * leaves the device. The copy graph reads a device tensor back when the host needs it (the disk prefill cache,
- * value norms, a host-path item), and those downloads are counted like every other crossing.
+ * leaves the device. The copy graph reads a device tensor back when the host needs it (the disk prefill cache, a
+ * host-path item), and those downloads are counted like every other crossing.
  */
 import * as ort from 'onnxruntime-node';
 import type { ModelSpec } from '../model/spec.ts';

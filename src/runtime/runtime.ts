@@ -31,7 +31,7 @@ import { DeviceDecodeCache, deviceResidentOutputs, hostBytes, releaseDeviceOutpu
 import { attachHostCache, deviceRecord, hasHostCache } from './device-record.ts';
 import { DeviceGather } from './device-gather.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
-import { ValueNormRunner } from './value-norms.ts';
+import { DeviceValueNormRunner, ValueNormRunner } from './value-norms.ts';
 import { ContinuationScorer, type ContinuationScores } from './scoring.ts';
 
 export interface RuntimeOptions extends SessionOptions {
@@ -124,6 +124,7 @@ const i64 = (values: number[], dims: number[]) =>
 
 export class ModelRuntime {
   private valueNormRunner: ValueNormRunner | null = null;
+  private deviceValueNormRunner: DeviceValueNormRunner | null = null;
   private continuationScorer: ContinuationScorer | null = null;
   private deviceGather: DeviceGather | null = null;
   /** Threads of the value-norm session (the decoder session's setting). */
@@ -192,6 +193,7 @@ export class ModelRuntime {
   async release(): Promise<void> {
     await this.session.release();
     await this.valueNormRunner?.release();
+    await this.deviceValueNormRunner?.release();
     await this.continuationScorer?.release();
     await this.deviceGather?.release();
   }
@@ -235,10 +237,17 @@ export class ModelRuntime {
 
   /**
    * The record's value-output norms (L × [Hkv, T], see PrefillRecord.valueNorms), computed once and kept in the
-   * record: CriticalKV / DefensiveKV read them for every budget and candidate.
+   * record: CriticalKV / DefensiveKV read them for every budget and candidate. The one place that picks the path:
+   * a record whose K/V are on the device (WebGPU) gets float32 norms computed there (only the norms come down, the
+   * cache stays), every other record the float64 graph on the CPU from its host cache.
    */
   async ensureValueNorms(record: PrefillRecord): Promise<Float64Array[]> {
     if (record.valueNorms) return record.valueNorms;
+    if (record.device) {
+      this.deviceValueNormRunner ??= await DeviceValueNormRunner.create(this.spec, this.model.weights, this.graphOptions.precision, this.io);
+      record.valueNorms = await this.deviceValueNormRunner.norms(record.device, record.tokens.length);
+      return record.valueNorms;
+    }
     this.valueNormRunner ??= await ValueNormRunner.create(this.spec, this.model.weights, this.intraOpNumThreads);
     record.valueNorms = await this.valueNormRunner.norms(await this.hostCache(record), record.tokens.length);
     return record.valueNorms;

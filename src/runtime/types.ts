@@ -34,8 +34,9 @@ export interface PrefillRecord {
   tokens: number[]; // [T]
   /**
    * The full cache on the host, every bias 0. A WebGPU prefill leaves it on the device (`device`) and the host copy
-   * is downloaded only when something on the host needs it (ModelRuntime.hostCache: the disk prefill cache, value
-   * norms, a host-path item); reading it before is an internal error (device-record.ts).
+   * is downloaded only when something on the host needs it (ModelRuntime.hostCache: the disk prefill cache, a
+   * host-path item; never the value norms, computed on the device); reading it before is an internal error
+   * (device-record.ts).
    */
   cache: KvCache;
   /** WebGPU: the full cache as GPU tensors (one row, T entries per layer), the source of gatherOnDevice. */
@@ -48,8 +49,9 @@ export interface PrefillRecord {
   /** Logits after the last prompt token. */
   lastLogits: Float32Array; // [V]
   /**
-   * CriticalKV's value-output norms (1/G) Σ_g ||v_kj W_o^(kG+g)||_1 of every entry, per layer, float64; filled
-   * on demand (ModelRuntime.ensureValueNorms) when a method of the run needs them. Not stored on disk.
+   * CriticalKV's value-output norms (1/G) Σ_g ||v_kj W_o^(kG+g)||_1 of every entry, per layer; filled on demand
+   * (ModelRuntime.ensureValueNorms) when a method of the run needs them: computed in float64 from a host cache,
+   * in float32 on the device from a device record's V (WebGPU has no float64). Not stored on disk.
    */
   valueNorms?: Float64Array[]; // L × [Hkv, T]
   /** Wall time of the prefill, ms. */
