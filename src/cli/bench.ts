@@ -57,6 +57,7 @@ function formatBench(r: BenchResult): string {
       ? []
       : [
           `host↔device per item  ${r.gatherHostToDeviceBytes} bytes up (kept indices, every entry) = ${(100 * (r.gatherFractionOfCache ?? 0)).toFixed(3)} % of the prompt's cache, ${r.gatherDeviceToHostBytes} down`,
+          `host↔device norms     ${r.valueNormsDeviceToHostBytes} bytes down per prefill (CriticalKV/DefensiveKV's value norms, computed on the device), ${r.valueNormsHostToDeviceBytes} up (W_o once per session)`,
         ]),
     `load average          ${r.loadAverage.toFixed(1)} (figures from a busy machine are not comparable)`,
     `bandwidth bound       ${r.decodeBoundTokensPerSec.toFixed(1)} tok/s at batch 1 = ${r.memoryBandwidthGBs.toFixed(1)} GB/s (one-thread memcpy) / (${mb(r.weightBytes)} weights + KV)`,

@@ -84,6 +84,13 @@ export interface BenchResult {
    */
   gatherHostToDeviceBytes: number | null;
   gatherDeviceToHostBytes: number | null;
+  /**
+   * CriticalKV/DefensiveKV's value norms of the measured prefill when its cache stays on the device (WebGPU),
+   * computed there: down, the float32 norms (L·Hkv·T·4 bytes per prefill; the cache never comes down for them);
+   * up, W_o per head (once per session, so here) and a token range per run. null when the cache is on the host.
+   */
+  valueNormsHostToDeviceBytes: number | null;
+  valueNormsDeviceToHostBytes: number | null;
   /** gatherHostToDeviceBytes / the prompt's cache bytes (T tokens). */
   gatherFractionOfCache: number | null;
   /** KV cache bytes at the decode context (batch 1, graph precision). */
@@ -187,6 +194,12 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       (await rt.gatherOnDevice(rec, [allKept])).dispose();
       gatherIo = { up: rt.io.hostToDevice - before.hostToDevice, down: rt.io.deviceToHost - before.deviceToHost };
     }
+    let normsIo: { up: number; down: number } | null = null;
+    if (rec.device) {
+      const before = { ...rt.io };
+      await rt.ensureValueNorms(rec);
+      normsIo = { up: rt.io.hostToDevice - before.hostToDevice, down: rt.io.deviceToHost - before.deviceToHost };
+    }
     /** B rows of the full prompt cache: a device batch gathered from the prefill's, or host caches. */
     const rows = async (B: number) =>
       rec.device
@@ -273,6 +286,8 @@ export async function benchRuntime(model: LoadedModel, opts: BenchOptions): Prom
       prefillDeviceToHostBytes: prefillIo.down,
       gatherHostToDeviceBytes: gatherIo?.up ?? null,
       gatherDeviceToHostBytes: gatherIo?.down ?? null,
+      valueNormsHostToDeviceBytes: normsIo?.up ?? null,
+      valueNormsDeviceToHostBytes: normsIo?.down ?? null,
       gatherFractionOfCache: gatherIo ? gatherIo.up / (kvBytesPerToken * T) : null,
       cacheBytesAtContext,
       hostDeviceFractionOfCache: perStep / cacheBytesAtContext,

@@ -50,5 +50,8 @@ test('scripts/gpu-check run --quick: one JSON object; WebGPU works, stories260K 
   const { spec } = await openModel('random:tiny');
   assert.equal(bench.gatherHostToDeviceBytes, spec.numLayers * spec.numKvHeads * 64 * 4);
   assert.equal(bench.gatherDeviceToHostBytes, 0);
+  // value norms on the device: the float32 norms come down, never the cache; W_o per head and a token range go up
+  assert.equal(bench.valueNormsDeviceToHostBytes, spec.numLayers * spec.numKvHeads * 64 * 4);
+  assert.equal(bench.valueNormsHostToDeviceBytes, spec.numLayers * (spec.numHeads * spec.headDim * spec.hiddenSize * 4 + 16));
   assert.ok(bench.hostDeviceBytesPerStep < 0.02 * bench.cacheBytesAtContext || bench.cacheBytesAtContext < 2 ** 20, 'per-step bytes');
 });
