@@ -5,6 +5,8 @@
  * Host memory needed ≈ weights (onnxruntime reads the initializers into RAM when it creates the session)
  *   + weights again for WebGPU on a software adapter (lavapipe's "device" buffers live in RAM; no NVIDIA/DRM GPU found)
  *   + the KV cache at the context (decode caches and a prefill record, host-resident)
+ *   + W_o in float32, which a worker keeps for CriticalKV/DefensiveKV's value norms (src/model/release.ts), and its
+ *     device copy for the WebGPU value-norm graph (counted in RAM on a software adapter)
  *   + 1 GiB for the runtime itself.
  * Disk needed (when the graph is not built yet): the weights in the graph's precision (model.onnx_data).
  */
@@ -22,6 +24,8 @@ const fmt = (b: number) => `${(b / GiB).toFixed(1)} GiB`;
 export interface MemoryPlan {
   weightBytes: number;
   kvBytes: number;
+  /** W_o (o_proj of every layer) in float32: the host copy kept for value norms, ×2 with the device copy in RAM. */
+  outputProjectionBytes: number;
   /** Device buffers counted in host memory (WebGPU on a software adapter). */
   deviceInHostMemory: boolean;
   hostBytesNeeded: number;
@@ -55,8 +59,9 @@ export function memoryPlan(spec: ModelSpec, precision: Precision, device: Device
   // decode caches (batch) + one prefill record, K and V, float32 on the host
   const kvBytes = 2 * spec.numLayers * spec.numKvHeads * spec.headDim * 4 * contextTokens * (batch + 1);
   const deviceInHostMemory = device === 'webgpu' && !hardwareGpuPresent();
-  const hostBytesNeeded = weightBytes * (deviceInHostMemory ? 2 : 1) + kvBytes + GiB;
-  return { weightBytes, kvBytes, deviceInHostMemory, hostBytesNeeded, hostBytesAvailable: availableMemory() };
+  const outputProjectionBytes = spec.numLayers * spec.hiddenSize * spec.numHeads * spec.headDim * 4 * (deviceInHostMemory ? 2 : 1);
+  const hostBytesNeeded = weightBytes * (deviceInHostMemory ? 2 : 1) + kvBytes + outputProjectionBytes + GiB;
+  return { weightBytes, kvBytes, outputProjectionBytes, deviceInHostMemory, hostBytesNeeded, hostBytesAvailable: availableMemory() };
 }
 
 /** Throws a one-line KvoptError when the plan does not fit in memory, or the graph to build does not fit on disk. */
@@ -73,7 +78,7 @@ export function checkFits(
     throw new KvoptError(
       `${what} (${precision}) does not fit: it needs about ${fmt(plan.hostBytesNeeded)} of memory ` +
         `(${fmt(plan.weightBytes)} weights${plan.deviceInHostMemory ? ' ×2: WebGPU on a software adapter keeps its buffers in RAM' : ''}, ` +
-        `${fmt(plan.kvBytes)} KV at ${contextTokens} tokens, 1 GiB runtime) and ${fmt(plan.hostBytesAvailable)} is available` +
+        `${fmt(plan.kvBytes)} KV at ${contextTokens} tokens, ${fmt(plan.outputProjectionBytes)} W_o in float32 for value norms, 1 GiB runtime) and ${fmt(plan.hostBytesAvailable)} is available` +
         `${precision === 'fp32' ? '; try --dtype fp16' : ''}`,
     );
   }

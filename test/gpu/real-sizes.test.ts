@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { tinySpec } from '../../src/model/random.ts';
 import { lazyRandomWeights, parameterCountOfSpec } from '../../src/model/random-lazy.ts';
 import { parameterCount } from '../../src/model/spec.ts';
-import { memoryPlan } from '../../src/runtime/memory-plan.ts';
+import { hardwareGpuPresent, memoryPlan } from '../../src/runtime/memory-plan.ts';
 import { RANDOM_PRESETS } from '../../src/runtime/in-memory-model.ts';
 import { kvopt, repoRoot } from '../engine/cli-run.ts';
 
@@ -53,6 +53,11 @@ test('a 420M-parameter fp16 graph builds streamed: data = 2 bytes/parameter, pea
 
 test('random:8b fp16: one line before allocating, naming what it needs and what is available', (t) => {
   const plan = memoryPlan(tinySpec(RANDOM_PRESETS['8b']), 'fp16', 'cpu', 8192 + 32, 10);
+  // W_o kept in float32 for the value norms: 32 layers of a 4096 × 4096 o_proj; its device copy counts in RAM too
+  // when WebGPU runs on a software adapter
+  assert.equal(plan.outputProjectionBytes, 32 * 4096 * 4096 * 4);
+  const onWebgpu = memoryPlan(tinySpec(RANDOM_PRESETS['8b']), 'fp16', 'webgpu', 8192 + 32, 10);
+  assert.equal(onWebgpu.outputProjectionBytes, (hardwareGpuPresent() ? 1 : 2) * 32 * 4096 * 4096 * 4);
   if (plan.hostBytesNeeded <= plan.hostBytesAvailable) {
     t.skip(`this machine has ${(plan.hostBytesAvailable / 2 ** 30).toFixed(0)} GiB available: random:8b fits here`);
     return;
@@ -64,7 +69,7 @@ test('random:8b fp16: one line before allocating, naming what it needs and what 
   assert.equal(line.split('\n').length, 1, line);
   assert.match(
     line,
-    /^kvopt: random:8b \(fp16\) does not fit: it needs about [\d.]+ GiB of memory \(15\.0 GiB weights, [\d.]+ GiB KV at 8224 tokens, 1 GiB runtime\) and [\d.]+ GiB is available$/,
+    /^kvopt: random:8b \(fp16\) does not fit: it needs about [\d.]+ GiB of memory \(15\.0 GiB weights, [\d.]+ GiB KV at 8224 tokens, 2\.0 GiB W_o in float32 for value norms, 1 GiB runtime\) and [\d.]+ GiB is available$/,
   );
   assert.ok(Date.now() - t0 < 60_000, 'the check ran before any generation or build');
 });
