@@ -4,20 +4,11 @@
  *   node --import tsx scripts/summarize-eval.ts results/stories260k-methods.json > results/stories260k-methods.md
  */
 import { readFileSync } from 'node:fs';
+import type { ResultRow } from '../src/store/types.ts';
 
-interface Row {
-  task: string;
-  setting: string;
-  method: string;
-  budget: string;
-  meanScore: number;
-  qualityLoss: number | null;
-  metrics: Record<string, number>;
-  n: number;
-}
 const file = process.argv[2];
 if (!file) throw new Error('usage: summarize-eval.ts RESULTS.json');
-const rows = (JSON.parse(readFileSync(file, 'utf8')) as { rows: Row[] }).rows;
+const rows = (JSON.parse(readFileSync(file, 'utf8')) as { rows: ResultRow[] }).rows;
 const budgets = [...new Set(rows.filter((r) => r.budget.startsWith('keep=')).map((r) => r.budget))].sort();
 const pct = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${(100 * x).toFixed(1)}%`);
 const f3 = (x: number | undefined) => (x === undefined ? '—' : x.toFixed(3));

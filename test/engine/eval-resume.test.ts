@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { Store } from '../../src/store/store.ts';
 import { count, killWhen, kvopt } from './cli-run.ts';
 import { writeStoriesEval } from '../helpers/stories-eval.ts';
+import type { ResultRow } from '../../src/store/types.ts';
 
 const SAMPLES = 4;
 const METHODS = ['streaming', 'snapkv', 'defensivekv'];
@@ -26,18 +27,7 @@ function writeConfig(dir: string): string {
   });
 }
 
-interface Row {
-  task: string;
-  setting: string;
-  method: string;
-  budget: string;
-  meanScore: number;
-  qualityLoss: number | null;
-  n: number;
-  meanKvEntries: number;
-  meanKvBytes: number;
-}
-const rowsOf = (file: string) => (JSON.parse(readFileSync(file, 'utf8')).rows as (Row & { run: number })[]).map(({ run: _run, ...r }) => r);
+const rowsOf = (file: string) => (JSON.parse(readFileSync(file, 'utf8')).rows as (ResultRow & { run: number })[]).map(({ run: _run, ...r }) => r);
 
 test('eval: SIGKILL mid-run, --resume, same table as an uninterrupted run; every prompt prefilled once', { timeout: 600_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-eval-resume-'));

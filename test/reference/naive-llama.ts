@@ -14,7 +14,7 @@ export interface NaiveOutput {
 }
 
 /** y = W x with W stored [out, in] row-major, plus optional bias b. */
-function matVec(W: Float32Array, x: Float64Array, out: number, inDim: number, b: Float32Array | null = null): Float64Array {
+export function matVec(W: Float32Array, x: Float64Array, out: number, inDim: number, b: Float32Array | null = null): Float64Array {
   if (W.length !== out * inDim) throw new Error(`naive: weight has ${W.length} values, expected ${out}x${inDim}`);
   const y = new Float64Array(out);
   for (let o = 0; o < out; o++) {
@@ -26,7 +26,7 @@ function matVec(W: Float32Array, x: Float64Array, out: number, inDim: number, b:
 }
 
 /** RMSNorm(v) * g = v / sqrt(mean(v²) + eps) * g. */
-function rmsNorm(v: Float64Array, g: Float32Array, eps: number): Float64Array {
+export function rmsNorm(v: Float64Array, g: Float32Array, eps: number): Float64Array {
   let ss = 0;
   for (let i = 0; i < v.length; i++) ss += v[i] * v[i];
   const inv = 1 / Math.sqrt(ss / v.length + eps);

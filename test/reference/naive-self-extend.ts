@@ -8,7 +8,7 @@
  * KV head of each layer lists its own entries with their original positions.
  */
 import type { ModelSpec, ModelWeights } from '../../src/model/spec.ts';
-import { naiveInvFreq, naiveRope } from './naive-llama.ts';
+import { matVec, naiveInvFreq, naiveRope, rmsNorm } from './naive-llama.ts';
 
 export interface NaiveSelfExtend {
   group: number; // G
@@ -31,23 +31,6 @@ export interface NaiveSelfExtendOutput {
   past: NaivePast;
   /** per layer [Hq][q][entries of that query head's KV head (past then new)] softmax probabilities */
   attention: number[][][][];
-}
-
-function matVec(W: Float32Array, x: Float64Array, out: number, inDim: number, b: Float32Array | null = null): Float64Array {
-  const y = new Float64Array(out);
-  for (let o = 0; o < out; o++) {
-    let s = b ? b[o] : 0;
-    for (let i = 0; i < inDim; i++) s += W[o * inDim + i] * x[i];
-    y[o] = s;
-  }
-  return y;
-}
-
-function rmsNorm(v: Float64Array, g: Float32Array, eps: number): Float64Array {
-  let ss = 0;
-  for (let i = 0; i < v.length; i++) ss += v[i] * v[i];
-  const inv = 1 / Math.sqrt(ss / v.length + eps);
-  return Float64Array.from(v, (x, i) => x * inv * g[i]);
 }
 
 function rotated(raw: Float64Array, p: number, hd: number, inv: Float64Array, style: ModelSpec['rope']): Float64Array {
