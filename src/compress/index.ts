@@ -2,6 +2,7 @@
 export { compressPrefill, selectKept } from './compress.ts';
 export {
   parseMethod,
+  withPyramidSchedule,
   buildMethod,
   methodWindow,
   methodNeedsValueNorms,

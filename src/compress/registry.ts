@@ -172,6 +172,14 @@ export function resolveMethod(method: MethodSpec | MethodInput): MethodSpec {
   return resolved ? (method as MethodSpec) : parseMethod(method as MethodInput);
 }
 
+/**
+ * The method `name` with `options` and PyramidKV's layer schedule in place of its own allocator: the search's
+ * `pyramid:<scorer>` comparison, and the report's line that redraws it.
+ */
+export function withPyramidSchedule(name: string, options: Record<string, unknown>): MethodSpec {
+  return parseMethod({ [name]: { ...options, allocator: 'pyramid' } });
+}
+
 /** Parses a method name / name with options / object form into a MethodSpec with every option resolved. */
 export function parseMethod(input: MethodInput): MethodSpec {
   let parts: { name: string; options: Opts }[];

@@ -23,7 +23,7 @@ import { asDiskFull } from '../util/disk-full.ts';
 import type { RunTiming } from './timing.ts';
 import { RunSession, type Job, type PrefillCacheReport } from './session.ts';
 import { Study, type Trials, type Trial, type TrialResults } from './study.ts';
-import { parseMethod, type MethodSpec, type UniformBudget } from '../compress/index.ts';
+import { withPyramidSchedule, type MethodSpec, type UniformBudget } from '../compress/index.ts';
 import type { QueueCoordinator } from '../queue/coordinator.ts';
 
 export interface SearchRunOptions {
@@ -248,7 +248,7 @@ export async function runSearch(config: ExperimentConfig, opts: SearchRunOptions
   }
   const scorer = s.scorer.resolved;
   // Resolved once, as the config's methods are.
-  const pyramid = parseMethod({ [s.scorer.name]: { ...s.scorer.options, allocator: 'pyramid' } });
+  const pyramid = withPyramidSchedule(s.scorer.name, s.scorer.options);
   const t0 = Date.now();
   const session = RunSession.open(config, 'search', opts);
   const { store, run } = session;

@@ -12,7 +12,7 @@
  *   content hash, so a file edited since the run is not misread).
  */
 import { existsSync, statSync } from 'node:fs';
-import { buildMethod, isHeadWise, parseMethod, pyramidSchedule, type MethodInput } from '../compress/index.ts';
+import { buildMethod, isHeadWise, parseMethod, pyramidSchedule, withPyramidSchedule } from '../compress/index.ts';
 import { taskLabel } from '../config/task-label.ts';
 import { contentHash } from '../tasks/sample-hash.ts';
 import type { TaskConfig } from '../config/schema.ts';
@@ -305,12 +305,11 @@ function promptTokens(store: ReadOnlyStorage, modelHash: string | null, samples:
 function pyramidLine(store: ReadOnlyStorage, run: RunRow, config: StoredConfig, target: number, L: number, notes: string[]): number[] | undefined {
   const s = config.search;
   if (!s) return undefined;
-  const input: MethodInput = { [s.scorer.name]: { ...s.scorer.options, allocator: 'pyramid' } };
   let window: number;
   let beta: number;
   let fallback: 'clamp' | 'uniform';
   try {
-    const spec = parseMethod(input);
+    const spec = withPyramidSchedule(s.scorer.name, s.scorer.options);
     window = buildMethod(spec).scorer.window;
     beta = spec.allocator.options.beta as number;
     fallback = spec.allocator.options.fallback as 'clamp' | 'uniform';
