@@ -18,6 +18,7 @@
 import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
 import type { ModelRuntime } from '../runtime/runtime.ts';
+import { referenceDistribution, type ReferenceDistribution } from '../runtime/scoring.ts';
 import type { DeviceDecodeCache } from '../runtime/device-cache.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
 import { compressPrefill, methodNeedsValueNorms, methodWindow, resolveBudget, selectKept, type Budget } from '../compress/index.ts';
@@ -250,7 +251,7 @@ export async function evaluateItems(
       const t2 = now();
       const decodeMs = (t2 - t1) / ready.length;
       // Scored in one onnxruntime call (float64, the JS metrics of tasks/metrics/logits.ts are its reference).
-      const m = await runtime.scoreContinuation(logits, ready.length, contIds, reference!.logProbs);
+      const m = await runtime.scoreContinuation(logits, ready.length, contIds, reference!.distribution);
       const n = contIds.length;
       const metricsMs = (now() - t2) / ready.length;
       ready.forEach((r, b) => {
@@ -352,7 +353,7 @@ async function continuationLogits(
 }
 
 export interface ContinuationReference {
-  logProbs: Float64Array; // [n, V]
+  distribution: ReferenceDistribution; // p over the n positions
   argmax: Int32Array; // [n]
 }
 
@@ -360,8 +361,8 @@ export interface ContinuationReference {
 const references = new WeakMap<PrefillRecord, Map<string, ContinuationReference>>();
 
 /**
- * The full cache's log-probabilities [n, V] (float64, as the reference metrics compute them) and argmax per row,
- * computed once per record, prefix and continuation.
+ * The full cache's distribution over the continuation (float64 log-probabilities as the reference metrics compute
+ * them, in the parts the scoring graph reads) and argmax per row, computed once per record, prefix and continuation.
  */
 export async function continuationReference(runtime: ModelRuntime, record: PrefillRecord, prefix: number[], cont: number[]): Promise<ContinuationReference> {
   let byTokens = references.get(record);
@@ -382,7 +383,7 @@ export async function continuationReference(runtime: ModelRuntime, record: Prefi
     logProbs.set(logSoftmaxRow(logits, t * V, V), t * V);
     top[t] = argmax(logits.subarray(t * V, (t + 1) * V));
   }
-  const ref = { logProbs, argmax: top };
+  const ref = { distribution: referenceDistribution(logProbs, n, V), argmax: top };
   byTokens.set(key, ref);
   return ref;
 }

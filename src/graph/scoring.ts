@@ -1,12 +1,19 @@
 /**
  * The continuation scoring graph: what the continuation metrics need from B candidates' logits, computed by
  * onnxruntime instead of JavaScript loops over the full vocabulary (tasks/metrics/logits.ts stays the
- * reference). In float64 like the reference, so the metrics agree with it to rounding (~1e-15), not to float32.
+ * reference). In float64 like the reference, so the metrics agree with it to rounding (~1e-13), not to float32.
  *
- * inputs   logits [B, n, V] f32 (row t predicts target t), targets [n] i64, ref_logprobs [n, V] f64 (the full
- *          cache's log-probabilities, computed once per sample)
- * outputs  target_logprob [B, n] f64 = log softmax(logits)[target]
- *          kl [B, n] f64 = Σ_v p_v (log p_v − log q_v), p = exp(ref_logprobs), q = softmax(logits)
+ * The reference distribution p (the full cache's) is the same for every candidate, so its parts come in
+ * precomputed once per sample (runtime/scoring.ts referenceDistribution), and the KL needs no per-candidate
+ * log-softmax:  with log q_v = x_v − log Z,
+ *   KL(p ‖ q) = Σ_v p_v (log p_v − log q_v) = Σ_v p_v log p_v − Σ_v p_v x_v + log Z · Σ_v p_v.
+ * A candidate row then costs one float64 log-sum-exp and one dot product instead of a log-softmax written out
+ * and three more passes over [B, n, V].
+ *
+ * inputs   logits [B, n, V] f32 (row t predicts target t), targets [n] i64,
+ *          ref_probs [n, V] f64 = p, ref_neg_entropy [n] f64 = Σ_v p_v log p_v, ref_mass [n] f64 = Σ_v p_v
+ * outputs  target_logprob [B, n] f64 = x_target − log Z
+ *          kl [B, n] f64 = KL(p ‖ softmax(logits))
  *          argmax [B, n] i64 (first maximum, as the reference)
  */
 import { GraphBuilder, aInt } from './builder.ts';
@@ -17,15 +24,20 @@ export function buildScoringGraph(vocabSize: number): Uint8Array {
   const g = new GraphBuilder('unused');
   const logits = g.input('logits', DataType.FLOAT, ['batch', 'n', vocabSize]);
   const targets = g.input('targets', DataType.INT64, ['n']);
-  const ref = g.input('ref_logprobs', DataType.DOUBLE, ['n', vocabSize]);
-  const lq = g.op('LogSoftmax', [g.op('Cast', [logits], { to: aInt(DataType.DOUBLE) })], { axis: aInt(-1) }); // [B,n,V]
+  const p = g.input('ref_probs', DataType.DOUBLE, ['n', vocabSize]);
+  const negEntropy = g.input('ref_neg_entropy', DataType.DOUBLE, ['n']);
+  const mass = g.input('ref_mass', DataType.DOUBLE, ['n']);
+  const vocabAxis = g.int64([2]);
+  const x = g.op('Cast', [logits], { to: aInt(DataType.DOUBLE) }); // [B,n,V]
+  const logZ = g.op('ReduceLogSumExp', [x, vocabAxis], { keepdims: aInt(0) }); // [B,n]
   const idx = g.op('Expand', [
     g.op('Unsqueeze', [targets, g.int64([0, 2])]), // [1,n,1]
     g.op('Concat', [g.op('Shape', [logits], { start: aInt(0), end: aInt(2) }), g.int64([1])], { axis: aInt(0) }),
   ]); // [B,n,1]
-  g.opTo('target_logprob', 'Squeeze', [g.op('GatherElements', [lq, idx], { axis: aInt(2) }), g.int64([2])]);
-  const p = g.op('Exp', [ref]); // [n,V]
-  g.opTo('kl', 'ReduceSum', [g.op('Mul', [p, g.op('Sub', [ref, lq])]), g.int64([2])], { keepdims: aInt(0) });
+  const xTarget = g.op('Cast', [g.op('Squeeze', [g.op('GatherElements', [logits, idx], { axis: aInt(2) }), vocabAxis])], { to: aInt(DataType.DOUBLE) });
+  g.opTo('target_logprob', 'Sub', [xTarget, logZ]);
+  const dot = g.op('ReduceSum', [g.op('Mul', [x, p]), vocabAxis], { keepdims: aInt(0) }); // Σ_v p_v x_v, [B,n]
+  g.opTo('kl', 'Add', [g.op('Sub', [negEntropy, dot]), g.op('Mul', [logZ, mass])]);
   g.opTo('argmax', 'ArgMax', [logits], { axis: aInt(2), keepdims: aInt(0), select_last_index: aInt(0) });
   g.output('target_logprob', DataType.DOUBLE, ['batch', 'n']);
   g.output('kl', DataType.DOUBLE, ['batch', 'n']);

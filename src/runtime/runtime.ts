@@ -32,7 +32,7 @@ import { attachHostCache, deviceRecord, hasHostCache } from './device-record.ts'
 import { DeviceGather } from './device-gather.ts';
 import type { Device, KvCache, PrefillRecord } from './types.ts';
 import { DeviceValueNormRunner, ValueNormRunner } from './value-norms.ts';
-import { ContinuationScorer, type ContinuationScores } from './scoring.ts';
+import { ContinuationScorer, type ContinuationScores, type ReferenceDistribution } from './scoring.ts';
 
 export interface RuntimeOptions extends SessionOptions {
   /** Graph build cache folder (default $KVOPT_CACHE_DIR or <repo>/.kvopt-cache/graphs). */
@@ -228,11 +228,11 @@ export class ModelRuntime {
 
   /**
    * Continuation metrics of B candidates in one onnxruntime call (float64): per position the target's
-   * log-probability, the KL from the reference distribution and the argmax. logits [B, n, V], refLogProbs [n, V].
+   * log-probability, the KL from the reference distribution and the argmax. logits [B, n, V], ref over n positions.
    */
-  async scoreContinuation(logits: Float32Array, B: number, targets: readonly number[], refLogProbs: Float64Array): Promise<ContinuationScores> {
+  async scoreContinuation(logits: Float32Array, B: number, targets: readonly number[], ref: ReferenceDistribution): Promise<ContinuationScores> {
     this.continuationScorer ??= await ContinuationScorer.create(this.spec.vocabSize, this.intraOpNumThreads);
-    return this.continuationScorer.score(logits, B, targets, refLogProbs);
+    return this.continuationScorer.score(logits, B, targets, ref);
   }
 
   /**

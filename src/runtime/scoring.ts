@@ -11,6 +11,36 @@ export interface ContinuationScores {
   argmax: Int32Array;
 }
 
+/** The reference distribution p over n positions in the parts the scoring graph reads (see graph/scoring.ts). */
+export interface ReferenceDistribution {
+  /** [n, V] p = exp(log p). */
+  probs: Float64Array;
+  /** [n] Σ_v p_v log p_v. */
+  negEntropy: Float64Array;
+  /** [n] Σ_v p_v (1 up to rounding; kept so the KL equals Σ_v p_v (log p_v − log q_v) to rounding). */
+  mass: Float64Array;
+}
+
+/** The parts of p from its log-probabilities [n, V], once per sample. */
+export function referenceDistribution(logProbs: Float64Array, n: number, V: number): ReferenceDistribution {
+  const probs = new Float64Array(n * V);
+  const negEntropy = new Float64Array(n);
+  const mass = new Float64Array(n);
+  for (let t = 0; t < n; t++) {
+    let h = 0;
+    let m = 0;
+    for (let v = t * V; v < (t + 1) * V; v++) {
+      const pv = Math.exp(logProbs[v]);
+      probs[v] = pv;
+      h += pv * logProbs[v];
+      m += pv;
+    }
+    negEntropy[t] = h;
+    mass[t] = m;
+  }
+  return { probs, negEntropy, mass };
+}
+
 export class ContinuationScorer {
   private constructor(
     private readonly vocabSize: number,
@@ -27,11 +57,11 @@ export class ContinuationScorer {
     return new ContinuationScorer(vocabSize, await ort.InferenceSession.create(buildScoringGraph(vocabSize), opts));
   }
 
-  /** logits [B, n, V] (row t predicts targets[t]); refLogProbs [n, V]. */
-  async score(logits: Float32Array, B: number, targets: readonly number[], refLogProbs: Float64Array): Promise<ContinuationScores> {
+  /** logits [B, n, V] (row t predicts targets[t]); ref over the same n positions. */
+  async score(logits: Float32Array, B: number, targets: readonly number[], ref: ReferenceDistribution): Promise<ContinuationScores> {
     const V = this.vocabSize;
     const n = targets.length;
-    if (logits.length !== B * n * V || refLogProbs.length !== n * V) throw new Error('internal: continuation scoring shapes differ');
+    if (logits.length !== B * n * V || ref.probs.length !== n * V) throw new Error('internal: continuation scoring shapes differ');
     const r = await this.session.run({
       logits: new ort.Tensor('float32', logits, [B, n, V]),
       targets: new ort.Tensor(
@@ -39,7 +69,9 @@ export class ContinuationScorer {
         BigInt64Array.from(targets, (t) => BigInt(t)),
         [n],
       ),
-      ref_logprobs: new ort.Tensor('float64', refLogProbs, [n, V]),
+      ref_probs: new ort.Tensor('float64', ref.probs, [n, V]),
+      ref_neg_entropy: new ort.Tensor('float64', ref.negEntropy, [n]),
+      ref_mass: new ort.Tensor('float64', ref.mass, [n]),
     });
     return {
       targetLogProb: r.target_logprob.data as Float64Array,

@@ -26,6 +26,8 @@ test('kvopt bench engine --json on random:tiny: buckets add up, ratios follow fr
     '3',
     '--threads',
     '1',
+    '--repeats',
+    '2',
     '--json',
   ]);
   assert.equal(r.status, 0, r.stderr);
@@ -38,6 +40,7 @@ test('kvopt bench engine --json on random:tiny: buckets add up, ratios follow fr
   for (const m of j.methods) {
     const p = m.perItem;
     assert.equal(m.items, 2);
+    assert.equal(m.repeats, 2);
     for (const k of ['compressMs', 'decodeMs', 'metricsMs', 'totalMs']) assert.ok(p[k] >= 0, `${m.method} ${k}`);
     assert.ok(Math.abs(p.compressMs + p.decodeMs + p.metricsMs + p.overheadMs - p.totalMs) < 1e-6);
     assert.ok(Math.abs(m.prefillOnceRatio - (j.prefill.ms + m.oncePerPrefillMs + p.totalMs) / p.totalMs) < 1e-9);
