@@ -17,9 +17,9 @@
  */
 import type { FitnessSource, Setting } from '../config/schema.ts';
 import type { ModelSpec, TextTokenizer } from '../model/spec.ts';
-import type { ModelRuntime } from '../runtime/runtime.ts';
+import type { GatheredBatch, ModelRuntime } from '../runtime/runtime.ts';
+import { HostDecodeBatch } from '../runtime/batch.ts';
 import { referenceDistribution, type ReferenceDistribution } from '../runtime/scoring.ts';
-import type { DeviceDecodeCache } from '../runtime/device-cache.ts';
 import type { KvCache, PrefillRecord } from '../runtime/types.ts';
 import { compressPrefill, methodNeedsValueNorms, methodWindow, resolveBudget, selectKept, type Budget } from '../compress/index.ts';
 import type { CompressedCache, KeptSelection, MethodSpec } from '../compress/types.ts';
@@ -138,16 +138,17 @@ export function resolveLayerBudgets(budget: Budget, T: number, L: number): numbe
 const now = () => performance.now();
 
 /**
- * Whether an item's compressed cache is gathered on the device: on WebGPU when the prefill left its K/V there
- * (record.device) and the method has no quantiser. The one place that decides: quantised methods (KIVI) rewrite
- * the gathered host arrays, so they take the host path (the prefill's K/V downloaded once, counted in
- * runtime.io) and give the CPU's results; every other method gets the same kept entries either way.
+ * Whether an item's kept entries are gathered straight into the group's decode batch instead of into a cache of
+ * its own: on WebGPU when the prefill left its K/V there (record.device), and on the host when the batch is only
+ * scored (`scoringOnly`: one run that reads it, continuation or answer likelihood; generation extends its caches).
+ * Never for a quantised method (KIVI rewrites the gathered host arrays, so it takes compressPrefill, the prefill's
+ * K/V downloaded once, counted in runtime.io). The one place that decides; the kept entries are the same either way.
  */
-function gathersOnDevice(record: PrefillRecord, method: MethodSpec): boolean {
-  return record.device !== undefined && method.quantizer === null;
+function gathersIntoBatch(record: PrefillRecord, method: MethodSpec, scoringOnly: boolean): boolean {
+  return method.quantizer === null && (record.device !== undefined || scoringOnly);
 }
 
-/** A compressed item ready to decode: its cache on the host, or its selection to gather on the device. */
+/** A compressed item ready to decode: its cache on the host, or its selection to gather into the batch. */
 interface ReadyItem {
   item: EvalItem;
   cache: CompressedCache | KeptSelection;
@@ -190,16 +191,17 @@ export async function evaluateItems(
   const decodedPrefix = opts.setting === 'question-agnostic' ? prompt.questionIds : [];
   const reference = contIds ? await continuationReference(runtime, record, decodedPrefix, contIds) : null;
 
+  const scoringOnly = contIds !== null || opts.fitness === 'likelihood';
   for (let start = 0; start < items.length; start += opts.batch) {
     const group = items.slice(start, start + opts.batch);
     const onHost: ReadyItem[] = [];
-    const onDevice: ReadyItem[] = [];
+    const gathered: ReadyItem[] = [];
     for (const item of group) {
       const t0 = now();
       try {
         const layerBudgets = resolveLayerBudgets(item.budget, T, spec.numLayers);
-        if (gathersOnDevice(record, item.method)) {
-          onDevice.push({ item, cache: selectKept(record, spec, weights, item.method, layerBudgets), compressMs: now() - t0 + sharedMs });
+        if (gathersIntoBatch(record, item.method, scoringOnly)) {
+          gathered.push({ item, cache: selectKept(record, spec, weights, item.method, layerBudgets), compressMs: now() - t0 + sharedMs });
         } else {
           if (record.device) await runtime.hostCache(record);
           onHost.push({ item, cache: compressPrefill(record, spec, weights, item.method, layerBudgets), compressMs: now() - t0 + sharedMs });
@@ -214,25 +216,23 @@ export async function evaluateItems(
         onHost,
         onHost.map((r) => r.cache as CompressedCache),
       );
-    if (onDevice.length > 0) {
+    if (gathered.length > 0) {
       const t0 = now();
-      const dev = await runtime.gatherOnDevice(
-        record,
-        onDevice.map((r) => r.cache.kept),
-      );
-      const gatherMs = (now() - t0) / onDevice.length;
-      for (const r of onDevice) r.compressMs += gatherMs;
+      const kept = gathered.map((r) => r.cache.kept);
+      const batch = record.device ? await runtime.gatherOnDevice(record, kept) : await runtime.gatherOnHost(record, kept);
+      const gatherMs = (now() - t0) / gathered.length;
+      for (const r of gathered) r.compressMs += gatherMs;
       try {
-        await decodeItems(onDevice, dev);
+        await decodeItems(gathered, batch);
       } finally {
-        dev.dispose();
+        batch.dispose();
       }
     }
   }
   return all;
 
   /** Decodes and scores the items of `ready` from their caches (host caches, or one device batch of their rows). */
-  async function decodeItems(ready: ReadyItem[], caches: KvCache[] | DeviceDecodeCache): Promise<void> {
+  async function decodeItems(ready: ReadyItem[], caches: KvCache[] | GatheredBatch): Promise<void> {
     const rows = ready.length;
     const perRow = <V>(v: V): V[] => Array.from({ length: rows }, () => v);
     const t1 = now();
@@ -247,11 +247,11 @@ export async function evaluateItems(
     });
 
     if (contIds) {
-      const logits = await continuationLogits(runtime, caches, rows, record.lastLogits, decodedPrefix, contIds);
+      const logits = await continuationLogits(runtime, caches, record.lastLogits, decodedPrefix, contIds);
       const t2 = now();
       const decodeMs = (t2 - t1) / ready.length;
       // Scored in one onnxruntime call (float64, the JS metrics of tasks/metrics/logits.ts are its reference).
-      const m = await runtime.scoreContinuation(logits, ready.length, contIds, reference!.distribution);
+      const m = await runtime.scoreContinuation(logits.rows, logits.first, ready.length, contIds, reference!.distribution);
       const n = contIds.length;
       const metricsMs = (now() - t2) / ready.length;
       ready.forEach((r, b) => {
@@ -292,6 +292,7 @@ export async function evaluateItems(
     }
 
     // Generation scored by the task metric.
+    if (caches instanceof HostDecodeBatch) throw new Error('internal: generation from a host batch gathered for scoring');
     const gen = await runtime.generateBatch(caches, perRow(decodedPrefix), {
       maxNewTokens: sample.maxNewTokens,
       chunkSize: opts.chunkSize,
@@ -317,39 +318,28 @@ export async function evaluateItems(
 }
 
 /**
- * Logits that predict each continuation token, [B, n, V] for B caches (host caches, or a device batch of B rows):
- * `prefix` (the question, when it is decoded through the compressed cache) and continuation[0..n−2] are fed in
- * one batched run; the row that predicts continuation[0] is the last prefix row, or the prefill's last logits
- * when there is no prefix.
+ * Logits that predict each continuation token for B caches (host caches, or a device batch of B rows): `prefix`
+ * (the question, when it is decoded through the compressed cache) and continuation[0..n−2] are fed in one batched
+ * run. Without a prefix the first token is predicted by the prefill's last logits (`first`, the same for every
+ * row) and the run gives the other n − 1 rows; with one, the run gives all n. `rows` is the run's output as is.
  */
+interface ContinuationLogits {
+  rows: Float32Array; // [B, n − (first ? 1 : 0), V]
+  first: Float32Array | null; // [V]
+}
+
 async function continuationLogits(
   runtime: ModelRuntime,
-  caches: KvCache[] | DeviceDecodeCache,
-  B: number,
+  caches: KvCache[] | GatheredBatch,
   lastLogits: Float32Array,
   prefix: number[],
   cont: number[],
-): Promise<Float32Array> {
-  const V = runtime.spec.vocabSize;
+): Promise<ContinuationLogits> {
   const n = cont.length;
-  const feed = [...prefix, ...cont.slice(0, n - 1)];
-  const rows = feed.length
-    ? (
-        await runtime.step(
-          caches,
-          Array.from({ length: B }, () => feed),
-          { logits: 'all', keepCaches: false },
-        )
-      ).logits
-    : [];
-  const out = new Float32Array(B * n * V);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < n; t++) {
-      const r = prefix.length + t - 1; // row of `feed` whose next token is cont[t]
-      out.set(r < 0 ? lastLogits : rows[b].subarray(r * V, (r + 1) * V), (b * n + t) * V);
-    }
-  }
-  return out;
+  const first = prefix.length === 0 ? lastLogits : null;
+  const m = first ? n - 1 : n;
+  const rows = m > 0 ? await runtime.logitsAfter(caches, [...prefix, ...cont.slice(0, n - 1)], m) : new Float32Array(0);
+  return { rows, first };
 }
 
 export interface ContinuationReference {
@@ -376,12 +366,14 @@ export async function continuationReference(runtime: ModelRuntime, record: Prefi
   const V = runtime.spec.vocabSize;
   const n = cont.length;
   // the full cache where it is: on the device (read, not extended) or on the host
-  const logits = await continuationLogits(runtime, record.device ?? [record.cache], 1, record.lastLogits, prefix, cont);
+  const { rows, first } = await continuationLogits(runtime, record.device ?? [record.cache], record.lastLogits, prefix, cont);
   const logProbs = new Float64Array(n * V);
   const top = new Int32Array(n);
   for (let t = 0; t < n; t++) {
-    logProbs.set(logSoftmaxRow(logits, t * V, V), t * V);
-    top[t] = argmax(logits.subarray(t * V, (t + 1) * V));
+    const r = first ? t - 1 : t; // row of `rows` that predicts cont[t]
+    const row = r < 0 ? first! : rows.subarray(r * V, (r + 1) * V);
+    logProbs.set(logSoftmaxRow(row, 0, V), t * V);
+    top[t] = argmax(row);
   }
   const ref = { distribution: referenceDistribution(logProbs, n, V), argmax: top };
   byTokens.set(key, ref);

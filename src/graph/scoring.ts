@@ -10,7 +10,11 @@
  * A candidate row then costs one float64 log-sum-exp and one dot product instead of a log-softmax written out
  * and three more passes over [B, n, V].
  *
- * inputs   logits [B, n, V] f32 (row t predicts target t), targets [n] i64,
+ * The logits come as the decoder returned them: rows [B, n − k, V] predict targets k..n−1, and first_logits [k, V]
+ * (k = 1: the prefill's last logits, the same for every candidate; k = 0 when the decoder gave all n rows)
+ * predicts target 0; they are joined here, in onnxruntime's arena, instead of copied into a new host array.
+ *
+ * inputs   logits [B, n − k, V] f32, first_logits [k, V] f32, targets [n] i64,
  *          ref_probs [n, V] f64 = p, ref_neg_entropy [n] f64 = Σ_v p_v log p_v, ref_mass [n] f64 = Σ_v p_v
  * outputs  target_logprob [B, n] f64 = x_target − log Z
  *          kl [B, n] f64 = KL(p ‖ softmax(logits))
@@ -22,7 +26,10 @@ import { IR_VERSION, OPSET } from './llama.ts';
 
 export function buildScoringGraph(vocabSize: number): Uint8Array {
   const g = new GraphBuilder('unused');
-  const logits = g.input('logits', DataType.FLOAT, ['batch', 'n', vocabSize]);
+  const rows = g.input('logits', DataType.FLOAT, ['batch', 'rows', vocabSize]);
+  const first = g.input('first_logits', DataType.FLOAT, ['k', vocabSize]);
+  const batchOfFirst = g.op('Concat', [g.op('Shape', [rows], { start: aInt(0), end: aInt(1) }), g.int64([1, 1])], { axis: aInt(0) }); // [B,1,1]
+  const logits = g.op('Concat', [g.op('Expand', [g.op('Unsqueeze', [first, g.int64([0])]), batchOfFirst]), rows], { axis: aInt(1) }); // [B,n,V]
   const targets = g.input('targets', DataType.INT64, ['n']);
   const p = g.input('ref_probs', DataType.DOUBLE, ['n', vocabSize]);
   const negEntropy = g.input('ref_neg_entropy', DataType.DOUBLE, ['n']);

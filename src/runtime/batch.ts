@@ -1,8 +1,13 @@
 /**
  * Batching of per-sequence KV caches: each layer is padded to the batch's longest cache with kv_bias = −inf,
  * and the new entries a run produced are appended to each sequence's own cache again (padding dropped).
+ * Compressed caches can also be gathered from a prefill straight into a padded batch (gatherRows, HostDecodeBatch),
+ * which skips the per-sequence copy a padded batch of caches makes.
  */
 import type { KvCache, LayerCache } from './types.ts';
+
+/** Runs of fewer kept entries than this are copied in a loop (measured: faster than subarray + set below ~8). */
+const SHORT_RUN = 8;
 
 export interface PaddedLayer {
   keys: Float32Array; // [B, Hkv, Pmax, hd]
@@ -11,6 +16,91 @@ export interface PaddedLayer {
   length: number; // Pmax
   /** Absolute position per entry (absent: entry t at position t); padding slots hold 0. */
   positions?: Int32Array; // [B, Hkv, Pmax]
+}
+
+/** A padded layer of `rows` rows (B·Hkv) and `P` slots each, every slot masked (bias −inf) until filled. */
+export function maskedLayer(rows: number, P: number, hd: number): PaddedLayer {
+  return {
+    keys: new Float32Array(rows * P * hd),
+    values: new Float32Array(rows * P * hd),
+    bias: new Float32Array(rows * P).fill(-Infinity),
+    length: P,
+    positions: new Int32Array(rows * P),
+  };
+}
+
+/**
+ * Writes, for KV head h, the entries of `full` at positions kept[h] (ascending) into row `firstRow + h` of `out`
+ * (slots 0..kept[h].length−1; the rest keep their mask). Kept entries keep their bias and original position.
+ */
+export function gatherRows(full: LayerCache, kept: Int32Array[], hd: number, out: PaddedLayer, firstRow: number): void {
+  const Pin = full.length;
+  const P = out.length;
+  const { keys: fullKeys, values: fullValues } = full;
+  const { keys, values, bias, positions } = out;
+  for (let h = 0; h < kept.length; h++) {
+    const idx = kept[h];
+    if (idx.length > P) throw new Error(`internal: ${idx.length} kept entries in a padded layer of ${P} slots`);
+    const row = (firstRow + h) * P;
+    // Kept positions are ascending: copy each long run of consecutive positions with one native copy; short
+    // runs (scattered selections) in a loop, where a subarray + set per entry would cost more than the copy.
+    for (let t = 0; t < idx.length; ) {
+      let e = t + 1;
+      while (e < idx.length && idx[e] === idx[e - 1] + 1) e++;
+      const src = (h * Pin + idx[t]) * hd;
+      const dst = (row + t) * hd;
+      const n = (e - t) * hd;
+      if (e - t >= SHORT_RUN) {
+        keys.set(fullKeys.subarray(src, src + n), dst);
+        values.set(fullValues.subarray(src, src + n), dst);
+      } else {
+        for (let i = 0; i < n; i++) {
+          keys[dst + i] = fullKeys[src + i];
+          values[dst + i] = fullValues[src + i];
+        }
+      }
+      for (let r = t; r < e; r++) {
+        bias[row + r] = full.bias[h * Pin + idx[r]];
+        positions![row + r] = full.positions ? full.positions[h * Pin + idx[r]] : idx[r];
+      }
+      t = e;
+    }
+  }
+}
+
+/**
+ * B compressed caches gathered from one prefill straight into a padded batch (per layer [B, Hkv, P_l, hd], P_l the
+ * longest kept head of the batch): the host counterpart of DeviceDecodeCache, for runs that read the batch without
+ * extending it (continuation and answer scoring).
+ */
+export class HostDecodeBatch {
+  constructor(
+    readonly layers: PaddedLayer[],
+    readonly nextPositions: number[],
+  ) {}
+
+  get rows(): number {
+    return this.nextPositions.length;
+  }
+
+  /** Nothing to free (host memory is garbage-collected); here so either kind of gathered batch is disposed alike. */
+  dispose(): void {}
+
+  /** kept[b][l][h]: the positions of `full` that row b keeps in layer l, KV head h. */
+  static gather(full: KvCache, kept: Int32Array[][][], Hkv: number, hd: number): HostDecodeBatch {
+    const B = kept.length;
+    const layers = full.layers.map((layer, l) => {
+      let P = 0;
+      for (const k of kept) for (const idx of k[l]) P = Math.max(P, idx.length);
+      const out = maskedLayer(B * Hkv, P, hd);
+      kept.forEach((k, b) => gatherRows(layer, k[l], hd, out, b * Hkv));
+      return out;
+    });
+    return new HostDecodeBatch(
+      layers,
+      kept.map(() => full.nextPosition),
+    );
+  }
 }
 
 export function emptyLayerCache(): LayerCache {

@@ -23,7 +23,7 @@ import { checkFits } from './memory-plan.ts';
 import { DEFAULT_GRAPH_OPTIONS, ioNames, type GraphOptions } from '../graph/llama.ts';
 import { pastPositionFeed } from './self-extend-feeds.ts';
 import { KvoptError } from '../util/errors.ts';
-import { appendLayer, emptyCache, padLayer, type PaddedLayer } from './batch.ts';
+import { appendLayer, emptyCache, HostDecodeBatch, padLayer, type PaddedLayer } from './batch.ts';
 import { logProbOf, makeSampler } from './sampling.ts';
 import { createSession, type SessionOptions } from './session.ts';
 import { KvCodec } from './kv-codec.ts';
@@ -50,10 +50,21 @@ export interface PrefillOptions {
 }
 
 export interface StepResult {
-  /** 'last': per sequence [V] after its last token; 'all': per sequence [q_b, V] (row-major). */
+  /** 'last': per sequence [V] after its last token; 'all': per sequence [q_b, V] (row-major, views into one buffer). */
   logits: Float32Array[];
   /** The extended caches; [] when the step was asked not to keep them (keepCaches: false). */
   caches: KvCache[];
+}
+
+/** Which logits a run returns: after each sequence's last token, for every token, or for the last k tokens. */
+type LogitRows = 'last' | 'all' | number;
+
+/** Compressed caches gathered from a prefill into one padded batch, on the device or on the host. */
+export type GatheredBatch = DeviceDecodeCache | HostDecodeBatch;
+
+/** A step's result with the run's logits as onnxruntime returned them, [B, n, V]. */
+interface RawStep extends StepResult {
+  batchLogits: Float32Array;
 }
 
 export interface GenerateOptions {
@@ -217,6 +228,15 @@ export class ModelRuntime {
   }
 
   /**
+   * A decode batch on the host, row b holding the entries kept[b][l][h] of the prefill's cache, gathered straight
+   * into the padded batch (no per-row cache to copy again); for scoring runs, which read it without extending it.
+   */
+  async gatherOnHost(record: PrefillRecord, kept: Int32Array[][][]): Promise<HostDecodeBatch> {
+    if (kept.length === 0) throw new Error('internal: gatherOnHost of no rows');
+    return HostDecodeBatch.gather(await this.hostCache(record), kept, this.spec.numKvHeads, this.spec.headDim);
+  }
+
+  /**
    * A decode batch on the device, row b holding the entries kept[b][l][h] (ascending positions, per layer and KV
    * head) of the record's device-resident cache: only the kept indices are uploaded. The caller disposes it.
    */
@@ -228,11 +248,18 @@ export class ModelRuntime {
 
   /**
    * Continuation metrics of B candidates in one onnxruntime call (float64): per position the target's
-   * log-probability, the KL from the reference distribution and the argmax. logits [B, n, V], ref over n positions.
+   * log-probability, the KL from the reference distribution and the argmax. rows [B, n − k, V] predict the last
+   * n − k targets, `first` (k = 1, shared by every candidate) or null (k = 0) the first; ref over the n positions.
    */
-  async scoreContinuation(logits: Float32Array, B: number, targets: readonly number[], ref: ReferenceDistribution): Promise<ContinuationScores> {
+  async scoreContinuation(
+    rows: Float32Array,
+    first: Float32Array | null,
+    B: number,
+    targets: readonly number[],
+    ref: ReferenceDistribution,
+  ): Promise<ContinuationScores> {
     this.continuationScorer ??= await ContinuationScorer.create(this.spec.vocabSize, this.intraOpNumThreads);
-    return this.continuationScorer.score(logits, B, targets, ref);
+    return this.continuationScorer.score(rows, first, B, targets, ref);
   }
 
   /**
@@ -426,29 +453,51 @@ export class ModelRuntime {
     return this.stepInternal(caches, tokens, opts.logits ?? 'last', opts.keepCaches ?? true);
   }
 
-  /** step() on a device batch: every row gets the same number of tokens (no row can be padded inside the device cache). */
-  private async stepDevice(dev: DeviceDecodeCache, tokens: number[][], mode: 'last' | 'all', keepCaches: boolean): Promise<StepResult> {
+  /**
+   * The logits of the last `rows` positions of `tokens`, fed after every cache in one batched run that leaves the
+   * caches as they are: [B, rows, V] in onnxruntime's own output buffer (no copy), as the continuation scoring
+   * graph takes it. Only those rows go through the output head.
+   */
+  async logitsAfter(caches: KvCache[] | GatheredBatch, tokens: number[], rows: number): Promise<Float32Array> {
+    if (!Number.isInteger(rows) || rows < 1 || rows > tokens.length) throw new Error(`internal: logitsAfter of ${rows} rows of ${tokens.length} tokens`);
+    const B = Array.isArray(caches) ? caches.length : caches.rows;
+    const r = await this.stepInternal(
+      caches,
+      Array.from({ length: B }, () => tokens),
+      rows,
+      false,
+    );
+    return r.batchLogits;
+  }
+
+  /**
+   * step() on a gathered batch (gatherOnDevice, gatherOnHost): every row gets the same number of tokens (no row can
+   * be padded inside it). A device batch is extended in place when the caches are kept; a host batch is only read.
+   */
+  private async stepGathered(batch: GatheredBatch, tokens: number[][], mode: LogitRows, keepCaches: boolean): Promise<RawStep> {
     const V = this.spec.vocabSize;
-    if (tokens.length !== dev.rows) throw new KvoptError(`step: a device batch of ${dev.rows} rows but ${tokens.length} token lists`);
+    const what = batch instanceof DeviceDecodeCache ? 'device batch' : 'gathered batch';
+    if (tokens.length !== batch.rows) throw new KvoptError(`step: a ${what} of ${batch.rows} rows but ${tokens.length} token lists`);
+    if (keepCaches && batch instanceof HostDecodeBatch) throw new Error('internal: a host decode batch is read by scoring runs, never extended');
     const q = tokens[0]?.length ?? 0;
     tokens.forEach((t, b) => {
       if (t.length !== q || q === 0)
-        throw new KvoptError(`step: sequence ${b} of a device batch has ${t.length} tokens; every row needs the same number, at least 1`);
+        throw new KvoptError(`step: sequence ${b} of a ${what} has ${t.length} tokens; every row needs the same number, at least 1`);
       this.checkTokens(t, `step (sequence ${b})`);
       const ctx = this.spec.maxPositionEmbeddings;
-      if (dev.nextPositions[b] + q > ctx)
-        throw new KvoptError(`step (sequence ${b}): ${dev.nextPositions[b]} cached + ${q} new tokens exceed the model context of ${ctx}`);
+      if (batch.nextPositions[b] + q > ctx)
+        throw new KvoptError(`step (sequence ${b}): ${batch.nextPositions[b]} cached + ${q} new tokens exceed the model context of ${ctx}`);
     });
-    const positions = dev.nextPositions.map((p) => Array.from({ length: q }, (_, i) => p + i));
-    const n = mode === 'all' ? q : 1;
-    const r = await this.run(dev, tokens, positions, n, 0, [], keepCaches);
-    if (keepCaches) dev.advance(r.outputs, q);
-    const logits = tokens.map((_, b) => r.logits.slice(b * n * V, (b + 1) * n * V));
-    return { logits, caches: [] };
+    const positions = batch.nextPositions.map((p) => Array.from({ length: q }, (_, i) => p + i));
+    const n = mode === 'all' ? q : mode === 'last' ? 1 : mode;
+    const r = await this.run(batch instanceof DeviceDecodeCache ? batch : batch.layers, tokens, positions, n, 0, [], keepCaches);
+    if (keepCaches && batch instanceof DeviceDecodeCache) batch.advance(r.outputs, q);
+    const logits = tokens.map((_, b) => r.logits.subarray(b * n * V, (b + 1) * n * V));
+    return { logits, caches: [], batchLogits: r.logits };
   }
 
-  private async stepInternal(caches: KvCache[] | DeviceDecodeCache, tokens: number[][], mode: 'last' | 'all', keepCaches: boolean): Promise<StepResult> {
-    if (caches instanceof DeviceDecodeCache) return this.stepDevice(caches, tokens, mode, keepCaches);
+  private async stepInternal(caches: KvCache[] | GatheredBatch, tokens: number[][], mode: LogitRows, keepCaches: boolean): Promise<RawStep> {
+    if (!Array.isArray(caches)) return this.stepGathered(caches, tokens, mode, keepCaches);
     const { numLayers: L, numKvHeads: Hkv, headDim: hd, vocabSize: V } = this.spec;
     if (caches.length === 0 || caches.length !== tokens.length) {
       throw new KvoptError(`step: ${caches.length} caches but ${tokens.length} token lists (need the same number, at least 1)`);
@@ -463,23 +512,26 @@ export class ModelRuntime {
     const q = Math.max(...lens);
     const padded = tokens.map((t) => [...t, ...new Array(q - t.length).fill(0)]);
     const positions = caches.map((c) => Array.from({ length: q }, (_, i) => c.nextPosition + i));
-    const n = mode === 'all' ? q : q - Math.min(...lens) + 1;
+    const n = mode === 'all' ? q : mode === 'last' ? q - Math.min(...lens) + 1 : mode;
+    if (typeof mode === 'number' && lens.some((len) => len !== q)) throw new Error('internal: rows of logits of sequences of different lengths');
     const fetch: string[] = [];
     if (keepCaches) for (let l = 0; l < L; l++) fetch.push(ioNames.newKey(l), ioNames.newValue(l));
     const r = await this.run(this.padAll(caches), padded, positions, n, 0, fetch);
 
+    // 'all' and row counts: views into the run's output (no copy); 'last': one small row each
     const logits = caches.map((_, b) => {
       const base = (b * n + (n - q)) * V; // row of local position 0 (negative offsets never read)
-      return mode === 'all' ? r.logits.slice(base, base + lens[b] * V) : r.logits.slice(base + (lens[b] - 1) * V, base + lens[b] * V);
+      if (mode === 'last') return r.logits.slice(base + (lens[b] - 1) * V, base + lens[b] * V);
+      return mode === 'all' ? r.logits.subarray(base, base + lens[b] * V) : r.logits.subarray(b * n * V, (b + 1) * n * V);
     });
-    if (!keepCaches) return { logits, caches: [] };
+    if (!keepCaches) return { logits, caches: [], batchLogits: r.logits };
     const out = caches.map((c, b) => ({
       layers: c.layers.map((layer, l) =>
         appendLayer(layer, this.kv.read(r.outputs[ioNames.newKey(l)]), this.kv.read(r.outputs[ioNames.newValue(l)]), b, q, lens[b], Hkv, hd, c.nextPosition),
       ),
       nextPosition: c.nextPosition + lens[b],
     }));
-    return { logits, caches: out };
+    return { logits, caches: out, batchLogits: r.logits };
   }
 
   /**
@@ -569,10 +621,10 @@ export class ModelRuntime {
     }
     const samplers = promptTokens.map(() => makeSampler(temperature, opts.seed ?? 0));
     if (caches instanceof DeviceDecodeCache) {
-      // prompts of one length (stepDevice checks), fed chunk by chunk to every row at once
+      // prompts of one length (stepGathered checks), fed chunk by chunk to every row at once
       const q = promptTokens[0].length;
       for (let s = 0; s < q; s += chunkSize) {
-        const r = await this.stepDevice(
+        const r = await this.stepGathered(
           caches,
           promptTokens.map((p) => p.slice(s, s + chunkSize)),
           'last',
@@ -660,12 +712,12 @@ export class ModelRuntime {
    * prefix + answer of one length in every row.
    */
   async answerLogLikelihood(
-    caches: KvCache[] | DeviceDecodeCache,
+    caches: KvCache[] | GatheredBatch,
     prefixTokens: number[][],
     answerTokens: number[][],
     opts: { lastLogits?: Float32Array[] } = {},
   ): Promise<AnswerLogLikelihood[]> {
-    const B = caches instanceof DeviceDecodeCache ? caches.rows : caches.length;
+    const B = Array.isArray(caches) ? caches.length : caches.rows;
     if (prefixTokens.length !== B || answerTokens.length !== B) {
       throw new KvoptError(`answerLogLikelihood: ${B} caches, ${prefixTokens.length} prefixes and ${answerTokens.length} answers (need equal counts)`);
     }
@@ -680,15 +732,14 @@ export class ModelRuntime {
     const runIdx = [...Array(B).keys()].filter((b) => inputs[b].length > 0);
     const rows: Float32Array[] = new Array(B);
     if (runIdx.length > 0) {
-      const r =
-        caches instanceof DeviceDecodeCache
-          ? await this.stepDevice(caches, inputs, 'all', false) // every row: one input length (stepDevice checks)
-          : await this.stepInternal(
-              runIdx.map((b) => caches[b]),
-              runIdx.map((b) => inputs[b]),
-              'all',
-              false,
-            );
+      const r = !Array.isArray(caches)
+        ? await this.stepGathered(caches, inputs, 'all', false) // every row: one input length (stepGathered checks)
+        : await this.stepInternal(
+            runIdx.map((b) => caches[b]),
+            runIdx.map((b) => inputs[b]),
+            'all',
+            false,
+          );
       runIdx.forEach((b, i) => (rows[b] = r.logits[i]));
     }
     const V = this.spec.vocabSize;

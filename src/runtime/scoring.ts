@@ -57,13 +57,20 @@ export class ContinuationScorer {
     return new ContinuationScorer(vocabSize, await ort.InferenceSession.create(buildScoringGraph(vocabSize), opts));
   }
 
-  /** logits [B, n, V] (row t predicts targets[t]); ref over the same n positions. */
-  async score(logits: Float32Array, B: number, targets: readonly number[], ref: ReferenceDistribution): Promise<ContinuationScores> {
+  /**
+   * rows [B, n − k, V] predict targets[k..n−1]; `first` [V] (k = 1) predicts targets[0] for every candidate, or is
+   * null (k = 0); ref over the n positions.
+   */
+  async score(rows: Float32Array, first: Float32Array | null, B: number, targets: readonly number[], ref: ReferenceDistribution): Promise<ContinuationScores> {
     const V = this.vocabSize;
     const n = targets.length;
-    if (logits.length !== B * n * V || ref.probs.length !== n * V) throw new Error('internal: continuation scoring shapes differ');
+    const k = first ? 1 : 0;
+    if (rows.length !== B * (n - k) * V || ref.probs.length !== n * V || (first && first.length !== V)) {
+      throw new Error('internal: continuation scoring shapes differ');
+    }
     const r = await this.session.run({
-      logits: new ort.Tensor('float32', logits, [B, n, V]),
+      logits: new ort.Tensor('float32', rows, [B, n - k, V]),
+      first_logits: new ort.Tensor('float32', first ?? new Float32Array(0), [k, V]),
       targets: new ort.Tensor(
         'int64',
         BigInt64Array.from(targets, (t) => BigInt(t)),

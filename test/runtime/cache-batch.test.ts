@@ -8,6 +8,9 @@ import assert from 'node:assert/strict';
 import type { KvCache } from '../../src/runtime/types.ts';
 import { naiveForward } from '../reference/naive-llama.ts';
 import { assertClose, maxAbsDiff, randomTokens, tinyRuntime } from './helpers.ts';
+import { padLayer } from '../../src/runtime/batch.ts';
+import { gatherLayer } from '../../src/compress/cache.ts';
+import { mulberry32 } from '../../src/util/mulberry32.ts';
 
 /** Physically keeps entries keep(l, h) (same count for every head of a layer) of `cache`. */
 function gather(cache: KvCache, Hkv: number, hd: number, keep: (l: number, h: number) => number[]): KvCache {
@@ -233,5 +236,38 @@ test('answerLogLikelihood: one batched pass == naive log-probabilities', async (
   // the compressed sequence alone gives the same numbers as inside the batch
   const alone = await rt.answerLogLikelihood([compressed], [prefixes[1]], [answers[1]]);
   assertClose(res[1].tokenLogProbs, alone[0].tokenLogProbs, 1e-5, 'compressed alone vs batched');
+  await rt.release();
+});
+
+test('gatherOnHost: kept entries gathered straight into a padded batch == the compressed caches padded, and score alike', async () => {
+  const rt = await tinyRuntime({ numLayers: 3, numHeads: 6, numKvHeads: 2 }, 35);
+  const { numKvHeads: Hkv, headDim: hd, vocabSize: V } = rt.spec;
+  const rec = await rt.prefill(randomTokens(24, V, 11), { chunkSize: 7 });
+  // per row, layer and head: ascending kept positions, heads of one layer of different lengths (head-wise budgets)
+  const rand = mulberry32(12);
+  const pick = (n: number) =>
+    Int32Array.from(
+      range(24)
+        .filter(() => rand() < n / 24)
+        .slice(0, n),
+    );
+  const kept = [0, 1, 2].map(() => [0, 1, 2].map((l) => [0, 1].map((h) => pick(4 + 5 * l + 3 * h))));
+  const batch = await rt.gatherOnHost(rec, kept);
+  const caches: KvCache[] = kept.map((k) => ({ nextPosition: 24, layers: k.map((heads, l) => gatherLayer(rec.cache.layers[l], heads, hd)) }));
+  for (let l = 0; l < 3; l++) {
+    const padded = padLayer(caches, l, Hkv, hd);
+    const got = batch.layers[l];
+    assert.equal(got.length, padded.length, `layer ${l}: padded to the longest kept head of the batch`);
+    assert.deepEqual(got.keys, padded.keys);
+    assert.deepEqual(got.values, padded.values);
+    assert.deepEqual(got.bias, padded.bias);
+    assert.deepEqual(got.positions, padded.positions);
+  }
+  const tokens = randomTokens(4, V, 13);
+  const fromBatch = await rt.logitsAfter(batch, tokens, 3);
+  for (let b = 0; b < 3; b++) {
+    const alone = await rt.step([caches[b]], [tokens], { logits: 'all' });
+    assertClose(fromBatch.subarray(b * 3 * V, (b + 1) * 3 * V), alone.logits[0].subarray(V), 1e-5, `last 3 rows of sequence ${b}`);
+  }
   await rt.release();
 });
