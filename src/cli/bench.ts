@@ -17,7 +17,7 @@ function formatEngineBench(r: EngineBenchResult): string {
     `model                 ${r.model} (${(r.parameters / 1e6).toFixed(1)}M parameters${r.threads ? `, ${r.threads} threads` : ''}); context ${r.contextTokens}, answer ${r.answerTokens}`,
     `load average          ${r.machine.loadAverageStart.toFixed(1)} → ${r.machine.loadAverageEnd.toFixed(1)} on ${r.machine.cores} cores (ratios are within this run)`,
     `prefill               ${ms(r.prefill.ms)} (${r.prefill.tokensPerSec.toFixed(0)} tok/s); value norms once per prefill ${ms(r.prefill.valueNormsMs)}`,
-    `measured warm         each shape run once untimed first; per item: the median of ${r.methods[0]?.repeats ?? 0} timed runs`,
+    `measured warm         each shape run once untimed first; prefill and per item: the median of ${r.methods[0]?.repeats ?? 0} timed runs`,
     '',
     `method                 per item:  compress     decode    metrics   overhead      total   prefill-once (wall, CPU)`,
   ];
@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .option('--budgets <list>', 'budgets per method, decoded together (tokens per KV head or fractions of the context)', '0.1,0.2,0.5')
     .option('--candidates <n>', 'candidates of the batch-B vs batch-1 measurement', parseIntFlag('--candidates', 1), 10)
     .option('--chunk-size <n>', 'prefill chunk size', parseIntFlag('--chunk-size', 1), 512)
-    .option('--repeats <n>', "timed runs of each method's items after an untimed one (the median is reported)", parseIntFlag('--repeats', 1), 3)
+    .option('--repeats <n>', "timed prefills and runs of each method's items, after an untimed one (the medians are reported)", parseIntFlag('--repeats', 1), 3)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
     .option('--no-gemm', 'skip the 1,024-token prefill against the fp32 GEMM rate')
     .option('--json', 'print one JSON object')

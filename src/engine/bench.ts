@@ -43,7 +43,7 @@ export interface EngineBenchOptions {
   candidates: number;
   threads?: number;
   chunkSize: number;
-  /** Timed runs of each method's items (after an untimed one); the median run is reported. */
+  /** Timed prefills and runs of each method's items (after an untimed one); the medians are reported. */
   repeats: number;
   /** Skip the 1,024-token prefill and GEMM measurement. */
   skipGemm?: boolean;
@@ -125,6 +125,8 @@ async function measured<T>(f: () => Promise<T>): Promise<{ value: T; cost: Cost 
   const value = await f();
   return { value, cost: { wallMs: now() - w0, cpuMs: cpuNow() - c0 } };
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 function randomTokens(n: number, V: number, seed: number): number[] {
   const r = mulberry32(seed);
@@ -209,8 +211,11 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
   // which a search or eval pays once per worker, not per prefill or per item.
   const prefill = () => rt.prefill(prompt.contextIds, { window: 32, chunkSize: o.chunkSize });
   await prefill();
-  const pre = await measured(prefill);
-  const rec = pre.value;
+  // the median of `repeats` prefills, as the items' cost is the median of `repeats` runs
+  const prefills: { value: PrefillRecord; cost: Cost }[] = [];
+  for (let rep = 0; rep < o.repeats; rep++) prefills.push(await measured(prefill));
+  const rec = prefills[0].value;
+  const pre = { cost: { wallMs: median(prefills.map((p) => p.cost.wallMs)), cpuMs: median(prefills.map((p) => p.cost.cpuMs)) } };
   const prefillMs = pre.cost.wallMs;
   const norms = await measured(() =>
     ensureValueNormsFor(
@@ -245,10 +250,8 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
     const { once: shared, runs } = await methodCosts(m, items);
     // The median run's per-item cost: robust to a run disturbed by another process.
     const perRun = runs.map((r) => ({ ...r, split: split(r.results, r.cost.wallMs) })).sort((a, b) => a.split.totalMs - b.split.totalMs);
-    const median = perRun[Math.floor(perRun.length / 2)];
-    const perItem = median.split;
-    const cpuRuns = runs.map((r) => r.cost.cpuMs / items.length).sort((a, b) => a - b);
-    const cpuMsPerItem = cpuRuns[Math.floor(cpuRuns.length / 2)];
+    const perItem = perRun[Math.floor(perRun.length / 2)].split;
+    const cpuMsPerItem = median(runs.map((r) => r.cost.cpuMs / items.length));
     const needsNorms = methodNeedsValueNorms(m);
     const once = (needsNorms ? valueNormsMs : 0) + shared.wallMs;
     const onceCpu = (needsNorms ? norms.cost.cpuMs : 0) + shared.cpuMs;

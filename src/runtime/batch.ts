@@ -68,38 +68,64 @@ export function gatherRows(full: LayerCache, kept: Int32Array[], hd: number, out
   }
 }
 
+/** Per layer, buffers a HostDecodeBatch lays its rows out in; kept between batches so their memory is reused. */
+export class HostBatchBuffers {
+  private layers: { keys: Float32Array; values: Float32Array; bias: Float32Array; positions: Int32Array }[] = [];
+
+  /**
+   * Layer l as a padded layer of `rows` rows of P slots, every slot masked (bias −inf, position 0). Reused K/V
+   * slots are not cleared: a masked slot's attention weight is exactly 0 whatever finite K/V it holds.
+   */
+  layer(l: number, rows: number, P: number, hd: number): PaddedLayer {
+    const slots = rows * P;
+    let b = this.layers[l];
+    if (!b || b.bias.length < slots) {
+      // grow with headroom, so a batch a little longer than the last does not reallocate
+      const cap = Math.ceil(slots * 1.25);
+      b = this.layers[l] = { keys: new Float32Array(cap * hd), values: new Float32Array(cap * hd), bias: new Float32Array(cap), positions: new Int32Array(cap) };
+    }
+    const bias = b.bias.subarray(0, slots).fill(-Infinity);
+    const positions = b.positions.subarray(0, slots).fill(0);
+    return { keys: b.keys.subarray(0, slots * hd), values: b.values.subarray(0, slots * hd), bias, length: P, positions };
+  }
+}
+
 /**
  * B compressed caches gathered from one prefill straight into a padded batch (per layer [B, Hkv, P_l, hd], P_l the
  * longest kept head of the batch): the host counterpart of DeviceDecodeCache, for runs that read the batch without
- * extending it (continuation and answer scoring).
+ * extending it (continuation and answer scoring). Its layers are views of `buffers`, lent until dispose().
  */
 export class HostDecodeBatch {
-  constructor(
+  private constructor(
     readonly layers: PaddedLayer[],
     readonly nextPositions: number[],
+    private readonly returnBuffers: () => void,
   ) {}
 
   get rows(): number {
     return this.nextPositions.length;
   }
 
-  /** Nothing to free (host memory is garbage-collected); here so either kind of gathered batch is disposed alike. */
-  dispose(): void {}
-
   /** kept[b][l][h]: the positions of `full` that row b keeps in layer l, KV head h. */
-  static gather(full: KvCache, kept: Int32Array[][][], Hkv: number, hd: number): HostDecodeBatch {
+  static gather(full: KvCache, kept: Int32Array[][][], Hkv: number, hd: number, buffers: HostBatchBuffers, returnBuffers: () => void): HostDecodeBatch {
     const B = kept.length;
     const layers = full.layers.map((layer, l) => {
       let P = 0;
       for (const k of kept) for (const idx of k[l]) P = Math.max(P, idx.length);
-      const out = maskedLayer(B * Hkv, P, hd);
+      const out = buffers.layer(l, B * Hkv, P, hd);
       kept.forEach((k, b) => gatherRows(layer, k[l], hd, out, b * Hkv));
       return out;
     });
     return new HostDecodeBatch(
       layers,
       kept.map(() => full.nextPosition),
+      returnBuffers,
     );
+  }
+
+  /** Gives the buffers back for the next batch; the batch must not be read after. */
+  dispose(): void {
+    this.returnBuffers();
   }
 }
 

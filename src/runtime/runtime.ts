@@ -23,7 +23,7 @@ import { checkFits } from './memory-plan.ts';
 import { DEFAULT_GRAPH_OPTIONS, ioNames, type GraphOptions } from '../graph/llama.ts';
 import { pastPositionFeed } from './self-extend-feeds.ts';
 import { KvoptError } from '../util/errors.ts';
-import { appendLayer, emptyCache, HostDecodeBatch, padLayer, type PaddedLayer } from './batch.ts';
+import { appendLayer, emptyCache, HostBatchBuffers, HostDecodeBatch, padLayer, type PaddedLayer } from './batch.ts';
 import { logProbOf, makeSampler } from './sampling.ts';
 import { createSession, type SessionOptions } from './session.ts';
 import { KvCodec } from './kv-codec.ts';
@@ -134,6 +134,8 @@ const i64 = (values: number[], dims: number[]) =>
   );
 
 export class ModelRuntime {
+  /** The host decode batches' buffers while no batch holds them (gatherOnHost). */
+  private hostBatchBuffers: HostBatchBuffers | null = new HostBatchBuffers();
   private valueNormRunner: ValueNormRunner | null = null;
   private deviceValueNormRunner: DeviceValueNormRunner | null = null;
   private continuationScorer: ContinuationScorer | null = null;
@@ -233,7 +235,14 @@ export class ModelRuntime {
    */
   async gatherOnHost(record: PrefillRecord, kept: Int32Array[][][]): Promise<HostDecodeBatch> {
     if (kept.length === 0) throw new Error('internal: gatherOnHost of no rows');
-    return HostDecodeBatch.gather(await this.hostCache(record), kept, this.spec.numKvHeads, this.spec.headDim);
+    const cache = await this.hostCache(record);
+    // one set of buffers, lent to one batch at a time; a batch gathered while they are lent gets buffers of its own
+    const lent = this.hostBatchBuffers;
+    this.hostBatchBuffers = null;
+    const buffers = lent ?? new HostBatchBuffers();
+    return HostDecodeBatch.gather(cache, kept, this.spec.numKvHeads, this.spec.headDim, buffers, () => {
+      this.hostBatchBuffers ??= buffers;
+    });
   }
 
   /**

@@ -239,35 +239,45 @@ test('answerLogLikelihood: one batched pass == naive log-probabilities', async (
   await rt.release();
 });
 
-test('gatherOnHost: kept entries gathered straight into a padded batch == the compressed caches padded, and score alike', async () => {
+test('gatherOnHost: kept entries gathered straight into a padded batch == the compressed caches padded, and score alike (buffers reused)', async () => {
   const rt = await tinyRuntime({ numLayers: 3, numHeads: 6, numKvHeads: 2 }, 35);
   const { numKvHeads: Hkv, headDim: hd, vocabSize: V } = rt.spec;
   const rec = await rt.prefill(randomTokens(24, V, 11), { chunkSize: 7 });
-  // per row, layer and head: ascending kept positions, heads of one layer of different lengths (head-wise budgets)
   const rand = mulberry32(12);
+  // ascending kept positions, heads of one layer of different lengths (head-wise budgets)
   const pick = (n: number) =>
     Int32Array.from(
       range(24)
         .filter(() => rand() < n / 24)
         .slice(0, n),
     );
-  const kept = [0, 1, 2].map(() => [0, 1, 2].map((l) => [0, 1].map((h) => pick(4 + 5 * l + 3 * h))));
-  const batch = await rt.gatherOnHost(rec, kept);
-  const caches: KvCache[] = kept.map((k) => ({ nextPosition: 24, layers: k.map((heads, l) => gatherLayer(rec.cache.layers[l], heads, hd)) }));
-  for (let l = 0; l < 3; l++) {
-    const padded = padLayer(caches, l, Hkv, hd);
-    const got = batch.layers[l];
-    assert.equal(got.length, padded.length, `layer ${l}: padded to the longest kept head of the batch`);
-    assert.deepEqual(got.keys, padded.keys);
-    assert.deepEqual(got.values, padded.values);
-    assert.deepEqual(got.bias, padded.bias);
-    assert.deepEqual(got.positions, padded.positions);
-  }
-  const tokens = randomTokens(4, V, 13);
-  const fromBatch = await rt.logitsAfter(batch, tokens, 3);
-  for (let b = 0; b < 3; b++) {
-    const alone = await rt.step([caches[b]], [tokens], { logits: 'all' });
-    assertClose(fromBatch.subarray(b * 3 * V, (b + 1) * 3 * V), alone.logits[0].subarray(V), 1e-5, `last 3 rows of sequence ${b}`);
+  // a larger batch first, then a smaller one in the buffers it leaves (stale K/V in slots the second one masks)
+  for (const [rows, base] of [
+    [3, 6],
+    [2, 2],
+  ]) {
+    const kept = range(rows).map(() => [0, 1, 2].map((l) => [0, 1].map((h) => pick(base + 5 * l + 3 * h))));
+    const batch = await rt.gatherOnHost(rec, kept);
+    const caches: KvCache[] = kept.map((k) => ({ nextPosition: 24, layers: k.map((heads, l) => gatherLayer(rec.cache.layers[l], heads, hd)) }));
+    for (let l = 0; l < 3; l++) {
+      const padded = padLayer(caches, l, Hkv, hd);
+      const got = batch.layers[l];
+      assert.equal(got.length, padded.length, `layer ${l}: padded to the longest kept head of the batch`);
+      assert.deepEqual(got.bias, padded.bias);
+      assert.deepEqual(got.positions, padded.positions);
+      for (let slot = 0; slot < got.bias.length; slot++) {
+        if (got.bias[slot] === -Infinity) continue;
+        assert.deepEqual(got.keys.subarray(slot * hd, (slot + 1) * hd), padded.keys.subarray(slot * hd, (slot + 1) * hd), `keys l ${l} slot ${slot}`);
+        assert.deepEqual(got.values.subarray(slot * hd, (slot + 1) * hd), padded.values.subarray(slot * hd, (slot + 1) * hd), `values l ${l} slot ${slot}`);
+      }
+    }
+    const tokens = randomTokens(4, V, 13);
+    const fromBatch = await rt.logitsAfter(batch, tokens, 3);
+    batch.dispose();
+    for (let b = 0; b < rows; b++) {
+      const alone = await rt.step([caches[b]], [tokens], { logits: 'all' });
+      assertClose(fromBatch.subarray(b * 3 * V, (b + 1) * 3 * V), alone.logits[0].subarray(V), 1e-5, `${rows} rows: last 3 rows of sequence ${b}`);
+    }
   }
   await rt.release();
 });
