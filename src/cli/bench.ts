@@ -80,7 +80,7 @@ export function register(program: Command): void {
     .option('--budgets <list>', 'budgets per method, decoded together (tokens per KV head or fractions of the context)', '0.1,0.2,0.5')
     .option('--candidates <n>', 'candidates of the batch-B vs batch-1 measurement', parseIntFlag('--candidates', 1), 10)
     .option('--chunk-size <n>', 'prefill chunk size', parseIntFlag('--chunk-size', 1), 512)
-    .option('--repeats <n>', "timed prefills and runs of each method's items, after an untimed one (the medians are reported)", parseIntFlag('--repeats', 1), 3)
+    .option('--repeats <n>', "timed prefills and runs of each method's items, after an untimed one (the medians are reported)", parseIntFlag('--repeats', 1), 5)
     .option('--threads <n>', 'intra-op threads (default: all cores)', parseIntFlag('--threads', 1))
     .option('--no-gemm', 'skip the 1,024-token prefill against the fp32 GEMM rate')
     .option('--json', 'print one JSON object')
