@@ -4,11 +4,12 @@
  *
  *   gcc -O3 -o /tmp/runc run.c -lm
  *   node --import tsx scripts/decode-vs-runc.ts --runc /tmp/runc --model ../shared/data/stories260K/stories260K.bin \
- *     --tokenizer ../shared/data/stories260K/tok512.bin [--steps 256] [--reps 5] [--threads 1] [--out results/x.json]
+ *     --tokenizer ../shared/data/stories260K/tok512.bin [--steps 256] [--reps 5] [--threads 1] [--spin-wait] [--out results/x.json]
  *
  * Both decode greedily from BOS for the same number of positions, alternating, `reps` times. run.c is timed by
  * its own report (tok/s over positions 2..steps, wall) and by its CPU time (user + system from /usr/bin/time);
- * kvopt by wall and CPU time (process.cpuUsage) of generate() with `threads` intra-op threads. On a shared
+ * kvopt by wall and CPU time (process.cpuUsage) of generate() with `threads` intra-op threads; --spin-wait lets
+ * its idle intra-op threads spin as OpenMP's do by default (kvopt's default is to sleep, see runtime/session.ts). On a shared
  * machine compare CPU time: wall time moves with other processes' load.
  */
 import { spawnSync } from 'node:child_process';
@@ -34,6 +35,7 @@ const tokenizer = flag('--tokenizer');
 const steps = Number(flag('--steps', '256'));
 const reps = Number(flag('--reps', '5'));
 const threads = Number(flag('--threads', '1'));
+const spinWait = args.includes('--spin-wait');
 const out = flag('--out', '');
 for (const [name, p] of [
   ['--runc', runc],
@@ -70,7 +72,7 @@ function runRunc(): { tokPerSecWall: number; cpuMsPerToken: number } {
 }
 
 const model = await loadModel(modelPath, { tokenizer });
-const rt = await ModelRuntime.create(model, { intraOpNumThreads: threads });
+const rt = await ModelRuntime.create(model, { intraOpNumThreads: threads, spinWait });
 const BOS = 1;
 const gen = () => rt.generate(null, [BOS], { maxNewTokens: steps - 1, stopTokens: [] });
 // run.c stops at a generated BOS; so that both decode the same positions, none may occur within `steps`
@@ -104,6 +106,7 @@ const result = {
   steps,
   reps,
   threads,
+  spinWait,
   loadAverageStart: loadStart,
   loadAverageEnd: loadavg()[0],
   kvopt: { tokPerSecWall: median(kv.wall), cpuMsPerToken: kvCpu, tokPerCpuSecond: 1000 / kvCpu, all: kv },

@@ -40,7 +40,8 @@ export function buildScoringGraph(vocabSize: number): Uint8Array {
   const vocabAxis = g.int64([2]);
   const x = g.op('Cast', [logits], { to: aInt(DataType.DOUBLE) }); // [B,n,V]
   const max = g.op('ReduceMax', [logits, vocabAxis], { keepdims: aInt(1) }); // [B,n,1]
-  const expSum = g.op('ReduceSum', [g.op('Cast', [g.op('Exp', [g.op('Sub', [logits, max])])], { to: aInt(DataType.DOUBLE) }), vocabAxis], { keepdims: aInt(0) });
+  const exps = g.op('Exp', [g.op('Sub', [logits, max])]); // float32
+  const expSum = g.op('ReduceSum', [g.op('Cast', [exps], { to: aInt(DataType.DOUBLE) }), vocabAxis], { keepdims: aInt(0) }); // [B,n]
   const logZ = g.op('Add', [g.op('Cast', [g.op('Squeeze', [max, vocabAxis])], { to: aInt(DataType.DOUBLE) }), g.op('Log', [expSum])]); // [B,n]
   const idx = g.op('Expand', [
     g.op('Unsqueeze', [targets, g.int64([0, 2])]), // [1,n,1]

@@ -82,7 +82,12 @@ export class HostBatchBuffers {
     if (!b || b.bias.length < slots) {
       // grow with headroom, so a batch a little longer than the last does not reallocate
       const cap = Math.ceil(slots * 1.25);
-      b = this.layers[l] = { keys: new Float32Array(cap * hd), values: new Float32Array(cap * hd), bias: new Float32Array(cap), positions: new Int32Array(cap) };
+      b = this.layers[l] = {
+        keys: new Float32Array(cap * hd),
+        values: new Float32Array(cap * hd),
+        bias: new Float32Array(cap),
+        positions: new Int32Array(cap),
+      };
     }
     const bias = b.bias.subarray(0, slots).fill(-Infinity);
     const positions = b.positions.subarray(0, slots).fill(0);
