@@ -227,8 +227,9 @@ test('WebGPU: evaluateItems gathers on the device (criticalkv/defensivekv with d
     assert.ok(Math.abs(a.metrics.loglik - b.metrics.loglik) < 1e-3, `${key}: loglik ${a.metrics.loglik} vs ${b.metrics.loglik}`);
   }
   // down: the value norms (float32, [Hkv, T] per layer), the host copy once (for the KIVI item), the logits of the
-  // 15 fed positions (6 items and the full-cache reference) and the KIVI item's host-path run's column sums; the
-  // device items' caches never come down, not even for CriticalKV / DefensiveKV's norms
+  // scored positions only, one per answer token (6 items and the full-cache reference; the question's rows never
+  // come down), and the KIVI item's host-path run's column sums over the fed positions; the device items' caches
+  // never come down, not even for CriticalKV / DefensiveKV's norms
   const Tc = prompt.contextIds.length;
   const { numHeads: H, vocabSize: V } = model.spec;
   const fed = prompt.questionIds.length + prompt.answerIds.length - 1;
@@ -236,7 +237,8 @@ test('WebGPU: evaluateItems gathers on the device (criticalkv/defensivekv with d
   t.diagnostic(`evaluateItems on WebGPU: ${g.up} bytes up, ${g.down} down; the prompt's cache ${cacheBytes} bytes`);
   assert.equal(g.downloads, 1, 'the KIVI item downloads the prefill once; the gathered items never');
   // the KIVI cache: 40 entries per head
-  assert.equal(g.down, L * Hkv * Tc * 4 + cacheBytes + (items.length + 1) * fed * V * 4 + L * H * (40 + fed) * 4);
+  const scored = prompt.answerIds.length;
+  assert.equal(g.down, L * Hkv * Tc * 4 + cacheBytes + (items.length + 1) * scored * V * 4 + L * H * (40 + fed) * 4);
   await gpu.release();
   await cpu.release();
 });

@@ -29,7 +29,8 @@ test('eval under 12 random SIGKILLs, each resumed, stores exactly what an uninte
 
 test('search under 8 random SIGKILLs, each resumed, stores exactly what an uninterrupted search stores', { timeout: 600_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'kvopt-crash-search-'));
-  const config = searchConfig(dir, 3);
+  // 20 generations: a generation is ~20 ms of work on stories260K, so fewer would leave the kills only start-up
+  const config = searchConfig(dir, 20);
   const clean = join(dir, 'clean', 'k.db');
   const c = kvoptSync(['search', '--config', config, '--db', clean, '--quiet']);
   assert.equal(c.status, 0, c.stderr);
@@ -37,7 +38,8 @@ test('search under 8 random SIGKILLs, each resumed, stores exactly what an unint
   const progress = (db: string) => GENERATIONS(db) + EVALS(db);
   const total = progress(clean);
   const db = join(dir, 'killed', 'k.db');
-  const report = await runWithKills(['search', '--config', config, '--db', db, '--quiet'], db, () => progress(db), total, 6, 8, SEED + 1);
+  // burst 12: the end of the search stores its held-out evaluations and comparisons in one commit
+  const report = await runWithKills(['search', '--config', config, '--db', db, '--quiet'], db, () => progress(db), total, 12, 8, SEED + 1);
   assert.equal(report.kills, 8, JSON.stringify(report));
   assert.deepEqual(storedResults(db), expected, `killed at ${report.killedAt.join(', ')}`);
 });

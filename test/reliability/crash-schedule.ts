@@ -21,8 +21,9 @@ export interface CrashReport {
  * The schedule: `kills` thresholds drawn uniformly from [0, total − 2·burst], sorted. Kill i happens once
  * progress reaches threshold i, plus a random 0–150 ms (so it lands right after a commit, or in the work
  * that follows); when a restart already stands at its threshold, the kill lands during start-up (model
- * load, store open, sample registration). At least two bursts of work remain after every threshold, more
- * than a run does in 150 ms, so no run finishes by itself and every kill happens.
+ * load, store open, sample registration), at the latest with its first new commit. At least two bursts of
+ * work remain after every threshold, more than a run does in 150 ms, so no run finishes by itself and every
+ * kill happens.
  */
 export async function runWithKills(
   args: string[],
@@ -39,7 +40,12 @@ export async function runWithKills(
   const thresholds = Array.from({ length: kills }, () => Math.floor(rand() * (Math.max(0, total - 2 * burst) + 1))).sort((a, b) => a - b);
   for (const threshold of thresholds) {
     const child = start(hasRun() ? [...args, '--resume'] : args);
-    if (progress() >= threshold) await sleep(rand() * 1500);
+    if (progress() >= threshold) {
+      // during start-up (model load, store open, sample registration): a random moment up to 1.5 s, but never
+      // after the restart's first new commit, so a fast engine cannot finish its remaining work before the kill
+      const before = progress();
+      await Promise.race([sleep(rand() * 1500), waitFor(child, progress, before + 1)]);
+    }
     else if (!(await waitFor(child, progress, threshold))) {
       report.ended.push((await child.done).status);
       continue;
