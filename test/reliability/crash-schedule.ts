@@ -45,8 +45,7 @@ export async function runWithKills(
       // after the restart's first new commit, so a fast engine cannot finish its remaining work before the kill
       const before = progress();
       await Promise.race([sleep(rand() * 1500), waitFor(child, progress, before + 1)]);
-    }
-    else if (!(await waitFor(child, progress, threshold))) {
+    } else if (!(await waitFor(child, progress, threshold))) {
       report.ended.push((await child.done).status);
       continue;
     } else await sleep(rand() * 150);
