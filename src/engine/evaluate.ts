@@ -231,7 +231,7 @@ export async function evaluateItems(
   }
   return all;
 
-  /** Decodes and scores the items of `ready` from their caches (host caches, or one device batch of their rows). */
+  /** Decodes and scores the items of `ready` from their caches (host caches, or one gathered batch of their rows). */
   async function decodeItems(ready: ReadyItem[], caches: KvCache[] | GatheredBatch): Promise<void> {
     const rows = ready.length;
     const perRow = <V>(v: V): V[] => Array.from({ length: rows }, () => v);
@@ -250,7 +250,7 @@ export async function evaluateItems(
       const logits = await continuationLogits(runtime, caches, record.lastLogits, decodedPrefix, contIds);
       const t2 = now();
       const decodeMs = (t2 - t1) / ready.length;
-      // Scored in one onnxruntime call (float64, the JS metrics of tasks/metrics/logits.ts are its reference).
+      // Scored in one onnxruntime call (graph/scoring.ts; the JS metrics of tasks/metrics/logits.ts are its reference).
       const m = await runtime.scoreContinuation(logits.rows, logits.first, ready.length, contIds, reference!.distribution);
       const n = contIds.length;
       const metricsMs = (now() - t2) / ready.length;
@@ -318,7 +318,7 @@ export async function evaluateItems(
 }
 
 /**
- * Logits that predict each continuation token for B caches (host caches, or a device batch of B rows): `prefix`
+ * Logits that predict each continuation token for B caches (host caches, or a gathered batch of B rows): `prefix`
  * (the question, when it is decoded through the compressed cache) and continuation[0..n−2] are fed in one batched
  * run. Without a prefix the first token is predicted by the prefill's last logits (`first`, the same for every
  * row) and the run gives the other n − 1 rows; with one, the run gives all n. `rows` is the run's output as is.
