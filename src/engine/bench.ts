@@ -9,8 +9,10 @@
  *   greedy generation, batch 1 against batch B, per candidate;
  * - prefill throughput at 1,024 tokens against the machine's fp32 GEMM rate measured by onnxruntime in the same
  *   run (a [1024, D] × [D, I] MatMul on the same threads).
- * Every phase is measured warm: run once untimed at its shapes first, as a search's worker runs it after its first
- * sample. The continuation path of evaluateItems is used: it needs no task, tokenizer or sample text.
+ * Timed prefills and every method's items alternate in `repeats` rounds and the medians are reported, so a drift
+ * of the machine's speed does not favour one of them. Every phase is measured warm: run once untimed at its shapes
+ * first, as a search's worker runs it after its first sample. The continuation path of evaluateItems is used: it
+ * needs no task, tokenizer or sample text.
  */
 import * as ort from 'onnxruntime-node';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
@@ -210,13 +212,7 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
   // onnxruntime's memory arenas (page faults: measured at 2-9× a warm run's time for the first two methods' items),
   // which a search or eval pays once per worker, not per prefill or per item.
   const prefill = () => rt.prefill(prompt.contextIds, { window: 32, chunkSize: o.chunkSize });
-  await prefill();
-  // the median of `repeats` prefills, as the items' cost is the median of `repeats` runs
-  const prefills: { value: PrefillRecord; cost: Cost }[] = [];
-  for (let rep = 0; rep < o.repeats; rep++) prefills.push(await measured(prefill));
-  const rec = prefills[0].value;
-  const pre = { cost: { wallMs: median(prefills.map((p) => p.cost.wallMs)), cpuMs: median(prefills.map((p) => p.cost.cpuMs)) } };
-  const prefillMs = pre.cost.wallMs;
+  const rec = await prefill();
   const norms = await measured(() =>
     ensureValueNormsFor(
       rt,
@@ -226,48 +222,61 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
   );
   const valueNormsMs = norms.cost.wallMs;
 
-  /** The method's items from a fresh record (no scores memoised by earlier methods or runs): once-per-prefill work, then `repeats` timed runs of all items. */
-  const methodCosts = async (m: MethodSpec, items: EvalItem[]) => {
-    const record: PrefillRecord = { ...rec };
-    const once = await measured(async () => {
-      await continuationReference(rt, record, [], prompt.answerIds!);
-      compressPrefill(record, spec, model.weights, m, resolveLayerBudgets(items[0].budget, T, spec.numLayers));
-    });
-    const runs: { results: ItemResult[]; cost: Cost }[] = [];
-    for (let rep = 0; rep < o.repeats; rep++) {
-      const run = await measured(() => evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, prompt, record, items, { ...opts, batch: items.length }));
-      failures(run.value);
-      runs.push({ results: run.value, cost: run.cost });
-    }
-    return { once: once.cost, runs };
-  };
+  // Per method, a fresh record (no scores memoised by another method) and its once-per-prefill work: the
+  // continuation reference and the scorer's budget-independent part (with the first compression).
   const methodItems = o.methods.map(({ written, spec: m }) => o.budgets.map((b, i): EvalItem => ({ key: `${written}|${i}`, method: m, budget: b })));
-  for (const [i, { spec: m }] of o.methods.entries()) await methodCosts(m, methodItems[i]);
+  const records = o.methods.map((): PrefillRecord => ({ ...rec }));
+  await continuationReference(rt, { ...rec }, [], prompt.answerIds!); // warm-up at the reference's shapes
+  const onceCosts: Cost[] = [];
+  for (const [i, { spec: m }] of o.methods.entries()) {
+    const once = await measured(async () => {
+      await continuationReference(rt, records[i], [], prompt.answerIds!);
+      compressPrefill(records[i], spec, model.weights, m, resolveLayerBudgets(methodItems[i][0].budget, T, spec.numLayers));
+    });
+    onceCosts.push(once.cost);
+  }
+  const runItems = async (i: number) => {
+    const run = await measured(() =>
+      evaluateItems(rt, NO_TOKENIZER, NO_TASK, SAMPLE, prompt, records[i], methodItems[i], { ...opts, batch: methodItems[i].length }),
+    );
+    failures(run.value);
+    return { results: run.value, cost: run.cost };
+  };
+  for (let i = 0; i < o.methods.length; i++) await runItems(i); // warm-up at every method's shapes
 
-  const methods: MethodBench[] = [];
-  for (const [i, { written: method, spec: m }] of o.methods.entries()) {
+  // `repeats` rounds, each a prefill then every method's items: the medians compare figures taken across the same
+  // stretch of time, so a drift of the machine's speed does not favour the prefill or the methods measured first.
+  const prefillCosts: Cost[] = [];
+  const runs: { results: ItemResult[]; cost: Cost }[][] = o.methods.map(() => []);
+  for (let rep = 0; rep < o.repeats; rep++) {
+    prefillCosts.push((await measured(prefill)).cost);
+    for (let i = 0; i < o.methods.length; i++) runs[i].push(await runItems(i));
+  }
+  const prefillMs = median(prefillCosts.map((c) => c.wallMs));
+  const prefillCpuMs = median(prefillCosts.map((c) => c.cpuMs));
+
+  const methods: MethodBench[] = o.methods.map(({ written: method, spec: m }, i) => {
     const items = methodItems[i];
-    const { once: shared, runs } = await methodCosts(m, items);
     // The median run's per-item cost: robust to a run disturbed by another process.
-    const perRun = runs.map((r) => ({ ...r, split: split(r.results, r.cost.wallMs) })).sort((a, b) => a.split.totalMs - b.split.totalMs);
+    const perRun = runs[i].map((r) => ({ ...r, split: split(r.results, r.cost.wallMs) })).sort((a, b) => a.split.totalMs - b.split.totalMs);
     const perItem = perRun[Math.floor(perRun.length / 2)].split;
-    const cpuMsPerItem = median(runs.map((r) => r.cost.cpuMs / items.length));
+    const cpuMsPerItem = median(runs[i].map((r) => r.cost.cpuMs / items.length));
     const needsNorms = methodNeedsValueNorms(m);
-    const once = (needsNorms ? valueNormsMs : 0) + shared.wallMs;
-    const onceCpu = (needsNorms ? norms.cost.cpuMs : 0) + shared.cpuMs;
-    methods.push({
+    const once = (needsNorms ? valueNormsMs : 0) + onceCosts[i].wallMs;
+    const onceCpu = (needsNorms ? norms.cost.cpuMs : 0) + onceCosts[i].cpuMs;
+    return {
       method,
       items: items.length,
-      repeats: runs.length,
+      repeats: runs[i].length,
       perItem,
       oncePerPrefillMs: once,
       oncePerPrefillCpuMs: onceCpu,
       prefillOnceRatio: (prefillMs + once + perItem.totalMs) / perItem.totalMs,
       cpuMsPerItem,
-      prefillOnceRatioCpu: (pre.cost.cpuMs + onceCpu + cpuMsPerItem) / cpuMsPerItem,
+      prefillOnceRatioCpu: (prefillCpuMs + onceCpu + cpuMsPerItem) / cpuMsPerItem,
       compressShareOfItem: perItem.compressMs / perItem.totalMs,
-    });
-  }
+    };
+  });
 
   // A search generation: B candidates with per-layer budgets around 20 % of the context (±30 %), SnapKV.
   const B = o.candidates;
@@ -345,7 +354,7 @@ export async function benchEngine(model: LoadedModel, o: EngineBenchOptions): Pr
     threads: o.threads ?? null,
     contextTokens: T,
     answerTokens: o.answer,
-    prefill: { ms: prefillMs, tokensPerSec: T / (prefillMs / 1000), valueNormsMs, cpuMs: pre.cost.cpuMs, valueNormsCpuMs: norms.cost.cpuMs },
+    prefill: { ms: prefillMs, tokensPerSec: T / (prefillMs / 1000), valueNormsMs, cpuMs: prefillCpuMs, valueNormsCpuMs: norms.cost.cpuMs },
     methods,
     candidateLoop: {
       candidates: B,
