@@ -151,10 +151,8 @@ export function padLayer(caches: KvCache[], l: number, Hkv: number, hd: number, 
   const B = caches.length;
   let P = spare;
   for (const c of caches) P = Math.max(P, c.layers[l].length + spare);
-  const keys = new Float32Array(B * Hkv * P * hd);
-  const values = new Float32Array(B * Hkv * P * hd);
-  const bias = new Float32Array(B * Hkv * P).fill(-Infinity);
-  const positions = new Int32Array(B * Hkv * P);
+  const out = maskedLayer(B * Hkv, P, hd);
+  const { keys, values, bias, positions } = out;
   for (let b = 0; b < B; b++) {
     const c = caches[b].layers[l];
     const Pb = c.length;
@@ -163,11 +161,11 @@ export function padLayer(caches: KvCache[], l: number, Hkv: number, hd: number, 
       keys.set(c.keys.subarray(h * Pb * hd, (h + 1) * Pb * hd), dst * hd);
       values.set(c.values.subarray(h * Pb * hd, (h + 1) * Pb * hd), dst * hd);
       bias.set(c.bias.subarray(h * Pb, (h + 1) * Pb), dst);
-      if (c.positions) positions.set(c.positions.subarray(h * Pb, (h + 1) * Pb), dst);
-      else for (let t = 0; t < Pb; t++) positions[dst + t] = t;
+      if (c.positions) positions!.set(c.positions.subarray(h * Pb, (h + 1) * Pb), dst);
+      else for (let t = 0; t < Pb; t++) positions![dst + t] = t;
     }
   }
-  return { keys, values, bias, length: P, positions };
+  return out;
 }
 
 /**

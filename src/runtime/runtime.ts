@@ -23,7 +23,7 @@ import { checkFits } from './memory-plan.ts';
 import { DEFAULT_GRAPH_OPTIONS, ioNames, type GraphOptions } from '../graph/llama.ts';
 import { pastPositionFeed } from './self-extend-feeds.ts';
 import { KvoptError } from '../util/errors.ts';
-import { appendLayer, emptyCache, HostBatchBuffers, HostDecodeBatch, padLayer, type PaddedLayer } from './batch.ts';
+import { appendLayer, emptyCache, HostBatchBuffers, HostDecodeBatch, maskedLayer, padLayer, type PaddedLayer } from './batch.ts';
 import { logProbOf, makeSampler } from './sampling.ts';
 import { createSession, type SessionOptions } from './session.ts';
 import { KvCodec } from './kv-codec.ts';
@@ -107,17 +107,14 @@ interface DecodeBatch {
 function growLayer(p: PaddedLayer, rows: number, hd: number, extra: number): PaddedLayer {
   const P = p.length;
   const cap = P + extra;
-  const keys = new Float32Array(rows * cap * hd);
-  const values = new Float32Array(rows * cap * hd);
-  const bias = new Float32Array(rows * cap).fill(-Infinity);
-  const positions = new Int32Array(rows * cap);
+  const out = maskedLayer(rows, cap, hd);
   for (let r = 0; r < rows; r++) {
-    keys.set(p.keys.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
-    values.set(p.values.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
-    bias.set(p.bias.subarray(r * P, (r + 1) * P), r * cap);
-    if (p.positions) positions.set(p.positions.subarray(r * P, (r + 1) * P), r * cap);
+    out.keys.set(p.keys.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
+    out.values.set(p.values.subarray(r * P * hd, (r + 1) * P * hd), r * cap * hd);
+    out.bias.set(p.bias.subarray(r * P, (r + 1) * P), r * cap);
+    if (p.positions) out.positions!.set(p.positions.subarray(r * P, (r + 1) * P), r * cap);
   }
-  return { keys, values, bias, length: cap, positions };
+  return out;
 }
 
 interface RawRun {
